@@ -1,0 +1,684 @@
+//! The engine: every operation of SPEC §4, each money movement one atomic store transaction.
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rust_decimal::Decimal;
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError::Abort;
+
+use crate::client::{Channel, Client, validate_contact};
+use crate::config::{Config, Durability};
+use crate::error::{Error, Invalid, Result};
+use crate::fund::Fund;
+use crate::ids::{ClientId, FundId, NotificationId, TransactionId};
+use crate::ledger::{
+    IdempotencyRecord, Request, Subscription, Transaction, TransactionKind,
+    validate_idempotency_key,
+};
+use crate::locale::Locale;
+use crate::money::{to_minor_units, validate_amount};
+use crate::outbox::{
+    DeliveryError, DispatchReport, Notification, NotificationStatus, Notifier, backoff, render,
+};
+use crate::store::{
+    Store, StoreOptions, decode, decode_in_tx, due_key, due_prefix, encode, encode_in_tx, finish,
+    fund_key, idempotency_key, owned_key, parse_due_key, parse_owned_key, subscription_key,
+};
+use crate::time::{IdGenerator, Timestamp};
+
+/// Largest page of history a caller may ask for.
+pub const MAX_PAGE: usize = 200;
+
+/// Operations on one client are serialized through one of these locks (chosen by client id),
+/// so concurrent callers never race on a balance and ids commit in time order.
+const CLIENT_LOCK_STRIPES: usize = 64;
+
+/// The fund-subscription engine. `Send + Sync`; clones share one store.
+///
+/// A store directory may be opened by one process at a time; it is released when the last
+/// clone of the engine is dropped.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    config: Config,
+    initial_balance: Decimal,
+    funds: BTreeMap<FundId, Fund>,
+    ids: IdGenerator,
+    client_locks: Vec<Mutex<()>>,
+    dispatch_lock: Mutex<()>,
+}
+
+/// What a money-moving transaction produced.
+enum Committed {
+    New(Transaction),
+    Replay(Transaction),
+}
+
+impl Engine {
+    /// Opens the store in directory `path`, creating and seeding it on first use.
+    pub fn open(path: impl AsRef<Path>, config: Config) -> Result<Engine> {
+        Self::open_store(Some(path.as_ref()), config)
+    }
+
+    /// Opens a fresh store in a temporary directory, removed when the engine is dropped.
+    pub fn open_temporary(config: Config) -> Result<Engine> {
+        Self::open_store(None, config)
+    }
+
+    fn open_store(path: Option<&Path>, config: Config) -> Result<Engine> {
+        validate_config(&config)?;
+        let flush_every_ms = match config.durability {
+            // The background flush still runs so that `flush()` has little left to do.
+            Durability::EveryCommit => Some(500),
+            Durability::Periodic { interval_ms } => Some(interval_ms.max(1)),
+        };
+        let options = StoreOptions {
+            flush_every_ms,
+            cache_capacity_bytes: config.cache_capacity_bytes,
+        };
+        let store = Store::open(path, &options)?;
+        store.check_format()?;
+        let (initial_balance, funds) = seed(&store, &config)?;
+        store.flush()?;
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                store,
+                initial_balance,
+                funds,
+                ids: IdGenerator::default(),
+                client_locks: (0..CLIENT_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+                dispatch_lock: Mutex::new(()),
+                config,
+            }),
+        })
+    }
+
+    /// The locale of messages and notifications.
+    pub fn locale(&self) -> Locale {
+        self.inner.config.locale
+    }
+
+    /// The balance new clients start with (fixed when the store was created).
+    pub fn initial_balance(&self) -> Decimal {
+        self.inner.initial_balance
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The fund catalogue, by id.
+    pub fn funds(&self) -> Vec<Fund> {
+        self.inner.funds.values().cloned().collect()
+    }
+
+    /// One fund.
+    pub fn fund(&self, id: FundId) -> Result<Fund> {
+        self.inner
+            .funds
+            .get(&id)
+            .cloned()
+            .ok_or(Error::FundNotFound { id })
+    }
+
+    /// Registers a client with the initial balance.
+    pub fn register_client(
+        &self,
+        name: &str,
+        email: &str,
+        phone: &str,
+        channel: Channel,
+    ) -> Result<Client> {
+        let contact = validate_contact(name, email, phone)?;
+        let now = self.now();
+        let client = Client {
+            id: ClientId(self.inner.ids.next(now)),
+            name: contact.name,
+            email: contact.email,
+            phone: contact.phone,
+            channel,
+            balance: self.inner.initial_balance,
+            created_at: now,
+        };
+        self.inner
+            .store
+            .clients
+            .insert(client.id.as_bytes(), encode(&client)?)?;
+        self.commit_durably()?;
+        Ok(client)
+    }
+
+    /// One client, with its current balance.
+    pub fn client(&self, id: ClientId) -> Result<Client> {
+        match self.inner.store.clients.get(id.as_bytes())? {
+            Some(bytes) => decode(&bytes),
+            None => Err(Error::ClientNotFound { id: id.to_string() }),
+        }
+    }
+
+    /// Subscribes a client to a fund for `amount` (the fund's minimum when `None`).
+    ///
+    /// Balance, subscription, transaction, idempotency record and notification commit together
+    /// or not at all. With an `idempotency_key` already used for the same request, the original
+    /// transaction is returned and nothing changes.
+    pub fn subscribe(
+        &self,
+        client_id: ClientId,
+        fund_id: FundId,
+        amount: Option<Decimal>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Transaction> {
+        let amount = amount.map(validate_amount).transpose()?;
+        let key = idempotency_key.map(validate_idempotency_key).transpose()?;
+        let fund = self.fund(fund_id)?;
+        let request = Request::Subscribe { fund_id, amount };
+        let amount = amount.unwrap_or(fund.minimum);
+        self.move_money(client_id, &fund, request, key, |client, subscription| {
+            if !fund.active {
+                return Err(Error::FundInactive {
+                    fund_name: fund.name.clone(),
+                });
+            }
+            if amount < fund.minimum {
+                return Err(Error::BelowMinimum {
+                    fund_name: fund.name.clone(),
+                    minimum: fund.minimum,
+                });
+            }
+            if subscription.is_some() {
+                return Err(Error::AlreadySubscribed {
+                    fund_name: fund.name.clone(),
+                });
+            }
+            if client.balance < amount {
+                return Err(Error::InsufficientBalance {
+                    fund_name: fund.name.clone(),
+                });
+            }
+            Ok((TransactionKind::Subscription, amount))
+        })
+    }
+
+    /// Cancels a client's active subscription to a fund, refunding the subscribed amount.
+    ///
+    /// Same atomicity and idempotency as [`Engine::subscribe`].
+    pub fn cancel(
+        &self,
+        client_id: ClientId,
+        fund_id: FundId,
+        idempotency_key: Option<&str>,
+    ) -> Result<Transaction> {
+        let key = idempotency_key.map(validate_idempotency_key).transpose()?;
+        let fund = self.fund(fund_id)?;
+        self.move_money(
+            client_id,
+            &fund,
+            Request::Cancel { fund_id },
+            key,
+            |_, subscription| match subscription {
+                Some(subscription) => Ok((TransactionKind::Cancellation, subscription.amount)),
+                None => Err(Error::NotSubscribed {
+                    fund_name: fund.name.clone(),
+                }),
+            },
+        )
+    }
+
+    /// The one write path for money: reads the client and its subscription to `fund`, lets
+    /// `decide` apply the business rule, then writes every record in one sled transaction.
+    fn move_money(
+        &self,
+        client_id: ClientId,
+        fund: &Fund,
+        request: Request,
+        key: Option<&str>,
+        decide: impl Fn(&Client, Option<&Subscription>) -> Result<(TransactionKind, Decimal)>,
+    ) -> Result<Transaction> {
+        let store = &self.inner.store;
+        let _client_guard = self.client_lock(client_id);
+        // Ids come from the clock after the lock is held, so a client's transactions commit in
+        // id order; a retried sled closure reuses them, which is safe under the same lock.
+        let now = self.now();
+        let transaction_id = TransactionId(self.inner.ids.next(now));
+        let notification_id = NotificationId(self.inner.ids.next(now));
+        let client_key = *client_id.as_bytes();
+        let subscription_key = subscription_key(client_id, fund.id);
+        let idem_key = key.map(|key| idempotency_key(client_id, key));
+        let trees = (
+            &store.clients,
+            &store.subscriptions,
+            &store.transactions,
+            &store.transaction_owners,
+            &store.idempotency,
+            &store.outbox,
+            &store.outbox_due,
+        );
+        let committed = trees.transaction(
+            |(clients, subscriptions, transactions, owners, idempotency, outbox, due)| {
+                let Some(client_bytes) = clients.get(client_key)? else {
+                    return Err(Abort(Error::ClientNotFound {
+                        id: client_id.to_string(),
+                    }));
+                };
+                let mut client: Client = decode_in_tx(&client_bytes)?;
+                if let Some(idem_key) = &idem_key {
+                    if let Some(bytes) = idempotency.get(idem_key)? {
+                        let record: IdempotencyRecord = decode_in_tx(&bytes)?;
+                        if record.request != request {
+                            return Err(Abort(Error::IdempotencyKeyReused {
+                                key: key.unwrap_or_default().to_owned(),
+                            }));
+                        }
+                        let original = transactions
+                            .get(owned_key(client_id, record.transaction_id.as_bytes()))?
+                            .ok_or_else(|| {
+                                Abort(Error::storage("idempotency record without its transaction"))
+                            })?;
+                        return Ok(Committed::Replay(decode_in_tx(&original)?));
+                    }
+                }
+                let subscription: Option<Subscription> =
+                    match subscriptions.get(subscription_key)? {
+                        Some(bytes) => Some(decode_in_tx(&bytes)?),
+                        None => None,
+                    };
+                let (kind, amount) = decide(&client, subscription.as_ref()).map_err(Abort)?;
+                client.balance = to_minor_units(match kind {
+                    TransactionKind::Subscription => client.balance - amount,
+                    TransactionKind::Cancellation => client.balance + amount,
+                });
+                let transaction = Transaction {
+                    id: transaction_id,
+                    client_id,
+                    fund_id: fund.id,
+                    fund_name: fund.name.clone(),
+                    kind,
+                    amount,
+                    balance_after: client.balance,
+                    created_at: now,
+                    idempotency_key: key.map(str::to_owned),
+                };
+                clients.insert(&client_key, encode_in_tx(&client)?)?;
+                match kind {
+                    TransactionKind::Subscription => {
+                        let opened = Subscription {
+                            client_id,
+                            fund_id: fund.id,
+                            fund_name: fund.name.clone(),
+                            amount,
+                            transaction_id,
+                            subscribed_at: now,
+                        };
+                        subscriptions.insert(&subscription_key, encode_in_tx(&opened)?)?;
+                    }
+                    TransactionKind::Cancellation => {
+                        subscriptions.remove(&subscription_key)?;
+                    }
+                }
+                transactions.insert(
+                    &owned_key(client_id, transaction_id.as_bytes()),
+                    encode_in_tx(&transaction)?,
+                )?;
+                owners.insert(transaction_id.as_bytes(), &client_key)?;
+                if let Some(idem_key) = &idem_key {
+                    let record = IdempotencyRecord {
+                        request: request.clone(),
+                        transaction_id,
+                    };
+                    idempotency.insert(idem_key.as_slice(), encode_in_tx(&record)?)?;
+                }
+                if kind == TransactionKind::Subscription || self.inner.config.notify_on_cancel {
+                    let notification =
+                        self.new_notification(notification_id, &client, &transaction);
+                    outbox.insert(
+                        &owned_key(client_id, notification_id.as_bytes()),
+                        encode_in_tx(&notification)?,
+                    )?;
+                    due.insert(&due_key(now, client_id, notification_id)[..], &[])?;
+                }
+                Ok(Committed::New(transaction))
+            },
+        );
+        let transaction = match finish(committed)? {
+            Committed::New(transaction) | Committed::Replay(transaction) => transaction,
+        };
+        drop(_client_guard);
+        // A replay is flushed too: its original may still be on its way to disk.
+        self.commit_durably()?;
+        Ok(transaction)
+    }
+
+    fn new_notification(
+        &self,
+        id: NotificationId,
+        client: &Client,
+        transaction: &Transaction,
+    ) -> Notification {
+        let (subject, body) = render(client, transaction, self.inner.config.locale);
+        Notification {
+            id,
+            client_id: client.id,
+            transaction_id: transaction.id,
+            channel: client.channel,
+            recipient: client.recipient().to_owned(),
+            subject,
+            body,
+            status: NotificationStatus::Pending,
+            attempts: 0,
+            last_error: None,
+            created_at: transaction.created_at,
+            delivered_at: None,
+            next_attempt_at: Some(transaction.created_at),
+        }
+    }
+
+    /// A client's active subscriptions, by fund id.
+    pub fn subscriptions(&self, client_id: ClientId) -> Result<Vec<Subscription>> {
+        self.ensure_client(client_id)?;
+        self.inner
+            .store
+            .subscriptions
+            .scan_prefix(client_id.as_bytes())
+            .map(|entry| decode(&entry?.1))
+            .collect()
+    }
+
+    /// A client's transactions, newest first: at most `limit` (1..=200), all older than the
+    /// transaction `before` when given (an exclusive cursor).
+    pub fn history(
+        &self,
+        client_id: ClientId,
+        limit: usize,
+        before: Option<TransactionId>,
+    ) -> Result<Vec<Transaction>> {
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::invalid("limit", Invalid::Limit));
+        }
+        self.ensure_client(client_id)?;
+        let start = owned_key(client_id, &[0; 16]);
+        let end = owned_key(client_id, &before.map_or([0xff; 16], |id| *id.as_bytes()));
+        let range = self.inner.store.transactions.range(start..end);
+        let mut page = Vec::with_capacity(limit);
+        // Without a cursor the range must include the all-0xff key; no UUIDv7 has it, so the
+        // exclusive end loses nothing.
+        for entry in range.rev().take(limit) {
+            page.push(decode(&entry?.1)?);
+        }
+        Ok(page)
+    }
+
+    /// One transaction by id.
+    pub fn transaction(&self, id: TransactionId) -> Result<Transaction> {
+        let store = &self.inner.store;
+        let not_found = || Error::TransactionNotFound { id: id.to_string() };
+        let owner = store
+            .transaction_owners
+            .get(id.as_bytes())?
+            .ok_or_else(not_found)?;
+        let owner = ClientId::from_slice(&owner)
+            .ok_or_else(|| Error::storage("corrupt transaction owner"))?;
+        let bytes = store
+            .transactions
+            .get(owned_key(owner, id.as_bytes()))?
+            .ok_or_else(not_found)?;
+        decode(&bytes)
+    }
+
+    /// A client's outbox entries, newest first, whatever their status.
+    pub fn notifications(&self, client_id: ClientId) -> Result<Vec<Notification>> {
+        self.ensure_client(client_id)?;
+        let entries = self.inner.store.outbox.scan_prefix(client_id.as_bytes());
+        entries.rev().map(|entry| decode(&entry?.1)).collect()
+    }
+
+    /// Delivers up to `limit` due pending notifications through `notifier`, after their
+    /// transactions committed. Retryable failures are retried later with exponential backoff;
+    /// a permanent failure or the last allowed attempt marks the entry `failed`.
+    ///
+    /// Delivery is at-least-once: a crash between a send and the recording of its outcome sends
+    /// that notification again. One dispatch runs at a time per engine.
+    pub fn dispatch_notifications(
+        &self,
+        notifier: &dyn Notifier,
+        limit: usize,
+    ) -> Result<DispatchReport> {
+        let _dispatching = lock(&self.inner.dispatch_lock);
+        let store = &self.inner.store;
+        let now = self.now();
+        let mut due_upper = due_prefix(now).to_vec();
+        due_upper.push(0xff);
+        let due: Vec<sled::IVec> = store
+            .outbox_due
+            .range(..due_upper)
+            .keys()
+            .take(limit)
+            .collect::<std::result::Result<_, _>>()?;
+        let mut report = DispatchReport::default();
+        for due_key_bytes in due {
+            let Some((client_id, id)) = parse_due_key(&due_key_bytes) else {
+                store.outbox_due.remove(&due_key_bytes)?;
+                continue;
+            };
+            let entry_key = owned_key(client_id, id.as_bytes());
+            let Some(bytes) = store.outbox.get(entry_key)? else {
+                store.outbox_due.remove(&due_key_bytes)?;
+                continue;
+            };
+            let mut notification: Notification = decode(&bytes)?;
+            if notification.status != NotificationStatus::Pending {
+                store.outbox_due.remove(&due_key_bytes)?;
+                continue;
+            }
+            let outcome = catch_unwind(AssertUnwindSafe(|| notifier.send(&notification)))
+                .unwrap_or_else(|_| Err(DeliveryError::Retryable("the notifier panicked".into())));
+            let finished_at = self.now();
+            notification.attempts = notification.attempts.saturating_add(1);
+            notification.next_attempt_at = None;
+            match outcome {
+                Ok(()) => {
+                    notification.status = NotificationStatus::Delivered;
+                    notification.delivered_at = Some(finished_at);
+                    report.delivered += 1;
+                }
+                Err(DeliveryError::Retryable(reason))
+                    if notification.attempts < self.inner.config.max_attempts =>
+                {
+                    let delay = backoff(
+                        notification.attempts,
+                        self.inner.config.retry_base_delay,
+                        self.inner.config.retry_max_delay,
+                    );
+                    notification.next_attempt_at = Some(finished_at.plus(delay));
+                    notification.last_error = Some(reason);
+                    report.retried += 1;
+                }
+                Err(DeliveryError::Retryable(reason) | DeliveryError::Permanent(reason)) => {
+                    notification.status = NotificationStatus::Failed;
+                    notification.last_error = Some(reason);
+                    report.failed += 1;
+                }
+            }
+            self.record_outcome(&due_key_bytes, entry_key, &notification)?;
+        }
+        self.commit_durably()?;
+        Ok(report)
+    }
+
+    /// Writes a delivery outcome: the entry, its place in the due queue and the failed set.
+    fn record_outcome(
+        &self,
+        old_due_key: &[u8],
+        entry_key: [u8; 32],
+        notification: &Notification,
+    ) -> Result<()> {
+        let store = &self.inner.store;
+        let encoded = encode(notification)?;
+        let result = (&store.outbox, &store.outbox_due, &store.outbox_failed).transaction(
+            |(outbox, due, failed)| {
+                outbox.insert(&entry_key, encoded.as_slice())?;
+                due.remove(old_due_key)?;
+                if let Some(next) = notification.next_attempt_at {
+                    due.insert(
+                        &due_key(next, notification.client_id, notification.id)[..],
+                        &[],
+                    )?;
+                }
+                if notification.status == NotificationStatus::Failed {
+                    failed.insert(&entry_key, &[])?;
+                }
+                Ok(())
+            },
+        );
+        finish(result)
+    }
+
+    /// Puts up to `limit` failed notifications back in the queue, due now, with their attempt
+    /// count reset. Returns how many were requeued.
+    pub fn retry_failed_notifications(&self, limit: usize) -> Result<usize> {
+        let _dispatching = lock(&self.inner.dispatch_lock);
+        let store = &self.inner.store;
+        let now = self.now();
+        let failed: Vec<sled::IVec> = store
+            .outbox_failed
+            .iter()
+            .keys()
+            .take(limit)
+            .collect::<std::result::Result<_, _>>()?;
+        let mut requeued = 0;
+        for entry_key in failed {
+            let Some(bytes) = store.outbox.get(&entry_key)? else {
+                store.outbox_failed.remove(&entry_key)?;
+                continue;
+            };
+            let mut notification: Notification = decode(&bytes)?;
+            let Some((client_id, id)) = parse_owned_key(&entry_key) else {
+                continue;
+            };
+            notification.status = NotificationStatus::Pending;
+            notification.attempts = 0;
+            notification.next_attempt_at = Some(now);
+            let encoded = encode(&notification)?;
+            let result = (&store.outbox, &store.outbox_due, &store.outbox_failed).transaction(
+                |(outbox, due, failed)| {
+                    outbox.insert(&*entry_key, encoded.as_slice())?;
+                    due.insert(&due_key(now, client_id, id)[..], &[])?;
+                    failed.remove(&*entry_key)?;
+                    Ok(())
+                },
+            );
+            finish::<()>(result)?;
+            requeued += 1;
+        }
+        self.commit_durably()?;
+        Ok(requeued)
+    }
+
+    /// Makes everything acknowledged so far durable.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.store.flush()
+    }
+
+    fn commit_durably(&self) -> Result<()> {
+        match self.inner.config.durability {
+            Durability::EveryCommit => self.inner.store.flush(),
+            Durability::Periodic { .. } => Ok(()),
+        }
+    }
+
+    fn ensure_client(&self, client_id: ClientId) -> Result<()> {
+        if self
+            .inner
+            .store
+            .clients
+            .contains_key(client_id.as_bytes())?
+        {
+            Ok(())
+        } else {
+            Err(Error::ClientNotFound {
+                id: client_id.to_string(),
+            })
+        }
+    }
+
+    fn client_lock(&self, client_id: ClientId) -> MutexGuard<'_, ()> {
+        // The last byte of a UUIDv7 is random, so stripes fill evenly.
+        let stripe = usize::from(client_id.as_bytes()[15]) % CLIENT_LOCK_STRIPES;
+        lock(&self.inner.client_locks[stripe])
+    }
+
+    fn now(&self) -> Timestamp {
+        self.inner.config.clock.now()
+    }
+}
+
+/// Locks a mutex; a panic elsewhere while it was held cannot leave store data half-written
+/// (sled transactions are atomic), so a poisoned lock is still safe to use.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn validate_config(config: &Config) -> Result<()> {
+    let initial_ok = config.initial_balance >= Decimal::ZERO
+        && (config.initial_balance.is_zero() || validate_amount(config.initial_balance).is_ok());
+    if !initial_ok {
+        return Err(Error::invalid("initial_balance", Invalid::Config));
+    }
+    if config.max_attempts == 0 || config.retry_base_delay > config.retry_max_delay {
+        return Err(Error::invalid("max_attempts", Invalid::Config));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for fund in &config.funds {
+        let valid = ids.insert(fund.id)
+            && !fund.name.trim().is_empty()
+            && validate_amount(fund.minimum).is_ok();
+        if !valid {
+            return Err(Error::invalid("funds", Invalid::Config));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the initial balance and the catalogue into a new store; reads them from an old one.
+fn seed(store: &Store, config: &Config) -> Result<(Decimal, BTreeMap<FundId, Fund>)> {
+    let initial_balance = match store.meta.get(b"initial_balance")? {
+        Some(bytes) => decode(&bytes)?,
+        None => {
+            let initial = to_minor_units(config.initial_balance);
+            let funds = config.funds.iter().map(|fund| {
+                let fund = Fund {
+                    minimum: to_minor_units(fund.minimum),
+                    ..fund.clone()
+                };
+                encode(&fund).map(|bytes| (fund_key(fund.id), bytes))
+            });
+            let funds: Vec<_> = funds.collect::<Result<_>>()?;
+            let initial_bytes = encode(&initial)?;
+            let result = (&store.meta, &store.funds).transaction(|(meta, fund_tree)| {
+                for (key, bytes) in &funds {
+                    fund_tree.insert(key, bytes.as_slice())?;
+                }
+                meta.insert(b"initial_balance", initial_bytes.as_slice())?;
+                Ok(())
+            });
+            finish::<()>(result)?;
+            initial
+        }
+    };
+    let funds = store
+        .funds
+        .iter()
+        .map(|entry| decode::<Fund>(&entry?.1).map(|fund| (fund.id, fund)))
+        .collect::<Result<_>>()?;
+    Ok((initial_balance, funds))
+}

@@ -1,0 +1,107 @@
+//! The ledger: transactions (subscriptions and cancellations), active subscriptions and
+//! the idempotency records that make retried requests safe.
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Invalid, Result};
+use crate::ids::{ClientId, FundId, TransactionId};
+use crate::time::Timestamp;
+
+/// What a transaction did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransactionKind {
+    /// Money moved from the balance into a fund.
+    Subscription,
+    /// A subscription ended and its amount was refunded.
+    Cancellation,
+}
+
+impl TransactionKind {
+    /// `subscription` or `cancellation`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransactionKind::Subscription => "subscription",
+            TransactionKind::Cancellation => "cancellation",
+        }
+    }
+}
+
+impl fmt::Display for TransactionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One committed movement of money. A cancellation's `amount` is the refund.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    /// UUIDv7: unique and time-ordered.
+    pub id: TransactionId,
+    /// Whose balance moved.
+    pub client_id: ClientId,
+    /// Which fund.
+    pub fund_id: FundId,
+    /// The fund's name when the transaction happened.
+    pub fund_name: String,
+    /// Subscription or cancellation.
+    pub kind: TransactionKind,
+    /// Money moved: subscribed, or refunded.
+    pub amount: Decimal,
+    /// The client's balance right after this transaction.
+    pub balance_after: Decimal,
+    /// When it was committed.
+    pub created_at: Timestamp,
+    /// The caller's idempotency key, if one was given.
+    pub idempotency_key: Option<String>,
+}
+
+/// An active subscription of a client to a fund.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    /// The client.
+    pub client_id: ClientId,
+    /// The fund.
+    pub fund_id: FundId,
+    /// The fund's name.
+    pub fund_name: String,
+    /// The subscribed amount; exactly this is refunded on cancellation.
+    pub amount: Decimal,
+    /// The transaction that opened it.
+    pub transaction_id: TransactionId,
+    /// When it was opened.
+    pub subscribed_at: Timestamp,
+}
+
+/// What an idempotency key was first used for, so a replay can be recognised.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct IdempotencyRecord {
+    pub request: Request,
+    pub transaction_id: TransactionId,
+}
+
+/// A money-moving request as the caller stated it (amount normalized to 2 decimals).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Request {
+    Subscribe {
+        fund_id: FundId,
+        amount: Option<Decimal>,
+    },
+    Cancel {
+        fund_id: FundId,
+    },
+}
+
+const MAX_IDEMPOTENCY_KEY_CHARS: usize = 200;
+
+/// Checks an idempotency key: 1 to 200 characters, none of them control characters.
+pub(crate) fn validate_idempotency_key(key: &str) -> Result<&str> {
+    let chars = key.chars().count();
+    if chars == 0 || chars > MAX_IDEMPOTENCY_KEY_CHARS || key.chars().any(char::is_control) {
+        return Err(Error::invalid("idempotency_key", Invalid::IdempotencyKey));
+    }
+    Ok(key)
+}

@@ -1,0 +1,149 @@
+//! Money: exact decimals in Colombian pesos, validated once and formatted the Colombian way.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+
+use crate::error::{Error, Invalid, Result};
+
+/// Fractional digits of the currency (ISO 4217 minor unit of COP).
+pub const MINOR_DIGITS: u32 = 2;
+
+/// The largest amount accepted in one operation: 1,000,000,000,000.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0);
+
+/// Parses decimal text (`"80000"`, `"80000.50"`) into an amount; it is not yet validated.
+pub fn parse_amount(text: &str) -> Result<Decimal> {
+    let trimmed = text.trim();
+    let plain = !trimmed.is_empty()
+        && trimmed
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+');
+    if !plain {
+        return Err(Error::invalid("amount", Invalid::AmountNotANumber));
+    }
+    Decimal::from_str_exact(trimmed)
+        .map_err(|_| Error::invalid("amount", Invalid::AmountNotANumber))
+}
+
+/// Checks an amount against SPEC §2 (> 0, at most 2 fractional digits, at most 10^12) and
+/// returns it with exactly 2 fractional digits, the form every stored amount has.
+pub fn validate_amount(amount: Decimal) -> Result<Decimal> {
+    if amount <= Decimal::ZERO {
+        return Err(Error::invalid("amount", Invalid::AmountNotPositive));
+    }
+    if amount.normalize().scale() > MINOR_DIGITS {
+        return Err(Error::invalid("amount", Invalid::AmountTooPrecise));
+    }
+    if amount > MAX_AMOUNT {
+        return Err(Error::invalid("amount", Invalid::AmountTooLarge));
+    }
+    Ok(to_minor_units(amount))
+}
+
+/// `amount` with exactly 2 fractional digits (callers pass values that already fit).
+pub(crate) fn to_minor_units(amount: Decimal) -> Decimal {
+    let mut exact = amount.normalize();
+    exact.rescale(MINOR_DIGITS);
+    exact
+}
+
+/// Formats money for people, the Colombian way: `COP $75.000`, `COP $1.250.000,50`.
+///
+/// Cents are shown only when there are some.
+pub fn format_cop(amount: Decimal) -> String {
+    let cents_total = to_minor_units(amount.abs());
+    let units = cents_total.trunc();
+    let cents = ((cents_total - units) * Decimal::ONE_HUNDRED).trunc();
+    let digits = units.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push('.');
+        }
+        grouped.push(digit);
+    }
+    let sign = if amount.is_sign_negative() && !amount.is_zero() {
+        "-"
+    } else {
+        ""
+    };
+    if cents.is_zero() {
+        format!("COP {sign}${grouped}")
+    } else {
+        format!("COP {sign}${grouped},{cents:0>2}")
+    }
+}
+
+/// An amount from text that is known to be valid at compile time (catalogue literals).
+pub(crate) fn cop(text: &str) -> Decimal {
+    Decimal::from_str(text)
+        .map(to_minor_units)
+        .unwrap_or(Decimal::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(text: &str) -> Decimal {
+        Decimal::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn max_amount_is_one_trillion() {
+        assert_eq!(MAX_AMOUNT, d("1000000000000"));
+    }
+
+    #[test]
+    fn valid_amounts_come_back_with_two_decimals() {
+        assert_eq!(validate_amount(d("75000")).unwrap().to_string(), "75000.00");
+        assert_eq!(
+            validate_amount(d("80000.5")).unwrap().to_string(),
+            "80000.50"
+        );
+        assert_eq!(validate_amount(d("0.01")).unwrap().to_string(), "0.01");
+        assert_eq!(
+            validate_amount(d("80000.000")).unwrap().to_string(),
+            "80000.00"
+        );
+        assert_eq!(
+            validate_amount(MAX_AMOUNT).unwrap().to_string(),
+            "1000000000000.00"
+        );
+    }
+
+    #[test]
+    fn invalid_amounts_are_validation_errors() {
+        for bad in [
+            "0",
+            "-1",
+            "0.001",
+            "75000.123",
+            "1000000000000.01",
+            "99999999999999",
+        ] {
+            let err = validate_amount(d(bad)).unwrap_err();
+            assert_eq!(err.code(), "VALIDATION_ERROR", "{bad}");
+            assert_eq!(err.field(), Some("amount"));
+        }
+        for bad in ["", "abc", "1e5", "NaN", "12,5", " "] {
+            assert_eq!(
+                parse_amount(bad).unwrap_err().code(),
+                "VALIDATION_ERROR",
+                "{bad:?}"
+            );
+        }
+        assert_eq!(parse_amount(" 80000.50 ").unwrap(), d("80000.50"));
+    }
+
+    #[test]
+    fn formats_the_colombian_way() {
+        assert_eq!(format_cop(d("75000")), "COP $75.000");
+        assert_eq!(format_cop(d("500000.00")), "COP $500.000");
+        assert_eq!(format_cop(d("1250000.5")), "COP $1.250.000,50");
+        assert_eq!(format_cop(d("999")), "COP $999");
+        assert_eq!(format_cop(d("1000000000000")), "COP $1.000.000.000.000");
+        assert_eq!(format_cop(d("0.07")), "COP $0,07");
+    }
+}
