@@ -31,9 +31,24 @@ fmt:
 	$(CARGO) fmt --all
 
 # ---------------------------------------------------------------- Python (filled in by the Python binding)
+PY_WHEELS := target/fundcore-wheels
+
+# .venv with the pinned build/test tools (idempotent: creates the venv only if missing).
+venv:
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r bindings-python/requirements-dev.txt
+
+# Build the `fundcore` wheel (release) and install it into .venv.
+python-dev: venv
+	rm -rf $(PY_WHEELS)
+	$(VENV)/bin/maturin build --release --manifest-path bindings-python/Cargo.toml --interpreter $(PY) --out $(PY_WHEELS)
+	$(PIP) install -q --disable-pip-version-check --force-reinstall --no-deps $(PY_WHEELS)/fundcore-*.whl
+
+test-python: python-dev
+	$(PY) -m pytest bindings-python/tests -q
 
 # ---------------------------------------------------------------- Kotlin (filled in by the mobile binding)
 
 # ---------------------------------------------------------------- aggregate targets
-test: test-rust
+test: test-rust test-python
 	@echo "make test: all suites passed"
