@@ -1,0 +1,9 @@
+"""fundcore REST host: FastAPI over the `fundcore` engine (SPEC §7)."""
+
+__all__ = ["create_app"]
+
+
+def create_app(*args, **kwargs):  # noqa: D103 - thin lazy re-export
+    from .app import create_app as _create_app
+
+    return _create_app(*args, **kwargs)

@@ -1,0 +1,627 @@
+"""The fundcore REST host (SPEC §7) on FastAPI.
+
+Run it with ``uvicorn fundcore_host.app:app`` (from ``examples/fastapi_host``) or build one with
+:func:`create_app` (tests pass their own engine and notifier).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import time
+import uuid
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Annotated, Any, AsyncIterator, Callable, Literal
+
+import fundcore
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .auth import Principal, RateLimiter, authorize_client, current_principal, require_admin
+from .config import Settings
+from .dispatcher import Dispatcher
+from .errors import (
+    ErrorEnvelope,
+    HostError,
+    engine_error_response,
+    envelope,
+    field_name,
+    host_message,
+)
+from .notifiers import build_notifier
+
+log = logging.getLogger("fundcore_host")
+access_log = logging.getLogger("fundcore_host.access")
+
+#: The current request's id, for log lines written while serving it.
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+MAX_BODY_BYTES = 64 * 1024
+FUND_ID_MAX = 2**32 - 1
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_AMOUNT_RE = re.compile(r"^-?[0-9]{1,20}(\.[0-9]{1,20})?$")
+
+
+# --------------------------------------------------------------------------- logging
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` to every record (``-`` outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
+        return True
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Log lines of the host carry the request id: ``... [request_id] message``."""
+    root = logging.getLogger("fundcore_host")
+    root.setLevel(level)
+    if not any(getattr(h, "_fundcore_host", False) for h in root.handlers):
+        handler = logging.StreamHandler()
+        handler._fundcore_host = True  # type: ignore[attr-defined]
+        handler.addFilter(RequestIdFilter())
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        )
+        root.addHandler(handler)
+
+
+# --------------------------------------------------------------------------- JSON without floats
+
+
+class _MoneySafeRequest(Request):
+    """Parses JSON bodies with numbers that have a fraction or exponent as ``Decimal``.
+
+    So a JSON float never becomes a binary float: the request models refuse those ``Decimal``
+    values for every field (money must be a string such as ``"80000.50"`` or a JSON integer).
+    """
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                text = body.decode("utf-8")
+                self._json = json.loads(text, parse_float=Decimal, parse_constant=Decimal)
+            except json.JSONDecodeError:
+                raise
+            except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+                # not UTF-8, an integer with too many digits, absurd nesting: still bad JSON
+                raise json.JSONDecodeError(f"invalid JSON: {exc.__class__.__name__}", "", 0) from None
+        return self._json
+
+
+class MoneySafeRoute(APIRoute):
+    def get_route_handler(self) -> Callable[..., Any]:
+        handler = super().get_route_handler()
+
+        async def route_handler(request: Request) -> Any:
+            return await handler(_MoneySafeRequest(request.scope, request.receive))
+
+        return route_handler
+
+
+# --------------------------------------------------------------------------- request models
+
+_FLOAT_MESSAGE = (
+    "JSON numbers with a fraction or exponent are not accepted; "
+    'send money as a string with up to 2 decimals, e.g. "80000.50", or as an integer'
+)
+
+
+def _refuse_json_fraction(value: Any, field: str | None) -> Any:
+    """JSON numbers with a fraction/exponent arrive as ``Decimal`` (never float): refuse them."""
+    if isinstance(value, (float, Decimal)):
+        if field == "amount":
+            raise ValueError(_FLOAT_MESSAGE)
+        raise ValueError("JSON numbers with a fraction or exponent are not accepted for this field")
+    return value
+
+
+class RegisterClientRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"name": "Ana", "email": "ana@example.com", "phone": "+573001234567", "channel": "email"}
+            ]
+        },
+    )
+
+    name: StrictStr = Field(..., max_length=1000, description="1 to 100 characters")
+    email: StrictStr = Field(..., max_length=1000)
+    phone: StrictStr = Field(..., max_length=100, description="E.164, e.g. +573001234567")
+    channel: StrictStr = Field(..., max_length=100, description="notification channel: email or sms")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_json_fractions(cls, value: Any, info: ValidationInfo) -> Any:
+        return _refuse_json_fraction(value, info.field_name)
+
+
+class SubscribeRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"fund_id": 1, "amount": "80000.00"}, {"fund_id": 3}]},
+    )
+
+    fund_id: StrictInt = Field(..., ge=0, le=FUND_ID_MAX, description="fund id (see GET /funds)")
+    amount: Annotated[StrictStr, Field(max_length=42, pattern=_AMOUNT_RE.pattern)] | Annotated[
+        StrictInt, Field(ge=-(10**15), le=10**15)
+    ] | None = Field(
+        None,
+        description=(
+            "COP amount as a decimal string (at most 2 decimals) or a JSON integer; "
+            "JSON floats are refused. Omitted: the fund's minimum."
+        ),
+        examples=["80000.00"],
+    )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_json_fractions(cls, value: Any, info: ValidationInfo) -> Any:
+        return _refuse_json_fraction(value, info.field_name)
+
+    def amount_decimal(self) -> Decimal | None:
+        if self.amount is None:
+            return None
+        return Decimal(str(self.amount))
+
+
+# --------------------------------------------------------------------------- response models (docs)
+
+
+class FundOut(BaseModel):
+    id: int
+    name: str
+    minimum: str = Field(..., examples=["75000.00"])
+    category: Literal["FPV", "FIC"]
+    active: bool
+
+
+class ClientOut(BaseModel):
+    id: str
+    name: str
+    email: str
+    phone: str
+    channel: Literal["email", "sms"]
+    balance: str = Field(..., examples=["500000.00"])
+    created_at: str
+
+
+class SubscriptionOut(BaseModel):
+    client_id: str
+    fund_id: int
+    fund_name: str
+    amount: str
+    transaction_id: str
+    subscribed_at: str
+
+
+class TransactionOut(BaseModel):
+    id: str
+    client_id: str
+    fund_id: int
+    fund_name: str
+    kind: Literal["subscription", "cancellation"]
+    amount: str = Field(..., examples=["80000.00"])
+    balance_after: str = Field(..., examples=["420000.00"])
+    created_at: str
+    idempotency_key: str | None = None
+
+
+class TransactionPage(BaseModel):
+    items: list[TransactionOut]
+    next: str | None = Field(None, description="pass as `before` for the next page; null on the last page")
+
+
+class NotificationOut(BaseModel):
+    id: str
+    client_id: str
+    transaction_id: str
+    channel: Literal["email", "sms"]
+    recipient: str
+    subject: str
+    body: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_error: str | None = None
+    created_at: str
+    delivered_at: str | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorEnvelope} for status in statuses}
+
+
+# --------------------------------------------------------------------------- middleware
+
+
+class RequestContextMiddleware:
+    """Request ids, access log, body-size limit and the last-resort 500 envelope.
+
+    Accepts a sane ``X-Request-ID`` or generates one, echoes it on every response (errors too)
+    and logs one access line per request. An exception that escapes the app becomes a 500
+    ``INTERNAL_ERROR`` envelope (when no response has started).
+    """
+
+    def __init__(self, app: ASGIApp, locale: Callable[[], str]) -> None:
+        self.app = app
+        self.locale = locale
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for key, value in scope.get("headers", []):
+            if key == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        request_id = incoming if incoming and _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status_holder = {"status": 0, "started": False}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                status_holder["started"] = True
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        too_large = False
+        for key, value in scope.get("headers", []):
+            if key == b"content-length":
+                try:
+                    too_large = int(value) > MAX_BODY_BYTES
+                except ValueError:
+                    too_large = False
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > MAX_BODY_BYTES:
+                    # FastAPI re-raises HTTPException while reading a body; the handler renders it
+                    raise HTTPException(status_code=413)
+            return message
+
+        try:
+            if too_large:
+                response = envelope(413, "PAYLOAD_TOO_LARGE", host_message("PAYLOAD_TOO_LARGE", self.locale()))
+                await response(scope, receive, send_with_id)
+            else:
+                await self.app(scope, limited_receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
+            if status_holder["started"]:
+                raise
+            response = envelope(500, "INTERNAL_ERROR", host_message("INTERNAL_ERROR", self.locale()))
+            await response(scope, receive, send_with_id)
+        finally:
+            access_log.info(
+                "%s %s -> %d in %.1f ms",
+                scope.get("method"), scope.get("path"), status_holder["status"],
+                (time.perf_counter() - started) * 1000,
+            )
+            request_id_var.reset(token)
+
+
+# --------------------------------------------------------------------------- exception handlers
+
+
+def _validation_response(exc: RequestValidationError, locale: str) -> JSONResponse:
+    errors: dict[str, str] = {}
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        kind = err.get("type", "")
+        if kind == "json_invalid":
+            name, text = "body", host_message("BAD_JSON", locale)
+        else:
+            name = field_name(loc)
+            text = str(err.get("msg", "invalid"))
+            if text.startswith("Value error, "):
+                text = text[len("Value error, "):]
+        errors.setdefault(name, text)
+    return envelope(422, "VALIDATION_ERROR", host_message("VALIDATION_ERROR", locale), errors or None)
+
+
+_HTTP_CODES = {
+    400: ("VALIDATION_ERROR", 422),
+    401: ("UNAUTHORIZED", 401),
+    403: ("FORBIDDEN", 403),
+    404: ("NOT_FOUND", 404),
+    405: ("METHOD_NOT_ALLOWED", 405),
+    413: ("PAYLOAD_TOO_LARGE", 413),
+    415: ("UNSUPPORTED_MEDIA_TYPE", 415),
+    422: ("VALIDATION_ERROR", 422),
+    429: ("RATE_LIMITED", 429),
+}
+
+
+def _install_handlers(app: FastAPI, settings: Settings) -> None:
+    locale = settings.locale
+
+    @app.exception_handler(fundcore.FundcoreError)
+    async def _engine_error(request: Request, exc: Exception) -> JSONResponse:
+        response = engine_error_response(exc)
+        if response.status_code >= 500:
+            log.error("engine error %s: %s", getattr(exc, "code", "?"), getattr(exc, "message", exc))
+        return response
+
+    @app.exception_handler(HostError)
+    async def _host_error(request: Request, exc: HostError) -> JSONResponse:
+        return envelope(exc.status, exc.code, exc.message or host_message(exc.code, locale), exc.errors, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _validation_response(exc, locale)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code in _HTTP_CODES:
+            code, status = _HTTP_CODES[exc.status_code]
+            message = host_message(code, locale)
+        elif exc.status_code >= 500:
+            code, status, message = "INTERNAL_ERROR", 500, host_message("INTERNAL_ERROR", locale)
+        else:
+            code, status, message = "BAD_REQUEST", exc.status_code, str(exc.detail)
+        return envelope(status, code, message, None, dict(exc.headers or {}))
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def _engine(request: Request) -> Any:
+    return request.app.state.engine
+
+
+def _created(content: Any) -> JSONResponse:
+    return JSONResponse(status_code=201, content=content)
+
+
+def _ok(content: Any) -> JSONResponse:
+    return JSONResponse(status_code=200, content=content)
+
+
+ClientIdPath = Annotated[str, Path(..., max_length=100, description="client id (UUIDv7)")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="optional; a repeated request with the same key returns the original transaction",
+    ),
+]
+EngineDep = Annotated[Any, Depends(_engine)]
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+DESCRIPTION = """
+REST host for the **fundcore** engine: fund subscriptions and cancellations for an asset
+manager's clients, with email/SMS notifications sent after each change commits.
+
+* Authenticate with `Authorization: Bearer <jwt>` (HS256; claims `sub`, `role` = `client` or
+  `admin`, `exp`). Admins may do everything; a client only reads and acts on its own id
+  (another client's id answers 404 `CLIENT_NOT_FOUND`, as if it did not exist).
+* Money is a JSON string with 2 decimals (`"75000.00"`). Requests may send a string or an
+  integer; JSON floats such as `80000.5` are refused with `VALIDATION_ERROR`.
+* Every error is `{"status": "error", "code", "message", "errors"}`.
+* Send `X-Request-ID` to correlate logs; every response echoes it (one is generated if absent).
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    engine: Any | None = None,
+    notifier: Any | None = None,
+    *,
+    start_dispatcher: bool | None = None,
+) -> FastAPI:
+    """Build the app.
+
+    ``engine``: an open ``fundcore.Engine`` (default: opened on ``settings.data_path`` at startup).
+    ``notifier``: the object whose ``send`` delivers notifications (default: SMTP/SMS from settings).
+    ``start_dispatcher``: run the background dispatcher (default ``settings.dispatch_enabled``).
+    """
+    settings = settings or Settings.from_env()
+    run_dispatcher = settings.dispatch_enabled if start_dispatcher is None else start_dispatcher
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        settings.warn_about_local_defaults()
+        owned = engine is None
+        eng = engine if engine is not None else fundcore.Engine(settings.data_path, **settings.engine_kwargs())
+        app.state.engine = eng
+        app.state.notifier = notifier if notifier is not None else build_notifier(settings.smtp, settings.sms)
+        app.state.dispatcher = Dispatcher(
+            eng, app.state.notifier, interval_ms=settings.dispatch_interval_ms, batch=settings.dispatch_batch
+        )
+        if run_dispatcher:
+            app.state.dispatcher.start()
+        log.info("fundcore host ready (store: %s)", settings.data_path if owned else "provided engine")
+        try:
+            yield
+        finally:
+            app.state.dispatcher.stop()
+            try:
+                eng.flush()
+            except Exception:
+                log.exception("flush at shutdown failed")
+
+    app = FastAPI(
+        title="fundcore REST host",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.router.route_class = MoneySafeRoute
+    app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    _install_handlers(app, settings)
+    app.add_middleware(RequestContextMiddleware, locale=lambda: settings.locale)
+    _add_routes(app)
+    return app
+
+
+def _add_routes(app: FastAPI) -> None:
+    @app.get("/health", response_model=Health, tags=["service"], summary="Liveness probe (no auth)")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/funds",
+        response_model=list[FundOut],
+        tags=["funds"],
+        summary="The fund catalogue",
+        responses=_errors(401, 429, 503),
+    )
+    def list_funds(principal: PrincipalDep, engine: EngineDep) -> JSONResponse:
+        return _ok([f.to_dict() for f in engine.funds()])
+
+    @app.post(
+        "/clients",
+        status_code=201,
+        response_model=ClientOut,
+        tags=["clients"],
+        summary="Register a client (admin only); starts with the configured initial balance",
+        responses=_errors(401, 403, 422, 429, 503),
+    )
+    def register_client(
+        body: RegisterClientRequest,
+        principal: Annotated[Principal, Depends(require_admin)],
+        engine: EngineDep,
+    ) -> JSONResponse:
+        client = engine.register_client(body.name, body.email, body.phone, channel=body.channel)
+        log.info("registered client %s", client.id)
+        return _created(client.to_dict())
+
+    @app.get(
+        "/clients/{client_id}",
+        response_model=ClientOut,
+        tags=["clients"],
+        summary="A client, with its available balance",
+        responses=_errors(401, 404, 429, 503),
+    )
+    def get_client(client_id: ClientIdPath, request: Request, principal: PrincipalDep, engine: EngineDep) -> JSONResponse:
+        authorize_client(request, principal, client_id)
+        return _ok(engine.client(client_id).to_dict())
+
+    @app.get(
+        "/clients/{client_id}/subscriptions",
+        response_model=list[SubscriptionOut],
+        tags=["subscriptions"],
+        summary="The client's active subscriptions",
+        responses=_errors(401, 404, 429, 503),
+    )
+    def list_subscriptions(
+        client_id: ClientIdPath, request: Request, principal: PrincipalDep, engine: EngineDep
+    ) -> JSONResponse:
+        authorize_client(request, principal, client_id)
+        return _ok([s.to_dict() for s in engine.subscriptions(client_id)])
+
+    @app.post(
+        "/clients/{client_id}/subscriptions",
+        status_code=201,
+        response_model=TransactionOut,
+        tags=["subscriptions"],
+        summary="Subscribe to a fund (apertura)",
+        responses=_errors(401, 404, 409, 422, 429, 503),
+    )
+    def subscribe(
+        client_id: ClientIdPath,
+        body: SubscribeRequest,
+        request: Request,
+        principal: PrincipalDep,
+        engine: EngineDep,
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        authorize_client(request, principal, client_id)
+        tx = engine.subscribe(client_id, body.fund_id, body.amount_decimal(), idempotency_key=idempotency_key)
+        log.info("client %s subscribed to fund %s: transaction %s", client_id, body.fund_id, tx.id)
+        return _created(tx.to_dict())
+
+    @app.delete(
+        "/clients/{client_id}/subscriptions/{fund_id}",
+        response_model=TransactionOut,
+        tags=["subscriptions"],
+        summary="Cancel a subscription (cancelación); refunds the subscribed amount",
+        responses=_errors(401, 404, 409, 422, 429, 503),
+    )
+    def cancel(
+        client_id: ClientIdPath,
+        fund_id: Annotated[int, Path(ge=0, le=FUND_ID_MAX)],
+        request: Request,
+        principal: PrincipalDep,
+        engine: EngineDep,
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        authorize_client(request, principal, client_id)
+        tx = engine.cancel(client_id, fund_id, idempotency_key=idempotency_key)
+        log.info("client %s cancelled fund %s: transaction %s", client_id, fund_id, tx.id)
+        return _ok(tx.to_dict())
+
+    @app.get(
+        "/clients/{client_id}/transactions",
+        response_model=TransactionPage,
+        tags=["transactions"],
+        summary="Transaction history, newest first, paginated",
+        responses=_errors(401, 404, 422, 429, 503),
+    )
+    def list_transactions(
+        client_id: ClientIdPath,
+        request: Request,
+        principal: PrincipalDep,
+        engine: EngineDep,
+        limit: Annotated[int, Query(ge=1, le=200, description="page size, 1 to 200")] = 50,
+        before: Annotated[
+            str | None,
+            Query(max_length=100, description="exclusive cursor: the `next` of the previous page"),
+        ] = None,
+    ) -> JSONResponse:
+        authorize_client(request, principal, client_id)
+        items = [t.to_dict() for t in engine.history(client_id, limit=limit, before=before or None)]
+        next_cursor = items[-1]["id"] if len(items) == limit and items else None
+        return _ok({"items": items, "next": next_cursor})
+
+    @app.get(
+        "/clients/{client_id}/notifications",
+        response_model=list[NotificationOut],
+        tags=["notifications"],
+        summary="The client's notification outbox entries, newest first",
+        responses=_errors(401, 404, 429, 503),
+    )
+    def list_notifications(
+        client_id: ClientIdPath, request: Request, principal: PrincipalDep, engine: EngineDep
+    ) -> JSONResponse:
+        authorize_client(request, principal, client_id)
+        return _ok([n.to_dict() for n in engine.notifications(client_id)])
+
+
+def _default_app() -> FastAPI:
+    return create_app()
+
+
+#: ``uvicorn fundcore_host.app:app`` (settings from the environment; the store opens at startup)
+app = _default_app()

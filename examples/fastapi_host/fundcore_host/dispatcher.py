@@ -1,0 +1,81 @@
+"""Background notification dispatcher: drains the engine's outbox on a fixed interval.
+
+Started and stopped by the app's lifespan. Each round calls
+``engine.dispatch_notifications(notifier, limit=batch)`` in a worker thread (the binding releases
+the GIL around store work, and the notifier does blocking network I/O). A full batch is followed
+at once by another round; otherwise the thread sleeps for the interval. A failing round is
+logged and the loop goes on: the outbox keeps every entry until it is delivered or failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+log = logging.getLogger("fundcore_host.dispatcher")
+
+
+def _count(report: Any, name: str) -> int:
+    if isinstance(report, dict):
+        return int(report.get(name, 0))
+    return int(getattr(report, name, 0))
+
+
+class Dispatcher:
+    def __init__(self, engine: Any, notifier: Any, interval_ms: int = 1000, batch: int = 100) -> None:
+        if interval_ms <= 0 or batch <= 0:
+            raise ValueError("interval_ms and batch must be positive")
+        self.engine = engine
+        self.notifier = notifier
+        self.interval_s = interval_ms / 1000.0
+        self.batch = batch
+        self.rounds = 0
+        self._stop = threading.Event()
+        self._round_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> dict[str, int]:
+        """One dispatch round; returns ``{"delivered", "retried", "failed"}``."""
+        with self._round_lock:
+            report = self.engine.dispatch_notifications(self.notifier, limit=self.batch)
+            self.rounds += 1
+        counts = {k: _count(report, k) for k in ("delivered", "retried", "failed")}
+        if any(counts.values()):
+            log.info(
+                "dispatch round: delivered=%d retried=%d failed=%d",
+                counts["delivered"], counts["retried"], counts["failed"],
+            )
+        return counts
+
+    def _loop(self) -> None:
+        log.info("notification dispatcher started (every %.0f ms, batch %d)", self.interval_s * 1000, self.batch)
+        while not self._stop.is_set():
+            full = False
+            try:
+                counts = self.run_once()
+                full = sum(counts.values()) >= self.batch
+            except Exception:
+                log.exception("notification dispatch round failed; retrying next round")
+            if not full:
+                self._stop.wait(self.interval_s)
+        log.info("notification dispatcher stopped")
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="fundcore-dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.warning("dispatcher thread did not stop within %.0f s", timeout_s)
+            self._thread = None

@@ -1,0 +1,68 @@
+"""Bearer tokens: HS256 JWTs with ``sub`` (client id, or any id for an admin), ``role`` and ``exp``.
+
+Print a token for local use (reads FUNDCORE_JWT_SECRET like the server does)::
+
+    python -m fundcore_host.token --role admin
+    python -m fundcore_host.token --role client --sub 0190f0c2-...-client-id --ttl 3600
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+import jwt
+
+ALGORITHM = "HS256"
+ROLES = ("client", "admin")
+
+
+def make_token(secret: str, sub: str, role: str, ttl_s: int = 3600, now: float | None = None) -> str:
+    """A signed token for ``sub`` with ``role``, valid for ``ttl_s`` seconds."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+    if not sub:
+        raise ValueError("sub must not be empty")
+    issued = int(now if now is not None else time.time())
+    claims: dict[str, Any] = {"sub": sub, "role": role, "iat": issued, "exp": issued + int(ttl_s)}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def decode_token(secret: str, token: str) -> dict[str, Any]:
+    """Verify signature and expiry; ``sub``, ``role`` and ``exp`` are required. Raises jwt.PyJWTError."""
+    return jwt.decode(
+        token,
+        secret,
+        algorithms=[ALGORITHM],
+        options={"require": ["sub", "role", "exp"]},
+        leeway=5,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .config import Settings
+
+    parser = argparse.ArgumentParser(
+        prog="python -m fundcore_host.token",
+        description="Print a bearer token for the fundcore REST host (signed with FUNDCORE_JWT_SECRET).",
+    )
+    parser.add_argument("--role", choices=ROLES, default="admin")
+    parser.add_argument("--sub", help="client id (required for --role client); default 'admin' for admins")
+    parser.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    args = parser.parse_args(argv)
+    if args.role == "client" and not args.sub:
+        parser.error("--sub CLIENT_ID is required with --role client")
+    if args.ttl <= 0:
+        parser.error("--ttl must be positive")
+    settings = Settings.from_env()
+    if settings.jwt_secret_is_default:
+        print("warning: FUNDCORE_JWT_SECRET is not set; signing with the local development secret",
+              file=sys.stderr)
+    print(make_token(settings.jwt_secret, args.sub or "admin", args.role, args.ttl))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
