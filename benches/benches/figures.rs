@@ -1,0 +1,175 @@
+//! The core's figures for benches/results.json, measured with plain loops so that each one is
+//! exactly what its target names (ops/s over a fixed time, p50 of single calls).
+//!
+//! `FUNDCORE_BENCH_OUT=file cargo bench -p fundcore-benches --bench figures` appends one JSON
+//! object per figure to `file`. `FIGURES_SECONDS` sets the length of each throughput run (3 s).
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Barrier};
+use std::time::Instant;
+
+use fundcore::{Decimal, Durability, Engine};
+use fundcore_benches::{Mix, PERIODIC, clients, emit, open, percentile_us, work_dir};
+use serde_json::json;
+
+fn seconds() -> f64 {
+    std::env::var("FIGURES_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0)
+}
+
+fn fresh_dir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("rust-{tag}-")).tempdir_in(work_dir()).expect("temp dir")
+}
+
+/// subscribe or cancel, one thread, periodic durability.
+fn periodic_one_thread() {
+    let dir = fresh_dir("periodic");
+    let engine = open(dir.path(), PERIODIC);
+    let mut mix = Mix::new(clients(&engine, 100, "p"));
+    mix.run_for(&engine, 0.5); // warm-up
+    let (ops, secs) = mix.run_for(&engine, seconds());
+    emit(&json!({"name": "core_periodic_1thread_ops", "value": ops as f64 / secs, "unit": "ops/s",
+                 "ops": ops, "seconds": secs}).to_string());
+}
+
+/// 4 KiB write + fsync in a loop on the bench disk, right before the durable runs.
+fn fsync_probe(secs: f64) -> f64 {
+    let dir = fresh_dir("fsync");
+    let mut file = OpenOptions::new().create(true).read(true).write(true).open(dir.path().join("probe")).unwrap();
+    file.write_all(&vec![0u8; 4096 * 256]).unwrap();
+    file.sync_all().unwrap();
+    let block = vec![0x5au8; 4096];
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed().as_secs_f64() < secs {
+        file.write_all_at(&block, (n % 256) * 4096).unwrap();
+        file.sync_all().unwrap();
+        n += 1;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Durable (flushed before return) subscribe/cancel with `threads` concurrent callers.
+fn durable(threads: usize) -> f64 {
+    let dir = fresh_dir("durable");
+    let engine = open(dir.path(), Durability::EveryCommit);
+    let pools: Vec<_> = (0..threads).map(|t| clients(&engine, 4, &format!("d{t}-"))).collect();
+    let secs = seconds();
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let handles: Vec<_> = pools
+        .into_iter()
+        .map(|pool| {
+            let engine: Engine = engine.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                let mut mix = Mix::new(pool);
+                mix.run_for(&engine, 0.3); // warm-up
+                barrier.wait();
+                mix.run_for(&engine, secs)
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    let ops: u64 = handles.into_iter().map(|h| h.join().expect("bench thread").0).sum();
+    ops as f64 / start.elapsed().as_secs_f64()
+}
+
+/// newest 50 transactions of a client that has 100,000.
+fn history_newest_50() {
+    let dir = fresh_dir("history");
+    let engine = open(dir.path(), PERIODIC);
+    let client = clients(&engine, 1, "h")[0];
+    let fill = Instant::now();
+    for i in 0..50_000usize {
+        let fund = fundcore_benches::FUNDS[i % 5];
+        engine.subscribe(client, fund, None, None).expect("subscribe");
+        engine.cancel(client, fund, None).expect("cancel");
+    }
+    let fill_secs = fill.elapsed().as_secs_f64();
+    engine.flush().expect("flush");
+    for _ in 0..200 {
+        std::hint::black_box(engine.history(client, 50, None).expect("history"));
+    }
+    let mut samples = Vec::with_capacity(5000);
+    let deadline = Instant::now();
+    for _ in 0..5000 {
+        let t = Instant::now();
+        let page = engine.history(client, 50, None).expect("history");
+        samples.push(t.elapsed().as_nanos() as u64);
+        assert_eq!(page.len(), 50);
+        if deadline.elapsed().as_secs_f64() > 10.0 {
+            break;
+        }
+    }
+    let p90 = percentile_us(&mut samples, 0.9);
+    let p50 = percentile_us(&mut samples, 0.5);
+    emit(&json!({"name": "core_history_newest50_p50", "value": p50, "unit": "µs", "p90_us": p90,
+                 "transactions": 100_000, "fill_seconds": fill_secs, "n": samples.len()}).to_string());
+}
+
+/// Per-call time of client() and subscribe() in Rust, measured like the Python driver does
+/// (periodic durability, 100 clients, each timed subscribe followed by an untimed cancel).
+fn per_call() {
+    let dir = fresh_dir("calls");
+    let engine = open(dir.path(), PERIODIC);
+    let ids = clients(&engine, 100, "c");
+    let n = 20_000;
+    let mut samples = Vec::with_capacity(n);
+    for id in &ids {
+        std::hint::black_box(engine.client(*id).unwrap());
+    }
+    for i in 0..n {
+        let t = Instant::now();
+        std::hint::black_box(engine.client(ids[i % ids.len()]).expect("client"));
+        samples.push(t.elapsed().as_nanos() as u64);
+    }
+    let p50 = percentile_us(&mut samples, 0.5);
+    emit(&json!({"name": "rust_client_call_p50", "value": p50, "unit": "µs", "n": n}).to_string());
+    let amount = Decimal::new(8_000_000, 2);
+    samples.clear();
+    let start = Instant::now();
+    for i in 0..n {
+        let id = ids[i % ids.len()];
+        let t = Instant::now();
+        std::hint::black_box(engine.subscribe(id, 1, Some(amount), None).expect("subscribe"));
+        samples.push(t.elapsed().as_nanos() as u64);
+        engine.cancel(id, 1, None).expect("cancel");
+        if start.elapsed().as_secs_f64() > 10.0 {
+            break;
+        }
+    }
+    let count = samples.len();
+    let p50 = percentile_us(&mut samples, 0.5);
+    emit(&json!({"name": "rust_subscribe_call_p50", "value": p50, "unit": "µs", "n": count}).to_string());
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument picks figures by substring.
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let want = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+    if want("periodic") {
+        periodic_one_thread();
+    }
+    if want("durable") {
+        let probe = fsync_probe(2.0);
+        emit(&json!({"name": "fsync_probe_adjacent", "value": probe, "unit": "fsyncs/s"}).to_string());
+        let mut by_threads = Vec::new();
+        for threads in [1usize, 4, 16] {
+            let ops = durable(threads);
+            emit(&json!({"name": format!("core_durable_{threads}threads_ops"), "value": ops, "unit": "ops/s",
+                         "threads": threads}).to_string());
+            by_threads.push(ops);
+        }
+        emit(&json!({"name": "core_durable_16_over_1", "value": by_threads[2] / by_threads[0], "unit": "x"}).to_string());
+        emit(&json!({"name": "core_durable_1_over_fsync_probe", "value": by_threads[0] / probe, "unit": "x",
+                     "probe": probe}).to_string());
+    }
+    if want("history") {
+        history_newest_50();
+    }
+    if want("calls") {
+        per_call();
+    }
+}
