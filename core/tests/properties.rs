@@ -1,0 +1,444 @@
+//! Property tests of SPEC §9: random operation sequences against a reference model, with the
+//! invariants checked after every step, reopening of the store, and concurrent callers.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::{Arc, Barrier};
+
+use common::{check_invariants, snapshot};
+use fundcore::{
+    Channel, ClientId, Config, Decimal, DeliveryError, Durability, Engine, FundId,
+    RecordingNotifier, Transaction, TransactionKind, money,
+};
+use proptest::prelude::*;
+
+#[derive(Clone, Debug)]
+enum Amount {
+    Default,
+    Minimum,
+    JustBelowMinimum,
+    Cents(u64),
+    Invalid(&'static str),
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Register {
+        sms: bool,
+    },
+    Subscribe {
+        client: usize,
+        fund: FundId,
+        amount: Amount,
+        key: Option<u8>,
+    },
+    Cancel {
+        client: usize,
+        fund: FundId,
+        key: Option<u8>,
+    },
+    OnUnknownClient {
+        fund: FundId,
+    },
+    Dispatch {
+        outcome: u8,
+    },
+    Reopen,
+}
+
+fn amount() -> impl Strategy<Value = Amount> {
+    prop_oneof![
+        2 => Just(Amount::Default),
+        1 => Just(Amount::Minimum),
+        1 => Just(Amount::JustBelowMinimum),
+        4 => (1u64..=40_000_000).prop_map(Amount::Cents),
+        1 => prop::sample::select(vec!["0", "-5", "1.005", "1000000000000.01", "abc"]).prop_map(Amount::Invalid),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    // Fund 6 does not exist.
+    let fund = 1u32..=6;
+    let key = prop::option::weighted(0.4, 0u8..4);
+    prop_oneof![
+        2 => any::<bool>().prop_map(|sms| Op::Register { sms }),
+        6 => (0usize..4, fund.clone(), amount(), key.clone())
+            .prop_map(|(client, fund, amount, key)| Op::Subscribe { client, fund, amount, key }),
+        4 => (0usize..4, fund.clone(), key).prop_map(|(client, fund, key)| Op::Cancel { client, fund, key }),
+        1 => fund.prop_map(|fund| Op::OnUnknownClient { fund }),
+        1 => (0u8..3).prop_map(|outcome| Op::Dispatch { outcome }),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Request {
+    Subscribe(FundId, Option<Decimal>),
+    Cancel(FundId),
+}
+
+#[derive(Default)]
+struct ClientModel {
+    balance: Decimal,
+    active: BTreeMap<FundId, Decimal>,
+    keys: HashMap<String, (Request, Transaction)>,
+}
+
+fn minimum(fund: FundId) -> Option<Decimal> {
+    fundcore::default_catalogue()
+        .into_iter()
+        .find(|f| f.id == fund)
+        .map(|f| f.minimum)
+}
+
+fn config() -> Config {
+    Config {
+        durability: Durability::Periodic { interval_ms: 1000 },
+        ..Config::default()
+    }
+}
+
+/// What the model says an operation must return: Ok(None) a new transaction,
+/// Ok(Some(tx)) a replay of `tx`, Err(code) a refusal.
+type Predicted = Result<Option<Transaction>, &'static str>;
+
+fn predict(model: &ClientModel, fund: FundId, request: &Request, key: Option<&str>) -> Predicted {
+    let Some(minimum) = minimum(fund) else {
+        return Err("FUND_NOT_FOUND");
+    };
+    if let Some((first_request, first_tx)) = key.and_then(|k| model.keys.get(k)) {
+        return if first_request == request {
+            Ok(Some(first_tx.clone()))
+        } else {
+            Err("IDEMPOTENCY_KEY_REUSED")
+        };
+    }
+    match request {
+        Request::Subscribe(_, amount) => {
+            let amount = amount.unwrap_or(minimum);
+            if amount < minimum {
+                Err("BELOW_MINIMUM")
+            } else if model.active.contains_key(&fund) {
+                Err("ALREADY_SUBSCRIBED")
+            } else if model.balance < amount {
+                Err("INSUFFICIENT_BALANCE")
+            } else {
+                Ok(None)
+            }
+        }
+        Request::Cancel(_) if !model.active.contains_key(&fund) => Err("NOT_SUBSCRIBED"),
+        Request::Cancel(_) => Ok(None),
+    }
+}
+
+fn reopen(engine: Engine, dir: &Path, clients: &[ClientId]) -> Engine {
+    engine.flush().unwrap();
+    let before = snapshot(&engine, clients);
+    drop(engine);
+    let engine = Engine::open(dir, config()).unwrap();
+    assert_eq!(
+        snapshot(&engine, clients),
+        before,
+        "state changed across reopen"
+    );
+    engine
+}
+
+fn run_sequence(ops: Vec<Op>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = Engine::open(dir.path(), config()).unwrap();
+    let initial = engine.initial_balance();
+    let mut ids: Vec<ClientId> = Vec::new();
+    let mut models: Vec<ClientModel> = Vec::new();
+    for (step, op) in ops.into_iter().enumerate() {
+        match op {
+            Op::Register { sms } => {
+                let channel = if sms { Channel::Sms } else { Channel::Email };
+                let client = engine
+                    .register_client("Cliente", "c@example.com", "+573001234567", channel)
+                    .unwrap();
+                assert_eq!(client.balance, initial);
+                ids.push(client.id);
+                models.push(ClientModel {
+                    balance: initial,
+                    ..ClientModel::default()
+                });
+            }
+            Op::Subscribe { fund, .. } | Op::Cancel { fund, .. } if ids.is_empty() => {
+                let err = engine
+                    .cancel(ClientId(uuid_v7_unknown()), fund, None)
+                    .unwrap_err();
+                let expected = if minimum(fund).is_some() {
+                    "CLIENT_NOT_FOUND"
+                } else {
+                    "FUND_NOT_FOUND"
+                };
+                assert_eq!(err.code(), expected);
+            }
+            Op::Subscribe {
+                client,
+                fund,
+                ref amount,
+                key,
+            } => {
+                let index = client % ids.len();
+                let key = key.map(|k| format!("k-{k}"));
+                let minimum_of_fund = minimum(fund).unwrap_or(Decimal::ONE);
+                let parsed = match amount {
+                    Amount::Default => Ok(None),
+                    Amount::Minimum => Ok(Some(minimum_of_fund)),
+                    Amount::JustBelowMinimum => Ok(Some(minimum_of_fund - Decimal::new(1, 2))),
+                    Amount::Cents(cents) => Ok(Some(Decimal::new(*cents as i64, 2))),
+                    Amount::Invalid(text) => money::parse_amount(text)
+                        .and_then(money::validate_amount)
+                        .map(Some),
+                };
+                let result = parsed
+                    .clone()
+                    .and_then(|a| engine.subscribe(ids[index], fund, a, key.as_deref()));
+                let predicted = match &parsed {
+                    Err(_) => Err("VALIDATION_ERROR"),
+                    Ok(a) => {
+                        let request =
+                            Request::Subscribe(fund, a.map(|a| money::validate_amount(a).unwrap()));
+                        predict(&models[index], fund, &request, key.as_deref())
+                    }
+                };
+                apply(
+                    &mut models[index],
+                    step,
+                    predicted,
+                    result,
+                    parsed.ok().flatten(),
+                    fund,
+                    key,
+                );
+            }
+            Op::Cancel { client, fund, key } => {
+                let index = client % ids.len();
+                let key = key.map(|k| format!("k-{k}"));
+                let result = engine.cancel(ids[index], fund, key.as_deref());
+                let predicted =
+                    predict(&models[index], fund, &Request::Cancel(fund), key.as_deref());
+                apply(&mut models[index], step, predicted, result, None, fund, key);
+            }
+            Op::OnUnknownClient { fund } => {
+                let unknown = ClientId(uuid_v7_unknown());
+                let err = engine.subscribe(unknown, fund, None, None).unwrap_err();
+                let expected = if minimum(fund).is_some() {
+                    "CLIENT_NOT_FOUND"
+                } else {
+                    "FUND_NOT_FOUND"
+                };
+                assert_eq!(err.code(), expected);
+            }
+            Op::Dispatch { outcome } => {
+                let notifier = RecordingNotifier::new();
+                let pending: u32 = ids
+                    .iter()
+                    .flat_map(|&c| engine.notifications(c).unwrap())
+                    .filter(|n| {
+                        n.status == fundcore::NotificationStatus::Pending && n.attempts == 0
+                    })
+                    .count() as u32;
+                let failure = match outcome {
+                    0 => None,
+                    1 => Some(DeliveryError::Retryable("smtp down".into())),
+                    _ => Some(DeliveryError::Permanent("mailbox unknown".into())),
+                };
+                notifier.script(std::iter::repeat_n(
+                    failure.map_or(Ok(()), Err),
+                    pending as usize,
+                ));
+                let report = engine.dispatch_notifications(&notifier, 10_000).unwrap();
+                assert_eq!(report.delivered + report.retried + report.failed, pending);
+                assert_eq!(notifier.attempts(), pending);
+            }
+            Op::Reopen => engine = reopen(engine, dir.path(), &ids),
+        }
+        if let Err(broken) = check_invariants(&engine, &ids) {
+            panic!("step {step}: invariant broken: {broken}");
+        }
+        for (id, model) in ids.iter().zip(&models) {
+            let client = engine.client(*id).unwrap();
+            assert_eq!(
+                client.balance, model.balance,
+                "step {step}: balance differs from the model"
+            );
+            let active: BTreeMap<FundId, Decimal> = engine
+                .subscriptions(*id)
+                .unwrap()
+                .into_iter()
+                .map(|s| (s.fund_id, s.amount))
+                .collect();
+            assert_eq!(
+                active, model.active,
+                "step {step}: subscriptions differ from the model"
+            );
+        }
+    }
+    reopen(engine, dir.path(), &ids);
+}
+
+fn apply(
+    model: &mut ClientModel,
+    step: usize,
+    predicted: Predicted,
+    result: fundcore::Result<Transaction>,
+    amount: Option<Decimal>,
+    fund: FundId,
+    key: Option<String>,
+) {
+    match (predicted, result) {
+        (Err(code), Err(err)) => assert_eq!(err.code(), code, "step {step}: wrong error"),
+        (Ok(Some(first)), Ok(tx)) => assert_eq!(
+            tx, first,
+            "step {step}: replay differs from the first result"
+        ),
+        (Ok(None), Ok(tx)) => {
+            let request = match tx.kind {
+                TransactionKind::Subscription => {
+                    let amount_given = amount.map(|a| money::validate_amount(a).unwrap());
+                    assert_eq!(
+                        tx.amount,
+                        amount_given.unwrap_or_else(|| minimum(fund).unwrap())
+                    );
+                    model.balance -= tx.amount;
+                    model.active.insert(fund, tx.amount);
+                    Request::Subscribe(fund, amount_given)
+                }
+                TransactionKind::Cancellation => {
+                    let refunded = model.active.remove(&fund).unwrap();
+                    assert_eq!(
+                        tx.amount, refunded,
+                        "step {step}: refund is not the stored amount"
+                    );
+                    model.balance += refunded;
+                    Request::Cancel(fund)
+                }
+            };
+            assert_eq!(
+                tx.balance_after, model.balance,
+                "step {step}: balance_after"
+            );
+            assert_eq!(tx.idempotency_key, key);
+            if let Some(key) = key {
+                model.keys.insert(key, (request, tx));
+            }
+        }
+        (predicted, result) => {
+            panic!("step {step}: model predicted {predicted:?}, engine returned {result:?}")
+        }
+    }
+}
+
+fn uuid_v7_unknown() -> uuid::Uuid {
+    uuid::Uuid::from_str("01934b5e-0000-7000-8000-000000000000").unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Invariants 1–7 after every step of a random sequence, and agreement with the model.
+    #[test]
+    fn random_sequences_keep_every_invariant(ops in prop::collection::vec(op(), 1..60)) {
+        run_sequence(ops);
+    }
+}
+
+#[derive(Clone, Debug)]
+struct ConcurrentOp {
+    client: usize,
+    fund: FundId,
+    cancel: bool,
+    cents: Option<u64>,
+    key: Option<u8>,
+}
+
+fn concurrent_op() -> impl Strategy<Value = ConcurrentOp> {
+    (
+        0usize..3,
+        1u32..=5,
+        any::<bool>(),
+        prop::option::of(7_500_000u64..=30_000_000),
+        prop::option::weighted(0.3, 0u8..3),
+    )
+        .prop_map(|(client, fund, cancel, cents, key)| ConcurrentOp {
+            client,
+            fund,
+            cancel,
+            cents,
+            key,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// Threads racing on the same clients: no overdraft, no double refund, no lost update,
+    /// exactly one outbox entry per transaction, and every acknowledged transaction stored.
+    #[test]
+    fn concurrent_callers_keep_every_invariant(
+        per_thread in prop::collection::vec(prop::collection::vec(concurrent_op(), 1..40), 4)
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path(), config()).unwrap();
+        let ids: Vec<ClientId> = (0..3)
+            .map(|i| engine.register_client(&format!("C{i}"), "c@example.com", "+573001234567", Channel::Email).unwrap().id)
+            .collect();
+        let barrier = Arc::new(Barrier::new(per_thread.len()));
+        let results: Vec<Vec<(ConcurrentOp, fundcore::Result<Transaction>)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = per_thread
+                .into_iter()
+                .map(|ops| {
+                    let (engine, ids, barrier) = (engine.clone(), ids.clone(), barrier.clone());
+                    scope.spawn(move || {
+                        barrier.wait();
+                        ops.into_iter()
+                            .map(|op| {
+                                let client = ids[op.client];
+                                let key = op.key.map(|k| format!("{}-{k}", if op.cancel { "c" } else { "s" }));
+                                let result = if op.cancel {
+                                    engine.cancel(client, op.fund, key.as_deref())
+                                } else {
+                                    engine.subscribe(client, op.fund, op.cents.map(|c| Decimal::new(c as i64, 2)), key.as_deref())
+                                };
+                                (op, result)
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        check_invariants(&engine, &ids).map_err(TestCaseError::fail)?;
+        let mut committed = std::collections::HashSet::new();
+        let mut by_key: HashMap<(usize, String), Transaction> = HashMap::new();
+        for (op, result) in results.into_iter().flatten() {
+            match result {
+                Ok(tx) => {
+                    prop_assert_eq!(&engine.transaction(tx.id).unwrap(), &tx);
+                    committed.insert(tx.id);
+                    if let Some(key) = &tx.idempotency_key {
+                        if let Some(first) = by_key.insert((op.client, key.clone()), tx.clone()) {
+                            prop_assert_eq!(first.id, tx.id, "one key, two transactions");
+                        }
+                    }
+                }
+                Err(err) => prop_assert!(
+                    ["BELOW_MINIMUM", "ALREADY_SUBSCRIBED", "NOT_SUBSCRIBED", "INSUFFICIENT_BALANCE", "IDEMPOTENCY_KEY_REUSED"]
+                        .contains(&err.code()),
+                    "unexpected error {}", err.code()
+                ),
+            }
+        }
+        let stored: usize = ids.iter().map(|&c| common::full_history(&engine, c).len()).sum();
+        prop_assert_eq!(stored, committed.len(), "acknowledged and stored transactions differ");
+        drop(engine);
+        let reopened = Engine::open(dir.path(), config()).unwrap();
+        check_invariants(&reopened, &ids).map_err(TestCaseError::fail)?;
+    }
+}
