@@ -15,11 +15,17 @@ use fundcore_benches::{Mix, PERIODIC, clients, emit, open, percentile_us, work_d
 use serde_json::json;
 
 fn seconds() -> f64 {
-    std::env::var("FIGURES_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0)
+    std::env::var("FIGURES_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0)
 }
 
 fn fresh_dir(tag: &str) -> tempfile::TempDir {
-    tempfile::Builder::new().prefix(&format!("rust-{tag}-")).tempdir_in(work_dir()).expect("temp dir")
+    tempfile::Builder::new()
+        .prefix(&format!("rust-{tag}-"))
+        .tempdir_in(work_dir())
+        .expect("temp dir")
 }
 
 /// subscribe or cancel, one thread, periodic durability.
@@ -29,14 +35,23 @@ fn periodic_one_thread() {
     let mut mix = Mix::new(clients(&engine, 100, "p"));
     mix.run_for(&engine, 0.5); // warm-up
     let (ops, secs) = mix.run_for(&engine, seconds());
-    emit(&json!({"name": "core_periodic_1thread_ops", "value": ops as f64 / secs, "unit": "ops/s",
-                 "ops": ops, "seconds": secs}).to_string());
+    emit(
+        &json!({"name": "core_periodic_1thread_ops", "value": ops as f64 / secs, "unit": "ops/s",
+                 "ops": ops, "seconds": secs})
+        .to_string(),
+    );
 }
 
 /// 4 KiB write + fsync in a loop on the bench disk, right before the durable runs.
 fn fsync_probe(secs: f64) -> f64 {
     let dir = fresh_dir("fsync");
-    let mut file = OpenOptions::new().create(true).read(true).write(true).open(dir.path().join("probe")).unwrap();
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(dir.path().join("probe"))
+        .unwrap();
     file.write_all(&vec![0u8; 4096 * 256]).unwrap();
     file.sync_all().unwrap();
     let block = vec![0x5au8; 4096];
@@ -54,7 +69,9 @@ fn fsync_probe(secs: f64) -> f64 {
 fn durable(threads: usize) -> f64 {
     let dir = fresh_dir("durable");
     let engine = open(dir.path(), Durability::EveryCommit);
-    let pools: Vec<_> = (0..threads).map(|t| clients(&engine, 4, &format!("d{t}-"))).collect();
+    let pools: Vec<_> = (0..threads)
+        .map(|t| clients(&engine, 4, &format!("d{t}-")))
+        .collect();
     let secs = seconds();
     let barrier = Arc::new(Barrier::new(threads + 1));
     let handles: Vec<_> = pools
@@ -72,7 +89,10 @@ fn durable(threads: usize) -> f64 {
         .collect();
     barrier.wait();
     let start = Instant::now();
-    let ops: u64 = handles.into_iter().map(|h| h.join().expect("bench thread").0).sum();
+    let ops: u64 = handles
+        .into_iter()
+        .map(|h| h.join().expect("bench thread").0)
+        .sum();
     ops as f64 / start.elapsed().as_secs_f64()
 }
 
@@ -84,7 +104,9 @@ fn history_newest_50() {
     let fill = Instant::now();
     for i in 0..50_000usize {
         let fund = fundcore_benches::FUNDS[i % 5];
-        engine.subscribe(client, fund, None, None).expect("subscribe");
+        engine
+            .subscribe(client, fund, None, None)
+            .expect("subscribe");
         engine.cancel(client, fund, None).expect("cancel");
     }
     let fill_secs = fill.elapsed().as_secs_f64();
@@ -105,8 +127,11 @@ fn history_newest_50() {
     }
     let p90 = percentile_us(&mut samples, 0.9);
     let p50 = percentile_us(&mut samples, 0.5);
-    emit(&json!({"name": "core_history_newest50_p50", "value": p50, "unit": "µs", "p90_us": p90,
-                 "transactions": 100_000, "fill_seconds": fill_secs, "n": samples.len()}).to_string());
+    emit(
+        &json!({"name": "core_history_newest50_p50", "value": p50, "unit": "µs", "p90_us": p90,
+                 "transactions": 100_000, "fill_seconds": fill_secs, "n": samples.len()})
+        .to_string(),
+    );
 }
 
 /// Per-call time of client() and subscribe() in Rust, measured like the Python driver does
@@ -133,7 +158,11 @@ fn per_call() {
     for i in 0..n {
         let id = ids[i % ids.len()];
         let t = Instant::now();
-        std::hint::black_box(engine.subscribe(id, 1, Some(amount), None).expect("subscribe"));
+        std::hint::black_box(
+            engine
+                .subscribe(id, 1, Some(amount), None)
+                .expect("subscribe"),
+        );
         samples.push(t.elapsed().as_nanos() as u64);
         engine.cancel(id, 1, None).expect("cancel");
         if start.elapsed().as_secs_f64() > 10.0 {
@@ -142,19 +171,28 @@ fn per_call() {
     }
     let count = samples.len();
     let p50 = percentile_us(&mut samples, 0.5);
-    emit(&json!({"name": "rust_subscribe_call_p50", "value": p50, "unit": "µs", "n": count}).to_string());
+    emit(
+        &json!({"name": "rust_subscribe_call_p50", "value": p50, "unit": "µs", "n": count})
+            .to_string(),
+    );
 }
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument picks figures by substring.
-    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let want = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
     if want("periodic") {
         periodic_one_thread();
     }
     if want("durable") {
         let probe = fsync_probe(2.0);
-        emit(&json!({"name": "fsync_probe_adjacent", "value": probe, "unit": "fsyncs/s"}).to_string());
+        emit(
+            &json!({"name": "fsync_probe_adjacent", "value": probe, "unit": "fsyncs/s"})
+                .to_string(),
+        );
         let mut by_threads = Vec::new();
         for threads in [1usize, 4, 16] {
             let ops = durable(threads);

@@ -7,21 +7,31 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-use fundcore_benches::{Mix, PERIODIC, clients, dir_size, emit, open, peak_rss_bytes, rss_bytes, work_dir};
+use fundcore_benches::{
+    Mix, PERIODIC, clients, dir_size, emit, open, peak_rss_bytes, rss_bytes, work_dir,
+};
 use serde_json::json;
 
 fn env_u64(key: &str, default: u64) -> u64 {
-    std::env::var(key).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+    std::env::var(key)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
     let target = env_u64("FOOTPRINT_TRANSACTIONS", 1_000_000);
     let max_secs = env_u64("FOOTPRINT_MAX_SECONDS", 300) as f64;
-    let dir = tempfile::Builder::new().prefix("rust-footprint-").tempdir_in(work_dir()).expect("temp dir");
+    let dir = tempfile::Builder::new()
+        .prefix("rust-footprint-")
+        .tempdir_in(work_dir())
+        .expect("temp dir");
     let engine = open(dir.path(), PERIODIC);
     let start = Instant::now();
     let threads = 2u64;
-    let pools: Vec<_> = (0..threads).map(|t| clients(&engine, 5_000, &format!("f{t}-"))).collect();
+    let pools: Vec<_> = (0..threads)
+        .map(|t| clients(&engine, 5_000, &format!("f{t}-")))
+        .collect();
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let handles: Vec<_> = pools
@@ -37,7 +47,7 @@ fn main() {
                 while n < quota && !stop.load(Ordering::Relaxed) {
                     mix.step(&engine);
                     n += 1;
-                    if n % 1000 == 0 {
+                    if n.is_multiple_of(1000) {
                         done.fetch_add(1000, Ordering::Relaxed);
                         if start.elapsed().as_secs_f64() > max_secs {
                             stop.store(true, Ordering::Relaxed);

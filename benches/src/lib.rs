@@ -10,7 +10,10 @@ pub const FUNDS: [FundId; 5] = [1, 2, 3, 4, 5];
 
 /// Opens a store in `dir` with the given durability and otherwise default settings.
 pub fn open(dir: &Path, durability: Durability) -> Engine {
-    let config = Config { durability, ..Config::default() };
+    let config = Config {
+        durability,
+        ..Config::default()
+    };
     Engine::open(dir, config).expect("open the store")
 }
 
@@ -21,7 +24,11 @@ pub const PERIODIC: Durability = Durability::Periodic { interval_ms: 500 };
 pub fn clients(engine: &Engine, n: usize, tag: &str) -> Vec<ClientId> {
     (0..n)
         .map(|i| {
-            let channel = if i % 2 == 0 { Channel::Email } else { Channel::Sms };
+            let channel = if i % 2 == 0 {
+                Channel::Email
+            } else {
+                Channel::Sms
+            };
             engine
                 .register_client(
                     &format!("Bench {tag}{i}"),
@@ -53,8 +60,10 @@ impl Mix {
         let pair = self.k / 2;
         let client = self.pool[pair % self.pool.len()];
         let fund = FUNDS[(pair / self.pool.len()) % FUNDS.len()];
-        if self.k % 2 == 0 {
-            engine.subscribe(client, fund, None, None).expect("subscribe");
+        if self.k.is_multiple_of(2) {
+            engine
+                .subscribe(client, fund, None, None)
+                .expect("subscribe");
         } else {
             engine.cancel(client, fund, None).expect("cancel");
         }
@@ -69,7 +78,7 @@ impl Mix {
             self.step(engine);
             self.step(engine);
             ops += 2;
-            if ops % 64 == 0 && start.elapsed().as_secs_f64() >= seconds {
+            if ops.is_multiple_of(64) && start.elapsed().as_secs_f64() >= seconds {
                 break;
             }
         }
@@ -140,7 +149,11 @@ pub fn emit(figure: &str) {
     println!("FIGURE {figure}");
     if let Some(path) = std::env::var_os("FUNDCORE_BENCH_OUT") {
         use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open the figures file");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open the figures file");
         writeln!(f, "{figure}").expect("write a figure");
     }
 }
