@@ -36,15 +36,26 @@ impl SplitMix {
 /// only after the engine returned (and therefore flushed).
 #[test]
 fn crash_worker() {
-    let Ok(dir) = std::env::var(WORKER_DIR) else { return };
-    let seed: u64 = std::env::var(WORKER_SEED).ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let Ok(dir) = std::env::var(WORKER_DIR) else {
+        return;
+    };
+    let seed: u64 = std::env::var(WORKER_SEED)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     let mut rng = SplitMix(seed);
     let engine = Engine::open(&dir, Config::default()).expect("worker opens the store");
     let mut clients: Vec<ClientId> = Vec::new();
     loop {
         if clients.len() < 3 || rng.below(20) == 0 {
-            let channel = if rng.below(2) == 0 { Channel::Email } else { Channel::Sms };
-            let client = engine.register_client("Crash", "crash@example.com", "+573001234567", channel).unwrap();
+            let channel = if rng.below(2) == 0 {
+                Channel::Email
+            } else {
+                Channel::Sms
+            };
+            let client = engine
+                .register_client("Crash", "crash@example.com", "+573001234567", channel)
+                .unwrap();
             println!("CLIENT {}", client.id);
             clients.push(client.id);
             continue;
@@ -53,7 +64,8 @@ fn crash_worker() {
         let fund = 1 + rng.below(5) as u32;
         let key = (rng.below(4) == 0).then(|| format!("k-{}", rng.below(3)));
         let result = if rng.below(2) == 0 {
-            let amount = (rng.below(2) == 0).then(|| Decimal::new(5_000_000 + rng.below(25_000_000) as i64, 2));
+            let amount = (rng.below(2) == 0)
+                .then(|| Decimal::new(5_000_000 + rng.below(25_000_000) as i64, 2));
             engine.subscribe(client, fund, amount, key.as_deref())
         } else {
             engine.cancel(client, fund, key.as_deref())
@@ -69,7 +81,10 @@ fn killed_process_loses_nothing_it_acknowledged() {
     if std::env::var(WORKER_DIR).is_ok() {
         return;
     }
-    let rounds: u64 = std::env::var("FUNDCORE_CRASH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let rounds: u64 = std::env::var("FUNDCORE_CRASH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut rng = SplitMix(Instant::now().elapsed().as_nanos() as u64 ^ std::process::id() as u64);
@@ -87,7 +102,10 @@ fn killed_process_loses_nothing_it_acknowledged() {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
-            BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<String>>()
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<String>>()
         });
         // Let it run long enough to open the store and commit some work, then kill it.
         std::thread::sleep(Duration::from_millis(150 + rng.below(350)));
@@ -109,9 +127,20 @@ fn killed_process_loses_nothing_it_acknowledged() {
         }
         for tx in &acknowledged {
             let stored = engine.transaction(tx.id);
-            assert_eq!(stored.as_ref(), Ok(tx), "round {round} (seed {seed}): acknowledged transaction lost or changed");
+            assert_eq!(
+                stored.as_ref(),
+                Ok(tx),
+                "round {round} (seed {seed}): acknowledged transaction lost or changed"
+            );
         }
-        eprintln!("round {round}: {} new acknowledged, {} total", acknowledged.len() - before, acknowledged.len());
+        eprintln!(
+            "round {round}: {} new acknowledged, {} total",
+            acknowledged.len() - before,
+            acknowledged.len()
+        );
     }
-    assert!(acknowledged.len() as u64 >= rounds, "the worker acknowledged too little to prove anything");
+    assert!(
+        acknowledged.len() as u64 >= rounds,
+        "the worker acknowledged too little to prove anything"
+    );
 }

@@ -1,0 +1,416 @@
+//! Rules of SPEC §1, §4 and §5 that the shared scenarios do not reach: the outbox's retries
+//! and backoff (on a manual clock), storage failures, persistence and configuration.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fundcore::{
+    Channel, Client, Config, DeliveryError, Durability, Engine, Error, Locale, ManualClock,
+    Notification, NotificationStatus, Notifier, RecordingNotifier, Timestamp, money,
+};
+
+const START: Timestamp = Timestamp::from_unix_micros(1_795_000_000_000_000);
+
+fn engine_with_clock(max_attempts: u32) -> (Engine, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(START));
+    let config = Config {
+        clock: clock.clone(),
+        max_attempts,
+        retry_base_delay: Duration::from_secs(5),
+        retry_max_delay: Duration::from_secs(60),
+        ..Config::default()
+    };
+    (Engine::open_temporary(config).unwrap(), clock)
+}
+
+fn ana(engine: &Engine) -> Client {
+    engine
+        .register_client("Ana", "ana@example.com", "+573001234567", Channel::Email)
+        .unwrap()
+}
+
+fn only_notification(engine: &Engine, client: &Client) -> Notification {
+    let mut all = engine.notifications(client.id).unwrap();
+    assert_eq!(all.len(), 1);
+    all.remove(0)
+}
+
+#[test]
+fn engine_is_send_sync_and_cheap_to_clone() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<Engine>();
+}
+
+#[test]
+fn subscription_notification_names_fund_amount_transaction_and_new_balance() {
+    let (engine, _) = engine_with_clock(8);
+    let client = ana(&engine);
+    let tx = engine
+        .subscribe(client.id, 2, money::parse_amount("130000").ok(), None)
+        .unwrap();
+    let n = only_notification(&engine, &client);
+    assert_eq!(
+        (n.channel, n.recipient.as_str(), n.status),
+        (
+            Channel::Email,
+            "ana@example.com",
+            NotificationStatus::Pending
+        )
+    );
+    assert_eq!(n.transaction_id, tx.id);
+    assert_eq!(
+        n.subject,
+        "Suscripción confirmada: FPV_BTG_PACTUAL_ECOPETROL"
+    );
+    for needle in [
+        "FPV_BTG_PACTUAL_ECOPETROL",
+        "COP $130.000",
+        "COP $370.000",
+        &tx.id.to_string(),
+        "Ana",
+    ] {
+        assert!(n.body.contains(needle), "{needle} missing from {}", n.body);
+    }
+}
+
+#[test]
+fn retryable_failures_back_off_exponentially_then_fail_and_stay_visible() {
+    let (engine, clock) = engine_with_clock(3);
+    let client = ana(&engine);
+    engine.subscribe(client.id, 1, None, None).unwrap();
+    let notifier = RecordingNotifier::new();
+    notifier.script((0..3).map(|_| Err(DeliveryError::Retryable("connection refused".into()))));
+
+    let report = engine.dispatch_notifications(&notifier, 10).unwrap();
+    assert_eq!((report.delivered, report.retried, report.failed), (0, 1, 0));
+    let n = only_notification(&engine, &client);
+    assert_eq!((n.status, n.attempts), (NotificationStatus::Pending, 1));
+    assert_eq!(n.last_error.as_deref(), Some("connection refused"));
+    assert_eq!(n.next_attempt_at, Some(START.plus(Duration::from_secs(5))));
+
+    // Not due yet: nothing is sent.
+    clock.advance(Duration::from_secs(4));
+    assert_eq!(
+        engine
+            .dispatch_notifications(&notifier, 10)
+            .unwrap()
+            .retried,
+        0
+    );
+    assert_eq!(notifier.attempts(), 1);
+
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        engine
+            .dispatch_notifications(&notifier, 10)
+            .unwrap()
+            .retried,
+        1
+    );
+    let n = only_notification(&engine, &client);
+    assert_eq!(
+        n.next_attempt_at,
+        Some(START.plus(Duration::from_secs(5 + 10))),
+        "second delay doubles"
+    );
+
+    clock.advance(Duration::from_secs(10));
+    let report = engine.dispatch_notifications(&notifier, 10).unwrap();
+    assert_eq!(
+        (report.retried, report.failed),
+        (0, 1),
+        "third attempt is the last of max_attempts = 3"
+    );
+    let n = only_notification(&engine, &client);
+    assert_eq!(
+        (n.status, n.attempts, n.next_attempt_at),
+        (NotificationStatus::Failed, 3, None)
+    );
+
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(
+        engine.dispatch_notifications(&notifier, 10).unwrap(),
+        Default::default(),
+        "failed entries stay put"
+    );
+    assert_eq!(notifier.attempts(), 3);
+
+    // A failed entry can be put back and then delivered.
+    assert_eq!(engine.retry_failed_notifications(10).unwrap(), 1);
+    assert_eq!(
+        engine
+            .dispatch_notifications(&notifier, 10)
+            .unwrap()
+            .delivered,
+        1
+    );
+    let n = only_notification(&engine, &client);
+    assert_eq!(n.status, NotificationStatus::Delivered);
+    assert_eq!(n.delivered_at, Some(clock.now_for_test()));
+    assert_eq!(notifier.delivered().len(), 1);
+    assert_eq!(engine.retry_failed_notifications(10).unwrap(), 0);
+}
+
+trait NowForTest {
+    fn now_for_test(&self) -> Timestamp;
+}
+impl NowForTest for ManualClock {
+    fn now_for_test(&self) -> Timestamp {
+        fundcore::Clock::now(self)
+    }
+}
+
+#[test]
+fn permanent_failure_fails_at_once_and_the_money_stays_moved() {
+    let (engine, _) = engine_with_clock(8);
+    let client = ana(&engine);
+    engine.subscribe(client.id, 3, None, None).unwrap();
+    let notifier = RecordingNotifier::new();
+    notifier.script([Err(DeliveryError::Permanent("550 no such user".into()))]);
+    let report = engine.dispatch_notifications(&notifier, 10).unwrap();
+    assert_eq!((report.delivered, report.retried, report.failed), (0, 0, 1));
+    let n = only_notification(&engine, &client);
+    assert_eq!((n.status, n.attempts), (NotificationStatus::Failed, 1));
+    assert_eq!(n.last_error.as_deref(), Some("550 no such user"));
+    assert_eq!(
+        engine.client(client.id).unwrap().balance.to_string(),
+        "450000.00"
+    );
+    assert_eq!(engine.subscriptions(client.id).unwrap().len(), 1);
+}
+
+struct PanickingNotifier;
+impl Notifier for PanickingNotifier {
+    fn send(&self, _: &Notification) -> Result<(), DeliveryError> {
+        panic!("bug in a notifier");
+    }
+}
+
+#[test]
+fn a_panicking_notifier_is_a_retryable_failure() {
+    let (engine, _) = engine_with_clock(8);
+    let client = ana(&engine);
+    engine.subscribe(client.id, 1, None, None).unwrap();
+    let report = engine
+        .dispatch_notifications(&PanickingNotifier, 10)
+        .unwrap();
+    assert_eq!(report.retried, 1);
+    assert_eq!(
+        only_notification(&engine, &client).last_error.as_deref(),
+        Some("the notifier panicked")
+    );
+}
+
+#[test]
+fn dispatch_respects_its_limit_and_delivers_oldest_first() {
+    let (engine, _) = engine_with_clock(8);
+    let client = ana(&engine);
+    for fund in [3, 1, 5] {
+        engine.subscribe(client.id, fund, None, None).unwrap();
+    }
+    let notifier = RecordingNotifier::new();
+    assert_eq!(
+        engine
+            .dispatch_notifications(&notifier, 2)
+            .unwrap()
+            .delivered,
+        2
+    );
+    assert_eq!(
+        engine
+            .dispatch_notifications(&notifier, 2)
+            .unwrap()
+            .delivered,
+        1
+    );
+    let order: Vec<String> = notifier
+        .delivered()
+        .iter()
+        .map(|n| n.subject.clone())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "Suscripción confirmada: DEUDAPRIVADA",
+            "Suscripción confirmada: FPV_BTG_PACTUAL_RECAUDADORA",
+            "Suscripción confirmada: FPV_BTG_PACTUAL_DINAMICA"
+        ]
+    );
+}
+
+#[test]
+fn reopening_gives_identical_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), Config::default()).unwrap();
+    let a = ana(&engine);
+    let b = engine
+        .register_client("Luis", "luis@example.com", "+573109876543", Channel::Sms)
+        .unwrap();
+    engine.subscribe(a.id, 1, None, Some("k")).unwrap();
+    engine.subscribe(b.id, 4, None, None).unwrap();
+    engine.cancel(a.id, 1, None).unwrap();
+    engine
+        .dispatch_notifications(&RecordingNotifier::new(), 1)
+        .unwrap();
+    let clients = [a.id, b.id];
+    let before = common::snapshot(&engine, &clients);
+    drop(engine);
+    let engine = Engine::open(dir.path(), Config::default()).unwrap();
+    assert_eq!(common::snapshot(&engine, &clients), before);
+    // The idempotency record survived too.
+    let replay = engine.subscribe(a.id, 1, None, Some("k")).unwrap();
+    assert_eq!(replay, before.histories[0][1]);
+}
+
+#[test]
+fn initial_balance_and_catalogue_are_fixed_when_the_store_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Config {
+        initial_balance: money::parse_amount("1000000").unwrap(),
+        ..Config::default()
+    };
+    drop(Engine::open(dir.path(), first).unwrap());
+    let changed = Config {
+        initial_balance: money::parse_amount("1").unwrap(),
+        funds: vec![],
+        ..Config::default()
+    };
+    let engine = Engine::open(dir.path(), changed).unwrap();
+    assert_eq!(engine.initial_balance().to_string(), "1000000.00");
+    assert_eq!(engine.funds().len(), 5);
+}
+
+#[test]
+fn a_store_that_cannot_be_opened_is_a_storage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Engine::open(dir.path(), Config::default()).unwrap();
+    let locked = Engine::open(dir.path(), Config::default()).unwrap_err();
+    assert_eq!(
+        locked.code(),
+        "STORAGE_ERROR",
+        "a store is open in one engine at a time: {locked}"
+    );
+    assert!(
+        locked.message(Locale::Es).contains("no se guardó"),
+        "{locked}"
+    );
+    assert!(locked.message(Locale::En).starts_with("The store failed"));
+    drop(first);
+    Engine::open(dir.path(), Config::default())
+        .expect("the lock is released when the engine is dropped");
+
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, b"x").unwrap();
+    assert_eq!(
+        Engine::open(&file, Config::default()).unwrap_err().code(),
+        "STORAGE_ERROR"
+    );
+}
+
+#[test]
+fn invalid_configuration_is_refused() {
+    let bad = [
+        Config {
+            max_attempts: 0,
+            ..Config::default()
+        },
+        Config {
+            initial_balance: money::parse_amount("-1").unwrap(),
+            ..Config::default()
+        },
+        Config {
+            funds: [fundcore::default_catalogue(), fundcore::default_catalogue()].concat(),
+            ..Config::default()
+        },
+    ];
+    for config in bad {
+        assert_eq!(
+            Engine::open_temporary(config).unwrap_err().code(),
+            "VALIDATION_ERROR"
+        );
+    }
+}
+
+#[test]
+fn periodic_durability_is_made_durable_by_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || Config {
+        durability: Durability::Periodic {
+            interval_ms: 60_000,
+        },
+        ..Config::default()
+    };
+    let engine = Engine::open(dir.path(), config()).unwrap();
+    let client = ana(&engine);
+    engine.subscribe(client.id, 1, None, None).unwrap();
+    engine.flush().unwrap();
+    drop(engine);
+    let engine = Engine::open(dir.path(), config()).unwrap();
+    assert_eq!(
+        engine.client(client.id).unwrap().balance.to_string(),
+        "425000.00"
+    );
+}
+
+#[test]
+fn transaction_ids_are_uuidv7_and_time_ordered_across_clients() {
+    let engine = Engine::open_temporary(Config::default()).unwrap();
+    let clients: Vec<Client> = (0..3).map(|_| ana(&engine)).collect();
+    let mut ids = Vec::new();
+    for fund in 1..=3 {
+        for client in &clients {
+            ids.push(engine.subscribe(client.id, fund, None, None).unwrap().id);
+        }
+    }
+    assert!(ids.iter().all(|id| id.0.get_version_num() == 7));
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids follow commit order"
+    );
+}
+
+#[test]
+fn every_error_has_a_distinct_stable_code_and_messages_in_both_locales() {
+    let errors = [
+        Error::Validation {
+            field: "amount",
+            problem: fundcore::Invalid::AmountNotPositive,
+        },
+        Error::BelowMinimum {
+            fund_name: "F".into(),
+            minimum: money::parse_amount("75000").unwrap(),
+        },
+        Error::InsufficientBalance {
+            fund_name: "F".into(),
+        },
+        Error::AlreadySubscribed {
+            fund_name: "F".into(),
+        },
+        Error::NotSubscribed {
+            fund_name: "F".into(),
+        },
+        Error::FundInactive {
+            fund_name: "F".into(),
+        },
+        Error::IdempotencyKeyReused { key: "k".into() },
+        Error::ClientNotFound { id: "c".into() },
+        Error::FundNotFound { id: 9 },
+        Error::TransactionNotFound { id: "t".into() },
+        Error::Storage {
+            detail: "disk".into(),
+        },
+    ];
+    let codes: std::collections::BTreeSet<&str> = errors.iter().map(Error::code).collect();
+    assert_eq!(codes.len(), errors.len());
+    for err in &errors {
+        let (es, en) = (err.message(Locale::Es), err.message(Locale::En));
+        assert!(
+            !es.is_empty() && !en.is_empty() && es != en,
+            "{}",
+            err.code()
+        );
+        assert_eq!(err.to_string(), es, "Display is the Spanish message");
+    }
+}
