@@ -415,6 +415,16 @@ IdempotencyKey = Annotated[
 EngineDep = Annotated[Any, Depends(_engine)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
+
+def _authorized_client(client_id: ClientIdPath, request: Request, principal: PrincipalDep) -> str:
+    """The path's client id once the caller may use it (checked before the body is validated,
+    so another client's id answers 404 whatever the rest of the request looks like)."""
+    authorize_client(request, principal, client_id)
+    return client_id
+
+
+AuthorizedClient = Annotated[str, Depends(_authorized_client)]
+
 DESCRIPTION = """
 REST host for the **fundcore** engine: fund subscriptions and cancellations for an asset
 manager's clients, with email/SMS notifications sent after each change commits.
@@ -522,10 +532,9 @@ def _add_routes(app: FastAPI) -> None:
         response_model=ClientOut,
         tags=["clients"],
         summary="A client, with its available balance",
-        responses=_errors(401, 404, 429, 503),
+        responses=_errors(401, 404, 422, 429, 503),
     )
-    def get_client(client_id: ClientIdPath, request: Request, principal: PrincipalDep, engine: EngineDep) -> JSONResponse:
-        authorize_client(request, principal, client_id)
+    def get_client(client_id: AuthorizedClient, engine: EngineDep) -> JSONResponse:
         return _ok(engine.client(client_id).to_dict())
 
     @app.get(
@@ -533,12 +542,9 @@ def _add_routes(app: FastAPI) -> None:
         response_model=list[SubscriptionOut],
         tags=["subscriptions"],
         summary="The client's active subscriptions",
-        responses=_errors(401, 404, 429, 503),
+        responses=_errors(401, 404, 422, 429, 503),
     )
-    def list_subscriptions(
-        client_id: ClientIdPath, request: Request, principal: PrincipalDep, engine: EngineDep
-    ) -> JSONResponse:
-        authorize_client(request, principal, client_id)
+    def list_subscriptions(client_id: AuthorizedClient, engine: EngineDep) -> JSONResponse:
         return _ok([s.to_dict() for s in engine.subscriptions(client_id)])
 
     @app.post(
@@ -550,14 +556,11 @@ def _add_routes(app: FastAPI) -> None:
         responses=_errors(401, 404, 409, 422, 429, 503),
     )
     def subscribe(
-        client_id: ClientIdPath,
+        client_id: AuthorizedClient,
         body: SubscribeRequest,
-        request: Request,
-        principal: PrincipalDep,
         engine: EngineDep,
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
-        authorize_client(request, principal, client_id)
         tx = engine.subscribe(client_id, body.fund_id, body.amount_decimal(), idempotency_key=idempotency_key)
         log.info("client %s subscribed to fund %s: transaction %s", client_id, body.fund_id, tx.id)
         return _created(tx.to_dict())
@@ -570,14 +573,11 @@ def _add_routes(app: FastAPI) -> None:
         responses=_errors(401, 404, 409, 422, 429, 503),
     )
     def cancel(
-        client_id: ClientIdPath,
+        client_id: AuthorizedClient,
         fund_id: Annotated[int, Path(ge=0, le=FUND_ID_MAX)],
-        request: Request,
-        principal: PrincipalDep,
         engine: EngineDep,
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
-        authorize_client(request, principal, client_id)
         tx = engine.cancel(client_id, fund_id, idempotency_key=idempotency_key)
         log.info("client %s cancelled fund %s: transaction %s", client_id, fund_id, tx.id)
         return _ok(tx.to_dict())
@@ -590,9 +590,7 @@ def _add_routes(app: FastAPI) -> None:
         responses=_errors(401, 404, 422, 429, 503),
     )
     def list_transactions(
-        client_id: ClientIdPath,
-        request: Request,
-        principal: PrincipalDep,
+        client_id: AuthorizedClient,
         engine: EngineDep,
         limit: Annotated[int, Query(ge=1, le=200, description="page size, 1 to 200")] = 50,
         before: Annotated[
@@ -600,7 +598,6 @@ def _add_routes(app: FastAPI) -> None:
             Query(max_length=100, description="exclusive cursor: the `next` of the previous page"),
         ] = None,
     ) -> JSONResponse:
-        authorize_client(request, principal, client_id)
         items = [t.to_dict() for t in engine.history(client_id, limit=limit, before=before or None)]
         next_cursor = items[-1]["id"] if len(items) == limit and items else None
         return _ok({"items": items, "next": next_cursor})
@@ -610,12 +607,9 @@ def _add_routes(app: FastAPI) -> None:
         response_model=list[NotificationOut],
         tags=["notifications"],
         summary="The client's notification outbox entries, newest first",
-        responses=_errors(401, 404, 429, 503),
+        responses=_errors(401, 404, 422, 429, 503),
     )
-    def list_notifications(
-        client_id: ClientIdPath, request: Request, principal: PrincipalDep, engine: EngineDep
-    ) -> JSONResponse:
-        authorize_client(request, principal, client_id)
+    def list_notifications(client_id: AuthorizedClient, engine: EngineDep) -> JSONResponse:
         return _ok([n.to_dict() for n in engine.notifications(client_id)])
 
 

@@ -1,0 +1,140 @@
+"""Authorization both ways: what a caller may do succeeds, everything else is refused with the
+envelope (401 unauthenticated, 403 admin-only, 404 for another client's id) and leaks nothing."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+from conftest import ADMIN, SECRET, assert_envelope, bearer, register
+
+from fundcore_host.token import make_token
+
+
+@pytest.fixture
+def two_clients(api):
+    ana = register(api, "Ana")
+    bob = register(api, "Bob", channel="sms", phone="+573005550000")
+    assert api.post(f"/clients/{bob['id']}/subscriptions", json={"fund_id": 3}, headers=ADMIN).status_code == 201
+    return ana, bob
+
+
+def client_calls(cid: str):
+    """(method, path, json) of every client-scoped endpoint."""
+    return [
+        ("GET", f"/clients/{cid}", None),
+        ("GET", f"/clients/{cid}/subscriptions", None),
+        ("GET", f"/clients/{cid}/transactions", None),
+        ("GET", f"/clients/{cid}/notifications", None),
+        ("POST", f"/clients/{cid}/subscriptions", {"fund_id": 1}),
+        ("DELETE", f"/clients/{cid}/subscriptions/3", None),
+    ]
+
+
+def call(api, method, path, body, headers):
+    return api.request(method, path, json=body, headers=headers)
+
+
+def test_client_acts_on_itself(api, two_clients):
+    ana, _ = two_clients
+    me = bearer(ana["id"])
+    assert api.get("/funds", headers=me).status_code == 200
+    assert api.get(f"/clients/{ana['id']}", headers=me).json()["email"] == "ana@example.com"
+    r = api.post(f"/clients/{ana['id']}/subscriptions", json={"fund_id": 3, "amount": "50000"}, headers=me)
+    assert r.status_code == 201
+    assert [s["fund_id"] for s in api.get(f"/clients/{ana['id']}/subscriptions", headers=me).json()] == [3]
+    assert len(api.get(f"/clients/{ana['id']}/transactions", headers=me).json()["items"]) == 1
+    assert len(api.get(f"/clients/{ana['id']}/notifications", headers=me).json()) == 1
+    assert api.delete(f"/clients/{ana['id']}/subscriptions/3", headers=me).status_code == 200
+
+
+def test_admin_reads_and_acts_on_everyone(api, two_clients):
+    for c in two_clients:
+        for method, path, body in client_calls(c["id"]):
+            r = call(api, method, path, body, ADMIN)
+            assert r.status_code < 300 or r.json()["code"] in ("NOT_SUBSCRIBED",), (method, path, r.text)
+
+
+def test_cross_client_is_404_and_changes_nothing(api, two_clients):
+    ana, bob = two_clients
+    as_ana = bearer(ana["id"])
+    before_bob = api.get(f"/clients/{bob['id']}", headers=ADMIN).json()
+    before_tx = api.get(f"/clients/{bob['id']}/transactions", headers=ADMIN).json()
+    for method, path, body in client_calls(bob["id"]):
+        r = call(api, method, path, body, as_ana)
+        env = assert_envelope(r, 404, "CLIENT_NOT_FOUND")
+        assert bob["email"] not in r.text and bob["phone"] not in r.text and "Bob" not in r.text
+        # indistinguishable from an id that does not exist
+        ghost = "0190b2a4-7c1e-7000-8000-00000000beef"
+        r2 = call(api, method, path.replace(bob["id"], ghost), body, as_ana)
+        env2 = assert_envelope(r2, 404, "CLIENT_NOT_FOUND")
+        assert env["message"].replace(bob["id"], "ID") == env2["message"].replace(ghost, "ID")
+    assert api.get(f"/clients/{bob['id']}", headers=ADMIN).json() == before_bob
+    assert api.get(f"/clients/{bob['id']}/transactions", headers=ADMIN).json() == before_tx
+
+
+def test_client_cannot_register_clients(api, two_clients):
+    ana, _ = two_clients
+    body = {"name": "Eve", "email": "eve@example.com", "phone": "+573001112233", "channel": "email"}
+    assert_envelope(api.post("/clients", json=body, headers=bearer(ana["id"])), 403, "FORBIDDEN")
+    assert api.post("/clients", json=body, headers=ADMIN).status_code == 201
+
+
+def _bad_tokens(sub: str) -> dict[str, dict[str, str]]:
+    now = int(time.time())
+    return {
+        "missing": {},
+        "empty bearer": {"Authorization": "Bearer "},
+        "not a jwt": {"Authorization": "Bearer not.a.jwt"},
+        "basic scheme": {"Authorization": "Basic YWRtaW46YWRtaW4="},
+        "wrong secret": bearer(sub, "admin", secret="another-secret-another-secret-another-secret"),
+        "expired": {"Authorization": "Bearer " + make_token(SECRET, sub, "admin", ttl_s=60, now=now - 3600)},
+        "alg none": {"Authorization": "Bearer " + jwt.encode({"sub": sub, "role": "admin", "exp": now + 600},
+                                                             key=None, algorithm="none")},
+        "no role": {"Authorization": "Bearer " + jwt.encode({"sub": sub, "exp": now + 600}, SECRET, "HS256")},
+        "bad role": {"Authorization": "Bearer " + jwt.encode({"sub": sub, "role": "root", "exp": now + 600},
+                                                             SECRET, "HS256")},
+        "no exp": {"Authorization": "Bearer " + jwt.encode({"sub": sub, "role": "admin"}, SECRET, "HS256")},
+        "no sub": {"Authorization": "Bearer " + jwt.encode({"role": "admin", "exp": now + 600}, SECRET, "HS256")},
+        "HS512": {"Authorization": "Bearer " + jwt.encode({"sub": sub, "role": "admin", "exp": now + 600},
+                                                          SECRET, "HS512")},
+    }
+
+
+def test_unauthenticated_is_401_everywhere(api, two_clients):
+    ana, bob = two_clients
+    calls = client_calls(bob["id"]) + [
+        ("GET", "/funds", None),
+        ("POST", "/clients", {"name": "Eve", "email": "eve@example.com", "phone": "+573001112233",
+                              "channel": "email"}),
+    ]
+    for label, headers in _bad_tokens(ana["id"]).items():
+        for method, path, body in calls:
+            r = call(api, method, path, body, headers)
+            assert_envelope(r, 401, "UNAUTHORIZED")
+            assert r.headers.get("www-authenticate") == "Bearer", label
+            assert "Bob" not in r.text
+    assert api.get(f"/clients/{bob['id']}", headers=ADMIN).json()["balance"] == "450000.00"
+    assert len(api.get(f"/clients/{bob['id']}/transactions", headers=ADMIN).json()["items"]) == 1
+
+
+def test_token_command_prints_a_valid_token(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FUNDCORE_JWT_SECRET": SECRET}
+    out = subprocess.run([sys.executable, "-m", "fundcore_host.token", "--role", "admin"], env=env,
+                         capture_output=True, text=True, check=True, timeout=60,
+                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    claims = jwt.decode(out.stdout.strip(), SECRET, algorithms=["HS256"])
+    assert claims["role"] == "admin" and claims["exp"] > time.time()
+    out = subprocess.run([sys.executable, "-m", "fundcore_host.token", "--role", "client", "--sub", "abc",
+                          "--ttl", "60"], env=env, capture_output=True, text=True, check=True, timeout=60,
+                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    claims = jwt.decode(out.stdout.strip(), SECRET, algorithms=["HS256"])
+    assert claims["sub"] == "abc" and claims["role"] == "client"
+    bad = subprocess.run([sys.executable, "-m", "fundcore_host.token", "--role", "client"], env=env,
+                         capture_output=True, text=True, timeout=60, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert bad.returncode != 0
