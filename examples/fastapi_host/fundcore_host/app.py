@@ -475,8 +475,10 @@ def create_app(
             app.state.dispatcher.stop()
             try:
                 eng.flush()
+                if owned and hasattr(eng, "close"):
+                    eng.close()  # releases the store's directory lock
             except Exception:
-                log.exception("flush at shutdown failed")
+                log.exception("closing the store at shutdown failed")
 
     app = FastAPI(
         title="fundcore REST host",
