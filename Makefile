@@ -86,6 +86,15 @@ demo: python-dev host-deps
 test-host: python-dev host-test-deps
 	$(PY) -m pytest $(HOST_DIR)/tests -q
 
+# ---------------------------------------------------------------- Benchmarks
+# Everything in benches/: core (criterion + figure loops + footprint), Python fundcore vs the
+# sqlite3 baseline, REST host under wrk. Writes benches/results.json and benches/RESULTS.md.
+# BENCH_ARGS=--quick for a shorter, rougher run; BENCH_ARGS=--skip=rest,footprint to leave parts out.
+BENCH_ARGS ?=
+bench: python-dev host-deps
+	$(CARGO) bench -p fundcore-benches --no-run -q
+	$(PY) benches/run_all.py $(BENCH_ARGS)
+
 # ---------------------------------------------------------------- aggregate targets
 test: test-rust test-python test-host
 	@echo "make test: all suites passed"

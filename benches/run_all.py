@@ -1,0 +1,508 @@
+"""Runs every fundcore benchmark and writes benches/results.json and benches/RESULTS.md.
+
+    .venv/bin/python benches/run_all.py [--quick] [--skip rust,criterion,footprint,python,rest]
+
+Steps (each bounded in time; the whole run stays under 10 minutes on 2 cores):
+ 1. machine facts and the fsync probe (4 KiB write + fsync, on the disk of benches/work/);
+ 2. the core's figures (`cargo bench --bench figures`): periodic ops/s, durable ops/s with
+    1/4/16 callers, newest-50 history p50, per-call client()/subscribe() in Rust;
+ 3. criterion benches (`cargo bench --bench core`, short settings), cross-checks;
+ 4. footprint after 1,000,000 transactions (`cargo bench --bench footprint`);
+ 5. Python: fundcore and the sqlite3 baseline through the same driver (benches/py_driver.py),
+    at the same durability;
+ 6. REST: the FastAPI host under wrk (subscribe/cancel mix, 64 connections, one worker, 15 s).
+
+Every number is a ratio or an absolute measured in this one run on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+WORK = os.path.join(HERE, "work")
+VENV_PY = os.path.join(ROOT, ".venv", "bin", "python")
+HOST_DIR = os.path.join(ROOT, "examples", "fastapi_host")
+
+sys.path.insert(0, HERE)
+import fsync_probe  # noqa: E402
+
+FIGURES: dict[str, dict] = {}  # name -> raw figure (value, unit, detail)
+LOG: list[str] = []
+SKIPPED: list[str] = []
+
+
+def say(msg: str):
+    stamp = time.strftime("%H:%M:%S")
+    print(f"[bench {stamp}] {msg}", flush=True)
+    LOG.append(msg)
+
+
+def record(name: str, value, unit: str, **detail):
+    FIGURES[name] = {"value": value, "unit": unit, "detail": detail}
+
+
+def run(cmd, timeout, env=None, cwd=ROOT, check=True) -> subprocess.CompletedProcess:
+    say("$ " + " ".join(cmd))
+    p = subprocess.run(cmd, cwd=cwd, env=env, timeout=timeout, text=True, capture_output=True)
+    if check and p.returncode != 0:
+        tail = (p.stdout[-2000:] + "\n" + p.stderr[-3000:]).strip()
+        raise RuntimeError(f"{cmd[0]} exited {p.returncode}:\n{tail}")
+    return p
+
+
+# ----------------------------------------------------------------------------- machine
+def sh(cmd: str) -> str:
+    try:
+        return subprocess.run(cmd, shell=True, text=True, capture_output=True, timeout=10).stdout.strip()
+    except Exception:  # noqa: BLE001 - machine facts are best effort
+        return ""
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_kib = 0
+    try:
+        with open("/proc/meminfo") as f:
+            mem_kib = int(f.readline().split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    os.makedirs(WORK, exist_ok=True)
+    src, fstype = (sh(f"df --output=source,fstype {WORK} | tail -1").split() + ["?", "?"])[:2]
+    dev = os.path.basename(src)
+    base = re.sub(r"p?\d+$", "", dev) if not os.path.exists(f"/sys/block/{dev}") else dev
+    rota = sh(f"cat /sys/block/{base}/queue/rotational 2>/dev/null")
+    size = sh(f"lsblk -dno SIZE /dev/{base} 2>/dev/null")
+    model = sh(f"cat /sys/block/{base}/device/model 2>/dev/null")
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu or platform.processor(),
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "disk": f"{src} ({fstype}{', ' + size if size else ''}{', ' + model if model else ''}"
+                f"{', rotational' if rota == '1' else ', non-rotational' if rota == '0' else ''})",
+        "python": platform.python_version(),
+        "rustc": sh("rustc --version"),
+        "loadavg_at_start": sh("cut -d' ' -f1-3 /proc/loadavg"),
+        "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+# ----------------------------------------------------------------------------- Rust
+def cargo_bench(bench: str, args: list[str], env_extra: dict, timeout: int) -> list[dict]:
+    out = tempfile.NamedTemporaryFile(prefix=f"{bench}-", suffix=".jsonl", dir=WORK, delete=False)
+    out.close()
+    env = dict(os.environ, FUNDCORE_BENCH_OUT=out.name, FUNDCORE_BENCH_DIR=WORK, **env_extra)
+    try:
+        run(["cargo", "bench", "-q", "-p", "fundcore-benches", "--bench", bench, "--", *args], timeout, env=env)
+        with open(out.name) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    finally:
+        os.unlink(out.name)
+
+
+def rust_figures(quick: bool):
+    secs = "1.5" if quick else "3"
+    for fig in cargo_bench("figures", [], {"FIGURES_SECONDS": secs}, timeout=300):
+        name, value, unit = fig.pop("name"), fig.pop("value"), fig.pop("unit")
+        record(name, value, unit, **fig)
+
+
+def target_dir() -> str:
+    p = run(["cargo", "metadata", "--format-version", "1", "--no-deps"], 120)
+    return json.loads(p.stdout)["target_directory"]
+
+
+def criterion(quick: bool):
+    t = "1" if quick else "2"
+    cargo_bench("core", ["--warm-up-time", "1", "--measurement-time", t, "--noplot"], {}, timeout=300)
+    base = os.path.join(target_dir(), "criterion")
+    wanted = {
+        ("periodic", "subscribe_or_cancel_1thread"): ("criterion_periodic_1thread_ops", "ops/s"),
+        ("durable", "subscribe_or_cancel", "1"): ("criterion_durable_1threads_ops", "ops/s"),
+        ("durable", "subscribe_or_cancel", "4"): ("criterion_durable_4threads_ops", "ops/s"),
+        ("durable", "subscribe_or_cancel", "16"): ("criterion_durable_16threads_ops", "ops/s"),
+        ("history_newest_50_of_100000",): ("criterion_history_newest50_median", "µs"),
+        ("client_read",): ("criterion_client_read_median", "µs"),
+    }
+    for parts, (name, unit) in wanted.items():
+        path = os.path.join(base, *parts, "new", "estimates.json")
+        try:
+            with open(path) as f:
+                est = json.load(f)
+        except OSError:
+            continue
+        ns = est["median"]["point_estimate"]
+        value = 1e9 / ns if unit == "ops/s" else ns / 1e3
+        record(name, value, unit, source="criterion median")
+
+
+def footprint(quick: bool):
+    env = {"FOOTPRINT_MAX_SECONDS": "60" if quick else "200"}
+    if quick:
+        env["FOOTPRINT_TRANSACTIONS"] = "200000"
+    for fig in cargo_bench("footprint", [], env, timeout=420):
+        name, value, unit = fig.pop("name"), fig.pop("value"), fig.pop("unit")
+        record(name, value, unit, **fig)
+
+
+# ----------------------------------------------------------------------------- Python
+def have_fundcore() -> bool:
+    p = subprocess.run([VENV_PY, "-c", "import fundcore; fundcore.Engine"], capture_output=True, text=True)
+    return p.returncode == 0
+
+
+def py_driver(engine: str, durability: str, what: str, seconds: float, threads: int = 1, calls: int = 20000) -> dict:
+    p = run([VENV_PY, os.path.join(HERE, "py_driver.py"), "--engine", engine, "--durability", durability,
+             "--what", what, "--seconds", str(seconds), "--threads", str(threads),
+             "--latency-calls", str(calls), "--json"], timeout=120)
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def python_figures(quick: bool):
+    secs = 1.5 if quick else 3.0
+    results = {}
+    for engine in ("fundcore", "baseline"):
+        r = py_driver(engine, "periodic", "all", secs, calls=5000 if quick else 20000)
+        results[(engine, "periodic", 1)] = r["mix"]["ops_per_s"]
+        record(f"py_{engine}_client_call_p50", r["latency"]["client"]["p50_us"], "µs", **r["latency"]["client"])
+        record(f"py_{engine}_subscribe_call_p50", r["latency"]["subscribe"]["p50_us"], "µs",
+               **r["latency"]["subscribe"])
+        for threads in (1, 4):
+            r = py_driver(engine, "durable", "mix", secs, threads=threads)
+            results[(engine, "durable", threads)] = r["mix"]["ops_per_s"]
+    for (engine, durability, threads), ops in results.items():
+        record(f"py_{engine}_{durability}_{threads}thread_ops", ops, "ops/s")
+    for durability, threads in (("periodic", 1), ("durable", 1), ("durable", 4)):
+        f, b = results[("fundcore", durability, threads)], results[("baseline", durability, threads)]
+        record(f"py_fundcore_over_baseline_{durability}_{threads}thread", f / b, "x", fundcore=f, baseline=b)
+    # per-call cost of the binding over the Rust call (same loop, same durability)
+    for call in ("client", "subscribe"):
+        py = FIGURES.get(f"py_fundcore_{call}_call_p50")
+        rs = FIGURES.get(f"rust_{call}_call_p50")
+        if py and rs:
+            record(f"py_{call}_overhead_over_rust", py["value"] - rs["value"], "µs",
+                   python_us=py["value"], rust_us=rs["value"])
+            if call == "subscribe":
+                record("py_subscribe_over_rust", py["value"] / rs["value"], "x")
+
+
+# ----------------------------------------------------------------------------- REST
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method: str, url: str, token: str | None = None, body: dict | None = None, timeout: float = 10):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return resp.status, json.loads(resp.read() or b"null")
+
+
+def ensure_wrk():
+    if shutil.which("wrk"):
+        return
+    say("wrk not found: installing the Debian package")
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    run(sudo + ["apt-get", "update", "-qq"], 300)
+    run(sudo + ["apt-get", "install", "-y", "-qq", "wrk"], 300, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+
+
+def rest(quick: bool):
+    ensure_wrk()
+    port = free_port()
+    data = tempfile.mkdtemp(prefix="rest-", dir=WORK)
+    secret = secrets.token_hex(32)
+    env = dict(os.environ, FUNDCORE_DATA=os.path.join(data, "store"), FUNDCORE_JWT_SECRET=secret,
+               FUNDCORE_RATE_LIMIT_PER_MINUTE="0", FUNDCORE_LOG_LEVEL="WARNING", PYTHONPATH=HOST_DIR)
+    log_path = os.path.join(data, "host.log")
+    log = open(log_path, "w")
+    cmd = [VENV_PY, "-m", "uvicorn", "--app-dir", HOST_DIR, "fundcore_host.app:app", "--host", "127.0.0.1",
+           "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    say("$ " + " ".join(cmd))
+    host = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                if http("GET", base + "/health", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if host.poll() is not None or time.time() > deadline:
+                log.flush()
+                raise RuntimeError("REST host did not start:\n" + open(log_path).read()[-3000:])
+            time.sleep(0.2)
+        token = run([VENV_PY, "-m", "fundcore_host.token", "--role", "admin", "--ttl", "3600"], 30,
+                    env=env).stdout.strip().splitlines()[-1]
+        n_clients = 1000
+
+        def make(i):
+            return http("POST", base + "/clients", token, {
+                "name": f"Bench {i}", "email": f"bench{i}@example.com",
+                "phone": f"+57300{i:07d}", "channel": "email" if i % 2 else "sms"})[1]["id"]
+
+        with ThreadPoolExecutor(8) as pool:
+            ids = list(pool.map(make, range(n_clients)))
+        clients_file = os.path.join(data, "clients.txt")
+        with open(clients_file, "w") as f:
+            f.write("\n".join(ids) + "\n")
+        for _ in range(20):  # a few warm-up calls
+            http("GET", base + "/funds", token)
+        out = os.path.join(data, "wrk.json")
+        duration = "5s" if quick else "15s"
+        p = run(["wrk", "-t1", "-c64", f"-d{duration}", "--timeout", "5s", "--latency",
+                 "-s", os.path.join(HERE, "rest", "mix.lua"), base, "--", token, clients_file, out], 60)
+        with open(out) as f:
+            r = json.load(f)
+        say(p.stdout.strip().splitlines()[-1] if p.stdout.strip() else "wrk: no output")
+        record("rest_req_per_s", r["req_per_s"], "req/s", **r)
+        record("rest_p99_ms", r["p99_ms"], "ms", p50_ms=r["p50_ms"], p90_ms=r["p90_ms"], non2xx=r["non2xx"])
+    finally:
+        os.killpg(host.pid, signal.SIGTERM)
+        try:
+            host.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(host.pid, signal.SIGKILL)
+            host.wait()
+        log.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- report
+# name -> (label, comparison, target) ; comparison is ">=" / "<=" / None (shown for reference)
+TARGETS = [
+    ("fsync_probe", "fsync probe: 4 KiB write + fsync, one thread", None, None),
+    ("core_periodic_1thread_ops", "core: subscribe or cancel, one thread, periodic durability", ">=", 50_000),
+    ("fsync_probe_adjacent", "fsync probe run right before the durable runs (Rust)", None, None),
+    ("core_durable_1threads_ops", "core: durable (flushed before return), 1 caller", None, None),
+    ("core_durable_4threads_ops", "core: durable, 4 concurrent callers", None, None),
+    ("core_durable_16threads_ops", "core: durable, 16 concurrent callers", None, None),
+    ("core_durable_16_over_1", "core: durable, 16 callers / 1 caller (group commit)", ">=", 4),
+    ("core_durable_1_over_fsync_probe", "core: durable, 1 caller / fsync probe", ">=", 0.8),
+    ("core_history_newest50_p50", "core: newest 50 transactions of a client with 100,000 (p50)", "<=", 200),
+    ("rust_client_call_p50", "core: client() per call (p50, Rust)", None, None),
+    ("rust_subscribe_call_p50", "core: subscribe() per call, periodic (p50, Rust)", None, None),
+    ("py_fundcore_client_call_p50", "Python: fundcore client() per call (p50)", None, None),
+    ("py_fundcore_subscribe_call_p50", "Python: fundcore subscribe() per call, periodic (p50)", None, None),
+    ("py_client_overhead_over_rust", "Python: client() cost over the Rust call", "<=", 3),
+    ("py_subscribe_overhead_over_rust", "Python: subscribe() cost over the Rust call", "<=", 3),
+    ("py_subscribe_over_rust", "Python: subscribe() / Rust subscribe()", "<=", 1.3),
+    ("py_baseline_client_call_p50", "Python: sqlite3 baseline client() per call (p50)", None, None),
+    ("py_baseline_subscribe_call_p50", "Python: sqlite3 baseline subscribe() per call, periodic (p50)", None, None),
+    ("py_fundcore_periodic_1thread_ops", "Python: fundcore mix, periodic, 1 thread", None, None),
+    ("py_baseline_periodic_1thread_ops", "Python: sqlite3 baseline mix, periodic (synchronous=NORMAL), 1 thread",
+     None, None),
+    ("py_fundcore_over_baseline_periodic_1thread", "Python: fundcore / baseline, periodic, 1 thread", ">=", 5),
+    ("py_fundcore_durable_1thread_ops", "Python: fundcore mix, durable, 1 thread", None, None),
+    ("py_baseline_durable_1thread_ops", "Python: sqlite3 baseline mix, durable (synchronous=FULL), 1 thread",
+     None, None),
+    ("py_fundcore_over_baseline_durable_1thread", "Python: fundcore / baseline, durable, 1 thread", ">=", 5),
+    ("py_fundcore_durable_4thread_ops", "Python: fundcore mix, durable, 4 threads", None, None),
+    ("py_baseline_durable_4thread_ops", "Python: sqlite3 baseline mix, durable, 4 threads", None, None),
+    ("py_fundcore_over_baseline_durable_4thread", "Python: fundcore / baseline, durable, 4 threads", ">=", 5),
+    ("rest_req_per_s", "REST host: subscribe/cancel mix, 64 connections, one worker", ">=", 2000),
+    ("rest_p99_ms", "REST host: p99 latency", "<=", 50),
+    ("footprint_bytes_per_tx", "footprint: bytes on disk per transaction", "<=", 400),
+    ("footprint_peak_rss", "footprint: peak RSS (VmHWM)", "<=", 256),
+    ("criterion_periodic_1thread_ops", "criterion: subscribe or cancel, periodic, 1 thread", None, None),
+    ("criterion_durable_1threads_ops", "criterion: durable, 1 caller", None, None),
+    ("criterion_durable_4threads_ops", "criterion: durable, 4 callers", None, None),
+    ("criterion_durable_16threads_ops", "criterion: durable, 16 callers", None, None),
+    ("criterion_history_newest50_median", "criterion: newest 50 of 100,000 (median)", None, None),
+    ("criterion_client_read_median", "criterion: client() (median)", None, None),
+]
+
+
+def fmt(v: float) -> str:
+    if v is None:
+        return "—"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def build_results() -> list[dict]:
+    out = []
+    known = set()
+    for name, label, cmp, target in TARGETS:
+        known.add(name)
+        fig = FIGURES.get(name)
+        if fig is None:
+            continue
+        v = fig["value"]
+        met = None
+        if cmp == ">=":
+            met = v >= target
+        elif cmp == "<=":
+            met = v <= target
+        if name.startswith("footprint") and not fig["detail"].get("complete", True):
+            met = None  # not the full 1,000,000 transactions: no verdict
+        out.append({"name": name, "value": round(v, 3), "unit": fig["unit"],
+                    "target": f"{cmp} {target}" if cmp else None, "met": met,
+                    "label": label, "detail": fig["detail"]})
+    for name, fig in FIGURES.items():
+        if name not in known:
+            out.append({"name": name, "value": round(fig["value"], 3), "unit": fig["unit"], "target": None,
+                        "met": None, "label": name, "detail": fig["detail"]})
+    return out
+
+
+def write_reports(results: list[dict], mach: dict, elapsed: float, quick: bool):
+    with open(os.path.join(HERE, "results.json"), "w") as f:
+        json.dump(results, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    lines = [
+        "# fundcore benchmark results",
+        "",
+        "Written by `make bench` (`benches/run_all.py`); every figure below was measured in one run on",
+        "the machine described here. Ratios compare numbers taken minutes apart on the same machine.",
+        "" if not quick else "\n**Quick run (`--quick`): shorter measurements, footprint on fewer transactions.**\n",
+        "## Machine",
+        "",
+        f"- CPUs: {mach['nproc']} × {mach['cpu']}; memory {mach['memory_gib']} GiB",
+        f"- kernel: {mach['kernel']}",
+        f"- disk (benchmark stores): {mach['disk']}",
+        f"- {mach['rustc']}; Python {mach['python']}",
+        f"- load average at start: {mach['loadavg_at_start']}; run at {mach['date_utc']}, took {elapsed:.0f} s",
+        "",
+        "## Figures",
+        "",
+        "| figure | value | target | met |",
+        "|---|---:|---|:---:|",
+    ]
+    for r in results:
+        tgt = r["target"] or "—"
+        if r["target"]:
+            tgt = tgt.replace(">=", "≥").replace("<=", "≤")
+            cmp, num = tgt.split(" ")
+            tgt = f"{cmp} {fmt(float(num))} {r['unit']}"
+        met = {True: "yes", False: "**no**", None: "—"}[r["met"]]
+        note = ""
+        d = r["detail"]
+        if r["name"].startswith("footprint") and "transactions" in d:
+            note = f" (after {d['transactions']:,} transactions{'' if d.get('complete') else ', run cut short'})"
+        if r["name"] == "rest_req_per_s" and d.get("non2xx"):
+            note = f" ({d['non2xx']} non-2xx of {d['requests']:,})"
+        lines.append(f"| {r['label']}{note} | {fmt(r['value'])} {r['unit']} | {tgt} | {met} |")
+    if SKIPPED:
+        lines += ["", "## Not measured in this run", ""] + [f"- {s}" for s in SKIPPED]
+    lines += [
+        "",
+        "## How each figure is measured",
+        "",
+        "- **fsync probe**: `benches/fsync_probe.py` writes 4 KiB and fsyncs, in a loop, in a file",
+        "  under `benches/work/` (the same disk as the stores). It bounds durable commits of one caller.",
+        "  The figures binary repeats it right before the durable runs, since shared disks drift.",
+        "- **core** (`benches/benches/figures.rs`): subscribe/cancel pairs over a pool of clients for a",
+        "  fixed time after a warm-up; durable runs use `Durability::EveryCommit` with N threads on",
+        "  one engine; history is 5,000 single calls of `history(client, 50, None)` on a client with",
+        "  100,000 transactions; per-call times are p50 of 20,000 single calls.",
+        "- **Python** (`benches/py_driver.py`): the same driver runs `fundcore.Engine(durability=...)`",
+        "  and the sqlite3 baseline (`benches/baseline/`, WAL, `BEGIN IMMEDIATE`, `synchronous=FULL`",
+        "  for durable and `NORMAL` for periodic); overhead over Rust = Python p50 − Rust p50 of the",
+        "  same call in the same loop.",
+        "- **REST** (`benches/rest/mix.lua`): `wrk -t1 -c64 -d15s` against the FastAPI host",
+        "  (`uvicorn`, one worker, 127.0.0.1, rate limit off, the host's default durability), 1,000",
+        "  clients, each subscribing to a fund and cancelling it; any non-2xx answer is counted.",
+        "- **footprint** (`benches/benches/footprint.rs`): 10,000 clients, subscribe/cancel until",
+        "  1,000,000 transactions, periodic durability, `flush()`, then allocated bytes of the store",
+        "  directory / transactions, and VmHWM of the process.",
+        "- **criterion** (`benches/benches/core.rs`): the same operations under criterion, short",
+        "  settings, as a cross-check (`cargo bench -p fundcore-benches --bench core` for full runs).",
+        "",
+    ]
+    with open(os.path.join(HERE, "RESULTS.md"), "w") as f:
+        f.write("\n".join(lines))
+
+
+def main():
+    ap = argparse.ArgumentParser(description="run every fundcore benchmark")
+    ap.add_argument("--quick", action="store_true", help="shorter runs (numbers are rougher)")
+    ap.add_argument("--skip", default="", help="comma list of: rust,criterion,footprint,python,rest")
+    a = ap.parse_args()
+    skip = set(filter(None, a.skip.split(",")))
+    start = time.time()
+    os.makedirs(WORK, exist_ok=True)
+    mach = machine()
+    say(f"machine: {json.dumps(mach)}")
+
+    p = fsync_probe.probe(WORK, 1.5 if a.quick else 3.0)
+    record("fsync_probe", p["fsyncs_per_s"], "fsyncs/s", p50_us=p["p50_us"], p99_us=p["p99_us"])
+    say(f"fsync probe: {p['fsyncs_per_s']:.0f}/s")
+
+    steps = [
+        ("rust", "core figures (cargo bench --bench figures)", lambda: rust_figures(a.quick)),
+        ("python", "Python driver: fundcore vs sqlite3 baseline", None),
+        ("rest", "REST host under wrk", None),
+        ("criterion", "criterion benches (cargo bench --bench core)", lambda: criterion(a.quick)),
+        ("footprint", "footprint after 1,000,000 transactions", lambda: footprint(a.quick)),
+    ]
+    fundcore_py = have_fundcore()
+    host_ok = os.path.isdir(os.path.join(HOST_DIR, "fundcore_host"))
+    for key, label, fn in steps:
+        if key in skip:
+            SKIPPED.append(f"{label}: skipped (--skip {key})")
+            continue
+        if key == "python":
+            if not fundcore_py:
+                SKIPPED.append(f"{label}: the `fundcore` module is not installed in .venv (`make python-dev`)")
+                continue
+            fn = lambda: python_figures(a.quick)  # noqa: E731
+        if key == "rest":
+            if not (fundcore_py and host_ok):
+                SKIPPED.append(f"{label}: needs the `fundcore` module and examples/fastapi_host")
+                continue
+            fn = lambda: rest(a.quick)  # noqa: E731
+        say(label)
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - a failed step is reported, the others still run
+            SKIPPED.append(f"{label}: failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+            say(f"FAILED {label}: {e}")
+    results = build_results()
+    write_reports(results, mach, time.time() - start, a.quick)
+    for r in results:
+        flag = {True: "met", False: "MISSED", None: ""}[r["met"]]
+        print(f"  {r['name']:<45} {fmt(r['value']):>12} {r['unit']:<9} {r['target'] or '':<10} {flag}")
+    say(f"wrote benches/results.json and benches/RESULTS.md in {time.time() - start:.0f} s")
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
