@@ -4,6 +4,7 @@
 //! cannot scan), and every per-client listing is a key range that starts with the client id.
 
 use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -40,6 +41,25 @@ pub(crate) struct Store {
     pub outbox_due: sled::Tree,
     /// client id ++ notification id -> (): failed entries, for retrying them.
     pub outbox_failed: sled::Tree,
+    group_commit: Arc<GroupCommit>,
+}
+
+/// Group commit: callers that need durability at the same time share one flush.
+///
+/// Each caller takes a ticket after its write; a flush that starts after ticket `n` was taken
+/// covers writes `1..=n`. One caller at a time flushes (the leader) while the others wait for a
+/// flush that covers their ticket, so N concurrent callers cost about one fsync, not N.
+#[derive(Debug, Default)]
+struct GroupCommit {
+    state: Mutex<FlushState>,
+    flushed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct FlushState {
+    tickets: u64,
+    durable_through: u64,
+    leader_active: bool,
 }
 
 /// How sled is opened.
@@ -71,6 +91,7 @@ impl Store {
             outbox: tree("outbox")?,
             outbox_due: tree("outbox_due")?,
             outbox_failed: tree("outbox_failed")?,
+            group_commit: Arc::default(),
             db,
         })
     }
@@ -90,9 +111,34 @@ impl Store {
         }
     }
 
-    /// Makes every write acknowledged so far durable.
+    /// Makes every write completed before this call durable, sharing the flush with
+    /// concurrent callers.
     pub fn flush(&self) -> Result<()> {
-        self.db.flush()?;
+        let group = &self.group_commit;
+        // The state is plain counters, valid even if a holder panicked.
+        let mut state = group.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.tickets += 1;
+        let ticket = state.tickets;
+        while state.durable_through < ticket {
+            if state.leader_active {
+                state = group
+                    .flushed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            state.leader_active = true;
+            let covers = state.tickets;
+            drop(state);
+            let flushed = self.db.flush();
+            state = group.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.leader_active = false;
+            if flushed.is_ok() {
+                state.durable_through = state.durable_through.max(covers);
+            }
+            group.flushed.notify_all();
+            flushed?;
+        }
         Ok(())
     }
 }
