@@ -343,3 +343,53 @@ def test_openapi_docs(api):
     assert post["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorEnvelope")
     assert any(p["name"] == "Idempotency-Key" for p in post["parameters"])
     assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
+def test_fund_inactive_is_409(app_factory):
+    from conftest import make_engine
+
+    import fundcore
+
+    eng = make_engine(funds=[
+        fundcore.Fund(1, "FPV_BTG_PACTUAL_RECAUDADORA", Decimal("75000"), "FPV"),
+        fundcore.Fund(9, "FONDO_CERRADO", Decimal("1000"), "FIC", active=False),
+    ])
+    api = app_factory(eng=eng)
+    assert [(f["id"], f["active"]) for f in api.get("/funds", headers=ADMIN).json()] == [(1, True), (9, False)]
+    cid = register(api)["id"]
+    assert_envelope(api.post(f"/clients/{cid}/subscriptions", json={"fund_id": 9}, headers=ADMIN),
+                    409, "FUND_INACTIVE")
+    assert api.get(f"/clients/{cid}", headers=ADMIN).json()["balance"] == "500000.00"
+
+
+def test_storage_error_is_503_envelope():
+    """The engine's STORAGE_ERROR (a real fundcore.StorageError) renders as 503 in the envelope."""
+    import json as json_
+
+    import fundcore
+
+    from fundcore_host.errors import engine_error_response
+
+    exc = fundcore.StorageError("STORAGE_ERROR", "el almacenamiento falló", None)
+    assert isinstance(exc, fundcore.FundcoreError)
+    response = engine_error_response(exc)
+    assert response.status_code == 503
+    assert json_.loads(response.body) == {"status": "error", "code": "STORAGE_ERROR",
+                                          "message": "el almacenamiento falló", "errors": None}
+
+
+def test_store_on_disk_survives_restart(tmp_path):
+    """Without an injected engine the app opens fundcore.Engine(FUNDCORE_DATA) at startup and
+    closes it at shutdown; a second start sees the same data."""
+    from conftest import make_settings
+    from fastapi.testclient import TestClient
+
+    from fundcore_host.app import create_app
+
+    settings = make_settings(data_path=str(tmp_path / "store"))
+    with TestClient(create_app(settings)) as api:
+        cid = register(api)["id"]
+        assert api.post(f"/clients/{cid}/subscriptions", json={"fund_id": 1}, headers=ADMIN).status_code == 201
+    with TestClient(create_app(settings)) as api:
+        assert api.get(f"/clients/{cid}", headers=ADMIN).json()["balance"] == "425000.00"
+        assert len(api.get(f"/clients/{cid}/transactions", headers=ADMIN).json()["items"]) == 1
