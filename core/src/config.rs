@@ -11,9 +11,10 @@ use crate::money::cop;
 use crate::time::{Clock, SystemClock};
 
 /// When committed changes reach the disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Durability {
     /// Every operation is flushed to disk before it returns (the default for money).
+    #[default]
     EveryCommit,
     /// The store flushes in the background every `interval_ms`; a crash may lose the last
     /// interval. Call [`crate::Engine::flush`] to force a flush.
@@ -21,12 +22,6 @@ pub enum Durability {
         /// Milliseconds between background flushes.
         interval_ms: u64,
     },
-}
-
-impl Default for Durability {
-    fn default() -> Self {
-        Durability::EveryCommit
-    }
 }
 
 /// Settings of an [`crate::Engine`].

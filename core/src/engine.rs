@@ -244,7 +244,7 @@ impl Engine {
         decide: impl Fn(&Client, Option<&Subscription>) -> Result<(TransactionKind, Decimal)>,
     ) -> Result<Transaction> {
         let store = &self.inner.store;
-        let _client_guard = self.client_lock(client_id);
+        let client_guard = self.client_lock(client_id);
         // Ids come from the clock after the lock is held, so a client's transactions commit in
         // id order; a retried sled closure reuses them, which is safe under the same lock.
         let now = self.now();
@@ -270,21 +270,21 @@ impl Engine {
                     }));
                 };
                 let mut client: Client = decode_in_tx(&client_bytes)?;
-                if let Some(idem_key) = &idem_key {
-                    if let Some(bytes) = idempotency.get(idem_key)? {
-                        let record: IdempotencyRecord = decode_in_tx(&bytes)?;
-                        if record.request != request {
-                            return Err(Abort(Error::IdempotencyKeyReused {
-                                key: key.unwrap_or_default().to_owned(),
-                            }));
-                        }
-                        let original = transactions
-                            .get(owned_key(client_id, record.transaction_id.as_bytes()))?
-                            .ok_or_else(|| {
-                                Abort(Error::storage("idempotency record without its transaction"))
-                            })?;
-                        return Ok(Committed::Replay(decode_in_tx(&original)?));
+                if let Some(idem_key) = &idem_key
+                    && let Some(bytes) = idempotency.get(idem_key)?
+                {
+                    let record: IdempotencyRecord = decode_in_tx(&bytes)?;
+                    if record.request != request {
+                        return Err(Abort(Error::IdempotencyKeyReused {
+                            key: key.unwrap_or_default().to_owned(),
+                        }));
                     }
+                    let original = transactions
+                        .get(owned_key(client_id, record.transaction_id.as_bytes()))?
+                        .ok_or_else(|| {
+                            Abort(Error::storage("idempotency record without its transaction"))
+                        })?;
+                    return Ok(Committed::Replay(decode_in_tx(&original)?));
                 }
                 let subscription: Option<Subscription> =
                     match subscriptions.get(subscription_key)? {
@@ -351,7 +351,7 @@ impl Engine {
         let transaction = match finish(committed)? {
             Committed::New(transaction) | Committed::Replay(transaction) => transaction,
         };
-        drop(_client_guard);
+        drop(client_guard);
         // A replay is flushed too: its original may still be on its way to disk.
         self.commit_durably()?;
         Ok(transaction)
