@@ -88,12 +88,13 @@ impl Engine {
         store.check_format()?;
         let (initial_balance, funds) = seed(&store, &config)?;
         store.flush()?;
+        let ids = IdGenerator::above(store.largest_id()?);
         Ok(Engine {
             inner: Arc::new(Inner {
                 store,
                 initial_balance,
                 funds,
-                ids: IdGenerator::default(),
+                ids,
                 client_locks: (0..CLIENT_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
                 dispatch_lock: Mutex::new(()),
                 config,

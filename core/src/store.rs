@@ -111,6 +111,17 @@ impl Store {
         }
     }
 
+    /// The largest id the store holds (transactions and clients), so new ids sort after it.
+    pub fn largest_id(&self) -> Result<uuid::Uuid> {
+        let mut largest = uuid::Uuid::nil();
+        for tree in [&self.transaction_owners, &self.clients] {
+            if let Some((key, _)) = tree.last()? {
+                largest = largest.max(uuid::Uuid::from_slice(&key).unwrap_or_default());
+            }
+        }
+        Ok(largest)
+    }
+
     /// Makes every write completed before this call durable, sharing the flush with
     /// concurrent callers.
     pub fn flush(&self) -> Result<()> {

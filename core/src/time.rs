@@ -188,24 +188,40 @@ impl Clock for ManualClock {
     }
 }
 
-/// Produces UUIDv7 values from a [`Clock`], strictly increasing within the process.
+/// Produces UUIDv7 values from a [`Clock`], strictly increasing for the life of a store.
+///
+/// A fresh UUIDv7 context after a restart (or a clock stepping backwards) could produce an id
+/// below one already stored; ids are kept above the largest one seen so history order holds.
 #[derive(Debug, Default)]
 pub(crate) struct IdGenerator {
-    context: Mutex<uuid::ContextV7>,
+    state: Mutex<(uuid::ContextV7, u128)>,
 }
 
 impl IdGenerator {
+    /// A generator whose ids are all greater than `floor`.
+    pub(crate) fn above(floor: uuid::Uuid) -> Self {
+        IdGenerator {
+            state: Mutex::new((uuid::ContextV7::new(), floor.as_u128())),
+        }
+    }
+
     /// A new time-ordered id for the instant `at`.
     pub(crate) fn next(&self, at: Timestamp) -> uuid::Uuid {
         let micros = at.0.max(0);
         let secs = (micros / 1_000_000) as u64;
         let nanos = ((micros % 1_000_000) * 1000) as u32;
-        // A poisoned lock only means another thread panicked mid-generation; the counter is still valid.
-        let context = self
-            .context
+        // A poisoned lock only means another thread panicked mid-generation; the state is valid.
+        let mut state = self
+            .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        uuid::Uuid::new_v7(uuid::Timestamp::from_unix(&*context, secs, nanos))
+        let (context, last) = &mut *state;
+        let candidate =
+            uuid::Uuid::new_v7(uuid::Timestamp::from_unix(&*context, secs, nanos)).as_u128();
+        // Past the floor, step the random tail: still a valid v7 with the same time prefix.
+        let id = candidate.max(last.saturating_add(1));
+        *last = id;
+        uuid::Uuid::from_u128(id)
     }
 }
 
@@ -228,6 +244,17 @@ mod tests {
             "2000-02-29T00:00:00.000000Z"
         );
         assert_eq!(Timestamp::parse_rfc3339("2026-11-23T12:00:00+05:00"), None);
+    }
+
+    #[test]
+    fn ids_stay_above_the_floor_when_the_clock_goes_back() {
+        let floor = IdGenerator::default().next(Timestamp::from_unix_micros(1_779_537_600_000_000));
+        let ids = IdGenerator::above(floor);
+        let earlier = Timestamp::from_unix_micros(1_779_537_000_000_000);
+        let first = ids.next(earlier);
+        assert!(first > floor);
+        assert_eq!(first.get_version_num(), 7);
+        assert!(ids.next(earlier) > first);
     }
 
     #[test]

@@ -265,6 +265,35 @@ fn reopening_gives_identical_state() {
 }
 
 #[test]
+fn ids_keep_increasing_across_a_reopen_even_if_the_clock_went_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(START));
+    let config = || Config {
+        clock: clock.clone(),
+        ..Config::default()
+    };
+    let engine = Engine::open(dir.path(), config()).unwrap();
+    let client = ana(&engine);
+    let first = engine.subscribe(client.id, 1, None, None).unwrap();
+    drop(engine);
+    clock.set(Timestamp::from_unix_micros(
+        START.unix_micros() - 60_000_000,
+    ));
+    let engine = Engine::open(dir.path(), config()).unwrap();
+    let second = engine.cancel(client.id, 1, None).unwrap();
+    assert!(
+        second.id > first.id,
+        "a later transaction must sort after an earlier one"
+    );
+    let history = engine.history(client.id, 10, None).unwrap();
+    assert_eq!(
+        history.iter().map(|t| t.id).collect::<Vec<_>>(),
+        [second.id, first.id]
+    );
+    common::check_invariants(&engine, &[client.id]).unwrap();
+}
+
+#[test]
 fn initial_balance_and_catalogue_are_fixed_when_the_store_is_created() {
     let dir = tempfile::tempdir().unwrap();
     let first = Config {

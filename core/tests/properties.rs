@@ -422,10 +422,10 @@ proptest! {
                 Ok(tx) => {
                     prop_assert_eq!(&engine.transaction(tx.id).unwrap(), &tx);
                     committed.insert(tx.id);
-                    if let Some(key) = &tx.idempotency_key {
-                        if let Some(first) = by_key.insert((op.client, key.clone()), tx.clone()) {
-                            prop_assert_eq!(first.id, tx.id, "one key, two transactions");
-                        }
+                    if let Some(key) = &tx.idempotency_key
+                        && let Some(first) = by_key.insert((op.client, key.clone()), tx.clone())
+                    {
+                        prop_assert_eq!(first.id, tx.id, "one key, two transactions");
                     }
                 }
                 Err(err) => prop_assert!(
