@@ -1,5 +1,59 @@
-"""fundcore: fund subscriptions with exact money, a durable store and a notification outbox."""
+"""fundcore: fund subscriptions with exact money, a durable embedded store and a
+notification outbox.
 
-from fundcore._fundcore import __version__
+>>> from decimal import Decimal
+>>> import fundcore
+>>> eng = fundcore.Engine()                       # temporary store
+>>> ana = eng.register_client("Ana", "ana@example.com", "+573001234567", channel="email")
+>>> tx = eng.subscribe(ana.id, 1, Decimal("80000"), idempotency_key="k-1")
+>>> eng.client(ana.id).balance
+Decimal('420000.00')
 
-__all__ = ["__version__"]
+Money is always :class:`decimal.Decimal` (``int`` and ``str`` are accepted as input; a
+``float`` raises ``TypeError``). Errors are :class:`FundcoreError` subclasses with ``code``
+and ``message``.
+"""
+
+from fundcore._errors import (
+    ConflictError,
+    FundcoreError,
+    InsufficientBalanceError,
+    NotFoundError,
+    PermanentDeliveryError,
+    StorageError,
+    ValidationError,
+)
+from fundcore._fundcore import (
+    MAX_PAGE,
+    Client,
+    DispatchReport,
+    Engine,
+    Fund,
+    Notification,
+    Subscription,
+    Transaction,
+    __version__,
+    format_cop,
+)
+from fundcore._notifier import Notifier
+
+__all__ = [
+    "MAX_PAGE",
+    "Client",
+    "ConflictError",
+    "DispatchReport",
+    "Engine",
+    "Fund",
+    "FundcoreError",
+    "InsufficientBalanceError",
+    "NotFoundError",
+    "Notification",
+    "Notifier",
+    "PermanentDeliveryError",
+    "StorageError",
+    "Subscription",
+    "Transaction",
+    "ValidationError",
+    "__version__",
+    "format_cop",
+]

@@ -1,0 +1,75 @@
+"""Exceptions raised by fundcore.
+
+Every engine error is a :class:`FundcoreError` carrying the stable ``code`` of the
+specification (identical in every language), a human ``message`` in the engine's locale and,
+for ``VALIDATION_ERROR``, the ``field`` at fault.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FundcoreError",
+    "ValidationError",
+    "NotFoundError",
+    "ConflictError",
+    "InsufficientBalanceError",
+    "StorageError",
+    "PermanentDeliveryError",
+]
+
+
+class FundcoreError(Exception):
+    """Base class of every engine error.
+
+    Attributes:
+        code: stable error code, e.g. ``"INSUFFICIENT_BALANCE"``.
+        message: human message in the engine's locale (also ``str(error)``).
+        field: the input at fault for ``VALIDATION_ERROR`` (e.g. ``"amount"``), else ``None``.
+    """
+
+    code: str
+    message: str
+    field: str | None
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(code, message, field)
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        extra = f", field={self.field!r}" if self.field is not None else ""
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r}{extra})"
+
+
+class ValidationError(FundcoreError):
+    """Malformed input (``VALIDATION_ERROR``) or an amount below the fund's minimum
+    (``BELOW_MINIMUM``)."""
+
+
+class NotFoundError(FundcoreError):
+    """Unknown id: ``CLIENT_NOT_FOUND``, ``FUND_NOT_FOUND`` or ``TRANSACTION_NOT_FOUND``."""
+
+
+class ConflictError(FundcoreError):
+    """The request conflicts with the current state: ``ALREADY_SUBSCRIBED``,
+    ``NOT_SUBSCRIBED``, ``FUND_INACTIVE``, ``IDEMPOTENCY_KEY_REUSED`` and, through
+    :class:`InsufficientBalanceError`, ``INSUFFICIENT_BALANCE``."""
+
+
+class InsufficientBalanceError(ConflictError):
+    """Not enough available balance (``INSUFFICIENT_BALANCE``)."""
+
+
+class StorageError(FundcoreError):
+    """The store failed (``STORAGE_ERROR``); nothing was committed."""
+
+
+class PermanentDeliveryError(Exception):
+    """Raise from a notifier's ``send`` to fail a notification for good (no retry).
+
+    Any other exception raised by ``send`` is a retryable failure.
+    """

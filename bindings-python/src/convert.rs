@@ -1,0 +1,211 @@
+//! Conversions between Python values and the core's types. No business rule lives here:
+//! amounts are parsed and validated by `fundcore::money`, ids by the core's `FromStr`.
+
+use fundcore::{
+    Category, Channel, ClientId, Decimal, NotificationId, NotificationStatus, Timestamp,
+    TransactionId, TransactionKind, money,
+};
+use pyo3::IntoPyObjectExt;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDateTime, PyDict, PyFloat, PyInt, PyList, PyString, PyTzInfo, PyType};
+
+use crate::errors::Failure;
+
+static DECIMAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// `decimal.Decimal`.
+pub fn decimal_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    DECIMAL.import(py, "decimal", "Decimal")
+}
+
+/// Reads a money argument: `decimal.Decimal`, `int` or `str`. A `float` (inexact binary
+/// fraction) or `bool` is a `TypeError`; text that is not a plain decimal number is the core's
+/// `VALIDATION_ERROR`. The value is only parsed here; the engine validates it.
+pub fn amount_arg(value: &Bound<'_, PyAny>, what: &str) -> Result<Decimal, Failure> {
+    let text: String = if value.is_instance_of::<PyBool>() {
+        return Err(type_error(what, value));
+    } else if value.is_instance_of::<PyFloat>() {
+        return Err(Failure::Py(PyTypeError::new_err(format!(
+            "{what} must be a decimal.Decimal, int or str, not float: binary floats cannot hold \
+             money exactly (use Decimal(\"80000.50\"), 80000 or \"80000.50\")"
+        ))));
+    } else if value.is_instance_of::<PyInt>() {
+        value.str()?.to_cow()?.into_owned()
+    } else if let Ok(text) = value.cast::<PyString>() {
+        text.to_cow()?.into_owned()
+    } else if value.is_instance(decimal_type(value.py())?)? {
+        decimal_text(value)?
+    } else {
+        return Err(type_error(what, value));
+    };
+    Ok(money::parse_amount(&text)?)
+}
+
+fn type_error(what: &str, value: &Bound<'_, PyAny>) -> Failure {
+    let type_name = value
+        .get_type()
+        .name()
+        .map(|name| name.to_string())
+        .unwrap_or_else(|_| "?".to_owned());
+    Failure::Py(PyTypeError::new_err(format!(
+        "{what} must be a decimal.Decimal, int or str, not {type_name}"
+    )))
+}
+
+/// Plain positional text of a `Decimal` (no exponent), so `Decimal("8E+4")` reads as `80000`.
+/// NaN, infinities and absurd exponents keep their `str()` form, which the core rejects.
+fn decimal_text(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    let exponent = value.call_method0("as_tuple")?.getattr("exponent")?;
+    let plain = matches!(exponent.extract::<i64>(), Ok(e) if (-64..=64).contains(&e));
+    let text = if plain {
+        value.call_method1("__format__", ("f",))?
+    } else {
+        value.str()?.into_any()
+    };
+    Ok(text.extract()?)
+}
+
+/// A count argument (`limit`): negative numbers become 0 and huge ones `usize::MAX`, so the
+/// core's range check reports them (`VALIDATION_ERROR`) instead of an `OverflowError`.
+pub fn count_arg(value: i128) -> usize {
+    if value < 0 {
+        0
+    } else {
+        usize::try_from(value).unwrap_or(usize::MAX)
+    }
+}
+
+/// Python value of a core field.
+pub trait ToPy {
+    /// Converts to the Python value exposed as an attribute.
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
+}
+
+impl ToPy for u32 {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.into_bound_py_any(py)
+    }
+}
+
+impl ToPy for bool {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.into_bound_py_any(py)
+    }
+}
+
+impl ToPy for String {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.as_str().into_bound_py_any(py)
+    }
+}
+
+impl ToPy for Decimal {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        decimal_type(py)?.call1((self.to_string(),))
+    }
+}
+
+impl ToPy for Timestamp {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let micros = self.unix_micros();
+        let secs = micros.div_euclid(1_000_000);
+        let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+        let day_secs = secs.rem_euclid(86_400);
+        let utc = PyTzInfo::utc(py)?.to_owned();
+        let year = i32::try_from(year)
+            .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("timestamp out of range"))?;
+        PyDateTime::new(
+            py,
+            year,
+            month,
+            day,
+            (day_secs / 3600) as u8,
+            ((day_secs % 3600) / 60) as u8,
+            (day_secs % 60) as u8,
+            micros.rem_euclid(1_000_000) as u32,
+            Some(&utc),
+        )
+        .map(Bound::into_any)
+    }
+}
+
+/// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+macro_rules! display_to_py {
+    ($($ty:ty),*) => {$(
+        impl ToPy for $ty {
+            fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                self.to_string().into_bound_py_any(py)
+            }
+        }
+    )*};
+}
+
+display_to_py!(
+    ClientId,
+    TransactionId,
+    NotificationId,
+    Category,
+    Channel,
+    TransactionKind,
+    NotificationStatus
+);
+
+impl<T: ToPy> ToPy for Option<T> {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self {
+            Some(value) => value.to_py(py),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+}
+
+/// A JSON value as plain Python data (dict, list, str, int, bool, None).
+pub fn json_to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    use serde_json::Value;
+    match value {
+        Value::Null => Ok(py.None().into_bound(py)),
+        Value::Bool(b) => b.into_bound_py_any(py),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into_bound_py_any(py)
+            } else if let Some(u) = n.as_u64() {
+                u.into_bound_py_any(py)
+            } else {
+                // The core's records carry money as strings; a float here would be a bug.
+                Err(PyTypeError::new_err(format!(
+                    "unexpected non-integer number {n} in a record"
+                )))
+            }
+        }
+        Value::String(s) => s.as_str().into_bound_py_any(py),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(json_to_py(py, item)?)?;
+            }
+            Ok(list.into_any())
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (key, item) in map {
+                dict.set_item(key, json_to_py(py, item)?)?;
+            }
+            Ok(dict.into_any())
+        }
+    }
+}

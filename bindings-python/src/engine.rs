@@ -1,0 +1,518 @@
+//! `fundcore.Engine`: the core engine behind a thread-safe Python object.
+//!
+//! Every method converts its arguments with the GIL held, then runs the core call with the GIL
+//! released (`Python::detach`), so other Python threads keep running while the store works.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use fundcore::{
+    Channel, ClientId, Config, DeliveryError, Durability, Error, Invalid, Locale, Notifier,
+    TransactionId,
+};
+use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyInt};
+
+use crate::convert::{ToPy, amount_arg, count_arg};
+use crate::errors::{Failure, class_for_code, errors_module};
+use crate::records::{Client, DispatchReport, Fund, Subscription, Transaction};
+
+/// The fund-subscription engine over an embedded store.
+///
+/// `Engine(path)` opens (or creates and seeds) the store in directory `path`; `Engine()` opens
+/// a temporary store that is deleted when the engine is closed. A store directory can be open
+/// in one engine of one process at a time: it stays locked until `close()` is called, the
+/// `with` block ends, or the engine object is garbage-collected (`del engine` when nothing
+/// else refers to it). Reopening the same path before that raises `StorageError`.
+///
+/// The engine is safe to share between threads: every store operation releases the GIL and
+/// the core serializes what must be serialized (no overdraft, no double refund).
+#[pyclass(frozen, module = "fundcore")]
+pub struct Engine {
+    inner: RwLock<Option<fundcore::Engine>>,
+    path: Option<PathBuf>,
+    locale: Locale,
+}
+
+fn config_error(field: &'static str) -> Failure {
+    Failure::Core(Error::Validation {
+        field,
+        problem: Invalid::Config,
+    })
+}
+
+/// A fund id argument. Ids outside the core's range name no fund: `FUND_NOT_FOUND`.
+fn fund_arg(value: &Bound<'_, PyAny>, locale: Locale) -> Result<u32, Failure> {
+    if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
+        let type_name = value.get_type().name()?;
+        return Err(Failure::Py(PyTypeError::new_err(format!(
+            "fund_id must be an int, not {type_name}"
+        ))));
+    }
+    if let Ok(id) = value.extract::<u32>() {
+        return Ok(id);
+    }
+    // The core's FUND_NOT_FOUND carries a u32; render its message with the id as given.
+    let given = value.str()?.to_string();
+    let template = Error::FundNotFound { id: 0 }.message(locale);
+    let message = match template.strip_suffix('0') {
+        Some(head) => format!("{head}{given}"),
+        None => template,
+    };
+    let class = errors_module(value.py())?.getattr(class_for_code("FUND_NOT_FOUND"))?;
+    let instance = class.call1(("FUND_NOT_FOUND", message, value.py().None()))?;
+    Err(Failure::Py(PyErr::from_value(instance)))
+}
+
+impl Engine {
+    /// A handle on the open core engine (a cheap clone), or `ValueError` once closed.
+    fn engine(&self) -> PyResult<fundcore::Engine> {
+        self.inner
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| PyValueError::new_err("operation on a closed fundcore.Engine"))
+    }
+
+    fn fail(&self, py: Python<'_>, failure: impl Into<Failure>) -> PyErr {
+        failure.into().into_pyerr(py, self.locale)
+    }
+
+    /// Runs `work` on the core engine with the GIL released.
+    fn run<T, F>(&self, py: Python<'_>, work: F) -> PyResult<T>
+    where
+        T: Send,
+        F: FnOnce(&fundcore::Engine) -> fundcore::Result<T> + Send,
+    {
+        let engine = self.engine()?;
+        py.detach(|| work(&engine))
+            .map_err(|err| self.fail(py, err))
+    }
+
+    fn client_id(&self, py: Python<'_>, text: &str) -> PyResult<ClientId> {
+        ClientId::from_str(text).map_err(|err| self.fail(py, err))
+    }
+}
+
+#[pymethods]
+impl Engine {
+    #[new]
+    #[pyo3(signature = (
+        path = None,
+        *,
+        initial_balance = None,
+        funds = None,
+        locale = "es",
+        notify_on_cancel = true,
+        max_attempts = None,
+        retry_base_delay_ms = None,
+        retry_max_delay_ms = None,
+        durability = "every_commit",
+        flush_interval_ms = None,
+        cache_capacity_bytes = None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn py_new(
+        py: Python<'_>,
+        path: Option<PathBuf>,
+        initial_balance: Option<&Bound<'_, PyAny>>,
+        funds: Option<Vec<Bound<'_, PyAny>>>,
+        locale: &str,
+        notify_on_cancel: bool,
+        max_attempts: Option<u32>,
+        retry_base_delay_ms: Option<u64>,
+        retry_max_delay_ms: Option<u64>,
+        durability: &str,
+        flush_interval_ms: Option<u64>,
+        cache_capacity_bytes: Option<u64>,
+    ) -> PyResult<Self> {
+        let locale_value = Locale::from_str(locale);
+        let error_locale = *locale_value.as_ref().unwrap_or(&Locale::default());
+        let build = || -> Result<Config, Failure> {
+            let mut config = Config {
+                locale: locale_value.clone()?,
+                notify_on_cancel,
+                ..Config::default()
+            };
+            if let Some(balance) = initial_balance {
+                config.initial_balance = amount_arg(balance, "initial_balance").map_err(
+                    |failure| match failure {
+                        Failure::Core(Error::Validation { problem, .. }) => {
+                            Failure::Core(Error::Validation {
+                                field: "initial_balance",
+                                problem,
+                            })
+                        }
+                        other => other,
+                    },
+                )?;
+            }
+            if let Some(funds) = funds {
+                config.funds = funds
+                    .iter()
+                    .map(|item| {
+                        item.cast::<Fund>()
+                            .map(|fund| fund.get().0.clone())
+                            .map_err(|_| {
+                                PyTypeError::new_err("funds must be a list of fundcore.Fund")
+                            })
+                    })
+                    .collect::<PyResult<_>>()?;
+            }
+            if let Some(n) = max_attempts {
+                config.max_attempts = n;
+            }
+            if let Some(ms) = retry_base_delay_ms {
+                config.retry_base_delay = Duration::from_millis(ms);
+            }
+            if let Some(ms) = retry_max_delay_ms {
+                config.retry_max_delay = Duration::from_millis(ms);
+            }
+            if let Some(bytes) = cache_capacity_bytes {
+                config.cache_capacity_bytes = bytes;
+            }
+            config.durability = match (durability, flush_interval_ms) {
+                ("every_commit", None) => Durability::EveryCommit,
+                ("every_commit", Some(_)) => return Err(config_error("flush_interval_ms")),
+                ("periodic", interval) => Durability::Periodic {
+                    interval_ms: interval.unwrap_or(500),
+                },
+                _ => return Err(config_error("durability")),
+            };
+            Ok(config)
+        };
+        let config = build().map_err(|failure| failure.into_pyerr(py, error_locale))?;
+        let locale = config.locale;
+        let opened = py.detach(|| match &path {
+            Some(path) => fundcore::Engine::open(path, config),
+            None => fundcore::Engine::open_temporary(config),
+        });
+        let engine = opened.map_err(|err| Failure::Core(err).into_pyerr(py, locale))?;
+        Ok(Engine {
+            inner: RwLock::new(Some(engine)),
+            path,
+            locale,
+        })
+    }
+
+    /// The store directory, or `None` for a temporary store.
+    #[getter]
+    fn path(&self) -> Option<String> {
+        self.path
+            .as_ref()
+            .map(|path| path.to_string_lossy().into_owned())
+    }
+
+    /// Language of error messages and notifications: `"es"` or `"en"`.
+    #[getter]
+    fn locale(&self) -> &'static str {
+        self.locale.as_str()
+    }
+
+    /// Balance of a newly registered client (fixed when the store was created).
+    #[getter]
+    fn initial_balance<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.engine()?.initial_balance().to_py(py)
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
+    }
+
+    /// Closes the engine and releases the store directory (a temporary store is deleted).
+    /// Calls already running finish first; later calls raise `ValueError`. Idempotent.
+    fn close(&self, py: Python<'_>) {
+        let taken = self
+            .inner
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        py.detach(move || drop(taken));
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.close(py);
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        let state = if self.closed() { " closed" } else { "" };
+        match &self.path {
+            Some(path) => format!(
+                "<fundcore.Engine path='{}' locale='{}'{state}>",
+                path.to_string_lossy(),
+                self.locale.as_str()
+            ),
+            None => format!(
+                "<fundcore.Engine temporary locale='{}'{state}>",
+                self.locale.as_str()
+            ),
+        }
+    }
+
+    /// The fund catalogue, by id.
+    fn funds(&self) -> PyResult<Vec<Fund>> {
+        Ok(self.engine()?.funds().into_iter().map(Fund).collect())
+    }
+
+    /// One fund. Raises `NotFoundError` (`FUND_NOT_FOUND`).
+    fn fund(&self, py: Python<'_>, fund_id: &Bound<'_, PyAny>) -> PyResult<Fund> {
+        let id = fund_arg(fund_id, self.locale).map_err(|f| self.fail(py, f))?;
+        self.run(py, |engine| engine.fund(id)).map(Fund)
+    }
+
+    /// Registers a client with the initial balance. `channel` is `"email"` or `"sms"`.
+    /// Raises `ValidationError` (`VALIDATION_ERROR`, with `field`).
+    fn register_client(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        email: &str,
+        phone: &str,
+        channel: &str,
+    ) -> PyResult<Client> {
+        let channel = Channel::from_str(channel).map_err(|err| self.fail(py, err))?;
+        self.run(py, |engine| {
+            engine.register_client(name, email, phone, channel)
+        })
+        .map(Client)
+    }
+
+    /// One client. Raises `NotFoundError` (`CLIENT_NOT_FOUND`).
+    fn client(&self, py: Python<'_>, client_id: &str) -> PyResult<Client> {
+        let id = self.client_id(py, client_id)?;
+        self.run(py, |engine| engine.client(id)).map(Client)
+    }
+
+    /// Subscribes a client to a fund for `amount` (`Decimal`, `int` or `str`; the fund's
+    /// minimum when `None`). With `idempotency_key`, a repeated identical call returns the
+    /// original transaction and changes nothing.
+    ///
+    /// Raises `ValidationError` (`VALIDATION_ERROR`, `BELOW_MINIMUM`), `NotFoundError`,
+    /// `InsufficientBalanceError`, `ConflictError` (`ALREADY_SUBSCRIBED`, `FUND_INACTIVE`,
+    /// `IDEMPOTENCY_KEY_REUSED`), `StorageError`; `TypeError` for a `float` amount.
+    #[pyo3(signature = (client_id, fund_id, amount = None, *, idempotency_key = None))]
+    fn subscribe(
+        &self,
+        py: Python<'_>,
+        client_id: &str,
+        fund_id: &Bound<'_, PyAny>,
+        amount: Option<&Bound<'_, PyAny>>,
+        idempotency_key: Option<&str>,
+    ) -> PyResult<Transaction> {
+        let client = self.client_id(py, client_id)?;
+        let fund = fund_arg(fund_id, self.locale).map_err(|f| self.fail(py, f))?;
+        let amount = amount
+            .map(|value| amount_arg(value, "amount"))
+            .transpose()
+            .map_err(|f| self.fail(py, f))?;
+        self.run(py, |engine| {
+            engine.subscribe(client, fund, amount, idempotency_key)
+        })
+        .map(Transaction)
+    }
+
+    /// Cancels the client's active subscription to a fund, refunding the subscribed amount.
+    ///
+    /// Raises `ConflictError` (`NOT_SUBSCRIBED`, `IDEMPOTENCY_KEY_REUSED`), `NotFoundError`,
+    /// `ValidationError`, `StorageError`.
+    #[pyo3(signature = (client_id, fund_id, *, idempotency_key = None))]
+    fn cancel(
+        &self,
+        py: Python<'_>,
+        client_id: &str,
+        fund_id: &Bound<'_, PyAny>,
+        idempotency_key: Option<&str>,
+    ) -> PyResult<Transaction> {
+        let client = self.client_id(py, client_id)?;
+        let fund = fund_arg(fund_id, self.locale).map_err(|f| self.fail(py, f))?;
+        self.run(py, |engine| engine.cancel(client, fund, idempotency_key))
+            .map(Transaction)
+    }
+
+    /// The client's active subscriptions, by fund id.
+    fn subscriptions(&self, py: Python<'_>, client_id: &str) -> PyResult<Vec<Subscription>> {
+        let id = self.client_id(py, client_id)?;
+        self.run(py, |engine| engine.subscriptions(id))
+            .map(|items| items.into_iter().map(Subscription).collect())
+    }
+
+    /// The client's transactions, newest first: at most `limit` (1..=200), all older than
+    /// the transaction id `before` when given (an exclusive cursor for the next page).
+    #[pyo3(signature = (client_id, limit = 50, before = None))]
+    fn history(
+        &self,
+        py: Python<'_>,
+        client_id: &str,
+        limit: i128,
+        before: Option<&str>,
+    ) -> PyResult<Vec<Transaction>> {
+        let id = self.client_id(py, client_id)?;
+        let limit = count_arg(limit);
+        let before = before
+            .map(TransactionId::from_str)
+            .transpose()
+            .map_err(|err| self.fail(py, err))?;
+        self.run(py, |engine| engine.history(id, limit, before))
+            .map(|items| items.into_iter().map(Transaction).collect())
+    }
+
+    /// One transaction by id. Raises `NotFoundError` (`TRANSACTION_NOT_FOUND`).
+    fn transaction(&self, py: Python<'_>, transaction_id: &str) -> PyResult<Transaction> {
+        let id = TransactionId::from_str(transaction_id).map_err(|err| self.fail(py, err))?;
+        self.run(py, |engine| engine.transaction(id))
+            .map(Transaction)
+    }
+
+    /// The client's outbox entries, newest first, whatever their status.
+    fn notifications(
+        &self,
+        py: Python<'_>,
+        client_id: &str,
+    ) -> PyResult<Vec<crate::records::Notification>> {
+        let id = self.client_id(py, client_id)?;
+        self.run(py, |engine| engine.notifications(id))
+            .map(|items| {
+                items
+                    .into_iter()
+                    .map(crate::records::Notification)
+                    .collect()
+            })
+    }
+
+    /// Delivers up to `limit` due pending notifications through `notifier`, any object with
+    /// a `send(notification)` method, called on this thread. Returning normally means
+    /// delivered; raising `fundcore.PermanentDeliveryError` fails the entry at once; any other
+    /// exception is a retryable failure (retried later with exponential backoff, `failed`
+    /// after `max_attempts`). The exception text is kept in `Notification.last_error`.
+    ///
+    /// A `KeyboardInterrupt` or `SystemExit` raised by `send` stops the run: the remaining
+    /// due entries of this run count as retryable failures and the exception is re-raised.
+    #[pyo3(signature = (notifier, limit = 100))]
+    fn dispatch_notifications(
+        &self,
+        py: Python<'_>,
+        notifier: &Bound<'_, PyAny>,
+        limit: i128,
+    ) -> PyResult<DispatchReport> {
+        let send_ok = notifier
+            .getattr("send")
+            .map(|send| send.is_callable())
+            .unwrap_or(false);
+        if !send_ok {
+            let type_name = notifier.get_type().name()?;
+            return Err(PyTypeError::new_err(format!(
+                "notifier must have a send(notification) method; {type_name} has none"
+            )));
+        }
+        let limit = count_arg(limit);
+        let adapter = PyNotifier {
+            target: notifier.clone().unbind(),
+            interrupted: Mutex::new(None),
+        };
+        let report = self.run(py, |engine| engine.dispatch_notifications(&adapter, limit));
+        if let Some(interruption) = adapter
+            .interrupted
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            return Err(interruption);
+        }
+        report.map(DispatchReport)
+    }
+
+    /// Puts up to `limit` failed notifications back in the queue, due now, with their attempt
+    /// count reset. Returns how many were requeued.
+    #[pyo3(signature = (limit = 100))]
+    fn retry_failed_notifications(
+        &self,
+        py: Python<'_>,
+        limit: i128,
+    ) -> PyResult<usize> {
+        let limit = count_arg(limit);
+        self.run(py, |engine| engine.retry_failed_notifications(limit))
+    }
+
+    /// Makes everything acknowledged so far durable (useful with `durability="periodic"`).
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        self.run(py, |engine| engine.flush())
+    }
+}
+
+/// A Python notifier seen through the core's `Notifier` port. The core calls `send` on the
+/// dispatching thread with the GIL released; the call attaches to the interpreter again.
+struct PyNotifier {
+    target: Py<PyAny>,
+    /// A `KeyboardInterrupt`/`SystemExit` raised by `send`, re-raised after the run.
+    interrupted: Mutex<Option<PyErr>>,
+}
+
+impl PyNotifier {
+    fn describe(py: Python<'_>, err: &PyErr) -> String {
+        let value = err.value(py);
+        let type_name = value
+            .get_type()
+            .name()
+            .map(|name| name.to_string())
+            .unwrap_or_else(|_| "Exception".to_owned());
+        match value.str().map(|text| text.to_string()) {
+            Ok(text) if !text.is_empty() => format!("{type_name}: {text}"),
+            _ => type_name,
+        }
+    }
+}
+
+impl Notifier for PyNotifier {
+    fn send(&self, notification: &fundcore::Notification) -> Result<(), DeliveryError> {
+        Python::attach(|py| {
+            let mut interrupted = self
+                .interrupted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if interrupted.is_some() {
+                return Err(DeliveryError::Retryable("dispatch interrupted".to_owned()));
+            }
+            let arg = crate::records::Notification(notification.clone());
+            let err = match self.target.call_method1(py, "send", (arg,)) {
+                Ok(_) => return Ok(()),
+                Err(err) => err,
+            };
+            let permanent = errors_module(py)
+                .and_then(|module| module.getattr("PermanentDeliveryError"))
+                .map(|class| err.value(py).is_instance(&class).unwrap_or(false))
+                .unwrap_or(false);
+            if permanent {
+                let text = err
+                    .value(py)
+                    .str()
+                    .map(|text| text.to_string())
+                    .unwrap_or_default();
+                let text = if text.is_empty() {
+                    Self::describe(py, &err)
+                } else {
+                    text
+                };
+                return Err(DeliveryError::Permanent(text));
+            }
+            let reason = Self::describe(py, &err);
+            if !err.is_instance_of::<PyException>(py) {
+                // KeyboardInterrupt, SystemExit, ...: stop calling Python, re-raise later.
+                *interrupted = Some(err);
+            }
+            Err(DeliveryError::Retryable(reason))
+        })
+    }
+}

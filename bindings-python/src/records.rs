@@ -1,0 +1,300 @@
+//! The core's records as immutable Python objects.
+//!
+//! Each class wraps the core record itself: attributes convert on access (money to
+//! `decimal.Decimal`, times to UTC `datetime`, ids to `str`), and `to_dict()` is the record's
+//! own serde JSON (money strings with 2 decimals, RFC 3339 times), the one wire format shared
+//! with the other bindings.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+use fundcore::{Category, Locale, money};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyString, PyTuple};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::convert::{ToPy, amount_arg, json_to_py};
+use crate::errors::Failure;
+
+fn to_json<T: Serialize>(record: &T) -> PyResult<String> {
+    serde_json::to_string(record).map_err(|err| PyValueError::new_err(err.to_string()))
+}
+
+fn hash_json<T: Serialize>(record: &T) -> PyResult<u64> {
+    let mut hasher = DefaultHasher::new();
+    to_json(record)?.hash(&mut hasher);
+    Ok(hasher.finish())
+}
+
+fn to_dict<'py, T: Serialize>(py: Python<'py>, record: &T) -> PyResult<Bound<'py, PyAny>> {
+    let value =
+        serde_json::to_value(record).map_err(|err| PyValueError::new_err(err.to_string()))?;
+    json_to_py(py, &value)
+}
+
+fn from_json<T: DeserializeOwned>(json: &str) -> PyResult<T> {
+    serde_json::from_str(json).map_err(|err| PyValueError::new_err(err.to_string()))
+}
+
+/// `module._record_from_json`, the reconstructor used by `__reduce__` (pickle, copy).
+fn reconstructor(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    py.import("fundcore._fundcore")?
+        .getattr("_record_from_json")
+}
+
+macro_rules! record {
+    (
+        $(#[doc = $doc:literal])*
+        $name:ident($core:ty) {
+            $( $(#[doc = $fdoc:literal])* $field:ident ),* $(,)?
+        }
+        $( extra { $($extra:tt)* } )?
+    ) => {
+        $(#[doc = $doc])*
+        #[pyclass(frozen, eq, module = "fundcore")]
+        #[derive(Clone, Debug, PartialEq)]
+        pub struct $name(pub $core);
+
+        #[pymethods]
+        impl $name {
+            $(
+                $(#[doc = $fdoc])*
+                #[getter]
+                fn $field<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                    ToPy::to_py(&self.0.$field, py)
+                }
+            )*
+
+            /// The record as JSON-ready plain data: money as strings with 2 decimals
+            /// (`"75000.00"`), times as RFC 3339 strings, ids as strings.
+            fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                to_dict(py, &self.0)
+            }
+
+            fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+                let mut fields: Vec<String> = Vec::new();
+                $(
+                    let value = ToPy::to_py(&self.0.$field, py)?;
+                    fields.push(format!("{}={}", stringify!($field), value.repr()?));
+                )*
+                Ok(format!("{}({})", stringify!($name), fields.join(", ")))
+            }
+
+            fn __hash__(&self) -> PyResult<u64> {
+                hash_json(&self.0)
+            }
+
+            fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+                let args = (stringify!($name), to_json(&self.0)?);
+                PyTuple::new(py, [reconstructor(py)?, args.into_pyobject(py)?.into_any()])
+            }
+
+            $( $($extra)* )?
+        }
+
+        impl $name {
+            /// Rebuilds the record from its JSON (see `__reduce__`).
+            fn from_json_text(json: &str) -> PyResult<Self> {
+                from_json(json).map($name)
+            }
+        }
+    };
+}
+
+record! {
+    /// An investment fund of the catalogue.
+    ///
+    /// `Fund(id, name, minimum, category, active=True)` builds one for
+    /// `Engine(funds=[...])`; the engine's own records come from `Engine.funds()`.
+    Fund(fundcore::Fund) {
+        /// Catalogue id (`int`).
+        id,
+        /// Display name, used in messages.
+        name,
+        /// Smallest subscription amount (`Decimal`).
+        minimum,
+        /// `"FPV"` or `"FIC"`.
+        category,
+        /// Whether new subscriptions are accepted.
+        active,
+    }
+    extra {
+    #[new]
+    #[pyo3(signature = (id, name, minimum, category, active = true))]
+    fn py_new(
+        py: Python<'_>,
+        id: u32,
+        name: String,
+        minimum: &Bound<'_, PyAny>,
+        category: &str,
+        active: bool,
+    ) -> PyResult<Self> {
+        let build = || -> Result<Self, Failure> {
+            let minimum = amount_arg(minimum, "minimum")
+                .and_then(|amount| Ok(money::validate_amount(amount)?))
+                .map_err(|failure| match failure {
+                    Failure::Core(fundcore::Error::Validation { problem, .. }) => {
+                        Failure::Core(fundcore::Error::Validation {
+                            field: "minimum",
+                            problem,
+                        })
+                    }
+                    other => other,
+                })?;
+            let category = match category {
+                "FPV" => Category::Fpv,
+                "FIC" => Category::Fic,
+                _ => {
+                    return Err(Failure::Core(fundcore::Error::Validation {
+                        field: "category",
+                        problem: fundcore::Invalid::Config,
+                    }));
+                }
+            };
+            Ok(Fund(fundcore::Fund {
+                id,
+                name,
+                minimum,
+                category,
+                active,
+            }))
+        };
+        build().map_err(|failure| failure.into_pyerr(py, Locale::default()))
+    }
+    }
+}
+
+record! {
+    /// A registered client and their available balance.
+    Client(fundcore::Client) {
+        /// Client id (UUIDv7 string).
+        id,
+        /// Full name.
+        name,
+        /// Email address.
+        email,
+        /// Phone in E.164 form, e.g. `+573001234567`.
+        phone,
+        /// Notification channel: `"email"` or `"sms"`.
+        channel,
+        /// Available balance (`Decimal`).
+        balance,
+        /// Registration time (UTC `datetime`).
+        created_at,
+    }
+}
+
+record! {
+    /// An active subscription of a client to a fund.
+    Subscription(fundcore::Subscription) {
+        /// The client's id.
+        client_id,
+        /// The fund's id.
+        fund_id,
+        /// The fund's name.
+        fund_name,
+        /// Subscribed amount (`Decimal`), refunded on cancellation.
+        amount,
+        /// Id of the opening transaction.
+        transaction_id,
+        /// When the subscription opened (UTC `datetime`).
+        subscribed_at,
+    }
+}
+
+record! {
+    /// One entry of a client's history: a subscription or a cancellation.
+    Transaction(fundcore::Transaction) {
+        /// Transaction id (UUIDv7 string, time-ordered).
+        id,
+        /// The client's id.
+        client_id,
+        /// The fund's id.
+        fund_id,
+        /// The fund's name.
+        fund_name,
+        /// `"subscription"` or `"cancellation"`.
+        kind,
+        /// Amount moved (`Decimal`); for a cancellation, the refund.
+        amount,
+        /// The client's balance right after this transaction (`Decimal`).
+        balance_after,
+        /// When it committed (UTC `datetime`).
+        created_at,
+        /// The caller's idempotency key, if one was given.
+        idempotency_key,
+    }
+}
+
+record! {
+    /// An outbox entry: the message sent to a client after a transaction committed.
+    Notification(fundcore::Notification) {
+        /// Notification id: receivers use it to drop duplicate deliveries.
+        id,
+        /// The client's id.
+        client_id,
+        /// The transaction it announces.
+        transaction_id,
+        /// `"email"` or `"sms"`.
+        channel,
+        /// Email address or phone number.
+        recipient,
+        /// Subject line (in the engine's locale).
+        subject,
+        /// Message body (in the engine's locale).
+        body,
+        /// `"pending"`, `"delivered"` or `"failed"`.
+        status,
+        /// Delivery attempts so far.
+        attempts,
+        /// The last delivery error, if any.
+        last_error,
+        /// When it was queued (UTC `datetime`).
+        created_at,
+        /// When it was delivered (UTC `datetime`), or `None`.
+        delivered_at,
+        /// When it is due for its next attempt (UTC `datetime`), or `None` when not pending.
+        next_attempt_at,
+    }
+}
+
+record! {
+    /// What one `Engine.dispatch_notifications` run did.
+    DispatchReport(fundcore::DispatchReport) {
+        /// Entries the notifier accepted.
+        delivered,
+        /// Entries that failed and will be tried again later.
+        retried,
+        /// Entries given up on in this run.
+        failed,
+    }
+}
+
+/// Rebuilds a record from its class name and JSON (the pickle/copy support of records).
+#[pyfunction]
+pub fn _record_from_json(py: Python<'_>, kind: &Bound<'_, PyString>, json: &str) -> PyResult<Py<PyAny>> {
+    let kind = kind.to_cow()?;
+    Ok(match kind.as_ref() {
+        "Fund" => Fund::from_json_text(json)?.into_pyobject(py)?.into_any().unbind(),
+        "Client" => Client::from_json_text(json)?.into_pyobject(py)?.into_any().unbind(),
+        "Subscription" => Subscription::from_json_text(json)?
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
+        "Transaction" => Transaction::from_json_text(json)?
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
+        "Notification" => Notification::from_json_text(json)?
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
+        "DispatchReport" => DispatchReport::from_json_text(json)?
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
+        other => return Err(PyValueError::new_err(format!("unknown record type {other:?}"))),
+    })
+}
