@@ -585,6 +585,33 @@ fn core_config(config: EngineConfig) -> fundcore::Config {
     core
 }
 
+// ---------------------------------------------------------------- parsing user input
+
+/// Parses decimal text typed by a user (`"80000"`, `"80000.50"`) with the engine's rules:
+/// text that is not a number is `VALIDATION_ERROR` (field `amount`), with the message in
+/// `locale` (Spanish when null/nil). Range and precision are checked where the amount is used.
+#[uniffi::export(default(locale = None))]
+pub fn parse_amount(text: String, locale: Option<Locale>) -> Result<Amount, FundError> {
+    let locale = locale.map_or(fundcore::Locale::Es, Into::into);
+    fundcore::money::parse_amount(&text).map_err(|err| FundError::from_core(err, locale))
+}
+
+/// Parses a channel name (`"email"`, `"sms"`); anything else is `VALIDATION_ERROR` (field
+/// `channel`), with the message in `locale` (Spanish when null/nil).
+#[uniffi::export(default(locale = None))]
+pub fn parse_channel(text: String, locale: Option<Locale>) -> Result<Channel, FundError> {
+    let locale = locale.map_or(fundcore::Locale::Es, Into::into);
+    fundcore::Channel::from_str(&text)
+        .map(Into::into)
+        .map_err(|err| FundError::from_core(err, locale))
+}
+
+/// Formats money for people, the Colombian way: `COP $75.000`, `COP $1.250.000,50`.
+#[uniffi::export]
+pub fn format_cop(amount: Amount) -> String {
+    fundcore::money::format_cop(amount)
+}
+
 // ---------------------------------------------------------------- conversions
 
 fn time(at: fundcore::Timestamp) -> SystemTime {
