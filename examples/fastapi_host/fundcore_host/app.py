@@ -237,6 +237,7 @@ class NotificationOut(BaseModel):
     last_error: str | None = None
     created_at: str
     delivered_at: str | None = None
+    next_attempt_at: str | None = Field(None, description="when a pending entry is tried again")
 
 
 class Health(BaseModel):

@@ -141,7 +141,10 @@ def engine_error_response(exc: Exception) -> JSONResponse:
     errors = None
     field = getattr(exc, "field", None)
     if code == "VALIDATION_ERROR" and field:
-        errors = {str(field): message}
+        name = str(field)
+        # the engine's message reads "<field>: <problem>"; the per-field entry keeps the problem
+        problem = message[len(name) + 2:] if message.startswith(f"{name}: ") else message
+        errors = {name: problem or message}
     return envelope(status, code, message, errors)
 
 
