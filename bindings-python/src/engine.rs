@@ -55,13 +55,13 @@ fn fund_arg(value: &Bound<'_, PyAny>, locale: Locale) -> Result<u32, Failure> {
     if let Ok(id) = value.extract::<u32>() {
         return Ok(id);
     }
-    // The core's FUND_NOT_FOUND carries a u32; render its message with the id as given.
+    // The core's FUND_NOT_FOUND carries a u32: render its message for a placeholder id and
+    // put the id as given in its place.
     let given = value.str()?.to_string();
-    let template = Error::FundNotFound { id: 0 }.message(locale);
-    let message = match template.strip_suffix('0') {
-        Some(head) => format!("{head}{given}"),
-        None => template,
-    };
+    let placeholder = u32::MAX.to_string();
+    let message = Error::FundNotFound { id: u32::MAX }
+        .message(locale)
+        .replacen(&placeholder, &given, 1);
     let class = errors_module(value.py())?.getattr(class_for_code("FUND_NOT_FOUND"))?;
     let instance = class.call1(("FUND_NOT_FOUND", message, value.py().None()))?;
     Err(Failure::Py(PyErr::from_value(instance)))
