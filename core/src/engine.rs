@@ -6,8 +6,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rust_decimal::Decimal;
-use sled::Transactional;
-use sled::transaction::ConflictableTransactionError::Abort;
 
 use crate::client::{Channel, Client, validate_contact};
 use crate::config::{Config, Durability};
@@ -24,8 +22,8 @@ use crate::outbox::{
     DeliveryError, DispatchReport, Notification, NotificationStatus, Notifier, backoff, render,
 };
 use crate::store::{
-    Store, StoreOptions, decode, decode_in_tx, due_key, due_prefix, encode, encode_in_tx, finish,
-    fund_key, idempotency_key, owned_key, parse_due_key, parse_owned_key, subscription_key,
+    Store, StoreOptions, Table, Write, decode, due_key, due_prefix, fund_key, idempotency_key,
+    owned_key, parse_due_key, parse_owned_key, subscription_key,
 };
 use crate::time::{IdGenerator, Timestamp};
 
@@ -56,12 +54,6 @@ struct Inner {
     dispatch_lock: Mutex<()>,
 }
 
-/// What a money-moving transaction produced.
-enum Committed {
-    New(Transaction),
-    Replay(Transaction),
-}
-
 impl Engine {
     /// Opens the store in directory `path`, creating and seeding it on first use.
     pub fn open(path: impl AsRef<Path>, config: Config) -> Result<Engine> {
@@ -86,6 +78,7 @@ impl Engine {
         };
         let store = Store::open(path, &options)?;
         store.check_format()?;
+        store.recover()?;
         let (initial_balance, funds) = seed(&store, &config)?;
         store.flush()?;
         let ids = IdGenerator::above(store.largest_id()?);
@@ -150,16 +143,19 @@ impl Engine {
             balance: self.inner.initial_balance,
             created_at: now,
         };
-        self.inner
-            .store
-            .clients
-            .insert(client.id.as_bytes(), encode(&client)?)?;
+        let write = Write::put(Table::Clients, client.id.as_bytes(), &client)?;
+        self.inner.store.commit(&[write])?;
         self.commit_durably()?;
         Ok(client)
     }
 
     /// One client, with its current balance.
     pub fn client(&self, id: ClientId) -> Result<Client> {
+        let _consistent = self.client_lock(id);
+        self.load_client(id)
+    }
+
+    fn load_client(&self, id: ClientId) -> Result<Client> {
         match self.inner.store.clients.get(id.as_bytes())? {
             Some(bytes) => decode(&bytes),
             None => Err(Error::ClientNotFound { id: id.to_string() }),
@@ -234,8 +230,9 @@ impl Engine {
         )
     }
 
-    /// The one write path for money: reads the client and its subscription to `fund`, lets
-    /// `decide` apply the business rule, then writes every record in one sled transaction.
+    /// The one write path for money: under the client's lock, reads the client and its
+    /// subscription to `fund`, lets `decide` apply the business rule, then commits every record
+    /// of the change at once.
     fn move_money(
         &self,
         client_id: ClientId,
@@ -244,117 +241,119 @@ impl Engine {
         key: Option<&str>,
         decide: impl Fn(&Client, Option<&Subscription>) -> Result<(TransactionKind, Decimal)>,
     ) -> Result<Transaction> {
-        let store = &self.inner.store;
         let client_guard = self.client_lock(client_id);
-        // Ids come from the clock after the lock is held, so a client's transactions commit in
-        // id order; a retried sled closure reuses them, which is safe under the same lock.
-        let now = self.now();
-        let transaction_id = TransactionId(self.inner.ids.next(now));
-        let notification_id = NotificationId(self.inner.ids.next(now));
-        let client_key = *client_id.as_bytes();
-        let subscription_key = subscription_key(client_id, fund.id);
-        let idem_key = key.map(|key| idempotency_key(client_id, key));
-        let trees = (
-            &store.clients,
-            &store.subscriptions,
-            &store.transactions,
-            &store.transaction_owners,
-            &store.idempotency,
-            &store.outbox,
-            &store.outbox_due,
-        );
-        let committed = trees.transaction(
-            |(clients, subscriptions, transactions, owners, idempotency, outbox, due)| {
-                let Some(client_bytes) = clients.get(client_key)? else {
-                    return Err(Abort(Error::ClientNotFound {
-                        id: client_id.to_string(),
-                    }));
-                };
-                let mut client: Client = decode_in_tx(&client_bytes)?;
-                if let Some(idem_key) = &idem_key
-                    && let Some(bytes) = idempotency.get(idem_key)?
-                {
-                    let record: IdempotencyRecord = decode_in_tx(&bytes)?;
-                    if record.request != request {
-                        return Err(Abort(Error::IdempotencyKeyReused {
-                            key: key.unwrap_or_default().to_owned(),
-                        }));
-                    }
-                    let original = transactions
-                        .get(owned_key(client_id, record.transaction_id.as_bytes()))?
-                        .ok_or_else(|| {
-                            Abort(Error::storage("idempotency record without its transaction"))
-                        })?;
-                    return Ok(Committed::Replay(decode_in_tx(&original)?));
-                }
-                let subscription: Option<Subscription> =
-                    match subscriptions.get(subscription_key)? {
-                        Some(bytes) => Some(decode_in_tx(&bytes)?),
-                        None => None,
-                    };
-                let (kind, amount) = decide(&client, subscription.as_ref()).map_err(Abort)?;
-                client.balance = to_minor_units(match kind {
-                    TransactionKind::Subscription => client.balance - amount,
-                    TransactionKind::Cancellation => client.balance + amount,
-                });
-                let transaction = Transaction {
-                    id: transaction_id,
-                    client_id,
-                    fund_id: fund.id,
-                    fund_name: fund.name.clone(),
-                    kind,
-                    amount,
-                    balance_after: client.balance,
-                    created_at: now,
-                    idempotency_key: key.map(str::to_owned),
-                };
-                clients.insert(&client_key, encode_in_tx(&client)?)?;
-                match kind {
-                    TransactionKind::Subscription => {
-                        let opened = Subscription {
-                            client_id,
-                            fund_id: fund.id,
-                            fund_name: fund.name.clone(),
-                            amount,
-                            transaction_id,
-                            subscribed_at: now,
-                        };
-                        subscriptions.insert(&subscription_key, encode_in_tx(&opened)?)?;
-                    }
-                    TransactionKind::Cancellation => {
-                        subscriptions.remove(&subscription_key)?;
-                    }
-                }
-                transactions.insert(
-                    &owned_key(client_id, transaction_id.as_bytes()),
-                    encode_in_tx(&transaction)?,
-                )?;
-                owners.insert(transaction_id.as_bytes(), &client_key)?;
-                if let Some(idem_key) = &idem_key {
-                    let record = IdempotencyRecord {
-                        request: request.clone(),
-                        transaction_id,
-                    };
-                    idempotency.insert(idem_key.as_slice(), encode_in_tx(&record)?)?;
-                }
-                if kind == TransactionKind::Subscription || self.inner.config.notify_on_cancel {
-                    let notification =
-                        self.new_notification(notification_id, &client, &transaction);
-                    outbox.insert(
-                        &owned_key(client_id, notification_id.as_bytes()),
-                        encode_in_tx(&notification)?,
-                    )?;
-                    due.insert(&due_key(now, client_id, notification_id)[..], &[])?;
-                }
-                Ok(Committed::New(transaction))
-            },
-        );
-        let transaction = match finish(committed)? {
-            Committed::New(transaction) | Committed::Replay(transaction) => transaction,
-        };
+        let transaction = self.move_money_locked(client_id, fund, request, key, decide)?;
         drop(client_guard);
         // A replay is flushed too: its original may still be on its way to disk.
         self.commit_durably()?;
+        Ok(transaction)
+    }
+
+    fn move_money_locked(
+        &self,
+        client_id: ClientId,
+        fund: &Fund,
+        request: Request,
+        key: Option<&str>,
+        decide: impl Fn(&Client, Option<&Subscription>) -> Result<(TransactionKind, Decimal)>,
+    ) -> Result<Transaction> {
+        let store = &self.inner.store;
+        let mut client = self.load_client(client_id)?;
+        let idem_key = key.map(|key| idempotency_key(client_id, key));
+        if let Some(idem_key) = &idem_key
+            && let Some(bytes) = store.idempotency.get(idem_key)?
+        {
+            let record: IdempotencyRecord = decode(&bytes)?;
+            if record.request != request {
+                return Err(Error::IdempotencyKeyReused {
+                    key: key.unwrap_or_default().to_owned(),
+                });
+            }
+            let original = store
+                .transactions
+                .get(owned_key(client_id, record.transaction_id.as_bytes()))?;
+            return decode(
+                &original
+                    .ok_or_else(|| Error::storage("idempotency record without its transaction"))?,
+            );
+        }
+        let subscription_key = subscription_key(client_id, fund.id);
+        let subscription: Option<Subscription> = store
+            .subscriptions
+            .get(subscription_key)?
+            .map(|bytes| decode(&bytes))
+            .transpose()?;
+        let (kind, amount) = decide(&client, subscription.as_ref())?;
+
+        // Ids come from the clock while the client's lock is held, so a client's transactions
+        // are committed in id order.
+        let now = self.now();
+        let transaction_id = TransactionId(self.inner.ids.next(now));
+        client.balance = to_minor_units(match kind {
+            TransactionKind::Subscription => client.balance - amount,
+            TransactionKind::Cancellation => client.balance + amount,
+        });
+        let transaction = Transaction {
+            id: transaction_id,
+            client_id,
+            fund_id: fund.id,
+            fund_name: fund.name.clone(),
+            kind,
+            amount,
+            balance_after: client.balance,
+            created_at: now,
+            idempotency_key: key.map(str::to_owned),
+        };
+        // The transaction is written before its owner index, so a lookup by id that finds the
+        // owner always finds the transaction.
+        let mut writes = vec![
+            Write::put(Table::Clients, client_id.as_bytes(), &client)?,
+            Write::put(
+                Table::Transactions,
+                &owned_key(client_id, transaction_id.as_bytes()),
+                &transaction,
+            )?,
+            Write::Put(
+                Table::TransactionOwners,
+                transaction_id.as_bytes().to_vec(),
+                client_id.as_bytes().to_vec(),
+            ),
+        ];
+        writes.push(match kind {
+            TransactionKind::Subscription => {
+                let opened = Subscription {
+                    client_id,
+                    fund_id: fund.id,
+                    fund_name: fund.name.clone(),
+                    amount,
+                    transaction_id,
+                    subscribed_at: now,
+                };
+                Write::put(Table::Subscriptions, &subscription_key, &opened)?
+            }
+            TransactionKind::Cancellation => Write::delete(Table::Subscriptions, &subscription_key),
+        });
+        if let Some(idem_key) = &idem_key {
+            let record = IdempotencyRecord {
+                request,
+                transaction_id,
+            };
+            writes.push(Write::put(Table::Idempotency, idem_key, &record)?);
+        }
+        if kind == TransactionKind::Subscription || self.inner.config.notify_on_cancel {
+            let notification_id = NotificationId(self.inner.ids.next(now));
+            let notification = self.new_notification(notification_id, &client, &transaction);
+            writes.push(Write::put(
+                Table::Outbox,
+                &owned_key(client_id, notification_id.as_bytes()),
+                &notification,
+            )?);
+            writes.push(Write::mark(
+                Table::OutboxDue,
+                &due_key(now, client_id, notification_id),
+            ));
+        }
+        store.commit(&writes)?;
         Ok(transaction)
     }
 
@@ -384,6 +383,7 @@ impl Engine {
 
     /// A client's active subscriptions, by fund id.
     pub fn subscriptions(&self, client_id: ClientId) -> Result<Vec<Subscription>> {
+        let _consistent = self.client_lock(client_id);
         self.ensure_client(client_id)?;
         self.inner
             .store
@@ -404,6 +404,7 @@ impl Engine {
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(Error::invalid("limit", Invalid::Limit));
         }
+        let _consistent = self.client_lock(client_id);
         self.ensure_client(client_id)?;
         let start = owned_key(client_id, &[0; 16]);
         let end = owned_key(client_id, &before.map_or([0xff; 16], |id| *id.as_bytes()));
@@ -436,6 +437,7 @@ impl Engine {
 
     /// A client's outbox entries, newest first, whatever their status.
     pub fn notifications(&self, client_id: ClientId) -> Result<Vec<Notification>> {
+        let _consistent = self.client_lock(client_id);
         self.ensure_client(client_id)?;
         let entries = self.inner.store.outbox.scan_prefix(client_id.as_bytes());
         entries.rev().map(|entry| decode(&entry?.1)).collect()
@@ -521,25 +523,20 @@ impl Engine {
         entry_key: [u8; 32],
         notification: &Notification,
     ) -> Result<()> {
-        let store = &self.inner.store;
-        let encoded = encode(notification)?;
-        let result = (&store.outbox, &store.outbox_due, &store.outbox_failed).transaction(
-            |(outbox, due, failed)| {
-                outbox.insert(&entry_key, encoded.as_slice())?;
-                due.remove(old_due_key)?;
-                if let Some(next) = notification.next_attempt_at {
-                    due.insert(
-                        &due_key(next, notification.client_id, notification.id)[..],
-                        &[],
-                    )?;
-                }
-                if notification.status == NotificationStatus::Failed {
-                    failed.insert(&entry_key, &[])?;
-                }
-                Ok(())
-            },
-        );
-        finish(result)
+        let mut writes = vec![
+            Write::put(Table::Outbox, &entry_key, notification)?,
+            Write::delete(Table::OutboxDue, old_due_key),
+        ];
+        if let Some(next) = notification.next_attempt_at {
+            writes.push(Write::mark(
+                Table::OutboxDue,
+                &due_key(next, notification.client_id, notification.id),
+            ));
+        }
+        if notification.status == NotificationStatus::Failed {
+            writes.push(Write::mark(Table::OutboxFailed, &entry_key));
+        }
+        self.inner.store.commit(&writes)
     }
 
     /// Puts up to `limit` failed notifications back in the queue, due now, with their attempt
@@ -567,16 +564,11 @@ impl Engine {
             notification.status = NotificationStatus::Pending;
             notification.attempts = 0;
             notification.next_attempt_at = Some(now);
-            let encoded = encode(&notification)?;
-            let result = (&store.outbox, &store.outbox_due, &store.outbox_failed).transaction(
-                |(outbox, due, failed)| {
-                    outbox.insert(&*entry_key, encoded.as_slice())?;
-                    due.insert(&due_key(now, client_id, id)[..], &[])?;
-                    failed.remove(&*entry_key)?;
-                    Ok(())
-                },
-            );
-            finish::<()>(result)?;
+            store.commit(&[
+                Write::put(Table::Outbox, &entry_key, &notification)?,
+                Write::mark(Table::OutboxDue, &due_key(now, client_id, id)),
+                Write::delete(Table::OutboxFailed, &entry_key),
+            ])?;
             requeued += 1;
         }
         self.commit_durably()?;
@@ -661,18 +653,11 @@ fn seed(store: &Store, config: &Config) -> Result<(Decimal, BTreeMap<FundId, Fun
                     minimum: to_minor_units(fund.minimum),
                     ..fund.clone()
                 };
-                encode(&fund).map(|bytes| (fund_key(fund.id), bytes))
+                Write::put(Table::Funds, &fund_key(fund.id), &fund)
             });
-            let funds: Vec<_> = funds.collect::<Result<_>>()?;
-            let initial_bytes = encode(&initial)?;
-            let result = (&store.meta, &store.funds).transaction(|(meta, fund_tree)| {
-                for (key, bytes) in &funds {
-                    fund_tree.insert(key, bytes.as_slice())?;
-                }
-                meta.insert(b"initial_balance", initial_bytes.as_slice())?;
-                Ok(())
-            });
-            finish::<()>(result)?;
+            let mut writes: Vec<Write> = funds.collect::<Result<_>>()?;
+            writes.push(Write::put(Table::Meta, b"initial_balance", &initial)?);
+            store.commit(&writes)?;
             initial
         }
     };
