@@ -16,8 +16,9 @@ help:
 	@echo "make bench  benchmarks; writes benches/results.json and benches/RESULTS.md"
 
 # ---------------------------------------------------------------- Rust core
+# Unit, scenario, property and crash tests, examples and doc tests; benchmarks are `make bench`.
 test-rust:
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --lib --bins --tests --examples
 	$(CARGO) test --workspace --doc
 
 quickstart:
