@@ -113,7 +113,7 @@ demo: python-dev host-deps
 	echo "" && \
 	echo "More in $(HOST_DIR)/README.md. Ctrl-C stops the server." && \
 	echo ""
-	FUNDCORE_DATA=$${FUNDCORE_DATA:-./data/fundcore} $(PY) -m uvicorn --app-dir $(HOST_DIR) fundcore_host.app:app \
+	@FUNDCORE_DATA=$${FUNDCORE_DATA:-./data/fundcore} $(PY) -m uvicorn --app-dir $(HOST_DIR) fundcore_host.app:app \
 		--host $(DEMO_HOST) --port $(DEMO_PORT) --no-access-log
 
 # The REST host's tests (real engine, loopback SMTP and HTTP servers).
