@@ -9,7 +9,7 @@ use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDateTime, PyDict, PyFloat, PyInt, PyList, PyString, PyTzInfo, PyType};
+use pyo3::types::{PyBool, PyDateTime, PyDict, PyFloat, PyInt, PyList, PyString, PyType, PyTzInfo};
 
 use crate::errors::Failure;
 
@@ -64,7 +64,7 @@ fn decimal_text(value: &Bound<'_, PyAny>) -> PyResult<String> {
     } else {
         value.str()?.into_any()
     };
-    Ok(text.extract()?)
+    text.extract()
 }
 
 /// A count argument (`limit`): negative numbers become 0 and huge ones `usize::MAX`, so the

@@ -30,6 +30,27 @@ use crate::records::{Client, DispatchReport, Fund, Subscription, Transaction};
 ///
 /// The engine is safe to share between threads: every store operation releases the GIL and
 /// the core serializes what must be serialized (no overdraft, no double refund).
+///
+/// Keyword settings (`None` keeps the core's default):
+///
+/// - `initial_balance`: balance of new clients (`Decimal`, `int` or `str`; default 500000).
+///   With `funds`, written when the store is created and kept by the store afterwards.
+/// - `funds`: the catalogue as a list of `fundcore.Fund` (default: the five funds of the spec).
+/// - `locale`: `"es"` (default) or `"en"`, for error messages and notifications.
+/// - `notify_on_cancel`: also notify cancellations (default `True`).
+/// - `max_attempts`: delivery attempts before a notification is `failed` (default 8).
+/// - `retry_base_delay_ms`, `retry_max_delay_ms`: first retry delay, doubled per attempt, and
+///   its cap (defaults 5000 and 3600000).
+/// - `durability`: `"every_commit"` (default: each operation is on disk before it returns) or
+///   `"periodic"` (flushed every `flush_interval_ms`, default 500; call `flush()` to force).
+/// - `cache_capacity_bytes`: the store's page cache (default 64 MiB).
+///
+/// Use it as a context manager to release the store deterministically:
+///
+/// ```python
+/// with fundcore.Engine("data/fundcore") as eng:
+///     ...
+/// ```
 #[pyclass(frozen, module = "fundcore")]
 pub struct Engine {
     inner: RwLock<Option<fundcore::Engine>>,
@@ -138,8 +159,8 @@ impl Engine {
                 ..Config::default()
             };
             if let Some(balance) = initial_balance {
-                config.initial_balance = amount_arg(balance, "initial_balance").map_err(
-                    |failure| match failure {
+                config.initial_balance =
+                    amount_arg(balance, "initial_balance").map_err(|failure| match failure {
                         Failure::Core(Error::Validation { problem, .. }) => {
                             Failure::Core(Error::Validation {
                                 field: "initial_balance",
@@ -147,8 +168,7 @@ impl Engine {
                             })
                         }
                         other => other,
-                    },
-                )?;
+                    })?;
             }
             if let Some(funds) = funds {
                 config.funds = funds
@@ -437,11 +457,7 @@ impl Engine {
     /// Puts up to `limit` failed notifications back in the queue, due now, with their attempt
     /// count reset. Returns how many were requeued.
     #[pyo3(signature = (limit = 100))]
-    fn retry_failed_notifications(
-        &self,
-        py: Python<'_>,
-        limit: i128,
-    ) -> PyResult<usize> {
+    fn retry_failed_notifications(&self, py: Python<'_>, limit: i128) -> PyResult<usize> {
         let limit = count_arg(limit);
         self.run(py, |engine| engine.retry_failed_notifications(limit))
     }

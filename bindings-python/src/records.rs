@@ -274,11 +274,21 @@ record! {
 
 /// Rebuilds a record from its class name and JSON (the pickle/copy support of records).
 #[pyfunction]
-pub fn _record_from_json(py: Python<'_>, kind: &Bound<'_, PyString>, json: &str) -> PyResult<Py<PyAny>> {
+pub fn _record_from_json(
+    py: Python<'_>,
+    kind: &Bound<'_, PyString>,
+    json: &str,
+) -> PyResult<Py<PyAny>> {
     let kind = kind.to_cow()?;
     Ok(match kind.as_ref() {
-        "Fund" => Fund::from_json_text(json)?.into_pyobject(py)?.into_any().unbind(),
-        "Client" => Client::from_json_text(json)?.into_pyobject(py)?.into_any().unbind(),
+        "Fund" => Fund::from_json_text(json)?
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
+        "Client" => Client::from_json_text(json)?
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
         "Subscription" => Subscription::from_json_text(json)?
             .into_pyobject(py)?
             .into_any()
@@ -295,6 +305,10 @@ pub fn _record_from_json(py: Python<'_>, kind: &Bound<'_, PyString>, json: &str)
             .into_pyobject(py)?
             .into_any()
             .unbind(),
-        other => return Err(PyValueError::new_err(format!("unknown record type {other:?}"))),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown record type {other:?}"
+            )));
+        }
     })
 }
