@@ -282,7 +282,8 @@ def rest(quick: bool):
             http("GET", base + "/funds", token)
         out = os.path.join(data, "wrk.json")
         duration = "5s" if quick else "15s"
-        p = run(["wrk", "-t1", "-c64", f"-d{duration}", "--timeout", "5s", "--latency",
+        conns = os.environ.get("REST_CONNECTIONS", "64")  # for experiments; the target is for 64
+        p = run(["wrk", "-t1", f"-c{conns}", f"-d{duration}", "--timeout", "5s", "--latency",
                  "-s", os.path.join(HERE, "rest", "mix.lua"), base, "--", token, clients_file, out], 60)
         with open(out) as f:
             r = json.load(f)
