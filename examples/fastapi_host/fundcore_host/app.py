@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Reques
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -90,14 +90,17 @@ class _MoneySafeRequest(Request):
         if not hasattr(self, "_json"):
             body = await self.body()
             try:
-                text = body.decode("utf-8")
-                self._json = json.loads(text, parse_float=Decimal, parse_constant=Decimal)
-            except json.JSONDecodeError:
-                raise
-            except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-                # not UTF-8, an integer with too many digits, absurd nesting: still bad JSON
-                raise json.JSONDecodeError(f"invalid JSON: {exc.__class__.__name__}", "", 0) from None
+                self._json = json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=Decimal)
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                # Not JSON (or not UTF-8, an integer with thousands of digits, absurd nesting).
+                # Handed to the body model, which refuses it: that error is raised after the
+                # dependencies ran, so authentication and authorization still answer first.
+                self._json = InvalidJson()
         return self._json
+
+
+class InvalidJson:
+    """Stands for a request body that is not valid JSON."""
 
 
 class MoneySafeRoute(APIRoute):
@@ -116,6 +119,15 @@ _FLOAT_MESSAGE = (
     "JSON numbers with a fraction or exponent are not accepted; "
     'send money as a string with up to 2 decimals, e.g. "80000.50", or as an integer'
 )
+
+
+def _refuse_invalid_json(value: Any) -> Any:
+    if isinstance(value, InvalidJson):
+        raise ValueError(BAD_JSON_MARKER)
+    return value
+
+
+BAD_JSON_MARKER = "invalid JSON body"
 
 
 def _refuse_json_fraction(value: Any, field: str | None) -> Any:
@@ -142,6 +154,11 @@ class RegisterClientRequest(BaseModel):
     phone: StrictStr = Field(..., max_length=100, description="E.164, e.g. +573001234567")
     channel: StrictStr = Field(..., max_length=100, description="notification channel: email or sms")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_json(cls, value: Any) -> Any:
+        return _refuse_invalid_json(value)
+
     @field_validator("*", mode="before")
     @classmethod
     def _no_json_fractions(cls, value: Any, info: ValidationInfo) -> Any:
@@ -165,6 +182,11 @@ class SubscribeRequest(BaseModel):
         ),
         examples=["80000.00"],
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_json(cls, value: Any) -> Any:
+        return _refuse_invalid_json(value)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -336,7 +358,7 @@ def _validation_response(exc: RequestValidationError, locale: str) -> JSONRespon
     for err in exc.errors():
         loc = tuple(err.get("loc", ()))
         kind = err.get("type", "")
-        if kind == "json_invalid":
+        if kind == "json_invalid" or (kind == "value_error" and BAD_JSON_MARKER in str(err.get("msg", ""))):
             name, text = "body", host_message("BAD_JSON", locale)
         else:
             name = field_name(loc)

@@ -138,3 +138,23 @@ def test_token_command_prints_a_valid_token(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "fundcore_host.token", "--role", "client"], env=env,
                          capture_output=True, text=True, timeout=60, cwd=os.path.dirname(os.path.dirname(__file__)))
     assert bad.returncode != 0
+
+
+def test_refusal_comes_before_body_validation(api, two_clients):
+    """Unauthenticated or cross-client calls are refused whatever the body looks like."""
+    ana, bob = two_clients
+    for raw in (b"{not json", b'{"fund_id": 1.5}', b"\xff\xfe", b"[]"):
+        headers = {"Content-Type": "application/json"}
+        assert_envelope(api.post(f"/clients/{bob['id']}/subscriptions", content=raw, headers=headers),
+                        401, "UNAUTHORIZED")
+        assert_envelope(api.post(f"/clients/{bob['id']}/subscriptions", content=raw,
+                                 headers=headers | bearer(ana["id"])), 404, "CLIENT_NOT_FOUND")
+        assert_envelope(api.post("/clients", content=raw, headers=headers | bearer(ana["id"])), 403, "FORBIDDEN")
+        assert_envelope(api.post("/clients", content=raw, headers=headers), 401, "UNAUTHORIZED")
+        env = assert_envelope(api.post(f"/clients/{bob['id']}/subscriptions", content=raw,
+                                       headers=headers | ADMIN), 422, "VALIDATION_ERROR")
+        assert set(env["errors"]) <= {"body", "fund_id"}
+    assert_envelope(api.get(f"/clients/{bob['id']}/transactions", params={"limit": "x"}, headers=bearer(ana["id"])),
+                    404, "CLIENT_NOT_FOUND")
+    assert_envelope(api.delete(f"/clients/{bob['id']}/subscriptions/abc", headers=bearer(ana["id"])),
+                    404, "CLIENT_NOT_FOUND")
