@@ -20,7 +20,8 @@ fn format_cop(py: Python<'_>, amount: &Bound<'_, PyAny>) -> PyResult<String> {
 
 #[pymodule(name = "_fundcore")]
 fn fundcore_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Set as plain attributes (not `add`), so they stay out of `__all__`.
+    m.setattr("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAX_PAGE", fundcore::MAX_PAGE)?;
     m.add_class::<engine::Engine>()?;
     m.add_class::<records::Fund>()?;
@@ -30,6 +31,9 @@ fn fundcore_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<records::Notification>()?;
     m.add_class::<records::DispatchReport>()?;
     m.add_function(wrap_pyfunction!(format_cop, m)?)?;
-    m.add_function(wrap_pyfunction!(records::_record_from_json, m)?)?;
+    m.setattr(
+        "_record_from_json",
+        wrap_pyfunction!(records::_record_from_json, m)?,
+    )?;
     Ok(())
 }

@@ -3,31 +3,43 @@
 import datetime
 import os
 from decimal import Decimal
-from typing import Any, Literal, final
+from typing import Any, Literal, TypeAlias, final
 
 from fundcore._notifier import Notifier
+
+__all__ = [
+    "MAX_PAGE",
+    "Client",
+    "DispatchReport",
+    "Engine",
+    "Fund",
+    "Notification",
+    "Subscription",
+    "Transaction",
+    "format_cop",
+]
 
 __version__: str
 MAX_PAGE: int
 
-Amount = Decimal | int | str
+_Amount: TypeAlias = Decimal | int | str
 """A money argument. ``float`` is refused with ``TypeError``."""
 
-def format_cop(amount: Amount) -> str:
+def format_cop(amount: _Amount) -> str:
     """``format_cop(Decimal("75000"))`` is ``"COP $75.000"``."""
 
 @final
 class Fund:
     """An investment fund of the catalogue (immutable)."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         id: int,
         name: str,
-        minimum: Amount,
+        minimum: _Amount,
         category: Literal["FPV", "FIC"],
         active: bool = True,
-    ) -> None: ...
+    ) -> Fund: ...
     @property
     def id(self) -> int: ...
     @property
@@ -39,7 +51,7 @@ class Fund:
     @property
     def active(self) -> bool: ...
     def to_dict(self) -> dict[str, Any]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
@@ -61,7 +73,7 @@ class Client:
     @property
     def created_at(self) -> datetime.datetime: ...
     def to_dict(self) -> dict[str, Any]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
@@ -81,7 +93,7 @@ class Subscription:
     @property
     def subscribed_at(self) -> datetime.datetime: ...
     def to_dict(self) -> dict[str, Any]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
@@ -107,7 +119,7 @@ class Transaction:
     @property
     def idempotency_key(self) -> str | None: ...
     def to_dict(self) -> dict[str, Any]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
@@ -141,7 +153,7 @@ class Notification:
     @property
     def next_attempt_at(self) -> datetime.datetime | None: ...
     def to_dict(self) -> dict[str, Any]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
@@ -155,7 +167,7 @@ class DispatchReport:
     @property
     def failed(self) -> int: ...
     def to_dict(self) -> dict[str, Any]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
@@ -166,11 +178,11 @@ class Engine:
     garbage collection of the engine.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         path: str | os.PathLike[str] | None = None,
         *,
-        initial_balance: Amount | None = None,
+        initial_balance: _Amount | None = None,
         funds: list[Fund] | None = None,
         locale: Literal["es", "en"] = "es",
         notify_on_cancel: bool = True,
@@ -180,7 +192,7 @@ class Engine:
         durability: Literal["every_commit", "periodic"] = "every_commit",
         flush_interval_ms: int | None = None,
         cache_capacity_bytes: int | None = None,
-    ) -> None: ...
+    ) -> Engine: ...
     @property
     def path(self) -> str | None: ...
     @property
@@ -202,7 +214,7 @@ class Engine:
         self,
         client_id: str,
         fund_id: int,
-        amount: Amount | None = None,
+        amount: _Amount | None = None,
         *,
         idempotency_key: str | None = None,
     ) -> Transaction: ...
