@@ -94,6 +94,25 @@ def test_email_notifier_starttls_with_login(tmp_path):
         server.stop()
 
 
+def test_email_notifier_implicit_tls(tmp_path):
+    cert, key = _self_signed(tmp_path)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    server = SmtpServer(free_port(), ssl_context=server_ctx)
+    server.start()
+    try:
+        client_ctx = ssl.create_default_context(cafile=str(cert))
+        EmailNotifier(server.settings(tls="ssl"), ssl_context=client_ctx).send(note())
+        assert [(m["to"], m["subject"]) for m in server.messages] == [("ana@example.com", "Suscripción confirmada")]
+        # a client that does not trust the certificate does not send (retryable: fix the config)
+        with pytest.raises(Exception) as info:
+            EmailNotifier(server.settings(tls="ssl")).send(note())
+        assert not isinstance(info.value, fundcore.PermanentDeliveryError)
+        assert len(server.messages) == 1
+    finally:
+        server.stop()
+
+
 def test_sms_notifier_posts_json(gateway):
     SmsGatewayNotifier(gateway.settings()).send(note(channel="sms", recipient="+573001234567", body="Hola"))
     (req,) = gateway.requests
