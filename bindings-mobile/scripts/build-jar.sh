@@ -32,10 +32,19 @@ esac
 
 mkdir -p "$OUT"
 JAR="$OUT/fundcore-kotlin.jar"
+# Skip the (slow) kotlinc run when sources and library are unchanged since the last build.
+STAMP="$JAR.inputs"
+INPUTS="$(cat "$GEN" bindings-mobile/kotlin/com/fundcore/*.kt "$LIB" | sha256sum | cut -d' ' -f1) $PROFILE"
+if [ -f "$JAR" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$INPUTS" ]; then
+  echo "build-jar: $JAR is up to date"
+  exit 0
+fi
+rm -f "$STAMP"
 "$KOTLIN_HOME/bin/kotlinc" -nowarn -cp "$JNA_JAR" -d "$JAR" "$GEN" bindings-mobile/kotlin/com/fundcore/*.kt
 STAGE="$(mktemp -d)"
 trap 'rm -rf "$STAGE"' EXIT
 mkdir -p "$STAGE/$JNA_PREFIX"
 cp "$LIB" "$STAGE/$JNA_PREFIX/"
 jar uf "$JAR" -C "$STAGE" "$JNA_PREFIX"
+echo "$INPUTS" > "$STAMP"
 echo "build-jar: $JAR ($JNA_PREFIX/libfundcore_mobile.so, $PROFILE)"

@@ -340,10 +340,7 @@ pub trait Notifier: Send + Sync {
 struct NotifierPort(Arc<dyn Notifier>);
 
 impl fundcore::Notifier for NotifierPort {
-    fn send(
-        &self,
-        notification: &fundcore::Notification,
-    ) -> Result<(), fundcore::DeliveryError> {
+    fn send(&self, notification: &fundcore::Notification) -> Result<(), fundcore::DeliveryError> {
         self.0
             .send(notification.clone().into())
             .map_err(|err| match err {

@@ -18,7 +18,7 @@ import java.nio.file.Files
 class ConsoleNotifier : Notifier {
     override fun send(notification: Notification) {
         println("  -> ${notification.channel.name.lowercase()} to ${notification.recipient}: ${notification.subject}")
-        println("     ${notification.body}")
+        println("     " + notification.body.replace("\n", "\n     "))
     }
 }
 
