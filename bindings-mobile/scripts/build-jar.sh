@@ -20,7 +20,7 @@ GEN=bindings-mobile/generated/kotlin/com/fundcore/fundcore_mobile.kt
 if [ "$PROFILE" = release ]; then
   cargo build -p fundcore-mobile --release
 fi
-LIB="target/$PROFILE/libfundcore_mobile.so"
+LIB="${CARGO_TARGET_DIR:-target}/$PROFILE/libfundcore_mobile.so"
 [ -f "$GEN" ] || { echo "build-jar: run bindings-mobile/scripts/generate.sh first" >&2; exit 1; }
 [ -f "$LIB" ] || { echo "build-jar: $LIB missing" >&2; exit 1; }
 

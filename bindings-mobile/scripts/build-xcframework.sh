@@ -28,8 +28,9 @@ MAC_ARM=aarch64-apple-darwin
 MAC_X86=x86_64-apple-darwin
 TARGETS=("$IOS" "$SIM_ARM" "$SIM_X86" "$MAC_ARM" "$MAC_X86")
 APPLE=bindings-mobile/apple
-WORK=target/apple
+WORK=build/apple
 LIBNAME=libfundcore_mobile.a
+T="${CARGO_TARGET_DIR:-target}"
 
 rustup target add "${TARGETS[@]}"
 # The crate's own crate-types are cdylib + lib; Apple apps link a static library instead.
@@ -40,19 +41,19 @@ done
 # Swift sources and C header, generated from the host build (identical for every target).
 cargo build -p fundcore-mobile
 rm -rf "$WORK" && mkdir -p "$WORK/gen" "$WORK/headers" "$WORK/ios-sim" "$WORK/macos"
-target/debug/uniffi-bindgen generate --no-format --library target/debug/libfundcore_mobile.dylib \
+"$T/debug/uniffi-bindgen" generate --no-format --library "$T/debug/libfundcore_mobile.dylib" \
   --language swift --out-dir "$WORK/gen"
 cp "$WORK/gen/FundCoreFFI.h" "$WORK/headers/"
 # An xcframework's headers directory wants the module map under this exact name.
 cp "$WORK/gen/FundCoreFFI.modulemap" "$WORK/headers/module.modulemap"
 
 # One fat library per platform: the simulator and macOS come in two architectures.
-lipo -create "target/$SIM_ARM/release/$LIBNAME" "target/$SIM_X86/release/$LIBNAME" -output "$WORK/ios-sim/$LIBNAME"
-lipo -create "target/$MAC_ARM/release/$LIBNAME" "target/$MAC_X86/release/$LIBNAME" -output "$WORK/macos/$LIBNAME"
+lipo -create "$T/$SIM_ARM/release/$LIBNAME" "$T/$SIM_X86/release/$LIBNAME" -output "$WORK/ios-sim/$LIBNAME"
+lipo -create "$T/$MAC_ARM/release/$LIBNAME" "$T/$MAC_X86/release/$LIBNAME" -output "$WORK/macos/$LIBNAME"
 
 rm -rf "$APPLE/FundCoreFFI.xcframework"
 xcodebuild -create-xcframework \
-  -library "target/$IOS/release/$LIBNAME" -headers "$WORK/headers" \
+  -library "$T/$IOS/release/$LIBNAME" -headers "$WORK/headers" \
   -library "$WORK/ios-sim/$LIBNAME" -headers "$WORK/headers" \
   -library "$WORK/macos/$LIBNAME" -headers "$WORK/headers" \
   -output "$APPLE/FundCoreFFI.xcframework"

@@ -12,12 +12,13 @@ cd "$(dirname "$0")/../.."
 
 CARGO="${CARGO:-cargo}"
 OUT=bindings-mobile/generated
-LIB=target/debug/libfundcore_mobile.so
+TARGET="${CARGO_TARGET_DIR:-target}"
+LIB="$TARGET/debug/libfundcore_mobile.so"
 
 "$CARGO" build -p fundcore-mobile
 rm -rf "$OUT/kotlin" "$OUT/swift"
 mkdir -p "$OUT/kotlin" "$OUT/swift"
-BINDGEN=target/debug/uniffi-bindgen
+BINDGEN="$TARGET/debug/uniffi-bindgen"
 "$BINDGEN" generate --no-format --library "$LIB" --language kotlin --out-dir "$OUT/kotlin"
 "$BINDGEN" generate --no-format --library "$LIB" --language swift --out-dir "$OUT/swift"
 find "$OUT" -type f | sort
