@@ -18,6 +18,7 @@ import time
 
 def probe(directory: str, seconds: float = 3.0) -> dict:
     os.makedirs(directory, exist_ok=True)
+    os.sync()  # write back what others left dirty, so the probe measures this disk, not a backlog
     block = os.urandom(4096)
     lat = []
     with tempfile.NamedTemporaryFile(dir=directory, prefix="fsync-probe-", delete=True) as f:

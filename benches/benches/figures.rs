@@ -44,6 +44,8 @@ fn periodic_one_thread() {
 
 /// 4 KiB write + fsync in a loop on the bench disk, right before the durable runs.
 fn fsync_probe(secs: f64) -> f64 {
+    // write back what others left dirty, so the probe measures this disk, not a backlog
+    let _ = std::process::Command::new("sync").status();
     let dir = fresh_dir("fsync");
     let mut file = OpenOptions::new()
         .create(true)
