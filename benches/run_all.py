@@ -200,15 +200,23 @@ def python_figures(quick: bool):
     for durability, threads in (("periodic", 1), ("durable", 1), ("durable", 4)):
         f, b = results[("fundcore", durability, threads)], results[("baseline", durability, threads)]
         record(f"py_fundcore_over_baseline_{durability}_{threads}thread", f / b, "x", fundcore=f, baseline=b)
-    # per-call cost of the binding over the Rust call (same loop, same durability)
+    # per-call cost of the binding over the Rust call: Rust and Python runs alternate, and the
+    # lowest p50 of each is kept (noise on a shared machine only adds time)
+    rounds = 2 if quick else 3
+    best: dict[str, float] = {}
+    for _ in range(rounds):
+        for fig in cargo_bench("figures", ["calls"], {}, timeout=120):
+            best[fig["name"]] = min(best.get(fig["name"], float("inf")), fig["value"])
+        r = py_driver("fundcore", "periodic", "latency", 0, calls=10000)
+        for call in ("client", "subscribe"):
+            key = f"py_fundcore_{call}_call_p50_min"
+            best[key] = min(best.get(key, float("inf")), r["latency"][call]["p50_us"])
     for call in ("client", "subscribe"):
-        py = FIGURES.get(f"py_fundcore_{call}_call_p50")
-        rs = FIGURES.get(f"rust_{call}_call_p50")
-        if py and rs:
-            record(f"py_{call}_overhead_over_rust", py["value"] - rs["value"], "µs",
-                   python_us=py["value"], rust_us=rs["value"])
-            if call == "subscribe":
-                record("py_subscribe_over_rust", py["value"] / rs["value"], "x")
+        py, rs = best[f"py_fundcore_{call}_call_p50_min"], best[f"rust_{call}_call_p50"]
+        record(f"py_{call}_overhead_over_rust", py - rs, "µs", python_us=py, rust_us=rs, rounds=rounds,
+               method="lowest p50 of alternating Rust and Python runs")
+        if call == "subscribe":
+            record("py_subscribe_over_rust", py / rs, "x", python_us=py, rust_us=rs)
 
 
 # ----------------------------------------------------------------------------- REST
