@@ -80,7 +80,7 @@ def test_retryable_failure_then_success():
 
 
 def test_retry_waits_for_the_backoff_delay():
-    with fundcore.Engine(retry_base_delay_ms=300, retry_max_delay_ms=1000) as eng:
+    with fundcore.Engine(retry_base_delay_ms=1500, retry_max_delay_ms=3000) as eng:
         c = eng.register_client(*ANA, "email")
         eng.subscribe(c.id, 1)
         notifier = Scripted(TimeoutError("gateway timeout"))
@@ -89,7 +89,7 @@ def test_retry_waits_for_the_backoff_delay():
         assert n.next_attempt_at is not None and n.next_attempt_at > n.created_at
         assert eng.dispatch_notifications(notifier).delivered == 0  # not due yet
         assert len(notifier.calls) == 1
-        time.sleep(0.4)
+        time.sleep(1.6)
         assert eng.dispatch_notifications(notifier).delivered == 1
 
 

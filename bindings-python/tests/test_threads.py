@@ -3,10 +3,13 @@ core's invariants hold whatever the interleaving."""
 
 from __future__ import annotations
 
-import faulthandler
 import random
+import subprocess
+import sys
 import threading
 from decimal import Decimal
+
+import pytest
 
 import fundcore
 from conftest import RecordingNotifier
@@ -14,56 +17,66 @@ from conftest import RecordingNotifier
 INITIAL = Decimal("500000.00")
 
 
-def test_a_call_blocked_inside_the_engine_does_not_hold_the_gil(engine, ana):
+BLOCKED_CALL_SCRIPT = r"""
+import threading
+from decimal import Decimal
+import fundcore
+
+engine = fundcore.Engine()
+ana = engine.register_client("Ana", "ana@example.com", "+573001234567", "email")
+engine.subscribe(ana.id, 1)
+in_send, release, b_started = threading.Event(), threading.Event(), threading.Event()
+results = {}
+
+class Waiting:
+    def send(self, notification):
+        in_send.set()
+        assert release.wait(30)
+
+def dispatcher():
+    results["a"] = engine.dispatch_notifications(Waiting())
+
+def requeuer():
+    b_started.set()
+    results["b"] = engine.retry_failed_notifications(10)
+
+a = threading.Thread(target=dispatcher)
+a.start()
+assert in_send.wait(10)
+b = threading.Thread(target=requeuer)
+b.start()
+assert b_started.wait(10)
+b.join(0.3)
+assert b.is_alive(), "B must be waiting for A's dispatch inside the core"
+# Main thread: Python runs and other engine calls complete while A and B are inside.
+assert sum(i * i for i in range(200_000)) > 0
+tx = engine.subscribe(ana.id, 2)
+assert engine.transaction(tx.id) == tx
+assert engine.client(ana.id).balance == Decimal("300000.00")
+assert "b" not in results and b.is_alive()
+release.set()
+a.join(10)
+b.join(10)
+assert not a.is_alive() and not b.is_alive()
+assert results["a"].delivered == 1 and results["b"] == 0
+print("ok")
+"""
+
+
+def test_a_call_blocked_inside_the_engine_does_not_hold_the_gil():
     """Thread A dispatches through a notifier that waits for the main thread; thread B calls
     an engine method that must wait for A's dispatch inside the core (one dispatch at a time).
     While B is blocked in Rust, the main thread keeps running Python and calling the engine:
-    impossible unless B released the GIL. Without the release this test would deadlock;
-    faulthandler turns that into a failure."""
-    faulthandler.dump_traceback_later(60, exit=True)
+    impossible unless B released the GIL (if it did not, the process deadlocks; it runs in a
+    child process so that shows up here as a timeout)."""
     try:
-        engine.subscribe(ana.id, 1)
-        in_send = threading.Event()
-        release = threading.Event()
-
-        class Waiting:
-            def send(self, notification):
-                in_send.set()
-                assert release.wait(30)
-
-        results = {}
-
-        def dispatcher():
-            results["a"] = engine.dispatch_notifications(Waiting())
-
-        def requeuer():
-            b_started.set()
-            results["b"] = engine.retry_failed_notifications(10)
-
-        b_started = threading.Event()
-        a = threading.Thread(target=dispatcher)
-        a.start()
-        assert in_send.wait(10)
-        b = threading.Thread(target=requeuer)
-        b.start()
-        assert b_started.wait(10)
-        b.join(0.3)
-        assert b.is_alive(), "B must be waiting for A's dispatch inside the core"
-        # Main thread: Python runs and other engine calls complete while A and B are inside.
-        total = sum(i * i for i in range(200_000))
-        assert total > 0
-        tx = engine.subscribe(ana.id, 2)
-        assert engine.transaction(tx.id) == tx
-        assert engine.client(ana.id).balance == Decimal("300000.00")
-        assert "b" not in results and b.is_alive()
-        release.set()
-        a.join(10)
-        b.join(10)
-        assert not a.is_alive() and not b.is_alive()
-        assert results["a"].delivered == 1
-        assert results["b"] == 0
-    finally:
-        faulthandler.cancel_dump_traceback_later()
+        result = subprocess.run(
+            [sys.executable, "-c", BLOCKED_CALL_SCRIPT], capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("deadlock: a blocked engine call kept the GIL")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
 
 
 def test_python_threads_progress_during_engine_work(engine):
