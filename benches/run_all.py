@@ -442,6 +442,8 @@ def write_reports(results: list[dict], mach: dict, elapsed: float, quick: bool):
         if r["name"] == "rest_req_per_s" and d.get("non2xx"):
             note = f" ({d['non2xx']} non-2xx of {d['requests']:,})"
         lines.append(f"| {r['label']}{note} | {fmt(r['value'])} {r['unit']} | {tgt} | {met} |")
+    lines += ["", "Where a target is missed, `benches/README.md` (\"What limits the missed targets\") says",
+              "what limits it, with the profile behind it."]
     if SKIPPED:
         lines += ["", "## Not measured in this run", ""] + [f"- {s}" for s in SKIPPED]
     lines += [
