@@ -129,6 +129,11 @@ bench: python-dev host-deps
 	$(CARGO) bench -p fundcore-benches --no-run -q
 	$(PY) benches/run_all.py $(BENCH_ARGS)
 
+# The sqlite3 baseline follows the same rules, so the comparison in `make bench` is honest.
+.PHONY: test-baseline
+test-baseline: venv
+	$(PY) -m pytest benches/baseline -q
+
 # ---------------------------------------------------------------- aggregate targets
-test: test-rust test-python test-host test-kotlin
+test: test-rust test-python test-host test-kotlin test-baseline
 	@echo "make test: all suites passed"
