@@ -109,40 +109,23 @@ impl ToPy for Decimal {
 
 impl ToPy for Timestamp {
     fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let micros = self.unix_micros();
-        let secs = micros.div_euclid(1_000_000);
-        let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-        let day_secs = secs.rem_euclid(86_400);
+        let t = self.to_utc();
         let utc = PyTzInfo::utc(py)?.to_owned();
-        let year = i32::try_from(year)
+        let year = i32::try_from(t.year)
             .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("timestamp out of range"))?;
         PyDateTime::new(
             py,
             year,
-            month,
-            day,
-            (day_secs / 3600) as u8,
-            ((day_secs % 3600) / 60) as u8,
-            (day_secs % 60) as u8,
-            micros.rem_euclid(1_000_000) as u32,
+            t.month,
+            t.day,
+            t.hour,
+            t.minute,
+            t.second,
+            t.microsecond,
             Some(&utc),
         )
         .map(Bound::into_any)
     }
-}
-
-/// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u8, u8) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 macro_rules! display_to_py {

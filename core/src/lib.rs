@@ -49,4 +49,4 @@ pub use outbox::{
     RecordingNotifier,
 };
 pub use rust_decimal::Decimal;
-pub use time::{Clock, ManualClock, SystemClock, Timestamp};
+pub use time::{Clock, ManualClock, SystemClock, Timestamp, UtcFields};

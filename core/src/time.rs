@@ -30,19 +30,34 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(micros))
     }
 
+    /// The UTC calendar fields of this instant (proleptic Gregorian calendar).
+    pub fn to_utc(self) -> UtcFields {
+        let secs = self.0.div_euclid(1_000_000);
+        let day_secs = secs.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+        UtcFields {
+            year,
+            month: month as u8,
+            day: day as u8,
+            hour: (day_secs / 3600) as u8,
+            minute: ((day_secs % 3600) / 60) as u8,
+            second: (day_secs % 60) as u8,
+            microsecond: self.0.rem_euclid(1_000_000) as u32,
+        }
+    }
+
     /// RFC 3339 text in UTC with microseconds, e.g. `2026-11-23T12:00:00.123456Z`.
     pub fn to_rfc3339(self) -> String {
-        let secs = self.0.div_euclid(1_000_000);
-        let micros = self.0.rem_euclid(1_000_000);
-        let days = secs.div_euclid(86_400);
-        let day_secs = secs.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(days);
-        format!(
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-            day_secs / 3600,
-            (day_secs % 3600) / 60,
-            day_secs % 60
-        )
+        let UtcFields {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            microsecond,
+        } = self.to_utc();
+        format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{microsecond:06}Z")
     }
 
     /// Parses the RFC 3339 form produced by [`Timestamp::to_rfc3339`] (UTC, `Z` suffix,
@@ -81,6 +96,25 @@ impl Timestamp {
         let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
         Some(Timestamp(secs * 1_000_000 + micros))
     }
+}
+
+/// A UTC date and time split into calendar fields, for conversions to other date types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UtcFields {
+    /// Year (proleptic Gregorian).
+    pub year: i64,
+    /// Month, 1..=12.
+    pub month: u8,
+    /// Day of the month, 1..=31.
+    pub day: u8,
+    /// Hour, 0..=23.
+    pub hour: u8,
+    /// Minute, 0..=59.
+    pub minute: u8,
+    /// Second, 0..=59.
+    pub second: u8,
+    /// Microsecond, 0..=999_999.
+    pub microsecond: u32,
 }
 
 impl fmt::Display for Timestamp {
