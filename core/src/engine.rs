@@ -36,7 +36,7 @@ const CLIENT_LOCK_STRIPES: usize = 64;
 
 /// The fund-subscription engine. `Send + Sync`; clones share one store.
 ///
-/// A store directory may be opened by one process at a time; it is released when the last
+/// A store directory may be opened by one engine at a time; it is released when the last
 /// clone of the engine is dropped.
 #[derive(Clone, Debug)]
 pub struct Engine {
@@ -56,6 +56,9 @@ struct Inner {
 
 impl Engine {
     /// Opens the store in directory `path`, creating and seeding it on first use.
+    ///
+    /// If another engine holds the directory, this waits up to a second for it to close
+    /// (STORAGE_ERROR after that).
     pub fn open(path: impl AsRef<Path>, config: Config) -> Result<Engine> {
         Self::open_store(Some(path.as_ref()), config)
     }
@@ -610,6 +613,15 @@ impl Engine {
 
     fn now(&self) -> Timestamp {
         self.inner.config.clock.now()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Write everything out now, so the store is closed (and its lock free) soon after the
+        // last clone of the engine is dropped. An error here has no one to report to; the log
+        // is recovered on the next open either way.
+        let _ = self.store.db.flush();
     }
 }
 

@@ -12,6 +12,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -126,7 +127,7 @@ impl Store {
             Some(path) => config.path(path),
             None => config.temporary(true),
         };
-        let db = config.open()?;
+        let db = open_waiting_for_lock(&config)?;
         let tree = |name: &str| db.open_tree(name);
         Ok(Store {
             meta: tree("meta")?,
@@ -260,6 +261,26 @@ impl Store {
             flushed?;
         }
         Ok(())
+    }
+}
+
+/// How long opening waits for a store lock held by a store being closed.
+const LOCK_WAIT: Duration = Duration::from_secs(1);
+
+/// Opens sled, waiting up to [`LOCK_WAIT`] while the directory lock is held: sled's I/O
+/// threads can keep it for a moment after the previous engine on that path was dropped.
+fn open_waiting_for_lock(config: &sled::Config) -> Result<sled::Db> {
+    let started = Instant::now();
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(err))
+                if err.kind() == std::io::ErrorKind::WouldBlock
+                    && started.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            opened => return Ok(opened?),
+        }
     }
 }
 
