@@ -57,7 +57,7 @@ struct Inner {
 impl Engine {
     /// Opens the store in directory `path`, creating and seeding it on first use.
     ///
-    /// If another engine holds the directory, this waits up to a second for it to close
+    /// If another engine holds the directory, this waits up to 2 seconds for it to close
     /// (STORAGE_ERROR after that).
     pub fn open(path: impl AsRef<Path>, config: Config) -> Result<Engine> {
         Self::open_store(Some(path.as_ref()), config)

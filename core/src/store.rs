@@ -264,8 +264,9 @@ impl Store {
     }
 }
 
-/// How long opening waits for a store lock held by a store being closed.
-const LOCK_WAIT: Duration = Duration::from_secs(1);
+/// How long opening waits for a store lock held by a store being closed (sled writes out a
+/// dropped store on a shared I/O pool, which lags under load).
+const LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// Opens sled, waiting up to [`LOCK_WAIT`] while the directory lock is held: sled's I/O
 /// threads can keep it for a moment after the previous engine on that path was dropped.
@@ -273,8 +274,9 @@ fn open_waiting_for_lock(config: &sled::Config) -> Result<sled::Db> {
     let started = Instant::now();
     loop {
         match config.open() {
+            // sled reports a held lock as an `Other` I/O error with this text.
             Err(sled::Error::Io(err))
-                if err.kind() == std::io::ErrorKind::WouldBlock
+                if err.to_string().starts_with("could not acquire lock")
                     && started.elapsed() < LOCK_WAIT =>
             {
                 std::thread::sleep(Duration::from_millis(10));

@@ -339,6 +339,21 @@ fn a_store_that_cannot_be_opened_is_a_storage_error() {
 }
 
 #[test]
+fn opening_waits_for_a_store_that_is_being_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Engine::open(dir.path(), Config::default()).unwrap();
+    let client = ana(&first);
+    let closer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        drop(first);
+    });
+    let second =
+        Engine::open(dir.path(), Config::default()).expect("waits for the lock to be released");
+    assert_eq!(second.client(client.id).unwrap(), client);
+    closer.join().unwrap();
+}
+
+#[test]
 fn invalid_configuration_is_refused() {
     let bad = [
         Config {
