@@ -11,7 +11,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -25,7 +25,7 @@ use crate::time::Timestamp;
 const FORMAT_VERSION: u8 = 1;
 
 /// The sled database and its trees.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Store {
     pub db: sled::Db,
     /// Store-wide settings fixed at creation (format, initial balance).
@@ -50,8 +50,8 @@ pub(crate) struct Store {
     pub outbox_failed: sled::Tree,
     /// sequence number -> the writes of a change being applied (see the module docs).
     journal: sled::Tree,
-    next_journal_key: Arc<AtomicU64>,
-    group_commit: Arc<GroupCommit>,
+    next_journal_key: AtomicU64,
+    group_commit: GroupCommit,
 }
 
 /// The trees a change may write to.
@@ -141,8 +141,8 @@ impl Store {
             outbox_due: tree("outbox_due")?,
             outbox_failed: tree("outbox_failed")?,
             journal: tree("journal")?,
-            next_journal_key: Arc::default(),
-            group_commit: Arc::default(),
+            next_journal_key: AtomicU64::new(0),
+            group_commit: GroupCommit::default(),
             db,
         })
     }
