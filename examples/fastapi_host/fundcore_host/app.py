@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import Principal, RateLimiter, authorize_client, current_principal, require_admin
+from .token import TokenVerifier
 from .config import Settings
 from .dispatcher import Dispatcher
 from .errors import (
@@ -415,7 +416,8 @@ def _install_handlers(app: FastAPI, settings: Settings) -> None:
 # --------------------------------------------------------------------------- the app
 
 
-def _engine(request: Request) -> Any:
+async def _engine(request: Request) -> Any:
+    # async: FastAPI runs plain-def dependencies in its threadpool, a hop each request
     return request.app.state.engine
 
 
@@ -439,7 +441,7 @@ EngineDep = Annotated[Any, Depends(_engine)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def _authorized_client(client_id: ClientIdPath, request: Request, principal: PrincipalDep) -> str:
+async def _authorized_client(client_id: ClientIdPath, request: Request, principal: PrincipalDep) -> str:
     """The path's client id once the caller may use it (checked before the body is validated,
     so another client's id answers 404 whatever the rest of the request looks like)."""
     authorize_client(request, principal, client_id)
@@ -514,6 +516,7 @@ def create_app(
     app.router.route_class = MoneySafeRoute
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.token_verifier = TokenVerifier(settings.jwt_secret)
     _install_handlers(app, settings)
     app.add_middleware(RequestContextMiddleware, locale=lambda: settings.locale)
     _add_routes(app)

@@ -26,7 +26,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from .errors import HostError, host_message
-from .token import ROLES, decode_token
+from .token import ROLES, TokenVerifier
 
 log = logging.getLogger("fundcore_host.auth")
 
@@ -98,7 +98,8 @@ async def current_principal(
         limiter.check(f"anon:{_peer(request)}", locale)
         raise _unauthorized(locale)
     try:
-        claims = decode_token(settings.jwt_secret, credentials.credentials)
+        verifier: TokenVerifier = request.app.state.token_verifier
+        claims = verifier.verify(credentials.credentials)
     except jwt.PyJWTError as exc:
         limiter.check(f"anon:{_peer(request)}", locale)
         log.info("rejected bearer token: %s", exc.__class__.__name__)
@@ -117,7 +118,7 @@ def _peer(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def require_admin(request: Request, principal: Principal = Depends(current_principal)) -> Principal:
+async def require_admin(request: Request, principal: Principal = Depends(current_principal)) -> Principal:
     if not principal.is_admin:
         raise HostError("FORBIDDEN", host_message("FORBIDDEN", request.app.state.settings.locale))
     return principal

@@ -17,6 +17,7 @@ import jwt
 
 ALGORITHM = "HS256"
 ROLES = ("client", "admin")
+LEEWAY_S = 5
 
 
 def make_token(secret: str, sub: str, role: str, ttl_s: int = 3600, now: float | None = None) -> str:
@@ -37,8 +38,37 @@ def decode_token(secret: str, token: str) -> dict[str, Any]:
         secret,
         algorithms=[ALGORITHM],
         options={"require": ["sub", "role", "exp"]},
-        leeway=5,
+        leeway=LEEWAY_S,
     )
+
+
+class TokenVerifier:
+    """Verifies tokens with one secret, remembering the ones already verified.
+
+    A caller sends the same token on every request; a remembered token costs a dict lookup
+    instead of a base64 decode, an HMAC and a JSON parse. Its expiry is checked on every use,
+    exactly as ``decode_token`` checks it, and the table is bounded.
+    """
+
+    def __init__(self, secret: str, max_entries: int = 10_000) -> None:
+        self._secret = secret
+        self._max_entries = max_entries
+        self._verified: dict[str, dict[str, Any]] = {}
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """The token's claims; raises jwt.PyJWTError like ``decode_token``."""
+        claims = self._verified.get(token)
+        if claims is not None:
+            if claims["exp"] > time.time() - LEEWAY_S:
+                return claims
+            self._verified.pop(token, None)
+        claims = decode_token(self._secret, token)
+        if not isinstance(claims.get("exp"), (int, float)):
+            return claims  # not remembered: its expiry could not be rechecked
+        if len(self._verified) >= self._max_entries:
+            self._verified.pop(next(iter(self._verified)), None)  # the oldest entry
+        self._verified[token] = claims
+        return claims
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -158,3 +158,22 @@ def test_refusal_comes_before_body_validation(api, two_clients):
                     404, "CLIENT_NOT_FOUND")
     assert_envelope(api.delete(f"/clients/{bob['id']}/subscriptions/abc", headers=bearer(ana["id"])),
                     404, "CLIENT_NOT_FOUND")
+
+
+def test_a_token_accepted_before_is_refused_once_it_expires(api):
+    """Verified tokens are remembered for speed; expiry is still checked on every request."""
+    from fundcore_host.token import LEEWAY_S
+
+    now = time.time()
+    # exp lies in the past, but within the leeway for about one more second.
+    token = make_token(SECRET, "admin", "admin", ttl_s=1, now=now - LEEWAY_S)
+    headers = {"Authorization": "Bearer " + token}
+    assert api.get("/funds", headers=headers).status_code == 200
+    assert api.get("/funds", headers=headers).status_code == 200
+    time.sleep(max(0.0, now + 1.2 - time.time()))
+    refused = api.get("/funds", headers=headers)
+    assert refused.status_code == 401
+    assert_envelope(refused, 401, "UNAUTHORIZED")
+    # a token signed with another secret is refused even right after a good one was remembered
+    forged = make_token("another-secret-of-enough-length-0123456789", "admin", "admin")
+    assert api.get("/funds", headers={"Authorization": "Bearer " + forged}).status_code == 401
