@@ -13,13 +13,13 @@ use crate::error::{Error, Invalid, Result};
 use crate::fund::Fund;
 use crate::ids::{ClientId, FundId, NotificationId, TransactionId};
 use crate::ledger::{
-    IdempotencyRecord, Request, Subscription, Transaction, TransactionKind,
+    IdempotencyRecord, LedgerEntry, Request, Subscription, Transaction, TransactionKind,
     validate_idempotency_key,
 };
 use crate::locale::Locale;
 use crate::money::{to_minor_units, validate_amount};
 use crate::outbox::{
-    DeliveryError, DispatchReport, Notification, NotificationStatus, Notifier, backoff, render,
+    DeliveryError, DispatchReport, Notice, Notification, NotificationStatus, Notifier, backoff,
 };
 use crate::store::{
     Store, StoreOptions, Table, Write, decode, due_key, due_prefix, fund_key, idempotency_key,
@@ -275,10 +275,9 @@ impl Engine {
             let original = store
                 .transactions
                 .get(owned_key(client_id, record.transaction_id.as_bytes()))?;
-            return decode(
-                &original
-                    .ok_or_else(|| Error::storage("idempotency record without its transaction"))?,
-            );
+            let original = original
+                .ok_or_else(|| Error::storage("idempotency record without its transaction"))?;
+            return LedgerEntry::transaction_in(&original);
         }
         let subscription_key = subscription_key(client_id, fund.id);
         let subscription: Option<Subscription> = store
@@ -307,6 +306,18 @@ impl Engine {
             created_at: now,
             idempotency_key: key.map(str::to_owned),
         };
+        let notice = (kind == TransactionKind::Subscription || self.inner.config.notify_on_cancel)
+            .then(|| {
+                let id = NotificationId(self.inner.ids.next(now));
+                Notice::pending(id, &client, self.inner.config.locale, now)
+            });
+        let due = notice
+            .is_some()
+            .then(|| Write::mark(Table::OutboxDue, &due_key(now, client_id, transaction_id)));
+        let entry = LedgerEntry {
+            transaction,
+            notice,
+        };
         // The transaction is written before its owner index, so a lookup by id that finds the
         // owner always finds the transaction.
         let mut writes = vec![
@@ -314,7 +325,7 @@ impl Engine {
             Write::put(
                 Table::Transactions,
                 &owned_key(client_id, transaction_id.as_bytes()),
-                &transaction,
+                &entry,
             )?,
             Write::Put(
                 Table::TransactionOwners,
@@ -343,45 +354,9 @@ impl Engine {
             };
             writes.push(Write::put(Table::Idempotency, idem_key, &record)?);
         }
-        if kind == TransactionKind::Subscription || self.inner.config.notify_on_cancel {
-            let notification_id = NotificationId(self.inner.ids.next(now));
-            let notification = self.new_notification(notification_id, &client, &transaction);
-            writes.push(Write::put(
-                Table::Outbox,
-                &owned_key(client_id, notification_id.as_bytes()),
-                &notification,
-            )?);
-            writes.push(Write::mark(
-                Table::OutboxDue,
-                &due_key(now, client_id, notification_id),
-            ));
-        }
+        writes.extend(due);
         store.commit(&writes)?;
-        Ok(transaction)
-    }
-
-    fn new_notification(
-        &self,
-        id: NotificationId,
-        client: &Client,
-        transaction: &Transaction,
-    ) -> Notification {
-        let (subject, body) = render(client, transaction, self.inner.config.locale);
-        Notification {
-            id,
-            client_id: client.id,
-            transaction_id: transaction.id,
-            channel: client.channel,
-            recipient: client.recipient().to_owned(),
-            subject,
-            body,
-            status: NotificationStatus::Pending,
-            attempts: 0,
-            last_error: None,
-            created_at: transaction.created_at,
-            delivered_at: None,
-            next_attempt_at: Some(transaction.created_at),
-        }
+        Ok(entry.transaction)
     }
 
     /// A client's active subscriptions, by fund id.
@@ -416,7 +391,7 @@ impl Engine {
         // Without a cursor the range must include the all-0xff key; no UUIDv7 has it, so the
         // exclusive end loses nothing.
         for entry in range.rev().take(limit) {
-            page.push(decode(&entry?.1)?);
+            page.push(LedgerEntry::transaction_in(&entry?.1)?);
         }
         Ok(page)
     }
@@ -435,15 +410,26 @@ impl Engine {
             .transactions
             .get(owned_key(owner, id.as_bytes()))?
             .ok_or_else(not_found)?;
-        decode(&bytes)
+        LedgerEntry::transaction_in(&bytes)
     }
 
     /// A client's outbox entries, newest first, whatever their status.
     pub fn notifications(&self, client_id: ClientId) -> Result<Vec<Notification>> {
         let _consistent = self.client_lock(client_id);
         self.ensure_client(client_id)?;
-        let entries = self.inner.store.outbox.scan_prefix(client_id.as_bytes());
-        entries.rev().map(|entry| decode(&entry?.1)).collect()
+        let entries = self
+            .inner
+            .store
+            .transactions
+            .scan_prefix(client_id.as_bytes());
+        let mut notifications = Vec::new();
+        for entry in entries.rev() {
+            let entry: LedgerEntry = decode(&entry?.1)?;
+            if let Some(notice) = &entry.notice {
+                notifications.push(notice.to_notification(&entry.transaction));
+            }
+        }
+        Ok(notifications)
     }
 
     /// Delivers up to `limit` due pending notifications through `notifier`, after their
@@ -470,74 +456,93 @@ impl Engine {
             .collect::<std::result::Result<_, _>>()?;
         let mut report = DispatchReport::default();
         for due_key_bytes in due {
-            let Some((client_id, id)) = parse_due_key(&due_key_bytes) else {
+            let Some((client_id, transaction_id)) = parse_due_key(&due_key_bytes) else {
                 store.outbox_due.remove(&due_key_bytes)?;
                 continue;
             };
-            let entry_key = owned_key(client_id, id.as_bytes());
-            let Some(bytes) = store.outbox.get(entry_key)? else {
+            let entry_key = owned_key(client_id, transaction_id.as_bytes());
+            let entry = match store.transactions.get(entry_key)? {
+                Some(bytes) => decode::<LedgerEntry>(&bytes)?,
+                None => {
+                    store.outbox_due.remove(&due_key_bytes)?;
+                    continue;
+                }
+            };
+            let LedgerEntry {
+                transaction,
+                notice: Some(mut notice),
+            } = entry
+            else {
                 store.outbox_due.remove(&due_key_bytes)?;
                 continue;
             };
-            let mut notification: Notification = decode(&bytes)?;
-            if notification.status != NotificationStatus::Pending {
+            if notice.status != NotificationStatus::Pending {
                 store.outbox_due.remove(&due_key_bytes)?;
                 continue;
             }
+            let notification = notice.to_notification(&transaction);
             let outcome = catch_unwind(AssertUnwindSafe(|| notifier.send(&notification)))
                 .unwrap_or_else(|_| Err(DeliveryError::Retryable("the notifier panicked".into())));
             let finished_at = self.now();
-            notification.attempts = notification.attempts.saturating_add(1);
-            notification.next_attempt_at = None;
+            notice.attempts = notice.attempts.saturating_add(1);
+            notice.next_attempt_at = None;
             match outcome {
                 Ok(()) => {
-                    notification.status = NotificationStatus::Delivered;
-                    notification.delivered_at = Some(finished_at);
+                    notice.status = NotificationStatus::Delivered;
+                    notice.delivered_at = Some(finished_at);
                     report.delivered += 1;
                 }
                 Err(DeliveryError::Retryable(reason))
-                    if notification.attempts < self.inner.config.max_attempts =>
+                    if notice.attempts < self.inner.config.max_attempts =>
                 {
                     let delay = backoff(
-                        notification.attempts,
+                        notice.attempts,
                         self.inner.config.retry_base_delay,
                         self.inner.config.retry_max_delay,
                     );
-                    notification.next_attempt_at = Some(finished_at.plus(delay));
-                    notification.last_error = Some(reason);
+                    notice.next_attempt_at = Some(finished_at.plus(delay));
+                    notice.last_error = Some(reason);
                     report.retried += 1;
                 }
                 Err(DeliveryError::Retryable(reason) | DeliveryError::Permanent(reason)) => {
-                    notification.status = NotificationStatus::Failed;
-                    notification.last_error = Some(reason);
+                    notice.status = NotificationStatus::Failed;
+                    notice.last_error = Some(reason);
                     report.failed += 1;
                 }
             }
-            self.record_outcome(&due_key_bytes, entry_key, &notification)?;
+            let entry = LedgerEntry {
+                transaction,
+                notice: Some(notice),
+            };
+            self.record_outcome(&due_key_bytes, entry_key, &entry)?;
         }
         self.commit_durably()?;
         Ok(report)
     }
 
     /// Writes a delivery outcome: the entry, its place in the due queue and the failed set.
+    /// Only dispatch (one at a time) rewrites an existing entry, so no client lock is needed.
     fn record_outcome(
         &self,
         old_due_key: &[u8],
         entry_key: [u8; 32],
-        notification: &Notification,
+        entry: &LedgerEntry,
     ) -> Result<()> {
         let mut writes = vec![
-            Write::put(Table::Outbox, &entry_key, notification)?,
+            Write::put(Table::Transactions, &entry_key, entry)?,
             Write::delete(Table::OutboxDue, old_due_key),
         ];
-        if let Some(next) = notification.next_attempt_at {
-            writes.push(Write::mark(
-                Table::OutboxDue,
-                &due_key(next, notification.client_id, notification.id),
-            ));
-        }
-        if notification.status == NotificationStatus::Failed {
-            writes.push(Write::mark(Table::OutboxFailed, &entry_key));
+        if let Some(notice) = &entry.notice {
+            let tx = &entry.transaction;
+            if let Some(next) = notice.next_attempt_at {
+                writes.push(Write::mark(
+                    Table::OutboxDue,
+                    &due_key(next, tx.client_id, tx.id),
+                ));
+            }
+            if notice.status == NotificationStatus::Failed {
+                writes.push(Write::mark(Table::OutboxFailed, &entry_key));
+            }
         }
         self.inner.store.commit(&writes)
     }
@@ -556,20 +561,24 @@ impl Engine {
             .collect::<std::result::Result<_, _>>()?;
         let mut requeued = 0;
         for entry_key in failed {
-            let Some(bytes) = store.outbox.get(&entry_key)? else {
+            let (Some((client_id, transaction_id)), Some(bytes)) = (
+                parse_owned_key(&entry_key),
+                store.transactions.get(&entry_key)?,
+            ) else {
                 store.outbox_failed.remove(&entry_key)?;
                 continue;
             };
-            let mut notification: Notification = decode(&bytes)?;
-            let Some((client_id, id)) = parse_owned_key(&entry_key) else {
+            let mut entry: LedgerEntry = decode(&bytes)?;
+            let Some(notice) = entry.notice.as_mut() else {
+                store.outbox_failed.remove(&entry_key)?;
                 continue;
             };
-            notification.status = NotificationStatus::Pending;
-            notification.attempts = 0;
-            notification.next_attempt_at = Some(now);
+            notice.status = NotificationStatus::Pending;
+            notice.attempts = 0;
+            notice.next_attempt_at = Some(now);
             store.commit(&[
-                Write::put(Table::Outbox, &entry_key, &notification)?,
-                Write::mark(Table::OutboxDue, &due_key(now, client_id, id)),
+                Write::put(Table::Transactions, &entry_key, &entry)?,
+                Write::mark(Table::OutboxDue, &due_key(now, client_id, transaction_id)),
                 Write::delete(Table::OutboxFailed, &entry_key),
             ])?;
             requeued += 1;

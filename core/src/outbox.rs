@@ -76,6 +76,66 @@ pub struct Notification {
     pub next_attempt_at: Option<Timestamp>,
 }
 
+/// What the store keeps of a notification, inside its transaction's record: the delivery state
+/// and what rendering needs. Subject and body are rendered when the notification is read, so
+/// the store does not hold a second copy of every transaction as text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Notice {
+    pub id: NotificationId,
+    pub channel: Channel,
+    pub recipient: String,
+    pub client_name: String,
+    pub locale: Locale,
+    pub status: NotificationStatus,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<Timestamp>,
+    pub next_attempt_at: Option<Timestamp>,
+}
+
+impl Notice {
+    /// A notification about a transaction committing now, due at once.
+    pub(crate) fn pending(
+        id: NotificationId,
+        client: &Client,
+        locale: Locale,
+        at: Timestamp,
+    ) -> Notice {
+        Notice {
+            id,
+            channel: client.channel,
+            recipient: client.recipient().to_owned(),
+            client_name: client.name.clone(),
+            locale,
+            status: NotificationStatus::Pending,
+            attempts: 0,
+            last_error: None,
+            delivered_at: None,
+            next_attempt_at: Some(at),
+        }
+    }
+
+    /// The notification about `tx`, with its subject and body rendered.
+    pub(crate) fn to_notification(&self, tx: &Transaction) -> Notification {
+        let (subject, body) = render(&self.client_name, self.channel, tx, self.locale);
+        Notification {
+            id: self.id,
+            client_id: tx.client_id,
+            transaction_id: tx.id,
+            channel: self.channel,
+            recipient: self.recipient.clone(),
+            subject,
+            body,
+            status: self.status,
+            attempts: self.attempts,
+            last_error: self.last_error.clone(),
+            created_at: tx.created_at,
+            delivered_at: self.delivered_at,
+            next_attempt_at: self.next_attempt_at,
+        }
+    }
+}
+
 /// Why a delivery failed, as reported by a [`Notifier`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DeliveryError {
@@ -115,7 +175,12 @@ pub(crate) fn backoff(failed_attempts: u32, base: Duration, max: Duration) -> Du
 pub const SMS_MAX_CHARS: usize = 160;
 
 /// Subject and body for a committed transaction, in `locale`, for the client's channel.
-pub(crate) fn render(client: &Client, tx: &Transaction, locale: Locale) -> (String, String) {
+pub(crate) fn render(
+    name: &str,
+    channel: Channel,
+    tx: &Transaction,
+    locale: Locale,
+) -> (String, String) {
     let fund = tx.fund_name.as_str();
     let amount = format_cop(tx.amount);
     let balance = format_cop(tx.balance_after);
@@ -126,28 +191,25 @@ pub(crate) fn render(client: &Client, tx: &Transaction, locale: Locale) -> (Stri
         (Locale::En, TransactionKind::Subscription) => format!("Subscription confirmed: {fund}"),
         (Locale::En, TransactionKind::Cancellation) => format!("Cancellation confirmed: {fund}"),
     };
-    let body = match client.channel {
-        Channel::Email => {
-            let name = &client.name;
-            match (locale, tx.kind) {
-                (Locale::Es, TransactionKind::Subscription) => format!(
-                    "Hola {name}:\n\nSu suscripción al fondo {fund} por {amount} quedó registrada.\n\
+    let body = match channel {
+        Channel::Email => match (locale, tx.kind) {
+            (Locale::Es, TransactionKind::Subscription) => format!(
+                "Hola {name}:\n\nSu suscripción al fondo {fund} por {amount} quedó registrada.\n\
                      Saldo disponible: {balance}.\nTransacción: {id}\n"
-                ),
-                (Locale::Es, TransactionKind::Cancellation) => format!(
-                    "Hola {name}:\n\nSu suscripción al fondo {fund} fue cancelada y le reintegramos {amount}.\n\
+            ),
+            (Locale::Es, TransactionKind::Cancellation) => format!(
+                "Hola {name}:\n\nSu suscripción al fondo {fund} fue cancelada y le reintegramos {amount}.\n\
                      Saldo disponible: {balance}.\nTransacción: {id}\n"
-                ),
-                (Locale::En, TransactionKind::Subscription) => format!(
-                    "Hello {name},\n\nYour subscription to fund {fund} for {amount} is confirmed.\n\
+            ),
+            (Locale::En, TransactionKind::Subscription) => format!(
+                "Hello {name},\n\nYour subscription to fund {fund} for {amount} is confirmed.\n\
                      Available balance: {balance}.\nTransaction: {id}\n"
-                ),
-                (Locale::En, TransactionKind::Cancellation) => format!(
-                    "Hello {name},\n\nYour subscription to fund {fund} was cancelled and {amount} refunded.\n\
+            ),
+            (Locale::En, TransactionKind::Cancellation) => format!(
+                "Hello {name},\n\nYour subscription to fund {fund} was cancelled and {amount} refunded.\n\
                      Available balance: {balance}.\nTransaction: {id}\n"
-                ),
-            }
-        }
+            ),
+        },
         Channel::Sms => sms_body(fund, &amount, &balance, id, tx.kind, locale),
     };
     (subject, body)
@@ -326,7 +388,7 @@ mod tests {
             for kind in [TransactionKind::Subscription, TransactionKind::Cancellation] {
                 for channel in [Channel::Email, Channel::Sms] {
                     let (client, tx) = sample(channel, "FPV_BTG_PACTUAL_ECOPETROL", "125000", kind);
-                    let (subject, body) = render(&client, &tx, locale);
+                    let (subject, body) = render(&client.name, client.channel, &tx, locale);
                     assert!(subject.contains("FPV_BTG_PACTUAL_ECOPETROL"));
                     for needle in [
                         "FPV_BTG_PACTUAL_ECOPETROL",
@@ -345,12 +407,12 @@ mod tests {
             TransactionKind::Subscription,
         );
         assert!(
-            render(&client, &tx, Locale::Es)
+            render(&client.name, client.channel, &tx, Locale::Es)
                 .0
                 .starts_with("Suscripción")
         );
         assert!(
-            render(&client, &tx, Locale::En)
+            render(&client.name, client.channel, &tx, Locale::En)
                 .0
                 .starts_with("Subscription")
         );
@@ -362,7 +424,7 @@ mod tests {
             for locale in [Locale::Es, Locale::En] {
                 for kind in [TransactionKind::Subscription, TransactionKind::Cancellation] {
                     let (client, tx) = sample(Channel::Sms, fund, "999999999999.99", kind);
-                    let (_, body) = render(&client, &tx, locale);
+                    let (_, body) = render(&client.name, client.channel, &tx, locale);
                     assert!(
                         body.chars().count() <= SMS_MAX_CHARS,
                         "{} chars: {body}",

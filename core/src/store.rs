@@ -18,11 +18,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::ids::{ClientId, FundId, NotificationId};
+use crate::ids::{ClientId, FundId, TransactionId};
 use crate::time::Timestamp;
 
 /// Layout version written on creation; a store of another version is refused.
-const FORMAT_VERSION: u8 = 1;
+const FORMAT_VERSION: u8 = 2;
 
 /// The sled database and its trees.
 #[derive(Debug)]
@@ -36,17 +36,16 @@ pub(crate) struct Store {
     pub clients: sled::Tree,
     /// client id ++ fund id -> active Subscription.
     pub subscriptions: sled::Tree,
-    /// client id ++ transaction id -> Transaction: a client's history in time order.
+    /// client id ++ transaction id -> LedgerEntry (the transaction and its notification's
+    /// state): a client's history and outbox in time order.
     pub transactions: sled::Tree,
     /// transaction id -> client id, to find a transaction by id alone.
     pub transaction_owners: sled::Tree,
     /// client id ++ key -> IdempotencyRecord.
     pub idempotency: sled::Tree,
-    /// client id ++ notification id -> Notification.
-    pub outbox: sled::Tree,
-    /// due time ++ client id ++ notification id -> (): pending entries in due order.
+    /// due time ++ client id ++ transaction id -> (): pending notifications in due order.
     pub outbox_due: sled::Tree,
-    /// client id ++ notification id -> (): failed entries, for retrying them.
+    /// client id ++ transaction id -> (): failed notifications, for retrying them.
     pub outbox_failed: sled::Tree,
     /// sequence number -> the writes of a change being applied (see the module docs).
     journal: sled::Tree,
@@ -64,7 +63,6 @@ pub(crate) enum Table {
     Transactions,
     TransactionOwners,
     Idempotency,
-    Outbox,
     OutboxDue,
     OutboxFailed,
 }
@@ -137,7 +135,6 @@ impl Store {
             transactions: tree("transactions")?,
             transaction_owners: tree("transaction_owners")?,
             idempotency: tree("idempotency")?,
-            outbox: tree("outbox")?,
             outbox_due: tree("outbox_due")?,
             outbox_failed: tree("outbox_failed")?,
             journal: tree("journal")?,
@@ -171,7 +168,6 @@ impl Store {
             Table::Transactions => &self.transactions,
             Table::TransactionOwners => &self.transaction_owners,
             Table::Idempotency => &self.idempotency,
-            Table::Outbox => &self.outbox,
             Table::OutboxDue => &self.outbox_due,
             Table::OutboxFailed => &self.outbox_failed,
         }
@@ -296,6 +292,14 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     postcard::from_bytes(bytes).map_err(|err| Error::storage(format!("corrupt record: {err}")))
 }
 
+/// Reads the first field of a stored struct, skipping the rest (postcard writes a struct as its
+/// fields in order, with no header): a ledger entry's transaction without its notification.
+pub(crate) fn decode_first<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    postcard::take_from_bytes(bytes)
+        .map(|(value, _rest)| value)
+        .map_err(|err| Error::storage(format!("corrupt record: {err}")))
+}
+
 /// Fund ids as big-endian bytes, so keys sort by id.
 pub(crate) fn fund_key(fund: FundId) -> [u8; 4] {
     fund.to_be_bytes()
@@ -325,8 +329,9 @@ pub(crate) fn idempotency_key(client: ClientId, key: &str) -> Vec<u8> {
     bytes
 }
 
-/// Key of a pending outbox entry: due time first, so a range scan yields what is due.
-pub(crate) fn due_key(at: Timestamp, client: ClientId, id: NotificationId) -> [u8; 40] {
+/// Key of a pending notification (named by its transaction): due time first, so a range scan
+/// yields what is due.
+pub(crate) fn due_key(at: Timestamp, client: ClientId, id: TransactionId) -> [u8; 40] {
     let mut key = [0u8; 40];
     key[..8].copy_from_slice(&due_prefix(at));
     key[8..24].copy_from_slice(client.as_bytes());
@@ -339,25 +344,25 @@ pub(crate) fn due_prefix(at: Timestamp) -> [u8; 8] {
     ((at.unix_micros() as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-/// Splits a due key into client and notification ids.
-pub(crate) fn parse_due_key(key: &[u8]) -> Option<(ClientId, NotificationId)> {
+/// Splits a due key into client and transaction ids.
+pub(crate) fn parse_due_key(key: &[u8]) -> Option<(ClientId, TransactionId)> {
     if key.len() != 40 {
         return None;
     }
     Some((
         ClientId::from_slice(&key[8..24])?,
-        NotificationId::from_slice(&key[24..])?,
+        TransactionId::from_slice(&key[24..])?,
     ))
 }
 
 /// Splits an owned key into client id and record id.
-pub(crate) fn parse_owned_key(key: &[u8]) -> Option<(ClientId, NotificationId)> {
+pub(crate) fn parse_owned_key(key: &[u8]) -> Option<(ClientId, TransactionId)> {
     if key.len() != 32 {
         return None;
     }
     Some((
         ClientId::from_slice(&key[..16])?,
-        NotificationId::from_slice(&key[16..])?,
+        TransactionId::from_slice(&key[16..])?,
     ))
 }
 
