@@ -334,6 +334,8 @@ TARGETS = [
     ("core_history_newest50_p50", "core: newest 50 transactions of a client with 100,000 (p50)", "<=", 200),
     ("rust_client_call_p50", "core: client() per call (p50, Rust)", None, None),
     ("rust_subscribe_call_p50", "core: subscribe() per call, periodic (p50, Rust)", None, None),
+    ("sled_new_key_insert_us", "sled alone: insert of a new key (200 B) into a growing tree", None, None),
+    ("sled_overwrite_us", "sled alone: overwrite of an existing key (200 B)", None, None),
     ("py_fundcore_client_call_p50", "Python: fundcore client() per call (p50)", None, None),
     ("py_fundcore_subscribe_call_p50", "Python: fundcore subscribe() per call, periodic (p50)", None, None),
     ("py_client_overhead_over_rust", "Python: client() cost over the Rust call", "<=", 3),

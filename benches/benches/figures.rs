@@ -179,6 +179,46 @@ fn per_call() {
     );
 }
 
+/// What one sled write costs on this machine: a new key in a growing tree (B-tree splits) against
+/// an overwrite of an existing key. A subscribe or cancel adds three new keys (transaction,
+/// owner index, due-queue entry), so this bounds the core's periodic rate.
+fn sled_write_costs() {
+    let dir = fresh_dir("sled");
+    let db = sled::Config::new()
+        .path(dir.path())
+        .flush_every_ms(Some(500))
+        .cache_capacity(64 << 20)
+        .open()
+        .expect("open sled");
+    let value = [7u8; 200];
+    let n = 100_000u64;
+    let mut key = [0u8; 32];
+    let start = Instant::now();
+    for i in 0..n {
+        // 100 interleaved prefixes, like per-client keys
+        key[..8].copy_from_slice(&(i % 100).to_be_bytes());
+        key[16..24].copy_from_slice(&i.to_be_bytes());
+        db.insert(key, &value[..]).expect("insert");
+    }
+    let new_key_us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let start = Instant::now();
+    for i in 0..n {
+        db.insert((i % 100).to_be_bytes(), &value[..])
+            .expect("insert");
+    }
+    let overwrite_us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
+    emit(
+        &json!({"name": "sled_new_key_insert_us", "value": new_key_us, "unit": "µs", "n": n,
+                 "value_bytes": value.len()})
+        .to_string(),
+    );
+    emit(
+        &json!({"name": "sled_overwrite_us", "value": overwrite_us, "unit": "µs", "n": n,
+                 "value_bytes": value.len()})
+        .to_string(),
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument picks figures by substring.
     let filter: Vec<String> = std::env::args()
@@ -211,5 +251,8 @@ fn main() {
     }
     if want("calls") {
         per_call();
+    }
+    if want("sled") {
+        sled_write_costs();
     }
 }
