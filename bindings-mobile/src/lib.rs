@@ -471,7 +471,8 @@ impl FundEngine {
     }
 
     /// A client's transactions, newest first: at most `limit` (1 to 200), older than the
-    /// transaction `before` when given (an exclusive cursor: pass the last id of a page).
+    /// transaction `before` when given (an exclusive cursor: pass the last id of a page; any
+    /// other text is a validation error on `before`).
     #[uniffi::method(default(before = None))]
     pub fn history(
         &self,
@@ -481,7 +482,7 @@ impl FundEngine {
     ) -> Result<Vec<Transaction>, FundError> {
         let client_id = self.client_id(&client_id)?;
         let before = before
-            .map(|id| TransactionId::from_str(&id))
+            .map(|id| TransactionId::parse_cursor(&id))
             .transpose()
             .map_err(self.err())?;
         self.engine

@@ -372,6 +372,9 @@ impl Engine {
 
     /// The client's transactions, newest first: at most `limit` (1..=200), all older than
     /// the transaction id `before` when given (an exclusive cursor for the next page).
+    ///
+    /// Raises `ValidationError` for a bad `limit` or a `before` that is not a transaction id,
+    /// `NotFoundError` for an unknown client.
     #[pyo3(signature = (client_id, limit = 50, before = None))]
     fn history(
         &self,
@@ -383,7 +386,7 @@ impl Engine {
         let id = self.client_id(py, client_id)?;
         let limit = count_arg(limit);
         let before = before
-            .map(TransactionId::from_str)
+            .map(TransactionId::parse_cursor)
             .transpose()
             .map_err(|err| self.fail(py, err))?;
         self.run(py, |engine| engine.history(id, limit, before))

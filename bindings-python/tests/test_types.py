@@ -247,6 +247,10 @@ def test_limit_and_fund_id_arguments(engine, ana):
         assert info.value.field == "limit"
     with pytest.raises(TypeError):
         engine.history(ana.id, limit="5")
+    # a malformed cursor is bad input, not an unknown transaction
+    with pytest.raises(fundcore.ValidationError) as info:
+        engine.history(ana.id, before="not-a-cursor")
+    assert info.value.code == "VALIDATION_ERROR" and info.value.field == "before"
     for missing in (-1, 2**32, 10**30, 99):
         with pytest.raises(fundcore.NotFoundError) as info:
             engine.fund(missing)

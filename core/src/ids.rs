@@ -61,5 +61,15 @@ uuid_id!(
     |_| Error::invalid("notification_id", Invalid::Cursor)
 );
 
+impl TransactionId {
+    /// Reads a history cursor (the id of the last transaction of a page). Malformed text is a
+    /// `VALIDATION_ERROR` on `before`: a cursor is an input, not a transaction looked up.
+    pub fn parse_cursor(text: &str) -> Result<TransactionId, Error> {
+        Uuid::try_parse(text.trim())
+            .map(TransactionId)
+            .map_err(|_| Error::invalid("before", Invalid::Cursor))
+    }
+}
+
 /// A fund's id.
 pub type FundId = u32;

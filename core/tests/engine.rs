@@ -458,3 +458,19 @@ fn every_error_has_a_distinct_stable_code_and_messages_in_both_locales() {
         assert_eq!(err.to_string(), es, "Display is the Spanish message");
     }
 }
+
+#[test]
+fn a_history_cursor_is_a_transaction_id_and_malformed_text_is_a_validation_error() {
+    let (engine, _) = engine_with_clock(8);
+    let client = ana(&engine);
+    let first = engine.subscribe(client.id, 1, None, None).unwrap();
+    let second = engine.cancel(client.id, 1, None).unwrap();
+    let cursor = fundcore::TransactionId::parse_cursor(&format!(" {} ", second.id)).unwrap();
+    assert_eq!(
+        engine.history(client.id, 10, Some(cursor)).unwrap(),
+        [first]
+    );
+    let err = fundcore::TransactionId::parse_cursor("not-a-cursor").unwrap_err();
+    assert_eq!(err.code(), "VALIDATION_ERROR");
+    assert_eq!(err.field(), Some("before"));
+}

@@ -98,6 +98,8 @@ fun registerApiTests() {
             }
             assertEquals("VALIDATION_ERROR", v.code, "validation code")
             assertEquals("email", v.field, "validation field")
+            val cursor = assertThrows<FundException.ValidationException> { engine.history(ana.id, 10u, "not-a-cursor") }
+            assertEquals("before", cursor.field, "a malformed cursor is bad input")
             check(v.reason.startsWith("email")) { "validation reason names the field: ${v.reason}" }
 
             val below = assertThrows<FundException.BelowMinimum> { engine.subscribe(ana.id, 1u, dec("1000")) }
