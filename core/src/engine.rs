@@ -23,7 +23,7 @@ use crate::outbox::{
 };
 use crate::store::{
     Store, StoreOptions, Table, Write, decode, due_key, due_prefix, fund_key, idempotency_key,
-    owned_key, parse_due_key, parse_owned_key, subscription_key,
+    owned_key, parse_due_key, subscription_key,
 };
 use crate::time::{IdGenerator, Timestamp};
 
@@ -456,30 +456,20 @@ impl Engine {
             .collect::<std::result::Result<_, _>>()?;
         let mut report = DispatchReport::default();
         for due_key_bytes in due {
-            let Some((client_id, transaction_id)) = parse_due_key(&due_key_bytes) else {
-                store.outbox_due.remove(&due_key_bytes)?;
-                continue;
-            };
-            let entry_key = owned_key(client_id, transaction_id.as_bytes());
-            let entry = match store.transactions.get(entry_key)? {
-                Some(bytes) => decode::<LedgerEntry>(&bytes)?,
-                None => {
-                    store.outbox_due.remove(&due_key_bytes)?;
-                    continue;
+            let found = match parse_due_key(&due_key_bytes) {
+                Some((client_id, transaction_id)) => {
+                    let entry_key = owned_key(client_id, transaction_id.as_bytes());
+                    self.stored_notice(&entry_key)?
+                        .filter(|(_, notice)| notice.status == NotificationStatus::Pending)
+                        .map(|(transaction, notice)| (entry_key, transaction, notice))
                 }
+                None => None,
             };
-            let LedgerEntry {
-                transaction,
-                notice: Some(mut notice),
-            } = entry
-            else {
+            // A due key whose notification is gone or no longer pending is stale.
+            let Some((entry_key, transaction, mut notice)) = found else {
                 store.outbox_due.remove(&due_key_bytes)?;
                 continue;
             };
-            if notice.status != NotificationStatus::Pending {
-                store.outbox_due.remove(&due_key_bytes)?;
-                continue;
-            }
             let notification = notice.to_notification(&transaction);
             let outcome = catch_unwind(AssertUnwindSafe(|| notifier.send(&notification)))
                 .unwrap_or_else(|_| Err(DeliveryError::Retryable("the notifier panicked".into())));
@@ -547,6 +537,15 @@ impl Engine {
         self.inner.store.commit(&writes)
     }
 
+    /// The transaction stored under `entry_key` and its notification, if it has one.
+    fn stored_notice(&self, entry_key: &[u8]) -> Result<Option<(Transaction, Notice)>> {
+        let Some(bytes) = self.inner.store.transactions.get(entry_key)? else {
+            return Ok(None);
+        };
+        let entry: LedgerEntry = decode(&bytes)?;
+        Ok(entry.notice.map(|notice| (entry.transaction, notice)))
+    }
+
     /// Puts up to `limit` failed notifications back in the queue, due now, with their attempt
     /// count reset. Returns how many were requeued.
     pub fn retry_failed_notifications(&self, limit: usize) -> Result<usize> {
@@ -561,24 +560,21 @@ impl Engine {
             .collect::<std::result::Result<_, _>>()?;
         let mut requeued = 0;
         for entry_key in failed {
-            let (Some((client_id, transaction_id)), Some(bytes)) = (
-                parse_owned_key(&entry_key),
-                store.transactions.get(&entry_key)?,
-            ) else {
-                store.outbox_failed.remove(&entry_key)?;
-                continue;
-            };
-            let mut entry: LedgerEntry = decode(&bytes)?;
-            let Some(notice) = entry.notice.as_mut() else {
+            let Some((transaction, mut notice)) = self.stored_notice(&entry_key)? else {
                 store.outbox_failed.remove(&entry_key)?;
                 continue;
             };
             notice.status = NotificationStatus::Pending;
             notice.attempts = 0;
             notice.next_attempt_at = Some(now);
+            let due = due_key(now, transaction.client_id, transaction.id);
+            let entry = LedgerEntry {
+                transaction,
+                notice: Some(notice),
+            };
             store.commit(&[
                 Write::put(Table::Transactions, &entry_key, &entry)?,
-                Write::mark(Table::OutboxDue, &due_key(now, client_id, transaction_id)),
+                Write::mark(Table::OutboxDue, &due),
                 Write::delete(Table::OutboxFailed, &entry_key),
             ])?;
             requeued += 1;

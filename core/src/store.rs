@@ -313,7 +313,8 @@ pub(crate) fn subscription_key(client: ClientId, fund: FundId) -> [u8; 20] {
     key
 }
 
-/// Key of a record owned by a client and ordered by a UUIDv7 (transactions, notifications).
+/// Key of a client's transaction (and of its entry in the failed set): client id, then the
+/// UUIDv7, so a client's records sort by time.
 pub(crate) fn owned_key(client: ClientId, id: &[u8; 16]) -> [u8; 32] {
     let mut key = [0u8; 32];
     key[..16].copy_from_slice(client.as_bytes());
@@ -352,17 +353,6 @@ pub(crate) fn parse_due_key(key: &[u8]) -> Option<(ClientId, TransactionId)> {
     Some((
         ClientId::from_slice(&key[8..24])?,
         TransactionId::from_slice(&key[24..])?,
-    ))
-}
-
-/// Splits an owned key into client id and record id.
-pub(crate) fn parse_owned_key(key: &[u8]) -> Option<(ClientId, TransactionId)> {
-    if key.len() != 32 {
-        return None;
-    }
-    Some((
-        ClientId::from_slice(&key[..16])?,
-        TransactionId::from_slice(&key[16..])?,
     ))
 }
 
