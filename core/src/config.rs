@@ -50,6 +50,11 @@ pub struct Config {
     pub cache_capacity_bytes: u64,
     /// Source of time (default the system clock).
     pub clock: Arc<dyn Clock>,
+    /// How long a dispatcher may hold a claimed notification before another dispatcher may
+    /// take it over (default 60 s): longer than any send should take.
+    pub dispatch_lease: Duration,
+    /// Database connections an engine keeps open, PostgreSQL store only (default 8).
+    pub pool_size: u32,
 }
 
 impl Default for Config {
@@ -65,6 +70,8 @@ impl Default for Config {
             durability: Durability::EveryCommit,
             cache_capacity_bytes: 64 * 1024 * 1024,
             clock: Arc::new(SystemClock),
+            dispatch_lease: Duration::from_secs(60),
+            pool_size: 8,
         }
     }
 }

@@ -3,7 +3,6 @@
 use rust_decimal::Decimal;
 
 use crate::locale::Locale;
-use crate::money::format_cop;
 
 /// Result of every fallible engine operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -37,45 +36,6 @@ pub enum Invalid {
     Locale,
     /// A configuration value is out of range.
     Config,
-}
-
-impl Invalid {
-    fn text(self, locale: Locale) -> &'static str {
-        use crate::locale::Locale::{En, Es};
-        use Invalid::*;
-        match (locale, self) {
-            (Es, AmountNotANumber) => "el monto debe ser un número decimal",
-            (Es, AmountNotPositive) => "el monto debe ser mayor que cero",
-            (Es, AmountTooPrecise) => "el monto admite como máximo 2 decimales",
-            (Es, AmountTooLarge) => "el monto no puede superar 1.000.000.000.000",
-            (Es, Name) => "el nombre es obligatorio y tiene como máximo 100 caracteres",
-            (Es, Email) => "el correo electrónico no es válido",
-            (Es, Phone) => "el teléfono debe estar en formato E.164, p. ej. +573001234567",
-            (Es, Channel) => "el canal debe ser 'email' o 'sms'",
-            (Es, Limit) => "el límite debe estar entre 1 y 200",
-            (Es, IdempotencyKey) => {
-                "la clave de idempotencia debe tener entre 1 y 200 caracteres visibles"
-            }
-            (Es, Cursor) => "el cursor debe ser un identificador de transacción",
-            (Es, Locale) => "el idioma debe ser 'es' o 'en'",
-            (Es, Config) => "valor de configuración fuera de rango",
-            (En, AmountNotANumber) => "the amount must be a decimal number",
-            (En, AmountNotPositive) => "the amount must be greater than zero",
-            (En, AmountTooPrecise) => "the amount allows at most 2 decimal places",
-            (En, AmountTooLarge) => "the amount cannot exceed 1,000,000,000,000",
-            (En, Name) => "the name is required and has at most 100 characters",
-            (En, Email) => "the email address is not valid",
-            (En, Phone) => "the phone must be in E.164 format, e.g. +573001234567",
-            (En, Channel) => "the channel must be 'email' or 'sms'",
-            (En, Limit) => "the limit must be between 1 and 200",
-            (En, IdempotencyKey) => {
-                "the idempotency key must have between 1 and 200 visible characters"
-            }
-            (En, Cursor) => "the cursor must be a transaction id",
-            (En, Locale) => "the locale must be 'es' or 'en'",
-            (En, Config) => "configuration value out of range",
-        }
-    }
 }
 
 /// Everything that can go wrong in fundcore.
@@ -194,60 +154,7 @@ impl Error {
 
     /// The human message in `locale`.
     pub fn message(&self, locale: Locale) -> String {
-        let es = locale == Locale::Es;
-        match self {
-            Error::Validation { field, problem } => format!("{field}: {}", problem.text(locale)),
-            Error::BelowMinimum { fund_name, minimum } if es => format!(
-                "El monto mínimo para vincularse al fondo {fund_name} es {}",
-                format_cop(*minimum)
-            ),
-            Error::BelowMinimum { fund_name, minimum } => format!(
-                "The minimum amount to subscribe to fund {fund_name} is {}",
-                format_cop(*minimum)
-            ),
-            Error::InsufficientBalance { fund_name } if es => {
-                format!("No tiene saldo disponible para vincularse al fondo {fund_name}")
-            }
-            Error::InsufficientBalance { fund_name } => {
-                format!("Insufficient available balance to subscribe to fund {fund_name}")
-            }
-            Error::AlreadySubscribed { fund_name } if es => {
-                format!("Ya tiene una suscripción activa al fondo {fund_name}")
-            }
-            Error::AlreadySubscribed { fund_name } => {
-                format!("You already have an active subscription to fund {fund_name}")
-            }
-            Error::NotSubscribed { fund_name } if es => {
-                format!("No tiene una suscripción activa al fondo {fund_name}")
-            }
-            Error::NotSubscribed { fund_name } => {
-                format!("You have no active subscription to fund {fund_name}")
-            }
-            Error::FundInactive { fund_name } if es => {
-                format!("El fondo {fund_name} no recibe nuevas suscripciones")
-            }
-            Error::FundInactive { fund_name } => {
-                format!("Fund {fund_name} does not accept new subscriptions")
-            }
-            Error::IdempotencyKeyReused { key } if es => {
-                format!("La clave de idempotencia '{key}' ya se usó para otra solicitud")
-            }
-            Error::IdempotencyKeyReused { key } => {
-                format!("The idempotency key '{key}' was already used for a different request")
-            }
-            Error::ClientNotFound { id } if es => format!("No existe el cliente {id}"),
-            Error::ClientNotFound { id } => format!("Client {id} not found"),
-            Error::FundNotFound { id } if es => format!("No existe el fondo {id}"),
-            Error::FundNotFound { id } => format!("Fund {id} not found"),
-            Error::TransactionNotFound { id } if es => format!("No existe la transacción {id}"),
-            Error::TransactionNotFound { id } => format!("Transaction {id} not found"),
-            Error::Storage { detail } if es => {
-                format!("Falla del almacenamiento; no se guardó ningún cambio ({detail})")
-            }
-            Error::Storage { detail } => {
-                format!("The store failed; no change was saved ({detail})")
-            }
-        }
+        crate::texts::error_message(self, locale)
     }
 }
 

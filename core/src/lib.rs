@@ -33,7 +33,9 @@ pub mod ledger;
 pub mod locale;
 pub mod money;
 pub mod outbox;
+mod rules;
 mod store;
+mod texts;
 pub mod time;
 
 pub use client::{Channel, Client};
@@ -48,5 +50,8 @@ pub use outbox::{
     DeliveryError, DispatchReport, LoggingNotifier, Notification, NotificationStatus, Notifier,
     RecordingNotifier,
 };
+pub use rules::MAX_IDEMPOTENCY_KEY_CHARS;
 pub use rust_decimal::Decimal;
+pub use store::StoreStats;
+pub use texts::SMS_MAX_CHARS;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp, UtcFields};

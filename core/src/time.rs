@@ -241,6 +241,12 @@ impl IdGenerator {
 
     /// A new time-ordered id for the instant `at`.
     pub(crate) fn next(&self, at: Timestamp) -> uuid::Uuid {
+        self.next_above(at, uuid::Uuid::nil())
+    }
+
+    /// A new time-ordered id for the instant `at`, greater than `floor` too (an id another
+    /// process stored).
+    pub(crate) fn next_above(&self, at: Timestamp, floor: uuid::Uuid) -> uuid::Uuid {
         let micros = at.0.max(0);
         let secs = (micros / 1_000_000) as u64;
         let nanos = ((micros % 1_000_000) * 1000) as u32;
@@ -253,7 +259,9 @@ impl IdGenerator {
         let candidate =
             uuid::Uuid::new_v7(uuid::Timestamp::from_unix(&*context, secs, nanos)).as_u128();
         // Past the floor, step the random tail: still a valid v7 with the same time prefix.
-        let id = candidate.max(last.saturating_add(1));
+        let id = candidate
+            .max(last.saturating_add(1))
+            .max(floor.as_u128().saturating_add(1));
         *last = id;
         uuid::Uuid::from_u128(id)
     }

@@ -9,6 +9,9 @@ use fundcore::{
 };
 use serde_json::{Value, json};
 
+mod common;
+use common::stores::{StoreKind, TestStore, kinds};
+
 type Outcome = Result<Value, fundcore::Error>;
 
 fn text<'a>(args: &'a Value, key: &str) -> &'a str {
@@ -135,10 +138,12 @@ fn matches(expected: &Value, actual: &Value, path: &str) -> Result<(), String> {
     }
 }
 
-fn run_scenario(path: &Path) -> Result<usize, String> {
+fn run_scenario(path: &Path, kind: StoreKind) -> Result<usize, String> {
     let scenario: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let engine =
-        Engine::open_temporary(config_from(&scenario["config"])).map_err(|e| e.to_string())?;
+    let store = TestStore::new(kind);
+    let engine = store
+        .open(config_from(&scenario["config"]))
+        .map_err(|e| e.to_string())?;
     let mut saved = HashMap::new();
     let steps = scenario["steps"].as_array().expect("steps");
     for (i, step) in steps.iter().enumerate() {
@@ -176,6 +181,7 @@ fn run_scenario(path: &Path) -> Result<usize, String> {
     Ok(steps.len())
 }
 
+/// Every scenario on every store.
 #[test]
 fn shared_scenarios_pass() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
@@ -189,14 +195,14 @@ fn shared_scenarios_pass() {
         "expected at least 12 scenarios, found {}",
         files.len()
     );
-    let failures: Vec<String> = files
-        .iter()
-        .filter_map(|file| {
-            run_scenario(file)
-                .err()
-                .map(|e| format!("{}: {e}", file.display()))
-        })
-        .collect();
+    let mut failures = Vec::new();
+    for kind in kinds() {
+        for file in &files {
+            if let Err(e) = run_scenario(file, kind) {
+                failures.push(format!("{kind:?} {}: {e}", file.display()));
+            }
+        }
+    }
     assert!(
         failures.is_empty(),
         "failing scenarios:\n{}",

@@ -1,6 +1,8 @@
 //! The invariants of SPEC §9, checked against a real engine and store.
 #![allow(dead_code)]
 
+pub mod stores;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use fundcore::{

@@ -1,24 +1,31 @@
-//! The durable store: sled trees, their key layouts, the record encoding and atomic commits.
+//! The embedded store: sled trees, their key layouts, the record encoding and atomic commits.
 //!
 //! A change that spans several keys is committed through a redo journal: one journal record
 //! holding every write, then the writes themselves, then the record's removal. sled recovers a
 //! prefix of its log after a crash, so if any write of a change survived, its journal record
-//! did too, and [`Store::recover`] re-applies it on open: every change is all or nothing. This
-//! costs plain sled writes only; sled's own multi-tree transactions roll the log buffer twice
-//! per commit, which made them the bottleneck of the engine.
+//! did too, and [`SledStore::recover`] re-applies it on open: every change is all or nothing.
+//! This costs plain sled writes only; sled's own multi-tree transactions roll the log buffer
+//! twice per commit, which made them the bottleneck of the engine.
 //!
-//! Every per-client listing is a key range that starts with the client id.
+//! Operations on one client are serialized through lock stripes chosen by client id, so
+//! writers never race on a balance and reads see whole changes. Every per-client listing is a
+//! key range that starts with the client id.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::{Claimed, Decision, IdempotencyRecord, LedgerEntry, MoneyView, Notice, Seed, Store};
+use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::fund::Fund;
 use crate::ids::{ClientId, FundId, TransactionId};
+use crate::ledger::{Subscription, Transaction};
+use crate::outbox::NotificationStatus;
 use crate::time::Timestamp;
 
 /// Layout version written on creation; a store of another version is refused.
@@ -26,7 +33,7 @@ const FORMAT_VERSION: u8 = 2;
 
 /// The sled database and its trees.
 #[derive(Debug)]
-pub(crate) struct Store {
+pub(crate) struct SledStore {
     pub db: sled::Db,
     /// Store-wide settings fixed at creation (format, initial balance).
     pub meta: sled::Tree,
@@ -51,6 +58,7 @@ pub(crate) struct Store {
     journal: sled::Tree,
     next_journal_key: AtomicU64,
     group_commit: GroupCommit,
+    client_locks: Vec<Mutex<()>>,
 }
 
 /// The trees a change may write to.
@@ -115,9 +123,9 @@ pub(crate) struct StoreOptions {
     pub cache_capacity_bytes: u64,
 }
 
-impl Store {
+impl SledStore {
     /// Opens (creating if needed) the store in `path`, or a temporary one removed on drop.
-    pub fn open(path: Option<&Path>, options: &StoreOptions) -> Result<Store> {
+    pub fn open(path: Option<&Path>, options: &StoreOptions) -> Result<SledStore> {
         let config = sled::Config::new()
             .cache_capacity(options.cache_capacity_bytes)
             .flush_every_ms(options.flush_every_ms);
@@ -127,7 +135,7 @@ impl Store {
         };
         let db = open_waiting_for_lock(&config)?;
         let tree = |name: &str| db.open_tree(name);
-        Ok(Store {
+        Ok(SledStore {
             meta: tree("meta")?,
             funds: tree("funds")?,
             clients: tree("clients")?,
@@ -140,8 +148,18 @@ impl Store {
             journal: tree("journal")?,
             next_journal_key: AtomicU64::new(0),
             group_commit: GroupCommit::default(),
+            client_locks: (0..CLIENT_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             db,
         })
+    }
+
+    /// Opens the store like [`SledStore::open`], checks its layout version and completes any
+    /// change a crash interrupted.
+    pub fn open_recovered(path: Option<&Path>, options: &StoreOptions) -> Result<SledStore> {
+        let store = SledStore::open(path, options)?;
+        store.check_format()?;
+        store.recover()?;
+        Ok(store)
     }
 
     /// Checks the layout version, writing it on a new store.
@@ -217,20 +235,9 @@ impl Store {
         Ok(recovered)
     }
 
-    /// The largest id the store holds (transactions and clients), so new ids sort after it.
-    pub fn largest_id(&self) -> Result<uuid::Uuid> {
-        let mut largest = uuid::Uuid::nil();
-        for tree in [&self.transaction_owners, &self.clients] {
-            if let Some((key, _)) = tree.last()? {
-                largest = largest.max(uuid::Uuid::from_slice(&key).unwrap_or_default());
-            }
-        }
-        Ok(largest)
-    }
-
     /// Makes every write completed before this call durable, sharing the flush with
     /// concurrent callers.
-    pub fn flush(&self) -> Result<()> {
+    fn group_flush(&self) -> Result<()> {
         let group = &self.group_commit;
         // The state is plain counters, valid even if a holder panicked.
         let mut state = group.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -257,6 +264,339 @@ impl Store {
             flushed?;
         }
         Ok(())
+    }
+}
+
+/// Operations on one client are serialized through one of these locks (chosen by client id).
+const CLIENT_LOCK_STRIPES: usize = 64;
+
+impl SledStore {
+    fn client_lock(&self, client: ClientId) -> MutexGuard<'_, ()> {
+        // The last byte of a UUIDv7 is random, so stripes fill evenly. The lock guards no data
+        // (a panic elsewhere cannot leave it inconsistent), so a poisoned one is still usable.
+        let stripe = usize::from(client.as_bytes()[15]) % CLIENT_LOCK_STRIPES;
+        self.client_locks[stripe]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn load_client(&self, id: ClientId) -> Result<Option<Client>> {
+        self.clients
+            .get(id.as_bytes())?
+            .map(|bytes| decode(&bytes))
+            .transpose()
+    }
+
+    fn client_exists(&self, id: ClientId) -> Result<bool> {
+        Ok(self.clients.contains_key(id.as_bytes())?)
+    }
+
+    fn entry(&self, key: &[u8]) -> Result<Option<LedgerEntry>> {
+        self.transactions
+            .get(key)?
+            .map(|bytes| decode(&bytes))
+            .transpose()
+    }
+
+    fn stored_transaction(
+        &self,
+        client: ClientId,
+        id: TransactionId,
+    ) -> Result<Option<Transaction>> {
+        self.transactions
+            .get(owned_key(client, id.as_bytes()))?
+            .map(|bytes| decode_first(&bytes))
+            .transpose()
+    }
+}
+
+impl Store for SledStore {
+    fn seed(&self, seed: &Seed) -> Result<Seed> {
+        let initial_balance = match self.meta.get(b"initial_balance")? {
+            Some(bytes) => decode(&bytes)?,
+            None => {
+                let funds = seed
+                    .funds
+                    .iter()
+                    .map(|fund| Write::put(Table::Funds, &fund_key(fund.id), fund));
+                let mut writes: Vec<Write> = funds.collect::<Result<_>>()?;
+                writes.push(Write::put(
+                    Table::Meta,
+                    b"initial_balance",
+                    &seed.initial_balance,
+                )?);
+                self.commit(&writes)?;
+                self.group_flush()?;
+                seed.initial_balance
+            }
+        };
+        let funds = self
+            .funds
+            .iter()
+            .map(|entry| decode::<Fund>(&entry?.1))
+            .collect::<Result<_>>()?;
+        Ok(Seed {
+            initial_balance,
+            funds,
+        })
+    }
+
+    fn largest_id(&self) -> Result<uuid::Uuid> {
+        let mut largest = uuid::Uuid::nil();
+        for tree in [&self.transaction_owners, &self.clients] {
+            if let Some((key, _)) = tree.last()? {
+                let id = uuid::Uuid::from_slice(&key)
+                    .map_err(|_| Error::storage("corrupt key: not a 16-byte id"))?;
+                largest = largest.max(id);
+            }
+        }
+        Ok(largest)
+    }
+
+    fn insert_client(&self, client: &Client) -> Result<()> {
+        self.commit(&[Write::put(Table::Clients, client.id.as_bytes(), client)?])
+    }
+
+    fn client(&self, id: ClientId) -> Result<Option<Client>> {
+        let _consistent = self.client_lock(id);
+        self.load_client(id)
+    }
+
+    fn move_money(
+        &self,
+        client_id: ClientId,
+        fund: FundId,
+        key: Option<&str>,
+        decide: &mut dyn FnMut(MoneyView) -> Result<Decision>,
+    ) -> Result<Option<Transaction>> {
+        let _serialized = self.client_lock(client_id);
+        let Some(client) = self.load_client(client_id)? else {
+            return Ok(None);
+        };
+        let idem_key = key.map(|key| idempotency_key(client_id, key));
+        let replay = match &idem_key {
+            Some(idem_key) => match self.idempotency.get(idem_key)? {
+                Some(bytes) => {
+                    let record: IdempotencyRecord = decode(&bytes)?;
+                    let original = self
+                        .stored_transaction(client_id, record.transaction_id)?
+                        .ok_or_else(|| {
+                            Error::storage("idempotency record without its transaction")
+                        })?;
+                    Some((record.request, original))
+                }
+                None => None,
+            },
+            None => None,
+        };
+        let subscription_key = subscription_key(client_id, fund);
+        let subscription: Option<Subscription> = self
+            .subscriptions
+            .get(subscription_key)?
+            .map(|bytes| decode(&bytes))
+            .transpose()?;
+        let view = MoneyView {
+            client,
+            subscription,
+            replay,
+            // The engine's id generator is already above every id of this process's store.
+            newest_transaction: None,
+        };
+        let change = match decide(view)? {
+            Decision::Replay(original) => return Ok(Some(original)),
+            Decision::Commit(change) => change,
+        };
+        let transaction = &change.entry.transaction;
+        let entry_key = owned_key(client_id, transaction.id.as_bytes());
+        // The transaction is written before its owner index, so a lookup by id that finds the
+        // owner always finds the transaction.
+        let mut writes = vec![
+            Write::put(Table::Clients, client_id.as_bytes(), &change.client)?,
+            Write::put(Table::Transactions, &entry_key, &change.entry)?,
+            Write::Put(
+                Table::TransactionOwners,
+                transaction.id.as_bytes().to_vec(),
+                client_id.as_bytes().to_vec(),
+            ),
+        ];
+        writes.push(match &change.opened {
+            Some(opened) => Write::put(Table::Subscriptions, &subscription_key, opened)?,
+            None => Write::delete(Table::Subscriptions, &subscription_key),
+        });
+        if let (Some(idem_key), Some(record)) = (&idem_key, &change.idempotency) {
+            writes.push(Write::put(Table::Idempotency, idem_key, record)?);
+        }
+        if let Some(due) = change.entry.notice.as_ref().and_then(|n| n.next_attempt_at) {
+            let key = due_key(due, client_id, transaction.id);
+            writes.push(Write::mark(Table::OutboxDue, &key));
+        }
+        self.commit(&writes)?;
+        Ok(Some(change.entry.transaction))
+    }
+
+    fn subscriptions(&self, client: ClientId) -> Result<Option<Vec<Subscription>>> {
+        let _consistent = self.client_lock(client);
+        if !self.client_exists(client)? {
+            return Ok(None);
+        }
+        self.subscriptions
+            .scan_prefix(client.as_bytes())
+            .map(|entry| decode(&entry?.1))
+            .collect::<Result<_>>()
+            .map(Some)
+    }
+
+    fn history(
+        &self,
+        client: ClientId,
+        limit: usize,
+        before: Option<TransactionId>,
+    ) -> Result<Option<Vec<Transaction>>> {
+        let _consistent = self.client_lock(client);
+        if !self.client_exists(client)? {
+            return Ok(None);
+        }
+        let start = owned_key(client, &[0; 16]);
+        let end = owned_key(client, &before.map_or([0xff; 16], |id| *id.as_bytes()));
+        let mut page = Vec::with_capacity(limit);
+        // Without a cursor the range must include the all-0xff key; no UUIDv7 has it, so the
+        // exclusive end loses nothing.
+        for entry in self.transactions.range(start..end).rev().take(limit) {
+            page.push(decode_first(&entry?.1)?);
+        }
+        Ok(Some(page))
+    }
+
+    fn transaction(&self, id: TransactionId) -> Result<Option<Transaction>> {
+        let Some(owner) = self.transaction_owners.get(id.as_bytes())? else {
+            return Ok(None);
+        };
+        let owner = ClientId::from_slice(&owner)
+            .ok_or_else(|| Error::storage("corrupt transaction owner"))?;
+        self.stored_transaction(owner, id)
+    }
+
+    fn notifications(&self, client: ClientId) -> Result<Option<Vec<LedgerEntry>>> {
+        let _consistent = self.client_lock(client);
+        if !self.client_exists(client)? {
+            return Ok(None);
+        }
+        let mut entries = Vec::new();
+        for entry in self.transactions.scan_prefix(client.as_bytes()).rev() {
+            let entry: LedgerEntry = decode(&entry?.1)?;
+            if entry.notice.is_some() {
+                entries.push(entry);
+            }
+        }
+        Ok(Some(entries))
+    }
+
+    fn claim_due(&self, now: Timestamp, limit: usize, _lease: Duration) -> Result<Vec<Claimed>> {
+        // One process holds the store and the engine runs one dispatch at a time, so reading
+        // the due queue is claim enough.
+        let mut due_upper = due_prefix(now).to_vec();
+        due_upper.push(0xff);
+        let mut claimed = Vec::new();
+        for due in self.outbox_due.range(..due_upper).keys() {
+            if claimed.len() >= limit {
+                break;
+            }
+            let due = due?;
+            let pending = match parse_due_key(&due) {
+                Some((client, transaction)) => self
+                    .entry(&owned_key(client, transaction.as_bytes()))?
+                    .and_then(|entry| Some((entry.transaction, entry.notice?)))
+                    .filter(|(_, notice)| notice.status == NotificationStatus::Pending),
+                None => None,
+            };
+            match pending {
+                Some((transaction, notice)) => claimed.push(Claimed {
+                    transaction,
+                    notice,
+                    claim: due.to_vec(),
+                }),
+                // A due key whose notification is gone or no longer pending is stale.
+                None => {
+                    self.outbox_due.remove(&due)?;
+                }
+            }
+        }
+        Ok(claimed)
+    }
+
+    fn settle(&self, claimed: &Claimed, notice: &Notice) -> Result<()> {
+        let tx = &claimed.transaction;
+        let entry_key = owned_key(tx.client_id, tx.id.as_bytes());
+        let entry = LedgerEntry {
+            transaction: tx.clone(),
+            notice: Some(notice.clone()),
+        };
+        let mut writes = vec![
+            Write::put(Table::Transactions, &entry_key, &entry)?,
+            Write::delete(Table::OutboxDue, &claimed.claim),
+        ];
+        if let Some(next) = notice.next_attempt_at {
+            writes.push(Write::mark(
+                Table::OutboxDue,
+                &due_key(next, tx.client_id, tx.id),
+            ));
+        }
+        if notice.status == NotificationStatus::Failed {
+            writes.push(Write::mark(Table::OutboxFailed, &entry_key));
+        }
+        self.commit(&writes)
+    }
+
+    fn requeue_failed(&self, now: Timestamp, limit: usize) -> Result<usize> {
+        let failed: Vec<sled::IVec> = self
+            .outbox_failed
+            .iter()
+            .keys()
+            .take(limit)
+            .collect::<std::result::Result<_, _>>()?;
+        let mut requeued = 0;
+        for entry_key in failed {
+            let Some(LedgerEntry {
+                transaction,
+                notice: Some(mut notice),
+            }) = self.entry(&entry_key)?
+            else {
+                self.outbox_failed.remove(&entry_key)?;
+                continue;
+            };
+            notice.status = NotificationStatus::Pending;
+            notice.attempts = 0;
+            notice.next_attempt_at = Some(now);
+            let due = due_key(now, transaction.client_id, transaction.id);
+            let entry = LedgerEntry {
+                transaction,
+                notice: Some(notice),
+            };
+            self.commit(&[
+                Write::put(Table::Transactions, &entry_key, &entry)?,
+                Write::mark(Table::OutboxDue, &due),
+                Write::delete(Table::OutboxFailed, &entry_key),
+            ])?;
+            requeued += 1;
+        }
+        Ok(requeued)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.group_flush()
+    }
+
+    fn commits_are_durable(&self) -> bool {
+        false
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        // Write everything out now, so the store is closed (and its lock free) soon after the
+        // last engine using it is dropped. An error here has no one to report to; the log is
+        // recovered on the next open either way.
+        let _ = self.db.flush();
     }
 }
 
@@ -380,7 +720,7 @@ mod tests {
             Write::Delete(Table::Subscriptions, b"old".to_vec()),
         ];
         {
-            let store = Store::open(Some(dir.path()), &options()).unwrap();
+            let store = SledStore::open(Some(dir.path()), &options()).unwrap();
             store.subscriptions.insert(b"old", b"x").unwrap();
             // The crash: the journal record and only the first write reached the log.
             store
@@ -390,7 +730,7 @@ mod tests {
             store.apply(&writes[..1]).unwrap();
             store.db.flush().unwrap();
         }
-        let store = Store::open(Some(dir.path()), &options()).unwrap();
+        let store = SledStore::open(Some(dir.path()), &options()).unwrap();
         assert_eq!(store.recover().unwrap(), 1);
         assert_eq!(
             store.clients.get(b"client").unwrap().as_deref(),
@@ -407,7 +747,7 @@ mod tests {
 
     #[test]
     fn a_committed_change_leaves_no_journal_record() {
-        let store = Store::open(None, &options()).unwrap();
+        let store = SledStore::open(None, &options()).unwrap();
         let writes = [
             Write::mark(Table::OutboxDue, b"a"),
             Write::mark(Table::OutboxFailed, b"b"),

@@ -1,0 +1,998 @@
+//! The PostgreSQL store: any number of processes and hosts share one database.
+//!
+//! - A subscribe or cancel takes two round trips: one statement reads the client, its
+//!   subscription to the fund and what the idempotency key names (one snapshot); the engine
+//!   decides; one statement writes every record, guarded by the client's `version`, so it
+//!   commits only if the client is still as it was read. The client's row is the only lock it
+//!   takes. A lost race reads again; after [`OPTIMISTIC_TRIES`] lost races the change runs in
+//!   a transaction that locks the client's row first.
+//! - Serialization failures and deadlocks (SQLSTATE 40001, 40P01) are retried with bounded
+//!   backoff, so the same code runs on Postgres-compatible distributed databases.
+//! - The outbox is shared by every dispatcher: a due entry is claimed with `FOR UPDATE SKIP
+//!   LOCKED` and a lease (its next attempt moves to the lease's end); a dispatcher that dies
+//!   mid-send loses its claim when the lease ends, and the entry is tried again.
+//! - The schema is created and upgraded on connect by versioned migrations, one process at a
+//!   time (a row lock on `fundcore_schema_lock`), and recorded in `fundcore_migrations`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use postgres::types::ToSql;
+use postgres::{NoTls, Row, Statement};
+use rust_decimal::Decimal;
+
+use super::{
+    Claimed, Decision, IdempotencyRecord, LedgerEntry, MoneyMove, MoneyView, Notice, Request, Seed,
+    Store, StoreStats,
+};
+use crate::client::{Channel, Client};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::fund::{Category, Fund};
+use crate::ids::{ClientId, FundId, NotificationId, TransactionId};
+use crate::ledger::{Subscription, Transaction, TransactionKind};
+use crate::locale::Locale;
+use crate::outbox::NotificationStatus;
+use crate::time::Timestamp;
+
+/// The schema migrations this library knows, in order: (version, name, SQL).
+const MIGRATIONS: &[(i32, &str, &str)] =
+    &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+
+/// Lost optimistic races before a change locks the client's row instead.
+const OPTIMISTIC_TRIES: u32 = 3;
+
+/// Attempts at one operation that keeps failing with a serialization failure or deadlock.
+const MAX_SERIALIZATION_RETRIES: u32 = 10;
+
+/// How long a call waits for a free pooled connection before STORAGE_ERROR.
+const POOL_WAIT: Duration = Duration::from_secs(10);
+
+/// How long connecting may take when the URL does not say (`connect_timeout`).
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The PostgreSQL store behind a pool of connections, each with its statements prepared.
+pub(crate) struct PgStore {
+    pool: r2d2::Pool<Manager>,
+    /// `host:port` of the database, for error messages (never the password).
+    server: String,
+    round_trips: AtomicU64,
+    retries: AtomicU64,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("server", &self.server)
+            .finish()
+    }
+}
+
+/// A pooled connection and its prepared statements.
+struct Conn {
+    client: postgres::Client,
+    sql: Statements,
+}
+
+struct Manager {
+    config: postgres::Config,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> std::result::Result<Conn, postgres::Error> {
+        let mut client = self.config.connect(NoTls)?;
+        let sql = Statements::prepare(&mut client)?;
+        Ok(Conn { client, sql })
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> std::result::Result<(), postgres::Error> {
+        conn.client.simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.client.is_closed()
+    }
+}
+
+/// Why one try at an operation failed.
+enum Failure {
+    /// The database said no, or the connection failed. `before_write` is true when nothing
+    /// that changes data was sent on this try, so it is safe to try again elsewhere.
+    Db {
+        error: postgres::Error,
+        before_write: bool,
+    },
+    /// A rule or a record said no: the answer, not a store failure.
+    Core(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure::Core(error)
+    }
+}
+
+/// `?` on a read: nothing was written yet.
+fn read(error: postgres::Error) -> Failure {
+    Failure::Db {
+        error,
+        before_write: true,
+    }
+}
+
+/// `?` on a write: it may have committed.
+fn wrote(error: postgres::Error) -> Failure {
+    Failure::Db {
+        error,
+        before_write: false,
+    }
+}
+
+type Try<T> = std::result::Result<T, Failure>;
+
+impl PgStore {
+    /// Connects to `url`, migrates the schema and builds the pool.
+    pub(crate) fn connect(url: &str, config: &Config) -> Result<PgStore> {
+        let mut pg_config: postgres::Config = url
+            .parse()
+            .map_err(|err| Error::storage(format!("invalid PostgreSQL URL: {err}")))?;
+        if pg_config.get_connect_timeout().is_none() {
+            pg_config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        }
+        if pg_config.get_application_name().is_none() {
+            pg_config.application_name("fundcore");
+        }
+        let server = describe_server(&pg_config);
+        let fail = |err: postgres::Error| Error::storage(format!("PostgreSQL at {server}: {err}"));
+        let mut client = pg_config.connect(NoTls).map_err(fail)?;
+        migrate(&mut client, &server)?;
+        drop(client);
+        let pool = r2d2::Pool::builder()
+            .max_size(config.pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(POOL_WAIT)
+            // A dead connection shows itself on use; checking each one costs a round trip.
+            .test_on_check_out(false)
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(Manager { config: pg_config });
+        Ok(PgStore {
+            pool,
+            server,
+            round_trips: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+        })
+    }
+
+    fn storage_error(&self, detail: impl std::fmt::Display) -> Error {
+        Error::storage(format!("PostgreSQL at {}: {detail}", self.server))
+    }
+
+    /// Runs `op` on a pooled connection, retrying serialization failures and deadlocks with
+    /// backoff, and connections that turn out dead before anything was written.
+    fn run<T>(&self, mut op: impl FnMut(&mut Conn, &PgStore) -> Try<T>) -> Result<T> {
+        let mut serialization_failures = 0;
+        let mut dead_connections = 0;
+        loop {
+            let mut conn = self
+                .pool
+                .get()
+                .map_err(|err| self.storage_error(format!("no connection: {err}")))?;
+            match op(&mut conn, self) {
+                Ok(value) => return Ok(value),
+                Err(Failure::Core(error)) => return Err(error),
+                Err(Failure::Db {
+                    error,
+                    before_write,
+                }) => {
+                    let retryable = error.code().is_some_and(|code| {
+                        *code == postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+                            || *code == postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+                    });
+                    if retryable && serialization_failures < MAX_SERIALIZATION_RETRIES {
+                        serialization_failures += 1;
+                        self.retries.fetch_add(1, Ordering::Relaxed);
+                        std::thread::sleep(retry_delay(serialization_failures));
+                        continue;
+                    }
+                    let dead = conn.client.is_closed();
+                    if dead && before_write && dead_connections <= self.pool.max_size() {
+                        // An idle connection from before a database restart: try a fresh one.
+                        dead_connections += 1;
+                        continue;
+                    }
+                    return Err(self.storage_error(error));
+                }
+            }
+        }
+    }
+
+    fn trip(&self) {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One try at a subscribe or cancel; `Ok(None)` when the client is unknown, `Err` with
+    /// [`Failure::Core`] for a rule's answer, `Ok(Some(Err(())))` when another change to the
+    /// client won the race.
+    fn try_move_money(
+        &self,
+        conn: &mut Conn,
+        client_id: ClientId,
+        fund: FundId,
+        key: Option<&str>,
+        locked: bool,
+        decide: &mut dyn FnMut(MoneyView) -> Result<Decision>,
+    ) -> Try<Option<std::result::Result<Transaction, ()>>> {
+        let params: [&(dyn ToSql + Sync); 3] = [&client_id.0, &i64::from(fund), &key];
+        let Conn { client, sql } = conn;
+        if !locked {
+            self.trip();
+            let rows = client.query(&sql.read_money, &params).map_err(read)?;
+            let Some(row) = rows.first() else {
+                return Ok(None);
+            };
+            let (view, version) = money_view(row)?;
+            let change = match decide(view)? {
+                Decision::Replay(original) => return Ok(Some(Ok(original))),
+                Decision::Commit(change) => change,
+            };
+            self.trip();
+            let written = write_money(client, &sql.write_money, version, &change).map_err(wrote)?;
+            return Ok(Some(if written {
+                Ok(change.entry.transaction)
+            } else {
+                Err(())
+            }));
+        }
+        self.trip();
+        let mut tx = client.transaction().map_err(read)?;
+        self.trip();
+        let rows = tx.query(&sql.read_money_locked, &params).map_err(read)?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let (view, version) = money_view(row)?;
+        let change = match decide(view)? {
+            Decision::Replay(original) => return Ok(Some(Ok(original))),
+            Decision::Commit(change) => change,
+        };
+        self.trip();
+        let written = write_money(&mut tx, &sql.write_money, version, &change).map_err(wrote)?;
+        self.trip();
+        tx.commit().map_err(wrote)?;
+        Ok(Some(if written {
+            Ok(change.entry.transaction)
+        } else {
+            Err(())
+        }))
+    }
+
+    /// Whether a client exists (asked only when a listing came back empty).
+    fn client_exists(&self, conn: &mut Conn, id: ClientId) -> Try<bool> {
+        self.trip();
+        let rows = conn
+            .client
+            .query(&conn.sql.client_exists, &[&id.0])
+            .map_err(read)?;
+        Ok(!rows.is_empty())
+    }
+}
+
+fn retry_delay(failures: u32) -> Duration {
+    // 2, 4, 8 … ms up to 200 ms, with jitter so racing retries spread out.
+    let base = Duration::from_millis(1u64 << failures.min(7)).min(Duration::from_millis(200));
+    let jitter = u64::from(uuid::Uuid::now_v7().as_bytes()[15]) % 1000;
+    base + Duration::from_micros(jitter * base.as_micros() as u64 / 1000)
+}
+
+fn describe_server(config: &postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}")
+}
+
+/// Creates or upgrades the schema, one process at a time.
+fn migrate(client: &mut postgres::Client, server: &str) -> Result<()> {
+    let fail = |err: postgres::Error| Error::storage(format!("PostgreSQL at {server}: {err}"));
+    // Two processes creating the same table at once can collide in the catalogue; the loser
+    // finds it created on the next try.
+    let mut tries = 0;
+    loop {
+        let created = client.batch_execute(
+            "CREATE TABLE IF NOT EXISTS fundcore_schema_lock (id integer PRIMARY KEY);
+             CREATE TABLE IF NOT EXISTS fundcore_migrations (
+                 version integer PRIMARY KEY,
+                 name text NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now());
+             INSERT INTO fundcore_schema_lock (id) VALUES (1) ON CONFLICT DO NOTHING;",
+        );
+        match created {
+            Ok(()) => break,
+            Err(err) if tries < 5 && err.code().is_some() => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20 * tries));
+            }
+            Err(err) => return Err(fail(err)),
+        }
+    }
+    let mut tx = client.transaction().map_err(fail)?;
+    tx.execute(
+        "SELECT id FROM fundcore_schema_lock WHERE id = 1 FOR UPDATE",
+        &[],
+    )
+    .map_err(fail)?;
+    let applied: Option<i32> = tx
+        .query_one("SELECT max(version) FROM fundcore_migrations", &[])
+        .map_err(fail)?
+        .try_get(0)
+        .map_err(fail)?;
+    let applied = applied.unwrap_or(0);
+    let known = MIGRATIONS.last().map_or(0, |(version, _, _)| *version);
+    if applied > known {
+        return Err(Error::storage(format!(
+            "PostgreSQL at {server}: the database has fundcore schema version {applied}, newer \
+             than this library knows ({known}); upgrade fundcore"
+        )));
+    }
+    for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > applied) {
+        tx.batch_execute(sql).map_err(fail)?;
+        tx.execute(
+            "INSERT INTO fundcore_migrations (version, name) VALUES ($1, $2)",
+            &[version, name],
+        )
+        .map_err(fail)?;
+    }
+    tx.commit().map_err(fail)
+}
+
+/// The statements every connection prepares once.
+struct Statements {
+    read_money: Statement,
+    read_money_locked: Statement,
+    write_money: Statement,
+    insert_client: Statement,
+    client: Statement,
+    client_exists: Statement,
+    subscriptions: Statement,
+    history: Statement,
+    transaction: Statement,
+    notifications: Statement,
+    claim_due: Statement,
+    settle: Statement,
+    requeue_failed: Statement,
+}
+
+const CLIENT_COLUMNS: &str = "c.id, c.name, c.email, c.phone, c.channel, c.balance, c.created_at";
+const TRANSACTION_COLUMNS: &str = "t.client_id, t.id, t.fund_id, t.fund_name, t.kind, t.amount, \
+     t.balance_after, t.created_at, t.idempotency_key";
+const SUBSCRIPTION_COLUMNS: &str =
+    "s.client_id, s.fund_id, s.fund_name, s.amount, s.transaction_id, s.subscribed_at";
+const NOTICE_COLUMNS: &str = "o.id, o.channel, o.recipient, o.client_name, o.locale, o.status, \
+     o.attempts, o.last_error, o.delivered_at, o.next_attempt_at";
+
+impl Statements {
+    fn prepare(client: &mut postgres::Client) -> std::result::Result<Statements, postgres::Error> {
+        let read_money = format!(
+            "SELECT {CLIENT_COLUMNS}, c.version, c.newest_transaction_id,
+                    {SUBSCRIPTION_COLUMNS},
+                    k.request_kind, k.request_fund_id, k.request_amount,
+                    {TRANSACTION_COLUMNS}
+             FROM fundcore_clients c
+             LEFT JOIN fundcore_subscriptions s ON s.client_id = c.id AND s.fund_id = $2
+             LEFT JOIN fundcore_idempotency_keys k ON k.client_id = c.id AND k.key = $3
+             LEFT JOIN fundcore_transactions t ON t.client_id = c.id AND t.id = k.transaction_id
+             WHERE c.id = $1"
+        );
+        Ok(Statements {
+            read_money_locked: client.prepare(&format!("{read_money} FOR UPDATE OF c"))?,
+            read_money: client.prepare(&read_money)?,
+            write_money: client.prepare(WRITE_MONEY)?,
+            insert_client: client.prepare(
+                "INSERT INTO fundcore_clients
+                     (id, name, email, phone, channel, balance, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )?,
+            client: client.prepare(&format!(
+                "SELECT {CLIENT_COLUMNS} FROM fundcore_clients c WHERE c.id = $1"
+            ))?,
+            client_exists: client.prepare("SELECT 1 FROM fundcore_clients WHERE id = $1")?,
+            subscriptions: client.prepare(&format!(
+                "SELECT {SUBSCRIPTION_COLUMNS} FROM fundcore_subscriptions s
+                 WHERE s.client_id = $1 ORDER BY s.fund_id"
+            ))?,
+            history: client.prepare(&format!(
+                "SELECT {TRANSACTION_COLUMNS} FROM fundcore_transactions t
+                 WHERE t.client_id = $1 AND t.id < $2 ORDER BY t.id DESC LIMIT $3"
+            ))?,
+            transaction: client.prepare(&format!(
+                "SELECT {TRANSACTION_COLUMNS} FROM fundcore_transactions t WHERE t.id = $1"
+            ))?,
+            notifications: client.prepare(&format!(
+                "SELECT {TRANSACTION_COLUMNS}, {NOTICE_COLUMNS}
+                 FROM fundcore_outbox o
+                 JOIN fundcore_transactions t ON t.client_id = o.client_id AND t.id = o.transaction_id
+                 WHERE o.client_id = $1 ORDER BY o.transaction_id DESC"
+            ))?,
+            claim_due: client.prepare(&format!(
+                "WITH due AS (
+                     SELECT client_id, transaction_id FROM fundcore_outbox
+                     WHERE status = 'pending' AND next_attempt_at <= $1
+                     ORDER BY next_attempt_at LIMIT $2
+                     FOR UPDATE SKIP LOCKED)
+                 UPDATE fundcore_outbox o SET next_attempt_at = $3, claim = $4
+                 FROM due, fundcore_transactions t
+                 WHERE o.client_id = due.client_id AND o.transaction_id = due.transaction_id
+                   AND t.client_id = o.client_id AND t.id = o.transaction_id
+                 RETURNING {TRANSACTION_COLUMNS}, {NOTICE_COLUMNS}"
+            ))?,
+            settle: client.prepare(
+                "UPDATE fundcore_outbox
+                 SET status = $3, attempts = $4, last_error = $5, delivered_at = $6,
+                     next_attempt_at = $7, claim = NULL
+                 WHERE client_id = $1 AND transaction_id = $2 AND claim = $8",
+            )?,
+            requeue_failed: client.prepare(
+                "WITH failed AS (
+                     SELECT client_id, transaction_id FROM fundcore_outbox
+                     WHERE status = 'failed' ORDER BY client_id, transaction_id LIMIT $2
+                     FOR UPDATE SKIP LOCKED)
+                 UPDATE fundcore_outbox o
+                 SET status = 'pending', attempts = 0, next_attempt_at = $1, claim = NULL
+                 FROM failed
+                 WHERE o.client_id = failed.client_id AND o.transaction_id = failed.transaction_id",
+            )?,
+        })
+    }
+}
+
+/// Every record of a subscribe or cancel in one statement, written only if the client's
+/// `version` is still the one read ($4): otherwise nothing is written and the count is 0.
+const WRITE_MONEY: &str = "
+WITH moved AS (
+    UPDATE fundcore_clients
+    SET balance = $2, version = version + 1, newest_transaction_id = $3
+    WHERE id = $1 AND version = $4
+    RETURNING id
+), recorded AS (
+    INSERT INTO fundcore_transactions
+        (client_id, id, fund_id, fund_name, kind, amount, balance_after, created_at, idempotency_key)
+    SELECT id, $3, $5, $6, $7, $8, $2, $9, $10 FROM moved
+), opened AS (
+    INSERT INTO fundcore_subscriptions
+        (client_id, fund_id, fund_name, amount, transaction_id, subscribed_at)
+    SELECT id, $5, $6, $8, $3, $9 FROM moved WHERE $7::text = 'subscription'
+), closed AS (
+    DELETE FROM fundcore_subscriptions
+    WHERE client_id = $1 AND fund_id = $5 AND $7::text = 'cancellation'
+      AND EXISTS (SELECT 1 FROM moved)
+), keyed AS (
+    INSERT INTO fundcore_idempotency_keys
+        (client_id, key, request_kind, request_fund_id, request_amount, transaction_id)
+    SELECT id, $10, $11, $12, $13, $3 FROM moved WHERE $10::text IS NOT NULL
+), queued AS (
+    INSERT INTO fundcore_outbox
+        (client_id, transaction_id, id, channel, recipient, client_name, locale, status,
+         attempts, next_attempt_at)
+    SELECT id, $3, $14, $15, $16, $17, $18, 'pending', 0, $9 FROM moved
+    WHERE $14::uuid IS NOT NULL
+)
+SELECT count(*) FROM moved";
+
+/// Writes a decided change if the client is still at `version`; false if it is not.
+fn write_money(
+    client: &mut impl postgres::GenericClient,
+    statement: &Statement,
+    version: i64,
+    change: &MoneyMove,
+) -> std::result::Result<bool, postgres::Error> {
+    let tx = &change.entry.transaction;
+    let notice = change.entry.notice.as_ref();
+    let (request_kind, request_fund, request_amount) = match &change.idempotency {
+        Some(IdempotencyRecord {
+            request: Request::Subscribe { fund_id, amount },
+            ..
+        }) => (Some("subscribe"), Some(i64::from(*fund_id)), *amount),
+        Some(IdempotencyRecord {
+            request: Request::Cancel { fund_id },
+            ..
+        }) => (Some("cancel"), Some(i64::from(*fund_id)), None),
+        None => (None, None, None),
+    };
+    // A key is recorded only with its request; the transaction carries the key.
+    let key = change
+        .idempotency
+        .as_ref()
+        .and(tx.idempotency_key.as_deref());
+    let row = client.query_one(
+        statement,
+        &[
+            &tx.client_id.0,
+            &change.client.balance,
+            &tx.id.0,
+            &version,
+            &i64::from(tx.fund_id),
+            &tx.fund_name,
+            &tx.kind.as_str(),
+            &tx.amount,
+            &to_sql_time(tx.created_at),
+            &key,
+            &request_kind,
+            &request_fund,
+            &request_amount,
+            &notice.map(|n| n.id.0),
+            &notice.map(|n| n.channel.as_str()),
+            &notice.map(|n| n.recipient.as_str()),
+            &notice.map(|n| n.client_name.as_str()),
+            &notice.map(|n| n.locale.as_str()),
+        ],
+    )?;
+    Ok(row.try_get::<_, i64>(0)? == 1)
+}
+
+impl Store for PgStore {
+    fn seed(&self, seed: &Seed) -> Result<Seed> {
+        self.run(|conn, store| {
+            store.trip();
+            let mut tx = conn.client.transaction().map_err(wrote)?;
+            let created = tx
+                .execute(
+                    "INSERT INTO fundcore_settings (initial_balance) VALUES ($1)
+                     ON CONFLICT DO NOTHING",
+                    &[&seed.initial_balance],
+                )
+                .map_err(wrote)?;
+            if created == 1 {
+                for fund in &seed.funds {
+                    tx.execute(
+                        "INSERT INTO fundcore_funds (id, name, minimum, category, active)
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                        &[
+                            &i64::from(fund.id),
+                            &fund.name,
+                            &fund.minimum,
+                            &fund.category.as_str(),
+                            &fund.active,
+                        ],
+                    )
+                    .map_err(wrote)?;
+                }
+            }
+            tx.commit().map_err(wrote)?;
+            let initial_balance: Decimal = conn
+                .client
+                .query_one("SELECT initial_balance FROM fundcore_settings", &[])
+                .map_err(read)?
+                .try_get(0)
+                .map_err(read)?;
+            let funds = conn
+                .client
+                .query(
+                    "SELECT id, name, minimum, category, active FROM fundcore_funds ORDER BY id",
+                    &[],
+                )
+                .map_err(read)?
+                .iter()
+                .map(fund_from)
+                .collect::<Result<_>>()?;
+            Ok(Seed {
+                initial_balance,
+                funds,
+            })
+        })
+    }
+
+    fn largest_id(&self) -> Result<uuid::Uuid> {
+        self.run(|conn, _| {
+            let mut largest = uuid::Uuid::nil();
+            for sql in [
+                "SELECT id FROM fundcore_clients ORDER BY id DESC LIMIT 1",
+                "SELECT id FROM fundcore_transactions ORDER BY id DESC LIMIT 1",
+            ] {
+                if let Some(row) = conn.client.query_opt(sql, &[]).map_err(read)? {
+                    largest = largest.max(row.try_get(0).map_err(read)?);
+                }
+            }
+            Ok(largest)
+        })
+    }
+
+    fn insert_client(&self, client: &Client) -> Result<()> {
+        self.run(|conn, store| {
+            store.trip();
+            conn.client
+                .execute(
+                    &conn.sql.insert_client,
+                    &[
+                        &client.id.0,
+                        &client.name,
+                        &client.email,
+                        &client.phone,
+                        &client.channel.as_str(),
+                        &client.balance,
+                        &to_sql_time(client.created_at),
+                    ],
+                )
+                .map_err(wrote)?;
+            Ok(())
+        })
+    }
+
+    fn client(&self, id: ClientId) -> Result<Option<Client>> {
+        self.run(|conn, store| {
+            store.trip();
+            let rows = conn
+                .client
+                .query(&conn.sql.client, &[&id.0])
+                .map_err(read)?;
+            rows.first()
+                .map(|row| client_from(row, 0))
+                .transpose()
+                .map_err(Into::into)
+        })
+    }
+
+    fn move_money(
+        &self,
+        client_id: ClientId,
+        fund: FundId,
+        key: Option<&str>,
+        decide: &mut dyn FnMut(MoneyView) -> Result<Decision>,
+    ) -> Result<Option<Transaction>> {
+        let mut lost_races = 0;
+        loop {
+            let locked = lost_races >= OPTIMISTIC_TRIES;
+            let outcome = self.run(|conn, store| {
+                store.try_move_money(conn, client_id, fund, key, locked, &mut *decide)
+            })?;
+            match outcome {
+                None => return Ok(None),
+                Some(Ok(transaction)) => return Ok(Some(transaction)),
+                Some(Err(())) => {
+                    lost_races += 1;
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    fn subscriptions(&self, client: ClientId) -> Result<Option<Vec<Subscription>>> {
+        self.run(|conn, store| {
+            store.trip();
+            let rows = conn
+                .client
+                .query(&conn.sql.subscriptions, &[&client.0])
+                .map_err(read)?;
+            if rows.is_empty() && !store.client_exists(conn, client)? {
+                return Ok(None);
+            }
+            let subscriptions = rows.iter().map(|row| subscription_from(row, 0));
+            Ok(Some(subscriptions.collect::<Result<_>>()?))
+        })
+    }
+
+    fn history(
+        &self,
+        client: ClientId,
+        limit: usize,
+        before: Option<TransactionId>,
+    ) -> Result<Option<Vec<Transaction>>> {
+        let before = before.map_or(uuid::Uuid::max(), |id| id.0);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(|conn, store| {
+            store.trip();
+            let rows = conn
+                .client
+                .query(&conn.sql.history, &[&client.0, &before, &limit])
+                .map_err(read)?;
+            if rows.is_empty() && !store.client_exists(conn, client)? {
+                return Ok(None);
+            }
+            let page = rows.iter().map(|row| transaction_from(row, 0));
+            Ok(Some(page.collect::<Result<_>>()?))
+        })
+    }
+
+    fn transaction(&self, id: TransactionId) -> Result<Option<Transaction>> {
+        self.run(|conn, store| {
+            store.trip();
+            let rows = conn
+                .client
+                .query(&conn.sql.transaction, &[&id.0])
+                .map_err(read)?;
+            Ok(rows
+                .first()
+                .map(|row| transaction_from(row, 0))
+                .transpose()?)
+        })
+    }
+
+    fn notifications(&self, client: ClientId) -> Result<Option<Vec<LedgerEntry>>> {
+        self.run(|conn, store| {
+            store.trip();
+            let rows = conn
+                .client
+                .query(&conn.sql.notifications, &[&client.0])
+                .map_err(read)?;
+            if rows.is_empty() && !store.client_exists(conn, client)? {
+                return Ok(None);
+            }
+            let entries = rows.iter().map(|row| {
+                Ok(LedgerEntry {
+                    transaction: transaction_from(row, 0)?,
+                    notice: Some(notice_from(row, TRANSACTION_WIDTH)?),
+                })
+            });
+            Ok(Some(entries.collect::<Result<_>>()?))
+        })
+    }
+
+    fn claim_due(&self, now: Timestamp, limit: usize, lease: Duration) -> Result<Vec<Claimed>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let lease_end = now.plus(lease);
+        // Unique per claim; v7 only because the crate builds v7 ids already.
+        let claim = uuid::Uuid::now_v7();
+        self.run(|conn, store| {
+            store.trip();
+            let rows = conn
+                .client
+                .query(
+                    &conn.sql.claim_due,
+                    &[&to_sql_time(now), &limit, &to_sql_time(lease_end), &claim],
+                )
+                .map_err(wrote)?;
+            let mut claimed: Vec<Claimed> = rows
+                .iter()
+                .map(|row| {
+                    let mut notice = notice_from(row, TRANSACTION_WIDTH)?;
+                    // The lease moved the next attempt; the notice is due now for the engine.
+                    notice.next_attempt_at = Some(now);
+                    Ok(Claimed {
+                        transaction: transaction_from(row, 0)?,
+                        notice,
+                        claim: claim.as_bytes().to_vec(),
+                    })
+                })
+                .collect::<Result<_>>()?;
+            claimed.sort_by_key(|c| c.transaction.id);
+            Ok(claimed)
+        })
+    }
+
+    fn settle(&self, claimed: &Claimed, notice: &Notice) -> Result<()> {
+        let claim = uuid::Uuid::from_slice(&claimed.claim)
+            .map_err(|_| Error::storage("a claim that this store did not make"))?;
+        let tx = &claimed.transaction;
+        let attempts = i32::try_from(notice.attempts).unwrap_or(i32::MAX);
+        self.run(|conn, store| {
+            store.trip();
+            conn.client
+                .execute(
+                    &conn.sql.settle,
+                    &[
+                        &tx.client_id.0,
+                        &tx.id.0,
+                        &notice.status.as_str(),
+                        &attempts,
+                        &notice.last_error,
+                        &notice.delivered_at.map(to_sql_time),
+                        &notice.next_attempt_at.map(to_sql_time),
+                        &claim,
+                    ],
+                )
+                .map_err(wrote)?;
+            Ok(())
+        })
+    }
+
+    fn requeue_failed(&self, now: Timestamp, limit: usize) -> Result<usize> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(|conn, store| {
+            store.trip();
+            let requeued = conn
+                .client
+                .execute(&conn.sql.requeue_failed, &[&to_sql_time(now), &limit])
+                .map_err(wrote)?;
+            Ok(usize::try_from(requeued).unwrap_or(usize::MAX))
+        })
+    }
+
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn commits_are_durable(&self) -> bool {
+        true
+    }
+
+    fn stats(&self) -> StoreStats {
+        StoreStats {
+            round_trips: self.round_trips.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ rows to records
+
+/// Columns of [`TRANSACTION_COLUMNS`].
+const TRANSACTION_WIDTH: usize = 9;
+
+/// Column `at` of `row`, or STORAGE_ERROR when it does not have the expected type.
+fn col<'a, T: postgres::types::FromSql<'a>>(row: &'a Row, at: usize) -> Result<T> {
+    row.try_get(at)
+        .map_err(|err| Error::storage(format!("unexpected column {at}: {err}")))
+}
+
+fn corrupt(what: &str, value: &str) -> Error {
+    Error::storage(format!("corrupt record: {what} {value:?}"))
+}
+
+fn fund_id(value: i64) -> Result<FundId> {
+    FundId::try_from(value).map_err(|_| corrupt("fund id", &value.to_string()))
+}
+
+fn channel(text: &str) -> Result<Channel> {
+    match text {
+        "email" => Ok(Channel::Email),
+        "sms" => Ok(Channel::Sms),
+        _ => Err(corrupt("channel", text)),
+    }
+}
+
+fn kind(text: &str) -> Result<TransactionKind> {
+    match text {
+        "subscription" => Ok(TransactionKind::Subscription),
+        "cancellation" => Ok(TransactionKind::Cancellation),
+        _ => Err(corrupt("transaction kind", text)),
+    }
+}
+
+fn status(text: &str) -> Result<NotificationStatus> {
+    match text {
+        "pending" => Ok(NotificationStatus::Pending),
+        "delivered" => Ok(NotificationStatus::Delivered),
+        "failed" => Ok(NotificationStatus::Failed),
+        _ => Err(corrupt("notification status", text)),
+    }
+}
+
+fn category(text: &str) -> Result<Category> {
+    match text {
+        "FPV" => Ok(Category::Fpv),
+        "FIC" => Ok(Category::Fic),
+        _ => Err(corrupt("category", text)),
+    }
+}
+
+fn locale(text: &str) -> Result<Locale> {
+    text.parse().map_err(|_| corrupt("locale", text))
+}
+
+fn fund_from(row: &Row) -> Result<Fund> {
+    Ok(Fund {
+        id: fund_id(col(row, 0)?)?,
+        name: col(row, 1)?,
+        minimum: col(row, 2)?,
+        category: category(col(row, 3)?)?,
+        active: col(row, 4)?,
+    })
+}
+
+fn client_from(row: &Row, at: usize) -> Result<Client> {
+    Ok(Client {
+        id: ClientId(col(row, at)?),
+        name: col(row, at + 1)?,
+        email: col(row, at + 2)?,
+        phone: col(row, at + 3)?,
+        channel: channel(col(row, at + 4)?)?,
+        balance: col(row, at + 5)?,
+        created_at: from_sql_time(col(row, at + 6)?),
+    })
+}
+
+fn subscription_from(row: &Row, at: usize) -> Result<Subscription> {
+    Ok(Subscription {
+        client_id: ClientId(col(row, at)?),
+        fund_id: fund_id(col(row, at + 1)?)?,
+        fund_name: col(row, at + 2)?,
+        amount: col(row, at + 3)?,
+        transaction_id: TransactionId(col(row, at + 4)?),
+        subscribed_at: from_sql_time(col(row, at + 5)?),
+    })
+}
+
+fn transaction_from(row: &Row, at: usize) -> Result<Transaction> {
+    Ok(Transaction {
+        client_id: ClientId(col(row, at)?),
+        id: TransactionId(col(row, at + 1)?),
+        fund_id: fund_id(col(row, at + 2)?)?,
+        fund_name: col(row, at + 3)?,
+        kind: kind(col(row, at + 4)?)?,
+        amount: col(row, at + 5)?,
+        balance_after: col(row, at + 6)?,
+        created_at: from_sql_time(col(row, at + 7)?),
+        idempotency_key: col(row, at + 8)?,
+    })
+}
+
+fn notice_from(row: &Row, at: usize) -> Result<Notice> {
+    let attempts: i32 = col(row, at + 6)?;
+    Ok(Notice {
+        id: NotificationId(col(row, at)?),
+        channel: channel(col(row, at + 1)?)?,
+        recipient: col(row, at + 2)?,
+        client_name: col(row, at + 3)?,
+        locale: locale(col(row, at + 4)?)?,
+        status: status(col(row, at + 5)?)?,
+        attempts: u32::try_from(attempts)
+            .map_err(|_| corrupt("attempts", &attempts.to_string()))?,
+        last_error: col(row, at + 7)?,
+        delivered_at: col::<Option<SystemTime>>(row, at + 8)?.map(from_sql_time),
+        next_attempt_at: col::<Option<SystemTime>>(row, at + 9)?.map(from_sql_time),
+    })
+}
+
+/// The read of a subscribe or cancel, and the client's version it was made at.
+fn money_view(row: &Row) -> Result<(MoneyView, i64)> {
+    let client = client_from(row, 0)?;
+    let version: i64 = col(row, 7)?;
+    let newest: Option<uuid::Uuid> = col(row, 8)?;
+    let subscription = match col::<Option<uuid::Uuid>>(row, 9)? {
+        Some(_) => Some(subscription_from(row, 9)?),
+        None => None,
+    };
+    let request = match col::<Option<&str>>(row, 15)? {
+        Some(request_kind) => {
+            let fund_id = fund_id(col(row, 16)?)?;
+            Some(match request_kind {
+                "subscribe" => Request::Subscribe {
+                    fund_id,
+                    amount: col(row, 17)?,
+                },
+                "cancel" => Request::Cancel { fund_id },
+                other => return Err(corrupt("request kind", other)),
+            })
+        }
+        None => None,
+    };
+    let replay = match request {
+        Some(request) => {
+            if col::<Option<uuid::Uuid>>(row, 18)?.is_none() {
+                return Err(Error::storage("idempotency record without its transaction"));
+            }
+            Some((request, transaction_from(row, 18)?))
+        }
+        None => None,
+    };
+    let view = MoneyView {
+        client,
+        subscription,
+        replay,
+        newest_transaction: newest.map(TransactionId),
+    };
+    Ok((view, version))
+}
+
+fn to_sql_time(at: Timestamp) -> SystemTime {
+    let micros = at.unix_micros();
+    let magnitude = Duration::from_micros(micros.unsigned_abs());
+    if micros >= 0 {
+        UNIX_EPOCH + magnitude
+    } else {
+        UNIX_EPOCH - magnitude
+    }
+}
+
+fn from_sql_time(at: SystemTime) -> Timestamp {
+    let micros = match at.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_micros()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_micros()).unwrap_or(i64::MAX),
+    };
+    Timestamp::from_unix_micros(micros)
+}

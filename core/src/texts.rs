@@ -1,0 +1,280 @@
+//! Every human-facing text of fundcore, in Spanish (the default) and English: error messages
+//! and notification templates. Nothing else in the workspace writes a sentence for a person.
+
+use crate::client::Channel;
+use crate::error::{Error, Invalid};
+use crate::ids::TransactionId;
+use crate::ledger::{Transaction, TransactionKind};
+use crate::locale::Locale;
+use crate::money::format_cop;
+
+/// The reason of a `VALIDATION_ERROR`, in `locale`.
+pub(crate) fn invalid_text(problem: Invalid, locale: Locale) -> &'static str {
+    use crate::locale::Locale::{En, Es};
+    use Invalid::*;
+    match (locale, problem) {
+        (Es, AmountNotANumber) => "el monto debe ser un número decimal",
+        (Es, AmountNotPositive) => "el monto debe ser mayor que cero",
+        (Es, AmountTooPrecise) => "el monto admite como máximo 2 decimales",
+        (Es, AmountTooLarge) => "el monto no puede superar 1.000.000.000.000",
+        (Es, Name) => "el nombre es obligatorio y tiene como máximo 100 caracteres",
+        (Es, Email) => "el correo electrónico no es válido",
+        (Es, Phone) => "el teléfono debe estar en formato E.164, p. ej. +573001234567",
+        (Es, Channel) => "el canal debe ser 'email' o 'sms'",
+        (Es, Limit) => "el límite debe estar entre 1 y 200",
+        (Es, IdempotencyKey) => {
+            "la clave de idempotencia debe tener entre 1 y 200 caracteres visibles"
+        }
+        (Es, Cursor) => "el cursor debe ser un identificador de transacción",
+        (Es, Locale) => "el idioma debe ser 'es' o 'en'",
+        (Es, Config) => "valor de configuración fuera de rango",
+        (En, AmountNotANumber) => "the amount must be a decimal number",
+        (En, AmountNotPositive) => "the amount must be greater than zero",
+        (En, AmountTooPrecise) => "the amount allows at most 2 decimal places",
+        (En, AmountTooLarge) => "the amount cannot exceed 1,000,000,000,000",
+        (En, Name) => "the name is required and has at most 100 characters",
+        (En, Email) => "the email address is not valid",
+        (En, Phone) => "the phone must be in E.164 format, e.g. +573001234567",
+        (En, Channel) => "the channel must be 'email' or 'sms'",
+        (En, Limit) => "the limit must be between 1 and 200",
+        (En, IdempotencyKey) => {
+            "the idempotency key must have between 1 and 200 visible characters"
+        }
+        (En, Cursor) => "the cursor must be a transaction id",
+        (En, Locale) => "the locale must be 'es' or 'en'",
+        (En, Config) => "configuration value out of range",
+    }
+}
+
+/// The human message of an error, in `locale`.
+pub(crate) fn error_message(error: &Error, locale: Locale) -> String {
+    let es = locale == Locale::Es;
+    match error {
+        Error::Validation { field, problem } => {
+            format!("{field}: {}", invalid_text(*problem, locale))
+        }
+        Error::BelowMinimum { fund_name, minimum } if es => format!(
+            "El monto mínimo para vincularse al fondo {fund_name} es {}",
+            format_cop(*minimum)
+        ),
+        Error::BelowMinimum { fund_name, minimum } => format!(
+            "The minimum amount to subscribe to fund {fund_name} is {}",
+            format_cop(*minimum)
+        ),
+        Error::InsufficientBalance { fund_name } if es => {
+            format!("No tiene saldo disponible para vincularse al fondo {fund_name}")
+        }
+        Error::InsufficientBalance { fund_name } => {
+            format!("Insufficient available balance to subscribe to fund {fund_name}")
+        }
+        Error::AlreadySubscribed { fund_name } if es => {
+            format!("Ya tiene una suscripción activa al fondo {fund_name}")
+        }
+        Error::AlreadySubscribed { fund_name } => {
+            format!("You already have an active subscription to fund {fund_name}")
+        }
+        Error::NotSubscribed { fund_name } if es => {
+            format!("No tiene una suscripción activa al fondo {fund_name}")
+        }
+        Error::NotSubscribed { fund_name } => {
+            format!("You have no active subscription to fund {fund_name}")
+        }
+        Error::FundInactive { fund_name } if es => {
+            format!("El fondo {fund_name} no recibe nuevas suscripciones")
+        }
+        Error::FundInactive { fund_name } => {
+            format!("Fund {fund_name} does not accept new subscriptions")
+        }
+        Error::IdempotencyKeyReused { key } if es => {
+            format!("La clave de idempotencia '{key}' ya se usó para otra solicitud")
+        }
+        Error::IdempotencyKeyReused { key } => {
+            format!("The idempotency key '{key}' was already used for a different request")
+        }
+        Error::ClientNotFound { id } if es => format!("No existe el cliente {id}"),
+        Error::ClientNotFound { id } => format!("Client {id} not found"),
+        Error::FundNotFound { id } if es => format!("No existe el fondo {id}"),
+        Error::FundNotFound { id } => format!("Fund {id} not found"),
+        Error::TransactionNotFound { id } if es => format!("No existe la transacción {id}"),
+        Error::TransactionNotFound { id } => format!("Transaction {id} not found"),
+        Error::Storage { detail } if es => {
+            format!("Falla del almacenamiento; no se guardó ningún cambio ({detail})")
+        }
+        Error::Storage { detail } => {
+            format!("The store failed; no change was saved ({detail})")
+        }
+    }
+}
+
+/// The longest SMS body: one GSM-7 segment.
+pub const SMS_MAX_CHARS: usize = 160;
+
+/// Subject and body for a committed transaction, in `locale`, for the client's channel.
+pub(crate) fn render_notification(
+    name: &str,
+    channel: Channel,
+    tx: &Transaction,
+    locale: Locale,
+) -> (String, String) {
+    let fund = tx.fund_name.as_str();
+    let amount = format_cop(tx.amount);
+    let balance = format_cop(tx.balance_after);
+    let id = tx.id;
+    let subject = match (locale, tx.kind) {
+        (Locale::Es, TransactionKind::Subscription) => format!("Suscripción confirmada: {fund}"),
+        (Locale::Es, TransactionKind::Cancellation) => format!("Cancelación confirmada: {fund}"),
+        (Locale::En, TransactionKind::Subscription) => format!("Subscription confirmed: {fund}"),
+        (Locale::En, TransactionKind::Cancellation) => format!("Cancellation confirmed: {fund}"),
+    };
+    let body = match channel {
+        Channel::Email => match (locale, tx.kind) {
+            (Locale::Es, TransactionKind::Subscription) => format!(
+                "Hola {name}:\n\nSu suscripción al fondo {fund} por {amount} quedó registrada.\n\
+                     Saldo disponible: {balance}.\nTransacción: {id}\n"
+            ),
+            (Locale::Es, TransactionKind::Cancellation) => format!(
+                "Hola {name}:\n\nSu suscripción al fondo {fund} fue cancelada y le reintegramos {amount}.\n\
+                     Saldo disponible: {balance}.\nTransacción: {id}\n"
+            ),
+            (Locale::En, TransactionKind::Subscription) => format!(
+                "Hello {name},\n\nYour subscription to fund {fund} for {amount} is confirmed.\n\
+                     Available balance: {balance}.\nTransaction: {id}\n"
+            ),
+            (Locale::En, TransactionKind::Cancellation) => format!(
+                "Hello {name},\n\nYour subscription to fund {fund} was cancelled and {amount} refunded.\n\
+                     Available balance: {balance}.\nTransaction: {id}\n"
+            ),
+        },
+        Channel::Sms => sms_body(fund, &amount, &balance, id, tx.kind, locale),
+    };
+    (subject, body)
+}
+
+/// One SMS segment of plain GSM-7 text (no accents); a long fund name is shortened to fit.
+fn sms_body(
+    fund: &str,
+    amount: &str,
+    balance: &str,
+    id: TransactionId,
+    kind: TransactionKind,
+    locale: Locale,
+) -> String {
+    let compose = |fund: &str| match (locale, kind) {
+        (Locale::Es, TransactionKind::Subscription) => {
+            format!("Suscripcion a {fund} por {amount}. Saldo {balance}. Tx {id}")
+        }
+        (Locale::Es, TransactionKind::Cancellation) => {
+            format!("Cancelacion de {fund}, reintegro {amount}. Saldo {balance}. Tx {id}")
+        }
+        (Locale::En, TransactionKind::Subscription) => {
+            format!("Subscribed to {fund} for {amount}. Balance {balance}. Tx {id}")
+        }
+        (Locale::En, TransactionKind::Cancellation) => {
+            format!("Cancelled {fund}, refund {amount}. Balance {balance}. Tx {id}")
+        }
+    };
+    let full = compose(fund);
+    let overflow = full.chars().count().saturating_sub(SMS_MAX_CHARS);
+    if overflow == 0 {
+        return full;
+    }
+    let keep = fund.chars().count().saturating_sub(overflow + 2);
+    let short: String = fund.chars().take(keep).chain("..".chars()).collect();
+    compose(&short)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Client;
+    use crate::ids::ClientId;
+    use crate::money::cop;
+    use crate::time::Timestamp;
+    use uuid::Uuid;
+
+    fn sample(
+        channel: Channel,
+        fund_name: &str,
+        amount: &str,
+        kind: TransactionKind,
+    ) -> (Client, Transaction) {
+        let client_id = ClientId(Uuid::now_v7());
+        let client = Client {
+            id: client_id,
+            name: "Ana".into(),
+            email: "ana@example.com".into(),
+            phone: "+573001234567".into(),
+            channel,
+            balance: cop("0"),
+            created_at: Timestamp::from_unix_micros(0),
+        };
+        let tx = Transaction {
+            id: TransactionId(Uuid::now_v7()),
+            client_id,
+            fund_id: 1,
+            fund_name: fund_name.into(),
+            kind,
+            amount: cop(amount),
+            balance_after: cop(amount),
+            created_at: Timestamp::from_unix_micros(0),
+            idempotency_key: None,
+        };
+        (client, tx)
+    }
+
+    #[test]
+    fn messages_name_fund_amount_transaction_and_balance() {
+        for locale in [Locale::Es, Locale::En] {
+            for kind in [TransactionKind::Subscription, TransactionKind::Cancellation] {
+                for channel in [Channel::Email, Channel::Sms] {
+                    let (client, tx) = sample(channel, "FPV_BTG_PACTUAL_ECOPETROL", "125000", kind);
+                    let (subject, body) =
+                        render_notification(&client.name, client.channel, &tx, locale);
+                    assert!(subject.contains("FPV_BTG_PACTUAL_ECOPETROL"));
+                    for needle in [
+                        "FPV_BTG_PACTUAL_ECOPETROL",
+                        "COP $125.000",
+                        &tx.id.to_string(),
+                    ] {
+                        assert!(body.contains(needle), "{locale} {kind} {channel}: {body}");
+                    }
+                }
+            }
+        }
+        let (client, tx) = sample(
+            Channel::Email,
+            "DEUDAPRIVADA",
+            "50000",
+            TransactionKind::Subscription,
+        );
+        assert!(
+            render_notification(&client.name, client.channel, &tx, Locale::Es)
+                .0
+                .starts_with("Suscripción")
+        );
+        assert!(
+            render_notification(&client.name, client.channel, &tx, Locale::En)
+                .0
+                .starts_with("Subscription")
+        );
+    }
+
+    #[test]
+    fn sms_fits_one_plain_segment_even_at_the_limits() {
+        for fund in ["FPV_BTG_PACTUAL_RECAUDADORA", &"F".repeat(120)] {
+            for locale in [Locale::Es, Locale::En] {
+                for kind in [TransactionKind::Subscription, TransactionKind::Cancellation] {
+                    let (client, tx) = sample(Channel::Sms, fund, "999999999999.99", kind);
+                    let (_, body) = render_notification(&client.name, client.channel, &tx, locale);
+                    assert!(
+                        body.chars().count() <= SMS_MAX_CHARS,
+                        "{} chars: {body}",
+                        body.len()
+                    );
+                    assert!(body.is_ascii(), "{body}");
+                    assert!(body.contains(&tx.id.to_string()));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The stores every shared test runs on: the embedded store and PostgreSQL.
+//!
+//! PostgreSQL tests need `FUNDCORE_TEST_DATABASE_URL` (a superuser URL; `make test` starts a
+//! private server and sets it); each test store is a fresh database on that server.
+//! `FUNDCORE_TEST_STORES=sled` runs the embedded store alone, on purpose.
+
+use fundcore::{Config, Engine, Result};
+
+/// Which store a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    Sled,
+    Postgres,
+}
+
+/// A store a test may open (and reopen) engines on.
+pub struct TestStore {
+    pub kind: StoreKind,
+    dir: tempfile::TempDir,
+    url: Option<String>,
+}
+
+impl TestStore {
+    /// A fresh store of `kind`.
+    pub fn new(kind: StoreKind) -> TestStore {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = (kind == StoreKind::Postgres).then(fresh_database);
+        TestStore { kind, dir, url }
+    }
+
+    /// One fresh store of each kind under test.
+    pub fn each() -> Vec<TestStore> {
+        kinds().into_iter().map(TestStore::new).collect()
+    }
+
+    /// Opens an engine on this store (again, after a drop, to see what it kept).
+    pub fn open(&self, config: Config) -> Result<Engine> {
+        match self.kind {
+            StoreKind::Sled => Engine::open(self.dir.path(), config),
+            StoreKind::Postgres => connect(self.url.as_deref().unwrap_or_default(), config),
+        }
+    }
+
+    /// The directory of an embedded store, or the URL of a database.
+    pub fn location(&self) -> String {
+        match &self.url {
+            Some(url) => url.clone(),
+            None => self.dir.path().display().to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for TestStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.kind {
+            StoreKind::Sled => "sled",
+            StoreKind::Postgres => "postgres",
+        })
+    }
+}
+
+/// The kinds of store under test.
+pub fn kinds() -> Vec<StoreKind> {
+    match std::env::var("FUNDCORE_TEST_STORES").as_deref() {
+        Ok("sled") => vec![StoreKind::Sled],
+        Ok("postgres") => vec![StoreKind::Postgres],
+        _ => vec![StoreKind::Sled, StoreKind::Postgres],
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn connect(url: &str, config: Config) -> Result<Engine> {
+    Engine::connect(url, config)
+}
+
+#[cfg(not(feature = "postgres"))]
+fn connect(_url: &str, _config: Config) -> Result<Engine> {
+    panic!("the PostgreSQL store needs the `postgres` feature (or FUNDCORE_TEST_STORES=sled)")
+}
+
+/// The server's superuser URL.
+pub fn server_url() -> String {
+    std::env::var("FUNDCORE_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "FUNDCORE_TEST_DATABASE_URL is not set: run `make test` (it starts a private \
+             PostgreSQL) or `scripts/with-postgres.sh cargo test ...`, or set \
+             FUNDCORE_TEST_STORES=sled"
+        )
+    })
+}
+
+/// Creates an empty database on the test server; returns its URL.
+pub fn fresh_database() -> String {
+    let server = server_url();
+    let name = format!("fundcore_test_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = postgres::Client::connect(&server, postgres::NoTls).expect("test server");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create test database");
+    let (base, _db) = server.rsplit_once('/').expect("URL with a database name");
+    format!("{base}/{name}")
+}
