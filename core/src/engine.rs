@@ -247,9 +247,9 @@ impl Engine {
                 };
             }
             let (kind, amount) = rule(&view)?;
-            Ok(Decision::Commit(
-                Box::new(self.money_move(view, fund, kind, amount, &request, key)),
-            ))
+            Ok(Decision::Commit(Box::new(
+                self.money_move(view, fund, kind, amount, &request, key),
+            )))
         };
         let transaction = self
             .inner

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::stores::TestStore;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ use fundcore::{
 
 const START: Timestamp = Timestamp::from_unix_micros(1_795_000_000_000_000);
 
-fn engine_with_clock(max_attempts: u32) -> (Engine, Arc<ManualClock>) {
+fn engine_with_clock(store: &TestStore, max_attempts: u32) -> (Engine, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(START));
     let config = Config {
         clock: clock.clone(),
@@ -22,7 +24,7 @@ fn engine_with_clock(max_attempts: u32) -> (Engine, Arc<ManualClock>) {
         retry_max_delay: Duration::from_secs(60),
         ..Config::default()
     };
-    (Engine::open_temporary(config).unwrap(), clock)
+    (store.open(config).unwrap(), clock)
 }
 
 fn ana(engine: &Engine) -> Client {
@@ -45,140 +47,146 @@ fn engine_is_send_sync_and_cheap_to_clone() {
 
 #[test]
 fn subscription_notification_names_fund_amount_transaction_and_new_balance() {
-    let (engine, _) = engine_with_clock(8);
-    let client = ana(&engine);
-    let tx = engine
-        .subscribe(client.id, 2, money::parse_amount("130000").ok(), None)
-        .unwrap();
-    let n = only_notification(&engine, &client);
-    assert_eq!(
-        (n.channel, n.recipient.as_str(), n.status),
-        (
-            Channel::Email,
-            "ana@example.com",
-            NotificationStatus::Pending
-        )
-    );
-    assert_eq!(n.transaction_id, tx.id);
-    assert_eq!(
-        n.subject,
-        "Suscripción confirmada: FPV_BTG_PACTUAL_ECOPETROL"
-    );
-    for needle in [
-        "FPV_BTG_PACTUAL_ECOPETROL",
-        "COP $130.000",
-        "COP $370.000",
-        &tx.id.to_string(),
-        "Ana",
-    ] {
-        assert!(n.body.contains(needle), "{needle} missing from {}", n.body);
+    for store in TestStore::each() {
+        let (engine, _) = engine_with_clock(&store, 8);
+        let client = ana(&engine);
+        let tx = engine
+            .subscribe(client.id, 2, money::parse_amount("130000").ok(), None)
+            .unwrap();
+        let n = only_notification(&engine, &client);
+        assert_eq!(
+            (n.channel, n.recipient.as_str(), n.status),
+            (
+                Channel::Email,
+                "ana@example.com",
+                NotificationStatus::Pending
+            )
+        );
+        assert_eq!(n.transaction_id, tx.id);
+        assert_eq!(
+            n.subject,
+            "Suscripción confirmada: FPV_BTG_PACTUAL_ECOPETROL"
+        );
+        for needle in [
+            "FPV_BTG_PACTUAL_ECOPETROL",
+            "COP $130.000",
+            "COP $370.000",
+            &tx.id.to_string(),
+            "Ana",
+        ] {
+            assert!(n.body.contains(needle), "{needle} missing from {}", n.body);
+        }
     }
 }
 
 #[test]
 fn retryable_failures_back_off_exponentially_then_fail_and_stay_visible() {
-    let (engine, clock) = engine_with_clock(3);
-    let client = ana(&engine);
-    engine.subscribe(client.id, 1, None, None).unwrap();
-    let notifier = RecordingNotifier::new();
-    notifier.script((0..3).map(|_| Err(DeliveryError::Retryable("connection refused".into()))));
+    for store in TestStore::each() {
+        let (engine, clock) = engine_with_clock(&store, 3);
+        let client = ana(&engine);
+        engine.subscribe(client.id, 1, None, None).unwrap();
+        let notifier = RecordingNotifier::new();
+        notifier.script((0..3).map(|_| Err(DeliveryError::Retryable("connection refused".into()))));
 
-    let report = engine.dispatch_notifications(&notifier, 10).unwrap();
-    assert_eq!((report.delivered, report.retried, report.failed), (0, 1, 0));
-    let n = only_notification(&engine, &client);
-    assert_eq!((n.status, n.attempts), (NotificationStatus::Pending, 1));
-    assert_eq!(n.last_error.as_deref(), Some("connection refused"));
-    assert_eq!(n.next_attempt_at, Some(START.plus(Duration::from_secs(5))));
+        let report = engine.dispatch_notifications(&notifier, 10).unwrap();
+        assert_eq!((report.delivered, report.retried, report.failed), (0, 1, 0));
+        let n = only_notification(&engine, &client);
+        assert_eq!((n.status, n.attempts), (NotificationStatus::Pending, 1));
+        assert_eq!(n.last_error.as_deref(), Some("connection refused"));
+        assert_eq!(n.next_attempt_at, Some(START.plus(Duration::from_secs(5))));
 
-    // Not due yet: nothing is sent.
-    clock.advance(Duration::from_secs(4));
-    assert_eq!(
-        engine
-            .dispatch_notifications(&notifier, 10)
-            .unwrap()
-            .retried,
-        0
-    );
-    assert_eq!(notifier.attempts(), 1);
+        // Not due yet: nothing is sent.
+        clock.advance(Duration::from_secs(4));
+        assert_eq!(
+            engine
+                .dispatch_notifications(&notifier, 10)
+                .unwrap()
+                .retried,
+            0
+        );
+        assert_eq!(notifier.attempts(), 1);
 
-    clock.advance(Duration::from_secs(1));
-    assert_eq!(
-        engine
-            .dispatch_notifications(&notifier, 10)
-            .unwrap()
-            .retried,
-        1
-    );
-    let n = only_notification(&engine, &client);
-    assert_eq!(
-        n.next_attempt_at,
-        Some(START.plus(Duration::from_secs(5 + 10))),
-        "second delay doubles"
-    );
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(
+            engine
+                .dispatch_notifications(&notifier, 10)
+                .unwrap()
+                .retried,
+            1
+        );
+        let n = only_notification(&engine, &client);
+        assert_eq!(
+            n.next_attempt_at,
+            Some(START.plus(Duration::from_secs(5 + 10))),
+            "second delay doubles"
+        );
 
-    clock.advance(Duration::from_secs(10));
-    let report = engine.dispatch_notifications(&notifier, 10).unwrap();
-    assert_eq!(
-        (report.retried, report.failed),
-        (0, 1),
-        "third attempt is the last of max_attempts = 3"
-    );
-    let n = only_notification(&engine, &client);
-    assert_eq!(
-        (n.status, n.attempts, n.next_attempt_at),
-        (NotificationStatus::Failed, 3, None)
-    );
+        clock.advance(Duration::from_secs(10));
+        let report = engine.dispatch_notifications(&notifier, 10).unwrap();
+        assert_eq!(
+            (report.retried, report.failed),
+            (0, 1),
+            "third attempt is the last of max_attempts = 3"
+        );
+        let n = only_notification(&engine, &client);
+        assert_eq!(
+            (n.status, n.attempts, n.next_attempt_at),
+            (NotificationStatus::Failed, 3, None)
+        );
 
-    clock.advance(Duration::from_secs(3600));
-    assert_eq!(
-        engine.dispatch_notifications(&notifier, 10).unwrap(),
-        Default::default(),
-        "failed entries stay put"
-    );
-    assert_eq!(notifier.attempts(), 3);
+        clock.advance(Duration::from_secs(3600));
+        assert_eq!(
+            engine.dispatch_notifications(&notifier, 10).unwrap(),
+            Default::default(),
+            "failed entries stay put"
+        );
+        assert_eq!(notifier.attempts(), 3);
 
-    // A failed entry can be put back and then delivered.
-    assert_eq!(engine.retry_failed_notifications(10).unwrap(), 1);
-    assert_eq!(
-        engine
-            .dispatch_notifications(&notifier, 10)
-            .unwrap()
-            .delivered,
-        1
-    );
-    let n = only_notification(&engine, &client);
-    assert_eq!(n.status, NotificationStatus::Delivered);
-    assert_eq!(n.delivered_at, Some(clock.now_for_test()));
-    assert_eq!(notifier.delivered().len(), 1);
-    assert_eq!(engine.retry_failed_notifications(10).unwrap(), 0);
-}
+        // A failed entry can be put back and then delivered.
+        assert_eq!(engine.retry_failed_notifications(10).unwrap(), 1);
+        assert_eq!(
+            engine
+                .dispatch_notifications(&notifier, 10)
+                .unwrap()
+                .delivered,
+            1
+        );
+        let n = only_notification(&engine, &client);
+        assert_eq!(n.status, NotificationStatus::Delivered);
+        assert_eq!(n.delivered_at, Some(clock.now_for_test()));
+        assert_eq!(notifier.delivered().len(), 1);
+        assert_eq!(engine.retry_failed_notifications(10).unwrap(), 0);
+    }
 
-trait NowForTest {
-    fn now_for_test(&self) -> Timestamp;
-}
-impl NowForTest for ManualClock {
-    fn now_for_test(&self) -> Timestamp {
-        fundcore::Clock::now(self)
+    trait NowForTest {
+        fn now_for_test(&self) -> Timestamp;
+    }
+    impl NowForTest for ManualClock {
+        fn now_for_test(&self) -> Timestamp {
+            fundcore::Clock::now(self)
+        }
     }
 }
 
 #[test]
 fn permanent_failure_fails_at_once_and_the_money_stays_moved() {
-    let (engine, _) = engine_with_clock(8);
-    let client = ana(&engine);
-    engine.subscribe(client.id, 3, None, None).unwrap();
-    let notifier = RecordingNotifier::new();
-    notifier.script([Err(DeliveryError::Permanent("550 no such user".into()))]);
-    let report = engine.dispatch_notifications(&notifier, 10).unwrap();
-    assert_eq!((report.delivered, report.retried, report.failed), (0, 0, 1));
-    let n = only_notification(&engine, &client);
-    assert_eq!((n.status, n.attempts), (NotificationStatus::Failed, 1));
-    assert_eq!(n.last_error.as_deref(), Some("550 no such user"));
-    assert_eq!(
-        engine.client(client.id).unwrap().balance.to_string(),
-        "450000.00"
-    );
-    assert_eq!(engine.subscriptions(client.id).unwrap().len(), 1);
+    for store in TestStore::each() {
+        let (engine, _) = engine_with_clock(&store, 8);
+        let client = ana(&engine);
+        engine.subscribe(client.id, 3, None, None).unwrap();
+        let notifier = RecordingNotifier::new();
+        notifier.script([Err(DeliveryError::Permanent("550 no such user".into()))]);
+        let report = engine.dispatch_notifications(&notifier, 10).unwrap();
+        assert_eq!((report.delivered, report.retried, report.failed), (0, 0, 1));
+        let n = only_notification(&engine, &client);
+        assert_eq!((n.status, n.attempts), (NotificationStatus::Failed, 1));
+        assert_eq!(n.last_error.as_deref(), Some("550 no such user"));
+        assert_eq!(
+            engine.client(client.id).unwrap().balance.to_string(),
+            "450000.00"
+        );
+        assert_eq!(engine.subscriptions(client.id).unwrap().len(), 1);
+    }
 }
 
 struct PanickingNotifier;
@@ -190,125 +198,132 @@ impl Notifier for PanickingNotifier {
 
 #[test]
 fn a_panicking_notifier_is_a_retryable_failure() {
-    let (engine, _) = engine_with_clock(8);
-    let client = ana(&engine);
-    engine.subscribe(client.id, 1, None, None).unwrap();
-    let report = engine
-        .dispatch_notifications(&PanickingNotifier, 10)
-        .unwrap();
-    assert_eq!(report.retried, 1);
-    assert_eq!(
-        only_notification(&engine, &client).last_error.as_deref(),
-        Some("the notifier panicked")
-    );
+    for store in TestStore::each() {
+        let (engine, _) = engine_with_clock(&store, 8);
+        let client = ana(&engine);
+        engine.subscribe(client.id, 1, None, None).unwrap();
+        let report = engine
+            .dispatch_notifications(&PanickingNotifier, 10)
+            .unwrap();
+        assert_eq!(report.retried, 1);
+        assert_eq!(
+            only_notification(&engine, &client).last_error.as_deref(),
+            Some("the notifier panicked")
+        );
+    }
 }
 
 #[test]
 fn dispatch_respects_its_limit_and_delivers_oldest_first() {
-    let (engine, _) = engine_with_clock(8);
-    let client = ana(&engine);
-    for fund in [3, 1, 5] {
-        engine.subscribe(client.id, fund, None, None).unwrap();
+    for store in TestStore::each() {
+        let (engine, _) = engine_with_clock(&store, 8);
+        let client = ana(&engine);
+        for fund in [3, 1, 5] {
+            engine.subscribe(client.id, fund, None, None).unwrap();
+        }
+        let notifier = RecordingNotifier::new();
+        assert_eq!(
+            engine
+                .dispatch_notifications(&notifier, 2)
+                .unwrap()
+                .delivered,
+            2
+        );
+        assert_eq!(
+            engine
+                .dispatch_notifications(&notifier, 2)
+                .unwrap()
+                .delivered,
+            1
+        );
+        let order: Vec<String> = notifier
+            .delivered()
+            .iter()
+            .map(|n| n.subject.clone())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "Suscripción confirmada: DEUDAPRIVADA",
+                "Suscripción confirmada: FPV_BTG_PACTUAL_RECAUDADORA",
+                "Suscripción confirmada: FPV_BTG_PACTUAL_DINAMICA"
+            ]
+        );
     }
-    let notifier = RecordingNotifier::new();
-    assert_eq!(
-        engine
-            .dispatch_notifications(&notifier, 2)
-            .unwrap()
-            .delivered,
-        2
-    );
-    assert_eq!(
-        engine
-            .dispatch_notifications(&notifier, 2)
-            .unwrap()
-            .delivered,
-        1
-    );
-    let order: Vec<String> = notifier
-        .delivered()
-        .iter()
-        .map(|n| n.subject.clone())
-        .collect();
-    assert_eq!(
-        order,
-        [
-            "Suscripción confirmada: DEUDAPRIVADA",
-            "Suscripción confirmada: FPV_BTG_PACTUAL_RECAUDADORA",
-            "Suscripción confirmada: FPV_BTG_PACTUAL_DINAMICA"
-        ]
-    );
 }
 
 #[test]
 fn reopening_gives_identical_state() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(dir.path(), Config::default()).unwrap();
-    let a = ana(&engine);
-    let b = engine
-        .register_client("Luis", "luis@example.com", "+573109876543", Channel::Sms)
-        .unwrap();
-    engine.subscribe(a.id, 1, None, Some("k")).unwrap();
-    engine.subscribe(b.id, 4, None, None).unwrap();
-    engine.cancel(a.id, 1, None).unwrap();
-    engine
-        .dispatch_notifications(&RecordingNotifier::new(), 1)
-        .unwrap();
-    let clients = [a.id, b.id];
-    let before = common::snapshot(&engine, &clients);
-    drop(engine);
-    let engine = Engine::open(dir.path(), Config::default()).unwrap();
-    assert_eq!(common::snapshot(&engine, &clients), before);
-    // The idempotency record survived too.
-    let replay = engine.subscribe(a.id, 1, None, Some("k")).unwrap();
-    assert_eq!(replay, before.histories[0][1]);
+    for store in TestStore::each() {
+        let engine = store.open(Config::default()).unwrap();
+        let a = ana(&engine);
+        let b = engine
+            .register_client("Luis", "luis@example.com", "+573109876543", Channel::Sms)
+            .unwrap();
+        engine.subscribe(a.id, 1, None, Some("k")).unwrap();
+        engine.subscribe(b.id, 4, None, None).unwrap();
+        engine.cancel(a.id, 1, None).unwrap();
+        engine
+            .dispatch_notifications(&RecordingNotifier::new(), 1)
+            .unwrap();
+        let clients = [a.id, b.id];
+        let before = common::snapshot(&engine, &clients);
+        drop(engine);
+        let engine = store.open(Config::default()).unwrap();
+        assert_eq!(common::snapshot(&engine, &clients), before);
+        // The idempotency record survived too.
+        let replay = engine.subscribe(a.id, 1, None, Some("k")).unwrap();
+        assert_eq!(replay, before.histories[0][1]);
+    }
 }
 
 #[test]
 fn ids_keep_increasing_across_a_reopen_even_if_the_clock_went_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(START));
-    let config = || Config {
-        clock: clock.clone(),
-        ..Config::default()
-    };
-    let engine = Engine::open(dir.path(), config()).unwrap();
-    let client = ana(&engine);
-    let first = engine.subscribe(client.id, 1, None, None).unwrap();
-    drop(engine);
-    clock.set(Timestamp::from_unix_micros(
-        START.unix_micros() - 60_000_000,
-    ));
-    let engine = Engine::open(dir.path(), config()).unwrap();
-    let second = engine.cancel(client.id, 1, None).unwrap();
-    assert!(
-        second.id > first.id,
-        "a later transaction must sort after an earlier one"
-    );
-    let history = engine.history(client.id, 10, None).unwrap();
-    assert_eq!(
-        history.iter().map(|t| t.id).collect::<Vec<_>>(),
-        [second.id, first.id]
-    );
-    common::check_invariants(&engine, &[client.id]).unwrap();
+    for store in TestStore::each() {
+        let clock = Arc::new(ManualClock::new(START));
+        let config = || Config {
+            clock: clock.clone(),
+            ..Config::default()
+        };
+        let engine = store.open(config()).unwrap();
+        let client = ana(&engine);
+        let first = engine.subscribe(client.id, 1, None, None).unwrap();
+        drop(engine);
+        clock.set(Timestamp::from_unix_micros(
+            START.unix_micros() - 60_000_000,
+        ));
+        let engine = store.open(config()).unwrap();
+        let second = engine.cancel(client.id, 1, None).unwrap();
+        assert!(
+            second.id > first.id,
+            "a later transaction must sort after an earlier one"
+        );
+        let history = engine.history(client.id, 10, None).unwrap();
+        assert_eq!(
+            history.iter().map(|t| t.id).collect::<Vec<_>>(),
+            [second.id, first.id]
+        );
+        common::check_invariants(&engine, &[client.id]).unwrap();
+    }
 }
 
 #[test]
 fn initial_balance_and_catalogue_are_fixed_when_the_store_is_created() {
-    let dir = tempfile::tempdir().unwrap();
-    let first = Config {
-        initial_balance: money::parse_amount("1000000").unwrap(),
-        ..Config::default()
-    };
-    drop(Engine::open(dir.path(), first).unwrap());
-    let changed = Config {
-        initial_balance: money::parse_amount("1").unwrap(),
-        funds: vec![],
-        ..Config::default()
-    };
-    let engine = Engine::open(dir.path(), changed).unwrap();
-    assert_eq!(engine.initial_balance().to_string(), "1000000.00");
-    assert_eq!(engine.funds().len(), 5);
+    for store in TestStore::each() {
+        let first = Config {
+            initial_balance: money::parse_amount("1000000").unwrap(),
+            ..Config::default()
+        };
+        drop(store.open(first).unwrap());
+        let changed = Config {
+            initial_balance: money::parse_amount("1").unwrap(),
+            funds: vec![],
+            ..Config::default()
+        };
+        let engine = store.open(changed).unwrap();
+        assert_eq!(engine.initial_balance().to_string(), "1000000.00");
+        assert_eq!(engine.funds().len(), 5);
+    }
 }
 
 #[test]
@@ -461,16 +476,18 @@ fn every_error_has_a_distinct_stable_code_and_messages_in_both_locales() {
 
 #[test]
 fn a_history_cursor_is_a_transaction_id_and_malformed_text_is_a_validation_error() {
-    let (engine, _) = engine_with_clock(8);
-    let client = ana(&engine);
-    let first = engine.subscribe(client.id, 1, None, None).unwrap();
-    let second = engine.cancel(client.id, 1, None).unwrap();
-    let cursor = fundcore::TransactionId::parse_cursor(&format!(" {} ", second.id)).unwrap();
-    assert_eq!(
-        engine.history(client.id, 10, Some(cursor)).unwrap(),
-        [first]
-    );
-    let err = fundcore::TransactionId::parse_cursor("not-a-cursor").unwrap_err();
-    assert_eq!(err.code(), "VALIDATION_ERROR");
-    assert_eq!(err.field(), Some("before"));
+    for store in TestStore::each() {
+        let (engine, _) = engine_with_clock(&store, 8);
+        let client = ana(&engine);
+        let first = engine.subscribe(client.id, 1, None, None).unwrap();
+        let second = engine.cancel(client.id, 1, None).unwrap();
+        let cursor = fundcore::TransactionId::parse_cursor(&format!(" {} ", second.id)).unwrap();
+        assert_eq!(
+            engine.history(client.id, 10, Some(cursor)).unwrap(),
+            [first]
+        );
+        let err = fundcore::TransactionId::parse_cursor("not-a-cursor").unwrap_err();
+        assert_eq!(err.code(), "VALIDATION_ERROR");
+        assert_eq!(err.field(), Some("before"));
+    }
 }

@@ -4,10 +4,10 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Arc, Barrier};
 
+use common::stores::{StoreKind, TestStore, kinds};
 use common::{check_invariants, snapshot};
 use fundcore::{
     Channel, ClientId, Config, Decimal, DeliveryError, Durability, Engine, FundId,
@@ -134,11 +134,11 @@ fn predict(model: &ClientModel, fund: FundId, request: &Request, key: Option<&st
     }
 }
 
-fn reopen(engine: Engine, dir: &Path, clients: &[ClientId]) -> Engine {
+fn reopen(engine: Engine, store: &TestStore, clients: &[ClientId]) -> Engine {
     engine.flush().unwrap();
     let before = snapshot(&engine, clients);
     drop(engine);
-    let engine = Engine::open(dir, config()).unwrap();
+    let engine = store.open(config()).unwrap();
     assert_eq!(
         snapshot(&engine, clients),
         before,
@@ -147,9 +147,9 @@ fn reopen(engine: Engine, dir: &Path, clients: &[ClientId]) -> Engine {
     engine
 }
 
-fn run_sequence(ops: Vec<Op>) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut engine = Engine::open(dir.path(), config()).unwrap();
+fn run_sequence(ops: Vec<Op>, kind: StoreKind) {
+    let store = TestStore::new(kind);
+    let mut engine = store.open(config()).unwrap();
     let initial = engine.initial_balance();
     let mut ids: Vec<ClientId> = Vec::new();
     let mut models: Vec<ClientModel> = Vec::new();
@@ -257,7 +257,7 @@ fn run_sequence(ops: Vec<Op>) {
                 assert_eq!(report.delivered + report.retried + report.failed, pending);
                 assert_eq!(notifier.attempts(), pending);
             }
-            Op::Reopen => engine = reopen(engine, dir.path(), &ids),
+            Op::Reopen => engine = reopen(engine, &store, &ids),
         }
         if let Err(broken) = check_invariants(&engine, &ids) {
             panic!("step {step}: invariant broken: {broken}");
@@ -280,7 +280,7 @@ fn run_sequence(ops: Vec<Op>) {
             );
         }
     }
-    reopen(engine, dir.path(), &ids);
+    reopen(engine, &store, &ids);
 }
 
 fn apply(
@@ -345,7 +345,9 @@ proptest! {
     /// Invariants 1–7 after every step of a random sequence, and agreement with the model.
     #[test]
     fn random_sequences_keep_every_invariant(ops in prop::collection::vec(op(), 1..60)) {
-        run_sequence(ops);
+        for kind in kinds() {
+            run_sequence(ops.clone(), kind);
+        }
     }
 }
 
@@ -384,36 +386,63 @@ proptest! {
     fn concurrent_callers_keep_every_invariant(
         per_thread in prop::collection::vec(prop::collection::vec(concurrent_op(), 1..40), 4)
     ) {
-        let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::open(dir.path(), config()).unwrap();
+        for kind in kinds() {
+            race(per_thread.clone(), kind)?;
+        }
+    }
+}
+
+/// Runs each thread's operations at once on a fresh store of `kind`, then checks everything.
+fn race(per_thread: Vec<Vec<ConcurrentOp>>, kind: StoreKind) -> Result<(), TestCaseError> {
+    {
+        let store = TestStore::new(kind);
+        let engine = store.open(config()).unwrap();
         let ids: Vec<ClientId> = (0..3)
-            .map(|i| engine.register_client(&format!("C{i}"), "c@example.com", "+573001234567", Channel::Email).unwrap().id)
+            .map(|i| {
+                engine
+                    .register_client(
+                        &format!("C{i}"),
+                        "c@example.com",
+                        "+573001234567",
+                        Channel::Email,
+                    )
+                    .unwrap()
+                    .id
+            })
             .collect();
         let barrier = Arc::new(Barrier::new(per_thread.len()));
-        let results: Vec<Vec<(ConcurrentOp, fundcore::Result<Transaction>)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = per_thread
-                .into_iter()
-                .map(|ops| {
-                    let (engine, ids, barrier) = (engine.clone(), ids.clone(), barrier.clone());
-                    scope.spawn(move || {
-                        barrier.wait();
-                        ops.into_iter()
-                            .map(|op| {
-                                let client = ids[op.client];
-                                let key = op.key.map(|k| format!("{}-{k}", if op.cancel { "c" } else { "s" }));
-                                let result = if op.cancel {
-                                    engine.cancel(client, op.fund, key.as_deref())
-                                } else {
-                                    engine.subscribe(client, op.fund, op.cents.map(|c| Decimal::new(c as i64, 2)), key.as_deref())
-                                };
-                                (op, result)
-                            })
-                            .collect()
+        let results: Vec<Vec<(ConcurrentOp, fundcore::Result<Transaction>)>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = per_thread
+                    .into_iter()
+                    .map(|ops| {
+                        let (engine, ids, barrier) = (engine.clone(), ids.clone(), barrier.clone());
+                        scope.spawn(move || {
+                            barrier.wait();
+                            ops.into_iter()
+                                .map(|op| {
+                                    let client = ids[op.client];
+                                    let key = op.key.map(|k| {
+                                        format!("{}-{k}", if op.cancel { "c" } else { "s" })
+                                    });
+                                    let result = if op.cancel {
+                                        engine.cancel(client, op.fund, key.as_deref())
+                                    } else {
+                                        engine.subscribe(
+                                            client,
+                                            op.fund,
+                                            op.cents.map(|c| Decimal::new(c as i64, 2)),
+                                            key.as_deref(),
+                                        )
+                                    };
+                                    (op, result)
+                                })
+                                .collect()
+                        })
                     })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
         check_invariants(&engine, &ids).map_err(TestCaseError::fail)?;
         let mut committed = std::collections::HashSet::new();
         let mut by_key: HashMap<(usize, String), Transaction> = HashMap::new();
@@ -429,16 +458,31 @@ proptest! {
                     }
                 }
                 Err(err) => prop_assert!(
-                    ["BELOW_MINIMUM", "ALREADY_SUBSCRIBED", "NOT_SUBSCRIBED", "INSUFFICIENT_BALANCE", "IDEMPOTENCY_KEY_REUSED"]
-                        .contains(&err.code()),
-                    "unexpected error {}", err.code()
+                    [
+                        "BELOW_MINIMUM",
+                        "ALREADY_SUBSCRIBED",
+                        "NOT_SUBSCRIBED",
+                        "INSUFFICIENT_BALANCE",
+                        "IDEMPOTENCY_KEY_REUSED"
+                    ]
+                    .contains(&err.code()),
+                    "unexpected error {}",
+                    err.code()
                 ),
             }
         }
-        let stored: usize = ids.iter().map(|&c| common::full_history(&engine, c).len()).sum();
-        prop_assert_eq!(stored, committed.len(), "acknowledged and stored transactions differ");
+        let stored: usize = ids
+            .iter()
+            .map(|&c| common::full_history(&engine, c).len())
+            .sum();
+        prop_assert_eq!(
+            stored,
+            committed.len(),
+            "acknowledged and stored transactions differ"
+        );
         drop(engine);
-        let reopened = Engine::open(dir.path(), config()).unwrap();
+        let reopened = store.open(config()).unwrap();
         check_invariants(&reopened, &ids).map_err(TestCaseError::fail)?;
     }
+    Ok(())
 }
