@@ -42,6 +42,10 @@ unix_socket_directories = '$work'
 max_connections = 300
 fsync = on
 CONF
+# One role must give a password, so tests can check how a wrong one is reported.
+{ echo "host all fundcore_password_probe 127.0.0.1/32 scram-sha-256"; cat "$work/data/pg_hba.conf"; } \
+    >"$work/data/pg_hba.new" && mv "$work/data/pg_hba.new" "$work/data/pg_hba.conf"
+if [ "$(id -u)" = 0 ]; then chown postgres "$work/data/pg_hba.conf"; fi
 as_owner "$pg_bin/pg_ctl" -D "$work/data" -l "$work/log" -w start >/dev/null
 
 export FUNDCORE_TEST_DATABASE_URL="postgresql://postgres@127.0.0.1:$port/postgres"

@@ -240,6 +240,10 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
 pub struct StoreStats {
     /// Statements sent to a database server (0 for the embedded store).
     pub round_trips: u64,
-    /// Changes tried again after a serialization failure, a deadlock or a lost race.
-    pub retries: u64,
+    /// Operations tried again after a serialization failure or a deadlock (SQLSTATE 40001,
+    /// 40P01).
+    pub serialization_retries: u64,
+    /// Subscribes and cancels read again because another change to the client committed
+    /// between their read and their write.
+    pub lost_races: u64,
 }

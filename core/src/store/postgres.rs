@@ -46,7 +46,7 @@ const OPTIMISTIC_TRIES: u32 = 3;
 const MAX_SERIALIZATION_RETRIES: u32 = 10;
 
 /// How long a call waits for a free pooled connection before STORAGE_ERROR.
-const POOL_WAIT: Duration = Duration::from_secs(10);
+const POOL_WAIT: Duration = Duration::from_secs(3);
 
 /// How long connecting may take when the URL does not say (`connect_timeout`).
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -57,7 +57,8 @@ pub(crate) struct PgStore {
     /// `host:port` of the database, for error messages (never the password).
     server: String,
     round_trips: AtomicU64,
-    retries: AtomicU64,
+    serialization_retries: AtomicU64,
+    lost_races: AtomicU64,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -146,7 +147,9 @@ impl PgStore {
             pg_config.application_name("fundcore");
         }
         let server = describe_server(&pg_config);
-        let fail = |err: postgres::Error| Error::storage(format!("PostgreSQL at {server}: {err}"));
+        let fail = |err: postgres::Error| {
+            Error::storage(format!("PostgreSQL at {server}: {}", describe(&err)))
+        };
         let mut client = pg_config.connect(NoTls).map_err(fail)?;
         migrate(&mut client, &server)?;
         drop(client);
@@ -162,7 +165,8 @@ impl PgStore {
             pool,
             server,
             round_trips: AtomicU64::new(0),
-            retries: AtomicU64::new(0),
+            serialization_retries: AtomicU64::new(0),
+            lost_races: AtomicU64::new(0),
         })
     }
 
@@ -193,7 +197,7 @@ impl PgStore {
                     });
                     if retryable && serialization_failures < MAX_SERIALIZATION_RETRIES {
                         serialization_failures += 1;
-                        self.retries.fetch_add(1, Ordering::Relaxed);
+                        self.serialization_retries.fetch_add(1, Ordering::Relaxed);
                         std::thread::sleep(retry_delay(serialization_failures));
                         continue;
                     }
@@ -203,7 +207,7 @@ impl PgStore {
                         dead_connections += 1;
                         continue;
                     }
-                    return Err(self.storage_error(error));
+                    return Err(self.storage_error(describe(&error)));
                 }
             }
         }
@@ -287,6 +291,15 @@ fn retry_delay(failures: u32) -> Duration {
     base + Duration::from_micros(jitter * base.as_micros() as u64 / 1000)
 }
 
+/// A database error in words: the server's message and SQLSTATE when it sent one (the driver's
+/// own text for those is only "db error").
+fn describe(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => error.to_string(),
+    }
+}
+
 fn describe_server(config: &postgres::Config) -> String {
     let host = match config.get_hosts().first() {
         Some(postgres::config::Host::Tcp(host)) => host.clone(),
@@ -299,7 +312,9 @@ fn describe_server(config: &postgres::Config) -> String {
 
 /// Creates or upgrades the schema, one process at a time.
 fn migrate(client: &mut postgres::Client, server: &str) -> Result<()> {
-    let fail = |err: postgres::Error| Error::storage(format!("PostgreSQL at {server}: {err}"));
+    let fail = |err: postgres::Error| {
+        Error::storage(format!("PostgreSQL at {server}: {}", describe(&err)))
+    };
     // Two processes creating the same table at once can collide in the catalogue; the loser
     // finds it created on the next try.
     let mut tries = 0;
@@ -655,7 +670,7 @@ impl Store for PgStore {
                 Some(Ok(transaction)) => return Ok(Some(transaction)),
                 Some(Err(())) => {
                     lost_races += 1;
-                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    self.lost_races.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
@@ -813,7 +828,8 @@ impl Store for PgStore {
     fn stats(&self) -> StoreStats {
         StoreStats {
             round_trips: self.round_trips.load(Ordering::Relaxed),
-            retries: self.retries.load(Ordering::Relaxed),
+            serialization_retries: self.serialization_retries.load(Ordering::Relaxed),
+            lost_races: self.lost_races.load(Ordering::Relaxed),
         }
     }
 }
