@@ -151,11 +151,6 @@ impl Error {
             _ => None,
         }
     }
-
-    /// The human message in `locale`.
-    pub fn message(&self, locale: Locale) -> String {
-        crate::texts::error_message(self, locale)
-    }
 }
 
 impl From<sled::Error> for Error {

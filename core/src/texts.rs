@@ -46,8 +46,15 @@ pub(crate) fn invalid_text(problem: Invalid, locale: Locale) -> &'static str {
     }
 }
 
+impl Error {
+    /// The human message in `locale`.
+    pub fn message(&self, locale: Locale) -> String {
+        error_message(self, locale)
+    }
+}
+
 /// The human message of an error, in `locale`.
-pub(crate) fn error_message(error: &Error, locale: Locale) -> String {
+fn error_message(error: &Error, locale: Locale) -> String {
     let es = locale == Locale::Es;
     match error {
         Error::Validation { field, problem } => {

@@ -5,6 +5,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use ::time::format_description::well_known::Rfc3339;
+use ::time::{OffsetDateTime, PrimitiveDateTime};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A UTC instant with microsecond precision.
@@ -30,73 +32,61 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(micros))
     }
 
+    /// This instant as a `time` date-time in UTC; instants beyond the years -9999..=9999 are
+    /// clamped to them.
+    pub fn to_datetime(self) -> OffsetDateTime {
+        let nanos = i128::from(self.0) * 1000;
+        OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(if nanos < 0 {
+            PrimitiveDateTime::MIN.assume_utc()
+        } else {
+            PrimitiveDateTime::MAX.assume_utc()
+        })
+    }
+
+    /// The instant of a `time` date-time, at microsecond precision (saturating).
+    pub fn from_datetime(at: OffsetDateTime) -> Self {
+        let micros = at.unix_timestamp_nanos().div_euclid(1000);
+        Timestamp(i64::try_from(micros).unwrap_or(if micros < 0 { i64::MIN } else { i64::MAX }))
+    }
+
     /// The UTC calendar fields of this instant (proleptic Gregorian calendar).
     pub fn to_utc(self) -> UtcFields {
-        let secs = self.0.div_euclid(1_000_000);
-        let day_secs = secs.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+        let at = self.to_datetime();
         UtcFields {
-            year,
-            month: month as u8,
-            day: day as u8,
-            hour: (day_secs / 3600) as u8,
-            minute: ((day_secs % 3600) / 60) as u8,
-            second: (day_secs % 60) as u8,
-            microsecond: self.0.rem_euclid(1_000_000) as u32,
+            year: i64::from(at.year()),
+            month: u8::from(at.month()),
+            day: at.day(),
+            hour: at.hour(),
+            minute: at.minute(),
+            second: at.second(),
+            microsecond: at.microsecond(),
         }
     }
 
     /// RFC 3339 text in UTC with microseconds, e.g. `2026-11-23T12:00:00.123456Z`.
     pub fn to_rfc3339(self) -> String {
-        let UtcFields {
-            year,
-            month,
-            day,
-            hour,
-            minute,
-            second,
-            microsecond,
-        } = self.to_utc();
-        format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{microsecond:06}Z")
+        // The description is a literal known to be valid; formatting a UTC date-time with it
+        // cannot fail for years 0..=9999, and the fallback keeps this total anyway.
+        self.to_datetime()
+            .format(RFC3339_MICROS)
+            .unwrap_or_else(|_| self.to_datetime().to_string())
     }
 
-    /// Parses the RFC 3339 form produced by [`Timestamp::to_rfc3339`] (UTC, `Z` suffix,
-    /// optional fraction of up to 9 digits, truncated to microseconds).
+    /// Parses RFC 3339 text in UTC (`Z` suffix, optional fraction of up to 9 digits, truncated
+    /// to microseconds), the form [`Timestamp::to_rfc3339`] writes.
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
-        let bytes = text.as_bytes();
-        if bytes.len() < 20 || !text.ends_with('Z') {
+        if !text.ends_with('Z') {
             return None;
         }
-        let num = |range: std::ops::Range<usize>| -> Option<i64> { text.get(range)?.parse().ok() };
-        let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-        let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-        let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
-        if separators.iter().any(|&(i, c)| bytes[i] != c)
-            || !(1..=12).contains(&month)
-            || !(1..=31).contains(&day)
-            || hour > 23
-            || minute > 59
-            || second > 60
-        {
-            return None;
-        }
-        let fraction = &text[19..text.len() - 1];
-        let micros = match fraction.strip_prefix('.') {
-            None if fraction.is_empty() => 0,
-            Some(digits)
-                if (1..=9).contains(&digits.len())
-                    && digits.bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                let padded = format!("{digits:0<6}");
-                padded[..6].parse::<i64>().ok()?
-            }
-            _ => return None,
-        };
-        let days = days_from_civil(year, month, day);
-        let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
-        Some(Timestamp(secs * 1_000_000 + micros))
+        OffsetDateTime::parse(text, &Rfc3339)
+            .ok()
+            .map(Timestamp::from_datetime)
     }
 }
+
+const RFC3339_MICROS: &[::time::format_description::BorrowedFormatItem<'static>] = ::time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+);
 
 /// A UTC date and time split into calendar fields, for conversions to other date types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,30 +134,6 @@ impl<'de> Deserialize<'de> for Timestamp {
             i64::deserialize(deserializer).map(Timestamp)
         }
     }
-}
-
-// Howard Hinnant's civil-date algorithms (proleptic Gregorian calendar).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year.rem_euclid(400);
-    let mp = if month > 2 { month - 3 } else { month + 9 };
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Where the engine reads the current time.
