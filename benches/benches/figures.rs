@@ -71,6 +71,11 @@ fn fsync_probe(secs: f64) -> f64 {
 fn durable(threads: usize) -> f64 {
     let dir = fresh_dir("durable");
     let engine = open(dir.path(), Durability::EveryCommit);
+    callers(&engine, threads)
+}
+
+/// ops/s of `threads` callers running the subscribe/cancel mix, each on its own clients.
+fn callers(engine: &Engine, threads: usize) -> f64 {
     let pools: Vec<_> = (0..threads)
         .map(|t| clients(&engine, 4, &format!("d{t}-")))
         .collect();
@@ -79,7 +84,7 @@ fn durable(threads: usize) -> f64 {
     let handles: Vec<_> = pools
         .into_iter()
         .map(|pool| {
-            let engine: Engine = engine.clone();
+            let engine = engine.clone();
             let barrier = barrier.clone();
             std::thread::spawn(move || {
                 let mut mix = Mix::new(pool);
@@ -255,4 +260,37 @@ fn main() {
     if want("sled") {
         sled_write_costs();
     }
+    if want("postgres") {
+        postgres_callers();
+    }
+}
+
+/// The PostgreSQL store (when `FUNDCORE_BENCH_DATABASE_URL` names an empty database): ops/s
+/// with 1, 4 and 16 callers, and round trips per operation.
+fn postgres_callers() {
+    let Ok(url) = std::env::var("FUNDCORE_BENCH_DATABASE_URL") else {
+        eprintln!("figures: FUNDCORE_BENCH_DATABASE_URL not set, PostgreSQL figures left out");
+        return;
+    };
+    let config = fundcore::Config {
+        pool_size: 16,
+        ..fundcore::Config::default()
+    };
+    let engine = Engine::connect(&url, config).expect("connect to the bench database");
+    for threads in [1usize, 4, 16] {
+        let ops = callers(&engine, threads);
+        emit(&json!({"name": format!("postgres_{threads}callers_ops"), "value": ops, "unit": "ops/s",
+                     "threads": threads}).to_string());
+    }
+    let pool = clients(&engine, 1, "rt");
+    let mut mix = Mix::new(pool);
+    let before = engine.store_stats().round_trips;
+    for _ in 0..1000 {
+        mix.step(&engine);
+    }
+    let per_op = (engine.store_stats().round_trips - before) as f64 / 1000.0;
+    emit(
+        &json!({"name": "postgres_round_trips_per_op", "value": per_op, "unit": "round trips"})
+            .to_string(),
+    );
 }
