@@ -34,6 +34,10 @@ pub const MAX_PAGE: usize = 200;
 ///
 /// An embedded store directory may be opened by one engine at a time; it is released when the
 /// last clone of the engine is dropped.
+///
+/// An engine belongs to the process that opened it: after a `fork()`, every operation in the
+/// child fails at once with [`Error::OpenedInAnotherProcess`] (the store's threads and
+/// connections stay in the parent). Open the engine after the fork, in each child.
 #[derive(Clone, Debug)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -47,13 +51,15 @@ struct Inner {
     funds: BTreeMap<FundId, Fund>,
     ids: IdGenerator,
     dispatch_lock: Mutex<()>,
+    /// The id of the process that opened the store (see [`Engine::check_process`]).
+    opened_in: u32,
 }
 
 impl Engine {
     /// Opens the embedded store in directory `path`, creating and seeding it on first use.
     ///
-    /// If another engine holds the directory, this waits up to 2 seconds for it to close
-    /// (STORAGE_ERROR after that).
+    /// If another engine holds the directory, this waits up to 2 seconds for it to close, then
+    /// fails with [`Error::StoreInUse`] (`STORAGE_ERROR`): one process per embedded store.
     pub fn open(path: impl AsRef<Path>, config: Config) -> Result<Engine> {
         Self::open_embedded(Some(path.as_ref()), config)
     }
@@ -114,9 +120,26 @@ impl Engine {
                     .collect(),
                 ids,
                 dispatch_lock: Mutex::new(()),
+                opened_in: std::process::id(),
                 config,
             }),
         })
+    }
+
+    /// Fails with [`Error::OpenedInAnotherProcess`] (`STORAGE_ERROR`) when called in a process
+    /// other than the one that opened the engine, i.e. in a child after `fork()`, where the
+    /// store's threads do not exist and any store call would hang. Every fallible operation
+    /// checks this first; bindings may call it before their own infallible reads.
+    pub fn check_process(&self) -> Result<()> {
+        let called_from = std::process::id();
+        if called_from == self.inner.opened_in {
+            Ok(())
+        } else {
+            Err(Error::OpenedInAnotherProcess {
+                opened_in: self.inner.opened_in,
+                called_from,
+            })
+        }
     }
 
     /// The locale of messages and notifications.
@@ -141,6 +164,7 @@ impl Engine {
 
     /// One fund.
     pub fn fund(&self, id: FundId) -> Result<Fund> {
+        self.check_process()?;
         self.inner
             .funds
             .get(&id)
@@ -156,6 +180,7 @@ impl Engine {
         phone: &str,
         channel: Channel,
     ) -> Result<Client> {
+        self.check_process()?;
         let contact = validate_contact(name, email, phone)?;
         let now = self.now();
         let client = Client {
@@ -174,6 +199,7 @@ impl Engine {
 
     /// One client, with its current balance.
     pub fn client(&self, id: ClientId) -> Result<Client> {
+        self.check_process()?;
         self.inner
             .store
             .client(id)?
@@ -192,6 +218,7 @@ impl Engine {
         amount: Option<Decimal>,
         idempotency_key: Option<&str>,
     ) -> Result<Transaction> {
+        self.check_process()?;
         let amount = amount.map(validate_amount).transpose()?;
         let key = idempotency_key
             .map(rules::validate_idempotency_key)
@@ -214,6 +241,7 @@ impl Engine {
         fund_id: FundId,
         idempotency_key: Option<&str>,
     ) -> Result<Transaction> {
+        self.check_process()?;
         let key = idempotency_key
             .map(rules::validate_idempotency_key)
             .transpose()?;
@@ -323,6 +351,7 @@ impl Engine {
 
     /// A client's active subscriptions, by fund id.
     pub fn subscriptions(&self, client_id: ClientId) -> Result<Vec<Subscription>> {
+        self.check_process()?;
         self.inner
             .store
             .subscriptions(client_id)?
@@ -337,6 +366,7 @@ impl Engine {
         limit: usize,
         before: Option<TransactionId>,
     ) -> Result<Vec<Transaction>> {
+        self.check_process()?;
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(Error::invalid("limit", Invalid::Limit));
         }
@@ -348,6 +378,7 @@ impl Engine {
 
     /// One transaction by id.
     pub fn transaction(&self, id: TransactionId) -> Result<Transaction> {
+        self.check_process()?;
         self.inner
             .store
             .transaction(id)?
@@ -356,6 +387,7 @@ impl Engine {
 
     /// A client's outbox entries, newest first, whatever their status.
     pub fn notifications(&self, client_id: ClientId) -> Result<Vec<Notification>> {
+        self.check_process()?;
         let entries = self
             .inner
             .store
@@ -379,6 +411,7 @@ impl Engine {
         notifier: &dyn Notifier,
         limit: usize,
     ) -> Result<DispatchReport> {
+        self.check_process()?;
         let _dispatching = self
             .inner
             .dispatch_lock
@@ -415,6 +448,7 @@ impl Engine {
     /// Puts up to `limit` failed notifications back in the queue, due now, with their attempt
     /// count reset. Returns how many were requeued.
     pub fn retry_failed_notifications(&self, limit: usize) -> Result<usize> {
+        self.check_process()?;
         let _dispatching = self
             .inner
             .dispatch_lock
@@ -432,6 +466,7 @@ impl Engine {
 
     /// Makes everything acknowledged so far durable.
     pub fn flush(&self) -> Result<()> {
+        self.check_process()?;
         self.inner.store.flush()
     }
 
@@ -445,6 +480,18 @@ impl Engine {
 
     fn now(&self) -> Timestamp {
         self.inner.config.clock.now()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // In a forked child the store's threads do not exist, so closing the store would hang,
+        // and writing it out would write into the parent's store. Forgetting one reference per
+        // dropped handle keeps `Inner` (and the store) from ever being dropped in the child;
+        // the parent keeps using and closes it.
+        if std::process::id() != self.inner.opened_in {
+            std::mem::forget(Arc::clone(&self.inner));
+        }
     }
 }
 

@@ -114,6 +114,22 @@ pub enum Error {
         /// What the store reported.
         detail: String,
     },
+    /// The store directory is locked by another engine, normally in another process
+    /// (`STORAGE_ERROR`): an embedded store belongs to one process at a time.
+    #[error("{}", self.message(Locale::Es))]
+    StoreInUse {
+        /// The store directory.
+        path: String,
+    },
+    /// The engine was opened in another process, typically the parent of a `fork()`
+    /// (`STORAGE_ERROR`): its store cannot be used from this process.
+    #[error("{}", self.message(Locale::Es))]
+    OpenedInAnotherProcess {
+        /// The id of the process that opened the engine.
+        opened_in: u32,
+        /// The id of the process that made the call.
+        called_from: u32,
+    },
 }
 
 impl Error {
@@ -140,7 +156,9 @@ impl Error {
             Error::ClientNotFound { .. } => "CLIENT_NOT_FOUND",
             Error::FundNotFound { .. } => "FUND_NOT_FOUND",
             Error::TransactionNotFound { .. } => "TRANSACTION_NOT_FOUND",
-            Error::Storage { .. } => "STORAGE_ERROR",
+            Error::Storage { .. }
+            | Error::StoreInUse { .. }
+            | Error::OpenedInAnotherProcess { .. } => "STORAGE_ERROR",
         }
     }
 

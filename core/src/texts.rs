@@ -110,6 +110,32 @@ fn error_message(error: &Error, locale: Locale) -> String {
         Error::Storage { detail } => {
             format!("The store failed; no change was saved ({detail})")
         }
+        Error::StoreInUse { path } if es => format!(
+            "El almacén {path} ya está abierto en otro proceso (o en otro motor de este \
+             proceso). Un almacén embebido lo usa un solo proceso a la vez; varios procesos \
+             de trabajo necesitan el almacén PostgreSQL"
+        ),
+        Error::StoreInUse { path } => format!(
+            "The store {path} is already open in another process (or in another engine of \
+             this process). An embedded store is used by one process at a time; several \
+             worker processes need the PostgreSQL store"
+        ),
+        Error::OpenedInAnotherProcess {
+            opened_in,
+            called_from,
+        } if es => format!(
+            "Este motor se abrió en otro proceso (pid {opened_in}) y no se puede usar en el \
+             proceso {called_from}, creado con fork(): abra el motor después del fork, en \
+             cada proceso hijo"
+        ),
+        Error::OpenedInAnotherProcess {
+            opened_in,
+            called_from,
+        } => format!(
+            "This engine was opened in another process (pid {opened_in}) and cannot be used \
+             in process {called_from}, created by fork(): open the engine after the fork, \
+             in each child process"
+        ),
     }
 }
 
