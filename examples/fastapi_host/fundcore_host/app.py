@@ -6,7 +6,6 @@ Run it with ``uvicorn fundcore_host.app:app`` (from ``examples/fastapi_host``) o
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import re
@@ -37,44 +36,16 @@ from .errors import (
     field_name,
     host_message,
 )
+from .logs import configure_logging, printable, request_id_var
 from .notifiers import build_notifier
 
 log = logging.getLogger("fundcore_host")
 access_log = logging.getLogger("fundcore_host.access")
 
-#: The current request's id, for log lines written while serving it.
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
-
 MAX_BODY_BYTES = 64 * 1024
 FUND_ID_MAX = 2**32 - 1
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _AMOUNT_RE = re.compile(r"^-?[0-9]{1,20}(\.[0-9]{1,20})?$")
-
-
-# --------------------------------------------------------------------------- logging
-
-
-class RequestIdFilter(logging.Filter):
-    """Adds ``request_id`` to every record (``-`` outside a request)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = request_id_var.get()
-        return True
-
-
-def configure_logging(level: str = "INFO") -> None:
-    """Log lines of the host carry the request id: ``... [request_id] message``."""
-    root = logging.getLogger("fundcore_host")
-    root.setLevel(level)
-    if not any(getattr(h, "_fundcore_host", False) for h in root.handlers):
-        handler = logging.StreamHandler()
-        handler._fundcore_host = True  # type: ignore[attr-defined]
-        handler.addFilter(RequestIdFilter())
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
-        )
-        root.addHandler(handler)
 
 
 # --------------------------------------------------------------------------- JSON without floats
@@ -290,12 +261,8 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = None
-        for key, value in scope.get("headers", []):
-            if key == b"x-request-id":
-                incoming = value.decode("latin-1")
-                break
-        request_id = incoming if incoming and _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _REQUEST_ID_RE.fullmatch(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
@@ -337,18 +304,33 @@ class RequestContextMiddleware:
             else:
                 await self.app(scope, limited_receive, send_with_id)
         except Exception:
-            log.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
+            log.exception("unhandled error serving %s", _request_line(scope))
             if status_holder["started"]:
                 raise
             response = envelope(500, "INTERNAL_ERROR", host_message("INTERNAL_ERROR", self.locale()))
             await response(scope, receive, send_with_id)
         finally:
             access_log.info(
-                "%s %s -> %d in %.1f ms",
-                scope.get("method"), scope.get("path"), status_holder["status"],
-                (time.perf_counter() - started) * 1000,
+                "%s -> %d in %.1f ms ua=%s",
+                _request_line(scope), status_holder["status"], (time.perf_counter() - started) * 1000,
+                printable(_header(scope, b"user-agent") or "-"),
             )
             request_id_var.reset(token)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _request_line(scope: Scope) -> str:
+    """``METHOD /path?query`` for a log line, every part escaped (the path arrives
+    percent-decoded, so ``%0A`` is a real newline here)."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    target = scope.get("path", "") + (f"?{query}" if query else "")
+    return f"{printable(scope.get('method', '-'))} {printable(target)}"
 
 
 # --------------------------------------------------------------------------- exception handlers
@@ -390,7 +372,7 @@ def _install_handlers(app: FastAPI, settings: Settings) -> None:
     async def _engine_error(request: Request, exc: Exception) -> JSONResponse:
         response = engine_error_response(exc)
         if response.status_code >= 500:
-            log.error("engine error %s: %s", getattr(exc, "code", "?"), getattr(exc, "message", exc))
+            log.error("engine error %s: %s", printable(getattr(exc, "code", "?")), printable(getattr(exc, "message", exc)))
         return response
 
     @app.exception_handler(HostError)
@@ -590,7 +572,7 @@ def _add_routes(app: FastAPI) -> None:
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
         tx = engine.subscribe(client_id, body.fund_id, body.amount_decimal(), idempotency_key=idempotency_key)
-        log.info("client %s subscribed to fund %s: transaction %s", client_id, body.fund_id, tx.id)
+        log.info("client %s subscribed to fund %s: transaction %s", printable(client_id), body.fund_id, tx.id)
         return _created(tx.to_dict())
 
     @app.delete(
@@ -607,7 +589,7 @@ def _add_routes(app: FastAPI) -> None:
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
         tx = engine.cancel(client_id, fund_id, idempotency_key=idempotency_key)
-        log.info("client %s cancelled fund %s: transaction %s", client_id, fund_id, tx.id)
+        log.info("client %s cancelled fund %s: transaction %s", printable(client_id), fund_id, tx.id)
         return _ok(tx.to_dict())
 
     @app.get(
