@@ -60,7 +60,9 @@ def bearer(sub: str, role: str = "client", secret: str = SECRET, ttl_s: int = 60
     return {"Authorization": f"Bearer {make_token(secret, sub, role, ttl_s)}"}
 
 
-ADMIN = bearer("admin-1", "admin")
+#: Minted once at import: valid for a day, so a long session (schemathesis, repeated runs) never
+#: outlives it (with 600 s it expired under a slow run).
+ADMIN = bearer("admin-1", "admin", ttl_s=86_400)
 
 
 def assert_envelope(response: Any, status: int, code: str) -> dict[str, Any]:
