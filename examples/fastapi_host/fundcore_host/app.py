@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -62,17 +63,42 @@ class _MoneySafeRequest(Request):
         if not hasattr(self, "_json"):
             body = await self.body()
             try:
-                self._json = json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=Decimal)
+                self._json = json.loads(
+                    body.decode("utf-8"),
+                    parse_float=Decimal,
+                    parse_constant=Decimal,
+                    object_pairs_hook=_object_without_duplicates,
+                )
+            except DuplicateKey as duplicate:
+                self._json = duplicate
             except (UnicodeDecodeError, ValueError, RecursionError):
                 # Not JSON (or not UTF-8, an integer with thousands of digits, absurd nesting).
-                # Handed to the body model, which refuses it: that error is raised after the
-                # dependencies ran, so authentication and authorization still answer first.
                 self._json = InvalidJson()
+            # Either marker is handed to the body model, which refuses it: that error is raised
+            # after the dependencies ran, so authentication and authorization still answer first.
         return self._json
 
 
 class InvalidJson:
     """Stands for a request body that is not valid JSON."""
+
+
+class DuplicateKey(ValueError):
+    """Stands for a JSON body in which an object repeats a key (``{"fund_id": 3, "fund_id": 1}``):
+    refused rather than letting the last value win silently."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise DuplicateKey(key)
+        obj[key] = value
+    return obj
 
 
 class MoneySafeRoute(APIRoute):
@@ -95,11 +121,15 @@ _FLOAT_MESSAGE = (
 
 def _refuse_invalid_json(value: Any) -> Any:
     if isinstance(value, InvalidJson):
-        raise ValueError(BAD_JSON_MARKER)
+        raise PydanticCustomError(INVALID_JSON_ERROR, "invalid JSON body")
+    if isinstance(value, DuplicateKey):
+        raise PydanticCustomError(DUPLICATE_KEY_ERROR, "duplicate key {key}", {"key": value.key})
     return value
 
 
-BAD_JSON_MARKER = "invalid JSON body"
+#: pydantic error types the body models raise for a body that is not JSON, or repeats a key.
+INVALID_JSON_ERROR = "fundcore_invalid_json"
+DUPLICATE_KEY_ERROR = "fundcore_duplicate_key"
 
 
 def _refuse_json_fraction(value: Any, field: str | None) -> Any:
@@ -341,8 +371,10 @@ def _validation_response(exc: RequestValidationError, locale: str) -> JSONRespon
     for err in exc.errors():
         loc = tuple(err.get("loc", ()))
         kind = err.get("type", "")
-        if kind == "json_invalid" or (kind == "value_error" and BAD_JSON_MARKER in str(err.get("msg", ""))):
+        if kind in ("json_invalid", INVALID_JSON_ERROR):
             name, text = "body", host_message("BAD_JSON", locale)
+        elif kind == DUPLICATE_KEY_ERROR:
+            name, text = str(err.get("ctx", {}).get("key", "body")), host_message("DUPLICATE_KEY", locale)
         else:
             name = field_name(loc)
             text = str(err.get("msg", "invalid"))

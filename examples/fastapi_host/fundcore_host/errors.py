@@ -62,6 +62,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "RATE_LIMITED": "Demasiadas solicitudes; intente de nuevo más tarde",
         "INTERNAL_ERROR": "Error interno del servidor",
         "BAD_JSON": "El cuerpo de la solicitud no es JSON válido",
+        "DUPLICATE_KEY": "la clave aparece más de una vez en el cuerpo JSON",
     },
     "en": {
         "VALIDATION_ERROR": "The request is not valid",
@@ -75,6 +76,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "RATE_LIMITED": "Too many requests; try again later",
         "INTERNAL_ERROR": "Internal server error",
         "BAD_JSON": "The request body is not valid JSON",
+        "DUPLICATE_KEY": "the key appears more than once in the JSON body",
     },
 }
 

@@ -392,3 +392,26 @@ def test_store_on_disk_survives_restart(tmp_path):
     with TestClient(create_app(settings)) as api:
         assert api.get(f"/clients/{cid}", headers=ADMIN).json()["balance"] == "425000.00"
         assert len(api.get(f"/clients/{cid}/transactions", headers=ADMIN).json()["items"]) == 1
+
+
+@pytest.mark.parametrize(
+    "raw, key",
+    [
+        (b'{"fund_id": 3, "fund_id": 1}', "fund_id"),
+        (b'{"fund_id": 1, "amount": "90000", "amount": "75000"}', "amount"),
+        (b'{"fund_id": 1, "x": {"a": 1, "a": 2}}', "a"),
+    ],
+)
+def test_duplicate_json_keys_are_refused(api, raw, key):
+    """The last value does not silently win: `{"fund_id":3,"fund_id":1}` subscribed to fund 1."""
+    cid = register(api)["id"]
+    r = api.post(f"/clients/{cid}/subscriptions", content=raw, headers={**ADMIN, "Content-Type": "application/json"})
+    body = assert_envelope(r, 422, "VALIDATION_ERROR")
+    assert body["errors"] == {key: "la clave aparece más de una vez en el cuerpo JSON"}
+    assert api.get(f"/clients/{cid}/subscriptions", headers=ADMIN).json() == []
+
+
+def test_duplicate_keys_when_registering(api):
+    raw = b'{"name": "Ana", "email": "ana@example.com", "phone": "+573001234567", "channel": "email", "name": "Eve"}'
+    r = api.post("/clients", content=raw, headers={**ADMIN, "Content-Type": "application/json"})
+    assert assert_envelope(r, 422, "VALIDATION_ERROR")["errors"] == {"name": "la clave aparece más de una vez en el cuerpo JSON"}
