@@ -8,18 +8,41 @@ PIP    := $(VENV)/bin/pip
 CARGO  := cargo
 export CARGO_PROFILE_DEV_DEBUG := line-tables-only
 
-.PHONY: help demo test bench test-rust test-python test-kotlin lint fmt venv python-dev setup-kotlin quickstart
+.PHONY: help demo test bench test-rust test-python test-kotlin lint fmt venv python-dev setup-kotlin quickstart check-snippets
 
+# Every target a README or docs page names (scripts/check_snippets.py checks that).
 help:
-	@echo "make demo   build, install into .venv and start the REST host on 127.0.0.1:8000"
-	@echo "make test   every test: Rust (unit, property, crash), Python, REST host, Kotlin"
-	@echo "make bench  benchmarks; writes benches/results.json and benches/RESULTS.md"
+	@echo "make help             this list"
+	@echo "make demo             build, install into .venv and start the REST host on 127.0.0.1:8000"
+	@echo "make test             every test: Rust (unit, property, crash), Python, REST host, Kotlin"
+	@echo "make bench            benchmarks; writes benches/results.json and benches/RESULTS.md"
+	@echo "make check-snippets   README and docs code blocks, make targets and quoted facts agree with the code"
+	@echo "make test-rust        Rust tests (unit, scenarios, property, crash, doc) and the quickstart example"
+	@echo "make quickstart       run the Rust quickstart (examples/quickstart.rs)"
+	@echo "make python-dev       build the Python wheel and install it into .venv"
+	@echo "make test-python      the Python binding's tests"
+	@echo "make test-host        the REST host's tests"
+	@echo "make setup-kotlin     install the Kotlin compiler (npm, into build/tools) and JNA (apt)"
+	@echo "make mobile-generate  generate the Kotlin and Swift bindings and check them"
+	@echo "make kotlin-jar       build build/kotlin/fundcore-kotlin.jar (bindings + native library)"
+	@echo "make kotlin-example   run the Kotlin quickstart (examples/kotlin/Quickstart.kt) on the JVM"
+	@echo "make test-kotlin      the Kotlin tests on the JVM"
+	@echo "make test-baseline    the sqlite3 baseline's rule tests (benches/baseline)"
+	@echo "make lint             cargo fmt --check and clippy"
+	@echo "make fmt              format the Rust code"
+
+# The code blocks of every README and docs page, the make targets they name and the facts docs/
+# quotes, against the code (Python standard library only; run first, it takes a second).
+check-snippets:
+	python3 -m unittest discover -s scripts -p 'test_check_snippets.py' -q
+	python3 scripts/check_snippets.py
 
 # ---------------------------------------------------------------- Rust core
 # Unit, scenario, property and crash tests, examples and doc tests; benchmarks are `make bench`.
 test-rust:
 	$(CARGO) test --workspace --lib --bins --tests --examples
 	$(CARGO) test --workspace --doc
+	$(CARGO) run -q --example quickstart
 
 quickstart:
 	$(CARGO) run --example quickstart
