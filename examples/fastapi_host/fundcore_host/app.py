@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import Principal, RateLimiter, authorize_client, current_principal, require_admin
@@ -43,7 +44,12 @@ from .notifiers import build_notifier
 log = logging.getLogger("fundcore_host")
 access_log = logging.getLogger("fundcore_host.access")
 
+#: Request bodies above this answer 413 PAYLOAD_TOO_LARGE.
 MAX_BODY_BYTES = 64 * 1024
+#: Request headers above this in all (names, values and their separators, as sent) answer 431
+#: REQUEST_HEADERS_TOO_LARGE. `fundcore_host.serve` also stops reading a request head past
+#: about this size, so an 8 MB header is never read into memory.
+MAX_HEADER_BYTES = 16 * 1024
 FUND_ID_MAX = 2**32 - 1
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _AMOUNT_RE = re.compile(r"^-?[0-9]{1,20}(\.[0-9]{1,20})?$")
@@ -276,11 +282,13 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 class RequestContextMiddleware:
-    """Request ids, access log, body-size limit and the last-resort 500 envelope.
+    """Request ids, access log, size limits, HEAD, and the last-resort 500 envelope.
 
     Accepts a sane ``X-Request-ID`` or generates one, echoes it on every response (errors too)
-    and logs one access line per request. An exception that escapes the app becomes a 500
-    ``INTERNAL_ERROR`` envelope (when no response has started).
+    and logs one access line per request. Request headers over :data:`MAX_HEADER_BYTES` answer
+    431 and bodies over :data:`MAX_BODY_BYTES` 413, both in the envelope. ``HEAD`` is served as
+    ``GET`` without the body. An exception that escapes the app becomes a 500 ``INTERNAL_ERROR``
+    envelope (when no response has started).
     """
 
     def __init__(self, app: ASGIApp, locale: Callable[[], str]) -> None:
@@ -297,6 +305,9 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status_holder = {"status": 0, "started": False}
+        head = scope.get("method") == "HEAD"
+        # RFC 9110 §9.3.2: HEAD is GET without the content (same status and headers).
+        app_scope = {**scope, "method": "GET"} if head else scope
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -305,8 +316,11 @@ class RequestContextMiddleware:
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
                 message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and head:
+                message = {**message, "body": b""}
             await send(message)
 
+        header_bytes = sum(len(key) + len(value) + 4 for key, value in scope.get("headers", []))
         too_large = False
         for key, value in scope.get("headers", []):
             if key == b"content-length":
@@ -328,17 +342,23 @@ class RequestContextMiddleware:
             return message
 
         try:
-            if too_large:
+            if header_bytes > MAX_HEADER_BYTES:
+                response = envelope(
+                    431, "REQUEST_HEADERS_TOO_LARGE", host_message("REQUEST_HEADERS_TOO_LARGE", self.locale()),
+                    headers={"Connection": "close"},
+                )
+                await response(app_scope, receive, send_with_id)
+            elif too_large:
                 response = envelope(413, "PAYLOAD_TOO_LARGE", host_message("PAYLOAD_TOO_LARGE", self.locale()))
-                await response(scope, receive, send_with_id)
+                await response(app_scope, receive, send_with_id)
             else:
-                await self.app(scope, limited_receive, send_with_id)
+                await self.app(app_scope, limited_receive, send_with_id)
         except Exception:
             log.exception("unhandled error serving %s", _request_line(scope))
             if status_holder["started"]:
                 raise
             response = envelope(500, "INTERNAL_ERROR", host_message("INTERNAL_ERROR", self.locale()))
-            await response(scope, receive, send_with_id)
+            await response(app_scope, receive, send_with_id)
         finally:
             access_log.info(
                 "%s -> %d in %.1f ms ua=%s",
@@ -417,6 +437,7 @@ def _install_handlers(app: FastAPI, settings: Settings) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
         if exc.status_code in _HTTP_CODES:
             code, status = _HTTP_CODES[exc.status_code]
             message = host_message(code, locale)
@@ -424,7 +445,25 @@ def _install_handlers(app: FastAPI, settings: Settings) -> None:
             code, status, message = "INTERNAL_ERROR", 500, host_message("INTERNAL_ERROR", locale)
         else:
             code, status, message = "BAD_REQUEST", exc.status_code, str(exc.detail)
-        return envelope(status, code, message, None, dict(exc.headers or {}))
+        if status == 405:
+            # Starlette names only the methods of the first route matching the path.
+            headers["Allow"] = allowed_methods(request.app, request.scope)
+        return envelope(status, code, message, None, headers)
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> str:
+    """Every method of every route whose path matches the request (RFC 9110 §15.5.6), HEAD
+    wherever GET is, as the ``Allow`` header of a 405."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches(scope)
+        if match == Match.NONE:
+            continue
+        route_methods = getattr(route, "methods", None)
+        methods.update(route_methods if route_methods is not None else ("GET",))  # a Mount: static files
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 # --------------------------------------------------------------------------- the app
