@@ -1,5 +1,6 @@
-//! Rules of SPEC §1, §4 and §5 that the shared scenarios do not reach: the outbox's retries
-//! and backoff (on a manual clock), storage failures, persistence and configuration.
+//! Rules of docs/rules.md, docs/operations.md and docs/errors.md that the shared scenarios do
+//! not reach: the outbox's retries and backoff (on a manual clock), storage failures,
+//! persistence and configuration.
 
 mod common;
 

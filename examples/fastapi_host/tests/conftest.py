@@ -66,7 +66,7 @@ ADMIN = bearer("admin-1", "admin", ttl_s=86_400)
 
 
 def assert_envelope(response: Any, status: int, code: str) -> dict[str, Any]:
-    """The response is exactly the SPEC §7 error envelope with this status and code."""
+    """The response is exactly the error envelope of docs/errors.md with this status and code."""
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) == {"status", "code", "message", "errors"}, body
