@@ -192,8 +192,20 @@ class Make:
     def help_targets(self) -> set[str]:
         if self._help is None:
             out = self._run("-s", "help") or ""
-            self._help = {target for line in out.splitlines() for target in make_targets(line)}
+            # One target a line: `make <target>   <what it does>`.
+            self._help = set(re.findall(r"^\s*make\s+([A-Za-z0-9_.-]+)", out, re.M))
         return self._help
+
+    def defined_targets(self) -> set[str]:
+        """Targets the Makefile has rules for."""
+        try:
+            text = (self.root / "Makefile").read_text(encoding="utf-8")
+        except OSError:
+            return set()
+        targets: set[str] = set()
+        for names in re.findall(r"^([A-Za-z0-9_.-][A-Za-z0-9_. -]*?)\s*::?(?!=)", text, re.M):
+            targets.update(names.split())
+        return targets
 
     def test_commands(self) -> str:
         if self._test is None:
@@ -681,6 +693,8 @@ def run(root: Path, facts: bool = True) -> list[str]:
             if needs_marker(block):
                 check_snippet(root, page, block, make, problems)
         check_make_targets(page, make, problems)
+    for target in sorted(make.help_targets() - make.defined_targets()):
+        problems.add("Makefile", f"`make help` lists `make {target}`, which the Makefile does not define")
     if facts:
         check_facts(root, pages, problems)
     for error in dict.fromkeys(make.errors):

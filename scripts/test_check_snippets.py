@@ -133,6 +133,10 @@ class SnippetTree(unittest.TestCase):
         self.assertIn("`make deploy` is not listed by `make help`", problems[0])
         self.assertIn("README.md:6: `make bench` is not listed", problems[1])
 
+    def test_make_help_lists_only_targets_the_makefile_defines(self) -> None:
+        self.write("Makefile", MAKEFILE.replace('"make test   everything"', '"make test   everything"\n\t@echo "make tset   typo"'))
+        self.assert_one_problem("# t\n", "`make help` lists `make tset`, which the Makefile does not define")
+
     def test_pages_are_readmes_and_docs_outside_build_folders(self) -> None:
         for rel in ("docs/a.md", "sub/README.md", "target/README.md", ".venv/x/README.md", "docs/sub/b.md"):
             self.write(rel, f"{fence('sh', 'ls')}\n")
