@@ -274,8 +274,12 @@ def check_snippet(root: Path, page: Page, block: Block, make: Make, problems: Pr
     if not make.runs(value):
         problems.add(where, f"{kind}: `make test` does not run {value}")
     if kind == "run-by":
-        if page.path.name not in target.read_text(encoding="utf-8", errors="replace"):
-            problems.add(where, f"run-by: {value} does not mention {page.path.name}")
+        if not reads_page(root, target, page.rel):
+            problems.add(
+                where,
+                f"run-by: {value} does not read {page.rel} (name it by its repository path, "
+                "or as Path(__file__).resolve().parents[N] / ... )",
+            )
         return
     wanted = significant(block.lines)
     source = significant(target.read_text(encoding="utf-8", errors="replace").splitlines())
@@ -296,6 +300,31 @@ def check_snippet(root: Path, page: Page, block: Block, make: Make, problems: Pr
     if best:
         detail += f" (after {best} matching lines at {value} non-blank line {best_at + 1})"
     problems.add(where, f"snippet: not a contiguous copy of {value}: {detail} differs")
+
+
+def reads_page(root: Path, test: Path, page_rel: str) -> bool:
+    """Whether the test file names the page: by its repository path (for a page in a folder),
+    or by a path built from the test's own location: `Path(__file__).resolve().parents[N] /
+    "README.md"`, `Path(__file__).parent.parent / ...`, or a name bound to such a folder."""
+    text = test.read_text(encoding="utf-8", errors="replace")
+    if "/" in page_rel and re.search(rf"(^|[^\w/.-]){re.escape(page_rel)}($|[^\w/.-])", text, re.M):
+        return True
+    here = test.resolve()
+    folder = r"Path\(__file__\)(?:\.resolve\(\))?(?:\.parents\[(\d+)\]|((?:\.parent)+))"
+    joined = r"((?:\s*/\s*[\"'][^\"']+[\"'])+)"
+
+    def base(index: str, parents: str) -> Path | None:
+        up = int(index) + 1 if index else parents.count(".parent")
+        return here.parents[up - 1] if 0 < up <= len(here.parents) else None
+
+    built: list[Path] = []
+    places = [(base(index, parents), rest) for index, parents, rest in re.findall(folder + joined, text)]
+    for name, index, parents in re.findall(rf"^\s*(\w+)\s*(?::[^=]+)?=\s*{folder}\s*$", text, re.M):
+        places += [(base(index, parents), rest) for rest in re.findall(rf"\b{name}\b{joined}", text)]
+    for start, rest in places:
+        if start is not None:
+            built.append(start.joinpath(*re.findall(r"[\"']([^\"']+)[\"']", rest)))
+    return any(path.resolve() == (root / page_rel).resolve() for path in built)
 
 
 def check_make_targets(page: Page, make: Make, problems: Problems) -> None:

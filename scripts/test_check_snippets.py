@@ -46,8 +46,8 @@ class SnippetTree(unittest.TestCase):
         self.write("Makefile", MAKEFILE)
         self.write("examples/hello.rs", 'fn main() {\n    let x = 1;\n    println!("{x}");\n}\n')
         self.write("examples/unrun.rs", "fn main() {\n    let y = 2;\n}\n")
-        self.write("pkg/tests/test_readme.py", "README = 'README.md'\n")
-        self.write("tools/test_other.py", "README = 'README.md'\n")
+        self.write("pkg/tests/test_readme.py", "README = Path(__file__).resolve().parents[2] / 'README.md'\n")
+        self.write("tools/test_other.py", "README = Path(__file__).parent.parent / 'README.md'\n")
 
     def write(self, rel: str, text: str) -> None:
         path = self.root / rel
@@ -113,7 +113,23 @@ class SnippetTree(unittest.TestCase):
     def test_run_by_a_test_that_never_mentions_the_page_fails(self) -> None:
         self.write("pkg/tests/test_readme.py", "nothing here\n")
         readme = f"<!-- run-by: pkg/tests/test_readme.py -->\n{fence('python', 'print(1)')}\n"
-        self.assert_one_problem(readme, "does not mention README.md")
+        self.assert_one_problem(readme, "does not read README.md")
+
+    def test_run_by_a_test_that_reads_another_page_of_the_same_name_fails(self) -> None:
+        self.write("pkg/tests/test_readme.py", "README = Path(__file__).resolve().parents[1] / 'README.md'\n")
+        readme = f"<!-- run-by: pkg/tests/test_readme.py -->\n{fence('python', 'print(1)')}\n"
+        self.assert_one_problem(readme, "does not read README.md")
+
+    def test_run_by_a_test_may_name_the_page_by_its_path(self) -> None:
+        self.write("pkg/README.md", f"<!-- run-by: pkg/tests/test_readme.py -->\n{fence('python', 'print(2)')}\n")
+        for text in (
+            "PAGES = ['pkg/README.md', Path(__file__).parent.parent.parent / 'README.md']\n",
+            "REPO = Path(__file__).resolve().parents[2]\nPAGES = [REPO / 'README.md', REPO / 'pkg' / 'README.md']\n",
+        ):
+            with self.subTest(text=text):
+                self.write("pkg/tests/test_readme.py", text)
+                readme = f"<!-- run-by: pkg/tests/test_readme.py -->\n{fence('python', 'print(1)')}\n"
+                self.assertEqual(self.problems(readme), [])
 
     def test_run_by_a_test_that_make_test_does_not_run_fails(self) -> None:
         readme = f"<!-- run-by: tools/test_other.py -->\n{fence('python', 'print(1)')}\n"
