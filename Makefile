@@ -26,7 +26,8 @@ help:
 	@echo "make mobile-generate  generate the Kotlin and Swift bindings and check them"
 	@echo "make kotlin-jar       build build/kotlin/fundcore-kotlin.jar (bindings + native library)"
 	@echo "make kotlin-example   run the Kotlin quickstart (examples/kotlin/Quickstart.kt) on the JVM"
-	@echo "make test-kotlin      the Kotlin tests on the JVM"
+	@echo "make test-java        the jar's public names checked with javap, then a Java program against it"
+	@echo "make test-kotlin      test-java, kotlin-example, then the Kotlin tests on the JVM"
 	@echo "make test-baseline    the sqlite3 baseline's rule tests (benches/baseline)"
 	@echo "make lint             cargo fmt --check and clippy"
 	@echo "make fmt              format the Rust code"
@@ -95,8 +96,18 @@ mobile-generate:
 kotlin-jar: setup-kotlin mobile-generate
 	bindings-mobile/scripts/build-jar.sh
 
-# Kotlin tests on the JVM: every shared scenario plus the Kotlin-specific tests.
-test-kotlin: kotlin-jar
+# Java against the jar: no public name Java cannot call (javap), then a Java program (javac).
+JAVA_OUT := $(KOTLIN_OUT)/java
+.PHONY: test-java
+test-java: kotlin-jar
+	bindings-mobile/scripts/check-java-api.sh $(KOTLIN_JAR)
+	rm -rf $(JAVA_OUT) && mkdir -p $(JAVA_OUT)
+	javac --release 17 -Xlint:all -Werror -cp $(KOTLIN_JAR):$(KOTLIN_HOME)/lib/kotlin-stdlib.jar:$(JNA_JAR) -d $(JAVA_OUT) bindings-mobile/tests/java/JavaInterop.java
+	$(KOTLIN_RUN):$(JAVA_OUT) JavaInterop
+
+# Kotlin tests on the JVM: every shared scenario plus the Kotlin-specific tests, after the Java
+# program and the quickstart example (whose code the READMEs show).
+test-kotlin: kotlin-jar test-java kotlin-example
 	$(KOTLINC) -nowarn -cp $(KOTLIN_JAR):$(JNA_JAR) -d $(KOTLIN_OUT)/fundcore-tests.jar bindings-mobile/tests/kotlin/*.kt
 	$(KOTLIN_RUN):$(KOTLIN_OUT)/fundcore-tests.jar fundcore.tests.MainKt core/tests/scenarios
 
