@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Reques
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -44,6 +45,8 @@ from .notifiers import build_notifier
 log = logging.getLogger("fundcore_host")
 access_log = logging.getLogger("fundcore_host.access")
 
+#: Where the Swagger UI files of /docs are served from.
+DOCS_ASSETS_URL = "/docs-assets"
 #: Request bodies above this answer 413 PAYLOAD_TOO_LARGE.
 MAX_BODY_BYTES = 64 * 1024
 #: Request headers above this in all (names, values and their separators, as sent) answer 431
@@ -455,6 +458,8 @@ def allowed_methods(app: FastAPI, scope: Scope) -> str:
     """Every method of every route whose path matches the request (RFC 9110 §15.5.6), HEAD
     wherever GET is, as the ``Allow`` header of a 405."""
     methods: set[str] = set()
+    # inside a Mount the scope's root_path includes the mount's prefix: match from the top
+    scope = {**scope, "root_path": scope.get("app_root_path", scope.get("root_path", ""))}
     for route in app.router.routes:
         match, _ = route.matches(scope)
         if match == Match.NONE:
@@ -558,13 +563,17 @@ def create_app(
             except Exception:
                 log.exception("closing the store at shutdown failed")
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="fundcore REST host",
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
+        # Swagger UI's files come from the host itself (fastapi-offline ships them), so the
+        # docs work without a network; no online validator badge either.
+        static_url=DOCS_ASSETS_URL,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.router.route_class = MoneySafeRoute
     app.state.settings = settings
