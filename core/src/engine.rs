@@ -38,6 +38,10 @@ const CLIENT_LOCK_STRIPES: usize = 64;
 ///
 /// A store directory may be opened by one engine at a time; it is released when the last
 /// clone of the engine is dropped.
+///
+/// An engine belongs to the process that opened it: after a `fork()`, every operation in the
+/// child fails at once with [`Error::OpenedInAnotherProcess`] (the store's threads stay in the
+/// parent). Open the engine after the fork, in each child.
 #[derive(Clone, Debug)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -52,13 +56,15 @@ struct Inner {
     ids: IdGenerator,
     client_locks: Vec<Mutex<()>>,
     dispatch_lock: Mutex<()>,
+    /// The id of the process that opened the store (see [`Engine::check_process`]).
+    opened_in: u32,
 }
 
 impl Engine {
     /// Opens the store in directory `path`, creating and seeding it on first use.
     ///
-    /// If another engine holds the directory, this waits up to 2 seconds for it to close
-    /// (STORAGE_ERROR after that).
+    /// If another engine holds the directory, this waits up to 2 seconds for it to close, then
+    /// fails with [`Error::StoreInUse`] (`STORAGE_ERROR`): one process per embedded store.
     pub fn open(path: impl AsRef<Path>, config: Config) -> Result<Engine> {
         Self::open_store(Some(path.as_ref()), config)
     }
@@ -93,9 +99,26 @@ impl Engine {
                 ids,
                 client_locks: (0..CLIENT_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
                 dispatch_lock: Mutex::new(()),
+                opened_in: std::process::id(),
                 config,
             }),
         })
+    }
+
+    /// Fails with [`Error::OpenedInAnotherProcess`] (`STORAGE_ERROR`) when called in a process
+    /// other than the one that opened the engine, i.e. in a child after `fork()`, where the
+    /// store's threads do not exist and any store call would hang. Every fallible operation
+    /// checks this first; bindings may call it before their own infallible reads.
+    pub fn check_process(&self) -> Result<()> {
+        let called_from = std::process::id();
+        if called_from == self.inner.opened_in {
+            Ok(())
+        } else {
+            Err(Error::OpenedInAnotherProcess {
+                opened_in: self.inner.opened_in,
+                called_from,
+            })
+        }
     }
 
     /// The locale of messages and notifications.
@@ -120,6 +143,7 @@ impl Engine {
 
     /// One fund.
     pub fn fund(&self, id: FundId) -> Result<Fund> {
+        self.check_process()?;
         self.inner
             .funds
             .get(&id)
@@ -135,6 +159,7 @@ impl Engine {
         phone: &str,
         channel: Channel,
     ) -> Result<Client> {
+        self.check_process()?;
         let contact = validate_contact(name, email, phone)?;
         let now = self.now();
         let client = Client {
@@ -154,6 +179,7 @@ impl Engine {
 
     /// One client, with its current balance.
     pub fn client(&self, id: ClientId) -> Result<Client> {
+        self.check_process()?;
         let _consistent = self.client_lock(id);
         self.load_client(id)
     }
@@ -177,6 +203,7 @@ impl Engine {
         amount: Option<Decimal>,
         idempotency_key: Option<&str>,
     ) -> Result<Transaction> {
+        self.check_process()?;
         let amount = amount.map(validate_amount).transpose()?;
         let key = idempotency_key.map(validate_idempotency_key).transpose()?;
         let fund = self.fund(fund_id)?;
@@ -217,6 +244,7 @@ impl Engine {
         fund_id: FundId,
         idempotency_key: Option<&str>,
     ) -> Result<Transaction> {
+        self.check_process()?;
         let key = idempotency_key.map(validate_idempotency_key).transpose()?;
         let fund = self.fund(fund_id)?;
         self.move_money(
@@ -361,6 +389,7 @@ impl Engine {
 
     /// A client's active subscriptions, by fund id.
     pub fn subscriptions(&self, client_id: ClientId) -> Result<Vec<Subscription>> {
+        self.check_process()?;
         let _consistent = self.client_lock(client_id);
         self.ensure_client(client_id)?;
         self.inner
@@ -379,6 +408,7 @@ impl Engine {
         limit: usize,
         before: Option<TransactionId>,
     ) -> Result<Vec<Transaction>> {
+        self.check_process()?;
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(Error::invalid("limit", Invalid::Limit));
         }
@@ -398,6 +428,7 @@ impl Engine {
 
     /// One transaction by id.
     pub fn transaction(&self, id: TransactionId) -> Result<Transaction> {
+        self.check_process()?;
         let store = &self.inner.store;
         let not_found = || Error::TransactionNotFound { id: id.to_string() };
         let owner = store
@@ -415,6 +446,7 @@ impl Engine {
 
     /// A client's outbox entries, newest first, whatever their status.
     pub fn notifications(&self, client_id: ClientId) -> Result<Vec<Notification>> {
+        self.check_process()?;
         let _consistent = self.client_lock(client_id);
         self.ensure_client(client_id)?;
         let entries = self
@@ -443,6 +475,7 @@ impl Engine {
         notifier: &dyn Notifier,
         limit: usize,
     ) -> Result<DispatchReport> {
+        self.check_process()?;
         let _dispatching = lock(&self.inner.dispatch_lock);
         let store = &self.inner.store;
         let now = self.now();
@@ -549,6 +582,7 @@ impl Engine {
     /// Puts up to `limit` failed notifications back in the queue, due now, with their attempt
     /// count reset. Returns how many were requeued.
     pub fn retry_failed_notifications(&self, limit: usize) -> Result<usize> {
+        self.check_process()?;
         let _dispatching = lock(&self.inner.dispatch_lock);
         let store = &self.inner.store;
         let now = self.now();
@@ -585,6 +619,7 @@ impl Engine {
 
     /// Makes everything acknowledged so far durable.
     pub fn flush(&self) -> Result<()> {
+        self.check_process()?;
         self.inner.store.flush()
     }
 
@@ -618,6 +653,18 @@ impl Engine {
 
     fn now(&self) -> Timestamp {
         self.inner.config.clock.now()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // In a forked child the store's threads do not exist, so closing the store would hang,
+        // and writing it out would write into the parent's store. Forgetting one reference per
+        // dropped handle keeps `Inner` (and the store) from ever being dropped in the child;
+        // the parent keeps using and closes it.
+        if std::process::id() != self.inner.opened_in {
+            std::mem::forget(Arc::clone(&self.inner));
+        }
     }
 }
 

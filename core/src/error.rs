@@ -154,6 +154,22 @@ pub enum Error {
         /// What the store reported.
         detail: String,
     },
+    /// The store directory is locked by another engine, normally in another process
+    /// (`STORAGE_ERROR`): an embedded store belongs to one process at a time.
+    #[error("{}", self.message(Locale::Es))]
+    StoreInUse {
+        /// The store directory.
+        path: String,
+    },
+    /// The engine was opened in another process, typically the parent of a `fork()`
+    /// (`STORAGE_ERROR`): its store cannot be used from this process.
+    #[error("{}", self.message(Locale::Es))]
+    OpenedInAnotherProcess {
+        /// The id of the process that opened the engine.
+        opened_in: u32,
+        /// The id of the process that made the call.
+        called_from: u32,
+    },
 }
 
 impl Error {
@@ -180,7 +196,9 @@ impl Error {
             Error::ClientNotFound { .. } => "CLIENT_NOT_FOUND",
             Error::FundNotFound { .. } => "FUND_NOT_FOUND",
             Error::TransactionNotFound { .. } => "TRANSACTION_NOT_FOUND",
-            Error::Storage { .. } => "STORAGE_ERROR",
+            Error::Storage { .. }
+            | Error::StoreInUse { .. }
+            | Error::OpenedInAnotherProcess { .. } => "STORAGE_ERROR",
         }
     }
 
@@ -247,6 +265,32 @@ impl Error {
             Error::Storage { detail } => {
                 format!("The store failed; no change was saved ({detail})")
             }
+            Error::StoreInUse { path } if es => format!(
+                "El almacén {path} ya está abierto en otro proceso (o en otro motor de este \
+                 proceso). Un almacén embebido lo usa un solo proceso a la vez; varios procesos \
+                 de trabajo necesitan el almacén PostgreSQL"
+            ),
+            Error::StoreInUse { path } => format!(
+                "The store {path} is already open in another process (or in another engine of \
+                 this process). An embedded store is used by one process at a time; several \
+                 worker processes need the PostgreSQL store"
+            ),
+            Error::OpenedInAnotherProcess {
+                opened_in,
+                called_from,
+            } if es => format!(
+                "Este motor se abrió en otro proceso (pid {opened_in}) y no se puede usar en el \
+                 proceso {called_from}, creado con fork(): abra el motor después del fork, en \
+                 cada proceso hijo"
+            ),
+            Error::OpenedInAnotherProcess {
+                opened_in,
+                called_from,
+            } => format!(
+                "This engine was opened in another process (pid {opened_in}) and cannot be used \
+                 in process {called_from}, created by fork(): open the engine after the fork, \
+                 in each child process"
+            ),
         }
     }
 }

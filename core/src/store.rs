@@ -125,7 +125,7 @@ impl Store {
             Some(path) => config.path(path),
             None => config.temporary(true),
         };
-        let db = open_waiting_for_lock(&config)?;
+        let db = open_waiting_for_lock(&config, path)?;
         let tree = |name: &str| db.open_tree(name);
         Ok(Store {
             meta: tree("meta")?,
@@ -265,21 +265,30 @@ impl Store {
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// Opens sled, waiting up to [`LOCK_WAIT`] while the directory lock is held: sled's I/O
-/// threads can keep it for a moment after the previous engine on that path was dropped.
-fn open_waiting_for_lock(config: &sled::Config) -> Result<sled::Db> {
+/// threads can keep it for a moment after the previous engine on that path was dropped. A lock
+/// still held after that belongs to a live engine, normally in another process:
+/// [`Error::StoreInUse`].
+fn open_waiting_for_lock(config: &sled::Config, path: Option<&Path>) -> Result<sled::Db> {
     let started = Instant::now();
     loop {
         match config.open() {
-            // sled reports a held lock as an `Other` I/O error with this text.
-            Err(sled::Error::Io(err))
-                if err.to_string().starts_with("could not acquire lock")
-                    && started.elapsed() < LOCK_WAIT =>
-            {
+            Err(err) if is_lock_held(&err) => {
+                if started.elapsed() >= LOCK_WAIT {
+                    return Err(Error::StoreInUse {
+                        path: path.map_or_else(String::new, |p| p.display().to_string()),
+                    });
+                }
                 std::thread::sleep(Duration::from_millis(10));
             }
             opened => return Ok(opened?),
         }
     }
+}
+
+/// Whether sled failed to open because another open store holds the directory lock (sled
+/// reports it as an `Other` I/O error with this text).
+fn is_lock_held(err: &sled::Error) -> bool {
+    matches!(err, sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock"))
 }
 
 /// Serializes a record for storage (compact binary; money as decimal text, never a float).
