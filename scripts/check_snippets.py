@@ -504,6 +504,7 @@ class Facts:
             for path in (self.root / folder).rglob("*.rs"):
                 text = path.read_text(encoding="utf-8")
                 fields.update(re.findall(r'(?:invalid|config_error)\(\s*"(\w+)"', text))
+                fields.update(re.findall(r'non_negative\([^,()]+,\s*"(\w+)"', text))
                 fields.update(re.findall(r'field:\s*"(\w+)"', text))
         return fields
 
@@ -661,10 +662,11 @@ def check_notification_texts(facts: Facts, rows: list[list[str]], where: str, pr
 def check_validation_fields(facts: Facts, rows: list[list[str]], where: str, problems: Problems) -> None:
     source = facts.text("core/src/error.rs")
     known = facts.validation_fields()
-    for row in rows[1:]:
-        for name in backticked(row[0]):
-            if name not in known:
-                problems.add(where, f"validation field {name!r} is not raised anywhere in the code")
+    named = {name for row in rows[1:] for name in backticked(row[0])}
+    for name in sorted(named - known):
+        problems.add(where, f"validation field {name!r} is not raised anywhere in the code")
+    for name in sorted(known - named):
+        problems.add(where, f"validation field {name!r} is raised by the code but not documented")
     documented = templates_in_columns(rows, "problem")
     for text in documented:
         if f'"{text}"' not in source:

@@ -246,6 +246,12 @@ class FactsOfTheRepository(unittest.TestCase):
             "is not documented",
         )
 
+    def test_a_validation_field_the_docs_lack_is_found(self) -> None:
+        self.assert_found(
+            self.changed("core/src/client.rs", 'Error::invalid("phone", Invalid::Phone)', 'Error::invalid("mobile", Invalid::Phone)'),
+            "'mobile' is raised by the code but not documented",
+        )
+
     def test_a_record_field_the_docs_lack_is_found(self) -> None:
         self.assert_found(
             self.changed("core/src/ledger.rs", "    pub balance_after: Decimal,\n", "    pub balance_after: Decimal,\n    pub note: String,\n"),

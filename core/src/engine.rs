@@ -1,4 +1,5 @@
-//! The engine: every operation of SPEC §4, each money movement one atomic store transaction.
+//! The engine: every operation of docs/operations.md, each money movement one atomic store
+//! transaction.
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
