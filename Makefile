@@ -8,25 +8,56 @@ PIP    := $(VENV)/bin/pip
 CARGO  := cargo
 export CARGO_PROFILE_DEV_DEBUG := line-tables-only
 
-.PHONY: help demo test bench test-rust test-python test-kotlin lint fmt venv python-dev setup-kotlin quickstart
+.PHONY: help demo test test-suites bench test-rust test-python test-kotlin lint fmt venv python-dev setup-kotlin quickstart check-snippets
 
+# Every target a README or docs page names (scripts/check_snippets.py checks that).
 help:
-	@echo "make demo   build, install into .venv and start the REST host on 127.0.0.1:8000"
-	@echo "make test   every test: Rust (unit, property, crash), Python, REST host, Kotlin"
-	@echo "make bench  benchmarks; writes benches/results.json and benches/RESULTS.md"
+	@echo "make help             this list"
+	@echo "make demo             build, install into .venv and start the REST host on 127.0.0.1:8000"
+	@echo "make test             every test: Rust (unit, property, crash, PostgreSQL), Python, REST host, Kotlin, Java"
+	@echo "make bench            benchmarks; writes benches/results.json and benches/RESULTS.md"
+	@echo "make check-snippets   README and docs code blocks, make targets and quoted facts agree with the code"
+	@echo "make test-rust        Rust tests (unit, scenarios, property, crash, doc) and the quickstart example"
+	@echo "make quickstart       run the Rust quickstart (examples/quickstart.rs)"
+	@echo "make python-dev       build the Python wheel and install it into .venv"
+	@echo "make test-python      the Python binding's tests"
+	@echo "make test-host        the REST host's tests"
+	@echo "make setup-kotlin     install the Kotlin compiler (npm, into build/tools) and JNA (apt)"
+	@echo "make mobile-generate  generate the Kotlin and Swift bindings and check them"
+	@echo "make kotlin-jar       build build/kotlin/fundcore-kotlin.jar (bindings + native library)"
+	@echo "make kotlin-example   run the Kotlin quickstart (examples/kotlin/Quickstart.kt) on the JVM"
+	@echo "make test-java        the jar's public names checked with javap, then a Java program against it"
+	@echo "make test-kotlin      test-java, kotlin-example, then the Kotlin tests on the JVM"
+	@echo "make test-baseline    the sqlite3 baseline's rule tests (benches/baseline)"
+	@echo "make lint             cargo fmt --check and clippy"
+	@echo "make fmt              format the Rust code"
+
+# The code blocks of every README and docs page, the make targets they name and the facts docs/
+# quotes, against the code (Python standard library only; run first, it takes a second).
+check-snippets:
+	python3 -m unittest discover -s scripts -p 'test_check_snippets.py' -q
+	python3 scripts/check_snippets.py
+
+# ---------------------------------------------------------------- PostgreSQL for the tests
+# Suites that run on both stores need a server: without FUNDCORE_TEST_DATABASE_URL they start a
+# private throwaway cluster on loopback for their run (scripts/with-postgres.sh) and stop it.
+WITH_PG := $(if $(FUNDCORE_TEST_DATABASE_URL),,scripts/with-postgres.sh)
 
 # ---------------------------------------------------------------- Rust core
-# Unit, scenario, property and crash tests, examples and doc tests; benchmarks are `make bench`.
+# Unit, scenario, property and crash tests on both stores, examples and doc tests; benchmarks
+# are `make bench`. One feature set everywhere (the PostgreSQL store on), so nothing recompiles.
+CARGO_FEATURES := --features fundcore/postgres
 test-rust:
-	$(CARGO) test --workspace --lib --bins --tests --examples
-	$(CARGO) test --workspace --doc
+	$(WITH_PG) $(CARGO) test --workspace $(CARGO_FEATURES) --lib --bins --tests --examples
+	$(CARGO) test --workspace $(CARGO_FEATURES) --doc
+	$(CARGO) run -q $(CARGO_FEATURES) --example quickstart
 
 quickstart:
 	$(CARGO) run --example quickstart
 
 lint:
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace $(CARGO_FEATURES) --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
@@ -72,8 +103,18 @@ mobile-generate:
 kotlin-jar: setup-kotlin mobile-generate
 	bindings-mobile/scripts/build-jar.sh
 
-# Kotlin tests on the JVM: every shared scenario plus the Kotlin-specific tests.
-test-kotlin: kotlin-jar
+# Java against the jar: no public name Java cannot call (javap), then a Java program (javac).
+JAVA_OUT := $(KOTLIN_OUT)/java
+.PHONY: test-java
+test-java: kotlin-jar
+	bindings-mobile/scripts/check-java-api.sh $(KOTLIN_JAR)
+	rm -rf $(JAVA_OUT) && mkdir -p $(JAVA_OUT)
+	javac --release 17 -Xlint:all -Werror -cp $(KOTLIN_JAR):$(KOTLIN_HOME)/lib/kotlin-stdlib.jar:$(JNA_JAR) -d $(JAVA_OUT) bindings-mobile/tests/java/JavaInterop.java
+	$(KOTLIN_RUN):$(JAVA_OUT) JavaInterop
+
+# Kotlin tests on the JVM: every shared scenario plus the Kotlin-specific tests, after the Java
+# program and the quickstart example (whose code the READMEs show).
+test-kotlin: kotlin-jar test-java kotlin-example
 	$(KOTLINC) -nowarn -cp $(KOTLIN_JAR):$(JNA_JAR) -d $(KOTLIN_OUT)/fundcore-tests.jar bindings-mobile/tests/kotlin/*.kt
 	$(KOTLIN_RUN):$(KOTLIN_OUT)/fundcore-tests.jar fundcore.tests.MainKt core/tests/scenarios
 
@@ -135,5 +176,9 @@ test-baseline: venv
 	$(PY) -m pytest benches/baseline -q
 
 # ---------------------------------------------------------------- aggregate targets
-test: test-rust test-python test-host test-kotlin test-baseline
+# One PostgreSQL cluster for the whole run, stopped at the end whatever happens.
+test:
+	$(WITH_PG) $(MAKE) --no-print-directory test-suites
 	@echo "make test: all suites passed"
+
+test-suites: check-snippets test-rust test-python test-host test-kotlin test-baseline

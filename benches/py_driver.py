@@ -10,7 +10,7 @@ It measures, on a fresh store in a temporary directory on the benchmark disk:
 * ``latency``: per-call time of ``client()`` and of ``subscribe()`` (p50, p90, mean; each
   timed subscribe is followed by an untimed cancel so the balance never runs out).
 
-An engine factory is ``factory(path, durable) -> engine`` with the SPEC §6 API.
+An engine factory is ``factory(path, durable) -> engine`` with the Python API of docs/apis.md.
 """
 
 from __future__ import annotations

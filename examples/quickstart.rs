@@ -1,64 +1,44 @@
-//! The fundcore story in one run: open a store, register a client, subscribe until the money
-//! runs out, cancel one, read the history and send the notifications.
+//! The fundcore story in one run: open a store, register a client, subscribe, be refused for
+//! lack of balance, cancel, read the history and send the notifications.
 //!
-//! Run with `cargo run --example quickstart`.
+//! Run with `cargo run --example quickstart`; `make test` runs it too, and the root README's
+//! Rust quickstart is a verbatim copy of the program below.
 
 use fundcore::{Channel, Config, Engine, LoggingNotifier, money::format_cop};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = tempfile::tempdir()?;
-    let engine = Engine::open(dir.path().join("fundcore"), Config::default())?;
-    println!("store: {}", dir.path().join("fundcore").display());
+    // A store in a temporary directory; Engine::open("data/fundcore", Config::default()) keeps it.
+    let engine = Engine::open_temporary(Config::default())?;
+    let ana = engine.register_client("Ana", "ana@example.com", "+573001234567", Channel::Email)?;
+    assert_eq!(format_cop(ana.balance), "COP $500.000");
 
-    let ana = engine.register_client(
-        "Ana Gómez",
-        "ana@example.com",
-        "+573001234567",
-        Channel::Email,
-    )?;
-    println!("client {} starts with {}", ana.id, format_cop(ana.balance));
+    // No amount: the fund's minimum (COP $75.000). The key makes a retried call safe.
+    let tx = engine.subscribe(ana.id, 1, None, Some("order-1"))?;
+    assert_eq!(tx.balance_after.to_string(), "425000.00");
+    assert_eq!(engine.subscribe(ana.id, 1, None, Some("order-1"))?, tx);
 
-    // Subscribe to every fund at its minimum until the balance runs out.
-    for fund in engine.funds() {
-        match engine.subscribe(ana.id, fund.id, None, None) {
-            Ok(tx) => println!(
-                "subscribed to {:<28} {:>16}  balance {}",
-                fund.name,
-                format_cop(tx.amount),
-                format_cop(tx.balance_after)
-            ),
-            Err(refusal) => println!(
-                "refused  [{}] {}",
-                refusal.code(),
-                refusal.message(engine.locale())
-            ),
-        }
+    // Not enough balance left: refused with the exact message, and nothing changes.
+    let refusal = match engine.subscribe(ana.id, 4, Some("450000".parse()?), None) {
+        Err(refusal) => refusal,
+        Ok(unexpected) => return Err(format!("subscribed: {unexpected:?}").into()),
+    };
+    println!("{} {}", refusal.code(), refusal.message(engine.locale()));
+    // INSUFFICIENT_BALANCE No tiene saldo disponible para vincularse al fondo FDO-ACCIONES
+    assert_eq!(refusal.code(), "INSUFFICIENT_BALANCE");
+
+    // Cancelling refunds the stored amount.
+    let refund = engine.cancel(ana.id, 1, None)?;
+    assert_eq!(refund.amount.to_string(), "75000.00");
+    assert_eq!(engine.client(ana.id)?.balance.to_string(), "500000.00");
+
+    let history = engine.history(ana.id, 50, None)?; // newest first
+    assert_eq!(history.first().map(|tx| tx.id), Some(refund.id));
+    for tx in &history {
+        println!("{} {} {}", tx.id, tx.kind, format_cop(tx.amount));
     }
 
-    let refund = engine.cancel(ana.id, 4, Some("cancel-fdo-acciones"))?;
-    println!(
-        "cancelled {}: refunded {}, balance {}",
-        refund.fund_name,
-        format_cop(refund.amount),
-        format_cop(refund.balance_after)
-    );
-
-    println!("\nhistory, newest first:");
-    for tx in engine.history(ana.id, 50, None)? {
-        println!(
-            "  {}  {:<12} {:<28} {:>16}",
-            tx.id,
-            tx.kind,
-            tx.fund_name,
-            format_cop(tx.amount)
-        );
-    }
-
-    println!("\nnotifications:");
+    // After commit, from the outbox: one email per subscription and per cancellation.
     let report = engine.dispatch_notifications(&LoggingNotifier::stdout(), 100)?;
-    println!(
-        "\ndelivered {}, retried {}, failed {}",
-        report.delivered, report.retried, report.failed
-    );
+    assert_eq!((report.delivered, report.failed), (2, 0));
     Ok(())
 }

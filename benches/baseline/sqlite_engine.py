@@ -1,7 +1,9 @@
-"""Baseline: the business rules of SPEC §1 in plain Python over the standard library's sqlite3.
+"""Baseline: the business rules of docs/rules.md in plain Python over the standard library's
+sqlite3.
 
 This is what a Python team would write instead of using fundcore, and it is what the benchmarks
-compare fundcore against. It keeps the same rules and the same Python API shape (SPEC §6):
+compare fundcore against. It keeps the same rules and the same Python API shape (docs/apis.md,
+Python):
 
 * one SQL transaction per operation (``BEGIN IMMEDIATE``): the balance is read, checked and
   updated inside it, together with the subscription row, the transaction record, the

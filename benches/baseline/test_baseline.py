@@ -1,4 +1,4 @@
-"""The baseline follows the rules of SPEC §1, so comparing fundcore with it is honest."""
+"""The baseline follows the rules of docs/rules.md, so comparing fundcore with it is honest."""
 import threading
 from decimal import Decimal
 

@@ -1,4 +1,4 @@
--- wrk script: subscribe/cancel mix against the fundcore REST host (SPEC §7).
+-- wrk script: subscribe/cancel mix against the fundcore REST host (docs/apis.md, REST).
 -- usage: wrk -t1 -c64 -d15s --latency -s mix.lua http://127.0.0.1:PORT -- TOKEN CLIENTS_FILE OUT_JSON
 --
 -- Request k goes to client k mod N: on even rounds it subscribes to a fund (minimum amount), on

@@ -9,6 +9,7 @@
 #   src/main/jniLibs/{arm64-v8a,armeabi-v7a,x86_64,x86}/libfundcore_mobile.so
 #   src/main/java/com/fundcore/fundcore_mobile.kt      (generated bindings)
 #   src/main/java/com/fundcore/FundExceptionExt.kt     (code/reason accessors)
+#   src/main/java/com/fundcore/JavaNotifier.kt         (a notifier Java code can extend)
 set -euo pipefail
 APP="$(cd "${1:?usage: build-android.sh <app module dir>}" && pwd)"
 cd "$(dirname "$0")/../.."
@@ -22,5 +23,5 @@ cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 -t x86 -o "$APP/src/main/jniLibs
 bindings-mobile/scripts/generate.sh
 mkdir -p "$APP/src/main/java/com/fundcore"
 cp bindings-mobile/generated/kotlin/com/fundcore/fundcore_mobile.kt "$APP/src/main/java/com/fundcore/"
-cp bindings-mobile/kotlin/com/fundcore/FundExceptionExt.kt "$APP/src/main/java/com/fundcore/"
+cp bindings-mobile/kotlin/com/fundcore/*.kt "$APP/src/main/java/com/fundcore/"
 find "$APP/src/main/jniLibs" -name 'libfundcore_mobile.so'

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Checks that the generated Swift and Kotlin sources expose every operation of SPEC §4, the
-# records, the error cases of SPEC §5 and the notifier interface. Swift cannot be compiled on
+# Checks that the generated Swift and Kotlin sources expose every operation of docs/operations.md,
+# the records, the error cases of docs/errors.md and the notifier interface. Swift cannot be compiled on
 # this platform (no Swift toolchain): this grep-based check is what guards it here.
 # Run after scripts/generate.sh. Exits non-zero, listing what is missing.
 set -euo pipefail
@@ -25,17 +25,17 @@ need "$SWIFT" "public convenience init(path: String)"
 need "$SWIFT" "public static func temporary()"
 need "$SWIFT" "public static func withConfig(path: String? = nil, config: EngineConfig? = nil)"
 need "$SWIFT" "open func funds() -> [Fund]"
-need "$SWIFT" "open func fund(id: UInt32)"
+need "$SWIFT" "open func fund(id: Int64)"
 need "$SWIFT" "open func registerClient(name: String, email: String, phone: String, channel: Channel)"
 need "$SWIFT" "open func client(id: String)"
-need "$SWIFT" "open func subscribe(clientId: String, fundId: UInt32, amount: Amount? = nil, idempotencyKey: String? = nil)"
-need "$SWIFT" "open func cancel(clientId: String, fundId: UInt32, idempotencyKey: String? = nil)"
+need "$SWIFT" "open func subscribe(clientId: String, fundId: Int64, amount: Amount? = nil, idempotencyKey: String? = nil)"
+need "$SWIFT" "open func cancel(clientId: String, fundId: Int64, idempotencyKey: String? = nil)"
 need "$SWIFT" "open func subscriptions(clientId: String)"
-need "$SWIFT" "open func history(clientId: String, limit: UInt32, before: String? = nil)"
+need "$SWIFT" "open func history(clientId: String, limit: Int32, before: String? = nil)"
 need "$SWIFT" "open func transaction(id: String)"
 need "$SWIFT" "open func notifications(clientId: String)"
-need "$SWIFT" "open func dispatchNotifications(notifier: Notifier, limit: UInt32)"
-need "$SWIFT" "open func retryFailedNotifications(limit: UInt32)"
+need "$SWIFT" "open func dispatchNotifications(notifier: Notifier, limit: Int32)"
+need "$SWIFT" "open func retryFailedNotifications(limit: Int32)"
 need "$SWIFT" "open func flush()"
 need "$SWIFT" "open func locale() -> FundLocale"
 need "$SWIFT" "public protocol Notifier"

@@ -8,6 +8,13 @@
 //! (decimal text on the wire, `java.math.BigDecimal` in Kotlin, `Decimal` in Swift), ids to
 //! strings, times to `SystemTime` (`java.time.Instant` / `Date`), and [`fundcore::Error`] to
 //! [`FundError`]. Every rule lives in [`fundcore::Engine`].
+//!
+//! Integers cross the FFI as signed types (`i64` fund ids, `i32` limits and counts, `i64`
+//! milliseconds and bytes): Kotlin gives every function or property that uses an unsigned type
+//! (`UInt`, `ULong`) a mangled JVM name (`subscribe-Yuhug_o`) that Java cannot call. A value
+//! outside the core's range gets the error the core gives for it: a fund id that fits no `u32`
+//! names no fund (`FUND_NOT_FOUND` with the id as given), a negative history limit is the
+//! core's `VALIDATION_ERROR` on `limit`, a negative setting is the core's configuration error.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -38,7 +45,8 @@ uniffi::custom_type!(Amount, String, {
 
 // ---------------------------------------------------------------- errors
 
-/// Every error of the engine: one case per stable code of SPEC §5 (`FundException` in Kotlin).
+/// Every error of the engine: one case per stable code of `docs/errors.md` (`FundException` in
+/// Kotlin).
 ///
 /// Each case carries the stable `code` (`"INSUFFICIENT_BALANCE"`, ...) and the human text in
 /// `reason`, in the engine's locale (Spanish by default). The text is not called `message`:
@@ -86,30 +94,47 @@ pub enum FundError {
 
 impl FundError {
     /// The core error with its message rendered in `locale`.
+    ///
+    /// The case follows the stable code, not the core's variant: the core may report one code
+    /// through several variants (every store failure is `STORAGE_ERROR`).
     pub fn from_core(err: fundcore::Error, locale: fundcore::Locale) -> Self {
-        use fundcore::Error as E;
         let code = err.code().to_owned();
         let reason = err.message(locale);
-        match err {
-            E::Validation { field, .. } => FundError::ValidationError {
+        match code.as_str() {
+            "VALIDATION_ERROR" => FundError::ValidationError {
+                field: err.field().unwrap_or_default().to_owned(),
                 code,
                 reason,
-                field: field.to_owned(),
             },
-            E::BelowMinimum { .. } => FundError::BelowMinimum { code, reason },
-            E::InsufficientBalance { .. } => FundError::InsufficientBalance { code, reason },
-            E::AlreadySubscribed { .. } => FundError::AlreadySubscribed { code, reason },
-            E::NotSubscribed { .. } => FundError::NotSubscribed { code, reason },
-            E::FundInactive { .. } => FundError::FundInactive { code, reason },
-            E::IdempotencyKeyReused { .. } => FundError::IdempotencyKeyReused { code, reason },
-            E::ClientNotFound { .. } => FundError::ClientNotFound { code, reason },
-            E::FundNotFound { .. } => FundError::FundNotFound { code, reason },
-            E::TransactionNotFound { .. } => FundError::TransactionNotFound { code, reason },
-            E::Storage { .. } => FundError::StorageError { code, reason },
+            "BELOW_MINIMUM" => FundError::BelowMinimum { code, reason },
+            "INSUFFICIENT_BALANCE" => FundError::InsufficientBalance { code, reason },
+            "ALREADY_SUBSCRIBED" => FundError::AlreadySubscribed { code, reason },
+            "NOT_SUBSCRIBED" => FundError::NotSubscribed { code, reason },
+            "FUND_INACTIVE" => FundError::FundInactive { code, reason },
+            "IDEMPOTENCY_KEY_REUSED" => FundError::IdempotencyKeyReused { code, reason },
+            "CLIENT_NOT_FOUND" => FundError::ClientNotFound { code, reason },
+            "FUND_NOT_FOUND" => FundError::FundNotFound { code, reason },
+            "TRANSACTION_NOT_FOUND" => FundError::TransactionNotFound { code, reason },
+            // STORAGE_ERROR; a code added to the core later keeps its own `code` here.
+            _ => FundError::StorageError { code, reason },
         }
     }
 
-    /// The stable code of SPEC §5.
+    /// `FUND_NOT_FOUND` for a fund id outside the core's `u32` range (negative or too large):
+    /// the core's message for a placeholder id, with the id as given in its place, so the text
+    /// stays the core's own.
+    pub fn fund_not_found(given: i64, locale: fundcore::Locale) -> Self {
+        let placeholder = u32::MAX;
+        let core = fundcore::Error::FundNotFound { id: placeholder };
+        FundError::FundNotFound {
+            code: core.code().to_owned(),
+            reason: core
+                .message(locale)
+                .replacen(&placeholder.to_string(), &given.to_string(), 1),
+        }
+    }
+
+    /// The stable code (`docs/errors.md`).
     pub fn code(&self) -> &str {
         match self {
             FundError::ValidationError { code, .. }
@@ -189,8 +214,8 @@ pub enum Locale {
 pub enum Durability {
     /// Flushed before each operation returns (the default).
     EveryCommit,
-    /// Flushed in the background every `interval_ms`; `flush()` forces it.
-    Periodic { interval_ms: u64 },
+    /// Flushed in the background every `interval_ms` (not negative); `flush()` forces it.
+    Periodic { interval_ms: i64 },
 }
 
 // ---------------------------------------------------------------- records
@@ -198,7 +223,8 @@ pub enum Durability {
 /// An investment fund.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Fund {
-    pub id: u32,
+    /// 0 to 4294967295 (the core's `u32`); outside that range a fund id names no fund.
+    pub id: i64,
     pub name: String,
     pub minimum: Amount,
     pub category: Category,
@@ -221,7 +247,7 @@ pub struct Client {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Subscription {
     pub client_id: String,
-    pub fund_id: u32,
+    pub fund_id: i64,
     pub fund_name: String,
     pub amount: Amount,
     pub transaction_id: String,
@@ -233,7 +259,7 @@ pub struct Subscription {
 pub struct Transaction {
     pub id: String,
     pub client_id: String,
-    pub fund_id: u32,
+    pub fund_id: i64,
     pub fund_name: String,
     pub kind: TransactionKind,
     pub amount: Amount,
@@ -253,7 +279,7 @@ pub struct Notification {
     pub subject: String,
     pub body: String,
     pub status: NotificationStatus,
-    pub attempts: u32,
+    pub attempts: i32,
     pub last_error: Option<String>,
     pub created_at: SystemTime,
     pub delivered_at: Option<SystemTime>,
@@ -263,12 +289,15 @@ pub struct Notification {
 /// What one dispatch run did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
 pub struct DispatchReport {
-    pub delivered: u32,
-    pub retried: u32,
-    pub failed: u32,
+    pub delivered: i32,
+    pub retried: i32,
+    pub failed: i32,
 }
 
 /// Engine settings; every field left `null`/`nil` keeps the engine's default.
+///
+/// A negative number, or a fund id outside 0..=4294967295, is the core's configuration
+/// `VALIDATION_ERROR`, on the field that holds it.
 ///
 /// `initial_balance` and `funds` are written into a store when it is created; a store keeps
 /// the rules it started with.
@@ -288,19 +317,19 @@ pub struct EngineConfig {
     pub notify_on_cancel: Option<bool>,
     /// Delivery attempts before a notification is marked failed (default 8).
     #[uniffi(default = None)]
-    pub max_attempts: Option<u32>,
+    pub max_attempts: Option<i32>,
     /// Delay before the first retry, in milliseconds; doubled on each failure (default 5 s).
     #[uniffi(default = None)]
-    pub retry_base_delay_ms: Option<u64>,
+    pub retry_base_delay_ms: Option<i64>,
     /// Longest delay between retries, in milliseconds (default 1 h).
     #[uniffi(default = None)]
-    pub retry_max_delay_ms: Option<u64>,
+    pub retry_max_delay_ms: Option<i64>,
     /// When changes reach the disk (default every commit).
     #[uniffi(default = None)]
     pub durability: Option<Durability>,
     /// Memory for the store's page cache, in bytes (default 64 MiB).
     #[uniffi(default = None)]
-    pub cache_capacity_bytes: Option<u64>,
+    pub cache_capacity_bytes: Option<i64>,
 }
 
 // ---------------------------------------------------------------- notifier (foreign trait)
@@ -384,7 +413,7 @@ impl FundEngine {
     ) -> Result<Arc<Self>, FundError> {
         let config = config.unwrap_or_default();
         let locale = config.locale.map_or(fundcore::Locale::Es, Into::into);
-        let core_config = core_config(config);
+        let core_config = core_config(config).map_err(|err| FundError::from_core(err, locale))?;
         let engine = match path {
             Some(path) => fundcore::Engine::open(path, core_config),
             None => fundcore::Engine::open_temporary(core_config),
@@ -404,7 +433,8 @@ impl FundEngine {
     }
 
     /// One fund.
-    pub fn fund(&self, id: u32) -> Result<Fund, FundError> {
+    pub fn fund(&self, id: i64) -> Result<Fund, FundError> {
+        let id = self.fund_id(id)?;
         self.engine.fund(id).map(Into::into).map_err(self.err())
     }
 
@@ -435,11 +465,12 @@ impl FundEngine {
     pub fn subscribe(
         &self,
         client_id: String,
-        fund_id: u32,
+        fund_id: i64,
         amount: Option<Amount>,
         idempotency_key: Option<String>,
     ) -> Result<Transaction, FundError> {
         let client_id = self.client_id(&client_id)?;
+        let fund_id = self.fund_id(fund_id)?;
         self.engine
             .subscribe(client_id, fund_id, amount, idempotency_key.as_deref())
             .map(Into::into)
@@ -451,10 +482,11 @@ impl FundEngine {
     pub fn cancel(
         &self,
         client_id: String,
-        fund_id: u32,
+        fund_id: i64,
         idempotency_key: Option<String>,
     ) -> Result<Transaction, FundError> {
         let client_id = self.client_id(&client_id)?;
+        let fund_id = self.fund_id(fund_id)?;
         self.engine
             .cancel(client_id, fund_id, idempotency_key.as_deref())
             .map(Into::into)
@@ -472,12 +504,13 @@ impl FundEngine {
 
     /// A client's transactions, newest first: at most `limit` (1 to 200), older than the
     /// transaction `before` when given (an exclusive cursor: pass the last id of a page; any
-    /// other text is a validation error on `before`).
+    /// other text is a validation error on `before`). A limit outside 1 to 200, negative
+    /// included, is the core's validation error on `limit`.
     #[uniffi::method(default(before = None))]
     pub fn history(
         &self,
         client_id: String,
-        limit: u32,
+        limit: i32,
         before: Option<String>,
     ) -> Result<Vec<Transaction>, FundError> {
         let client_id = self.client_id(&client_id)?;
@@ -486,7 +519,7 @@ impl FundEngine {
             .transpose()
             .map_err(self.err())?;
         self.engine
-            .history(client_id, to_usize(limit), before)
+            .history(client_id, count(limit), before)
             .map(|list| list.into_iter().map(Into::into).collect())
             .map_err(self.err())
     }
@@ -510,23 +543,25 @@ impl FundEngine {
     }
 
     /// Delivers up to `limit` due pending notifications through the app's `notifier`, on the
-    /// calling thread. Retryable failures are retried on a later call, after a backoff.
+    /// calling thread. Retryable failures are retried on a later call, after a backoff. A
+    /// limit of 0 or less delivers nothing (as in the core and the Python binding).
     pub fn dispatch_notifications(
         &self,
         notifier: Arc<dyn Notifier>,
-        limit: u32,
+        limit: i32,
     ) -> Result<DispatchReport, FundError> {
         self.engine
-            .dispatch_notifications(&NotifierPort(notifier), to_usize(limit))
+            .dispatch_notifications(&NotifierPort(notifier), count(limit))
             .map(Into::into)
             .map_err(self.err())
     }
 
-    /// Puts up to `limit` failed notifications back in the queue; returns how many.
-    pub fn retry_failed_notifications(&self, limit: u32) -> Result<u32, FundError> {
+    /// Puts up to `limit` failed notifications back in the queue; returns how many. A limit of
+    /// 0 or less requeues nothing.
+    pub fn retry_failed_notifications(&self, limit: i32) -> Result<i32, FundError> {
         self.engine
-            .retry_failed_notifications(to_usize(limit))
-            .map(|count| u32::try_from(count).unwrap_or(u32::MAX))
+            .retry_failed_notifications(count(limit))
+            .map(saturating_i32)
             .map_err(self.err())
     }
 
@@ -545,19 +580,47 @@ impl FundEngine {
     fn client_id(&self, id: &str) -> Result<ClientId, FundError> {
         ClientId::from_str(id).map_err(self.err())
     }
+
+    /// The core's fund id; one outside `u32` names no fund.
+    fn fund_id(&self, id: i64) -> Result<u32, FundError> {
+        u32::try_from(id).map_err(|_| FundError::fund_not_found(id, self.engine.locale()))
+    }
 }
 
-fn to_usize(n: u32) -> usize {
-    usize::try_from(n).unwrap_or(usize::MAX)
+/// A count (`limit`) for the core: a negative one becomes 0, which the core answers as it
+/// answers 0 (the history's `VALIDATION_ERROR` on `limit`; nothing to dispatch or requeue).
+fn count(limit: i32) -> usize {
+    usize::try_from(limit).unwrap_or(0)
 }
 
-fn core_config(config: EngineConfig) -> fundcore::Config {
+/// A count from the core, for the FFI: it never exceeds the `i32` limit it was asked for.
+fn saturating_i32(n: impl TryInto<i32>) -> i32 {
+    n.try_into().unwrap_or(i32::MAX)
+}
+
+/// The core's configuration error on `field` (a negative setting, a fund id out of range).
+fn config_error(field: &'static str) -> fundcore::Error {
+    fundcore::Error::Validation {
+        field,
+        problem: fundcore::Invalid::Config,
+    }
+}
+
+/// A setting that must not be negative.
+fn non_negative(value: i64, field: &'static str) -> Result<u64, fundcore::Error> {
+    u64::try_from(value).map_err(|_| config_error(field))
+}
+
+fn core_config(config: EngineConfig) -> Result<fundcore::Config, fundcore::Error> {
     let mut core = fundcore::Config::default();
     if let Some(initial_balance) = config.initial_balance {
         core.initial_balance = initial_balance;
     }
     if let Some(funds) = config.funds {
-        core.funds = funds.into_iter().map(Into::into).collect();
+        core.funds = funds
+            .into_iter()
+            .map(fundcore::Fund::try_from)
+            .collect::<Result<_, _>>()?;
     }
     if let Some(locale) = config.locale {
         core.locale = locale.into();
@@ -566,21 +629,22 @@ fn core_config(config: EngineConfig) -> fundcore::Config {
         core.notify_on_cancel = notify_on_cancel;
     }
     if let Some(max_attempts) = config.max_attempts {
-        core.max_attempts = max_attempts;
+        core.max_attempts =
+            u32::try_from(max_attempts).map_err(|_| config_error("max_attempts"))?;
     }
     if let Some(ms) = config.retry_base_delay_ms {
-        core.retry_base_delay = Duration::from_millis(ms);
+        core.retry_base_delay = Duration::from_millis(non_negative(ms, "retry_base_delay_ms")?);
     }
     if let Some(ms) = config.retry_max_delay_ms {
-        core.retry_max_delay = Duration::from_millis(ms);
+        core.retry_max_delay = Duration::from_millis(non_negative(ms, "retry_max_delay_ms")?);
     }
     if let Some(durability) = config.durability {
-        core.durability = durability.into();
+        core.durability = durability.try_into()?;
     }
     if let Some(bytes) = config.cache_capacity_bytes {
-        core.cache_capacity_bytes = bytes;
+        core.cache_capacity_bytes = non_negative(bytes, "cache_capacity_bytes")?;
     }
-    core
+    Ok(core)
 }
 
 // ---------------------------------------------------------------- parsing user input
@@ -695,19 +759,23 @@ impl From<Locale> for fundcore::Locale {
     }
 }
 
-impl From<Durability> for fundcore::Durability {
-    fn from(value: Durability) -> Self {
-        match value {
+impl TryFrom<Durability> for fundcore::Durability {
+    type Error = fundcore::Error;
+
+    fn try_from(value: Durability) -> Result<Self, Self::Error> {
+        Ok(match value {
             Durability::EveryCommit => fundcore::Durability::EveryCommit,
-            Durability::Periodic { interval_ms } => fundcore::Durability::Periodic { interval_ms },
-        }
+            Durability::Periodic { interval_ms } => fundcore::Durability::Periodic {
+                interval_ms: non_negative(interval_ms, "interval_ms")?,
+            },
+        })
     }
 }
 
 impl From<fundcore::Fund> for Fund {
     fn from(fund: fundcore::Fund) -> Self {
         Fund {
-            id: fund.id,
+            id: fund.id.into(),
             name: fund.name,
             minimum: fund.minimum,
             category: fund.category.into(),
@@ -716,15 +784,18 @@ impl From<fundcore::Fund> for Fund {
     }
 }
 
-impl From<Fund> for fundcore::Fund {
-    fn from(fund: Fund) -> Self {
-        fundcore::Fund {
-            id: fund.id,
+/// A fund of a configured catalogue: an id outside the core's range is a bad catalogue.
+impl TryFrom<Fund> for fundcore::Fund {
+    type Error = fundcore::Error;
+
+    fn try_from(fund: Fund) -> Result<Self, Self::Error> {
+        Ok(fundcore::Fund {
+            id: u32::try_from(fund.id).map_err(|_| config_error("funds"))?,
             name: fund.name,
             minimum: fund.minimum,
             category: fund.category.into(),
             active: fund.active,
-        }
+        })
     }
 }
 
@@ -746,7 +817,7 @@ impl From<fundcore::Subscription> for Subscription {
     fn from(sub: fundcore::Subscription) -> Self {
         Subscription {
             client_id: sub.client_id.to_string(),
-            fund_id: sub.fund_id,
+            fund_id: sub.fund_id.into(),
             fund_name: sub.fund_name,
             amount: sub.amount,
             transaction_id: sub.transaction_id.to_string(),
@@ -760,7 +831,7 @@ impl From<fundcore::Transaction> for Transaction {
         Transaction {
             id: tx.id.to_string(),
             client_id: tx.client_id.to_string(),
-            fund_id: tx.fund_id,
+            fund_id: tx.fund_id.into(),
             fund_name: tx.fund_name,
             kind: tx.kind.into(),
             amount: tx.amount,
@@ -782,7 +853,7 @@ impl From<fundcore::Notification> for Notification {
             subject: n.subject,
             body: n.body,
             status: n.status.into(),
-            attempts: n.attempts,
+            attempts: saturating_i32(n.attempts),
             last_error: n.last_error,
             created_at: time(n.created_at),
             delivered_at: n.delivered_at.map(time),
@@ -794,9 +865,9 @@ impl From<fundcore::Notification> for Notification {
 impl From<fundcore::DispatchReport> for DispatchReport {
     fn from(report: fundcore::DispatchReport) -> Self {
         DispatchReport {
-            delivered: report.delivered,
-            retried: report.retried,
-            failed: report.failed,
+            delivered: saturating_i32(report.delivered),
+            retried: saturating_i32(report.retried),
+            failed: saturating_i32(report.failed),
         }
     }
 }
@@ -822,6 +893,47 @@ mod tests {
     }
 
     #[test]
+    fn every_code_gets_its_own_case() {
+        use fundcore::Error as E;
+        let name = || "F".to_owned();
+        let errors = [
+            E::Validation {
+                field: "email",
+                problem: fundcore::Invalid::Email,
+            },
+            E::BelowMinimum {
+                fund_name: name(),
+                minimum: "1".parse().unwrap(),
+            },
+            E::InsufficientBalance { fund_name: name() },
+            E::AlreadySubscribed { fund_name: name() },
+            E::NotSubscribed { fund_name: name() },
+            E::FundInactive { fund_name: name() },
+            E::IdempotencyKeyReused { key: name() },
+            E::ClientNotFound { id: name() },
+            E::FundNotFound { id: 9 },
+            E::TransactionNotFound { id: name() },
+            E::Storage { detail: name() },
+        ];
+        let mut cases = std::collections::HashSet::new();
+        for err in errors {
+            let mapped = FundError::from_core(err.clone(), fundcore::Locale::Es);
+            assert_eq!(mapped.code(), err.code());
+            assert_eq!(mapped.reason(), err.message(fundcore::Locale::Es));
+            cases.insert(std::mem::discriminant(&mapped));
+        }
+        assert_eq!(cases.len(), 11, "one FundError case per code");
+        let validation = FundError::from_core(
+            E::Validation {
+                field: "email",
+                problem: fundcore::Invalid::Email,
+            },
+            fundcore::Locale::Es,
+        );
+        assert!(matches!(validation, FundError::ValidationError { field, .. } if field == "email"));
+    }
+
+    #[test]
     fn engine_round_trip_through_the_binding_types() {
         let engine = FundEngine::temporary().unwrap();
         let ana = engine
@@ -841,5 +953,174 @@ mod tests {
         assert_eq!(engine.transaction(tx.id.clone()).unwrap(), tx);
         let err = engine.client("not-an-id".into()).unwrap_err();
         assert_eq!(err.code(), "CLIENT_NOT_FOUND");
+    }
+
+    /// A fund id the core's `u32` cannot hold names no fund: the core's FUND_NOT_FOUND text,
+    /// with the id as given, in the engine's locale.
+    #[test]
+    fn fund_ids_outside_u32_are_fund_not_found_with_the_id_as_given() {
+        let engine = FundEngine::temporary().unwrap();
+        let ana = engine
+            .register_client(
+                "Ana".into(),
+                "ana@example.com".into(),
+                "+573001234567".into(),
+                Channel::Email,
+            )
+            .unwrap();
+        let negative = engine
+            .subscribe(ana.id.clone(), -3, None, None)
+            .unwrap_err();
+        assert_eq!(
+            negative,
+            FundError::FundNotFound {
+                code: "FUND_NOT_FOUND".into(),
+                reason: "No existe el fondo -3".into(),
+            }
+        );
+        let too_large = engine.cancel(ana.id.clone(), 1 << 32, None).unwrap_err();
+        assert_eq!(too_large.reason(), "No existe el fondo 4294967296");
+        assert_eq!(engine.fund(i64::MIN).unwrap_err().code(), "FUND_NOT_FOUND");
+        // The largest u32 is a valid (unknown) id: the core answers for it.
+        let largest = engine.fund(u32::MAX.into()).unwrap_err();
+        assert_eq!(largest.reason(), "No existe el fondo 4294967295");
+        let en = FundError::fund_not_found(-3, fundcore::Locale::En);
+        assert_eq!(en.reason(), "Fund -3 not found");
+        // Nothing was spent.
+        assert_eq!(
+            engine.client(ana.id).unwrap().balance.to_string(),
+            "500000.00"
+        );
+    }
+
+    #[test]
+    fn negative_limits_get_the_cores_answer() {
+        let engine = FundEngine::temporary().unwrap();
+        let ana = engine
+            .register_client(
+                "Ana".into(),
+                "ana@example.com".into(),
+                "+573001234567".into(),
+                Channel::Email,
+            )
+            .unwrap();
+        let core_error = FundError::from_core(
+            fundcore::Error::Validation {
+                field: "limit",
+                problem: fundcore::Invalid::Limit,
+            },
+            fundcore::Locale::Es,
+        );
+        for limit in [-1, i32::MIN, 0, 201] {
+            let err = engine.history(ana.id.clone(), limit, None).unwrap_err();
+            assert_eq!(err, core_error, "limit {limit}");
+        }
+        engine.subscribe(ana.id, 1, None, None).unwrap();
+        struct Refuse;
+        impl Notifier for Refuse {
+            fn send(&self, _: Notification) -> Result<(), DeliveryError> {
+                Err(DeliveryError::Permanent {
+                    reason: "not called".into(),
+                })
+            }
+        }
+        let none = DispatchReport {
+            delivered: 0,
+            retried: 0,
+            failed: 0,
+        };
+        assert_eq!(
+            engine.dispatch_notifications(Arc::new(Refuse), -1).unwrap(),
+            none
+        );
+        assert_eq!(engine.retry_failed_notifications(-5).unwrap(), 0);
+    }
+
+    #[test]
+    fn negative_settings_are_the_cores_configuration_error() {
+        let field_of = |config: EngineConfig| match FundEngine::with_config(None, Some(config)) {
+            Err(FundError::ValidationError { field, reason, .. }) => {
+                assert_eq!(
+                    reason,
+                    format!("{field}: valor de configuración fuera de rango")
+                );
+                field
+            }
+            other => panic!("expected a validation error, got {:?}", other.map(|_| ())),
+        };
+        let fund = |id| Fund {
+            id,
+            name: "F".into(),
+            minimum: "1000".parse().unwrap(),
+            category: Category::Fic,
+            active: true,
+        };
+        let cases = [
+            (
+                EngineConfig {
+                    max_attempts: Some(-1),
+                    ..Default::default()
+                },
+                "max_attempts",
+            ),
+            (
+                EngineConfig {
+                    max_attempts: Some(0),
+                    ..Default::default()
+                },
+                "max_attempts",
+            ),
+            (
+                EngineConfig {
+                    retry_base_delay_ms: Some(-1),
+                    ..Default::default()
+                },
+                "retry_base_delay_ms",
+            ),
+            (
+                EngineConfig {
+                    retry_max_delay_ms: Some(-1),
+                    ..Default::default()
+                },
+                "retry_max_delay_ms",
+            ),
+            (
+                EngineConfig {
+                    cache_capacity_bytes: Some(-1),
+                    ..Default::default()
+                },
+                "cache_capacity_bytes",
+            ),
+            (
+                EngineConfig {
+                    durability: Some(Durability::Periodic { interval_ms: -1 }),
+                    ..Default::default()
+                },
+                "interval_ms",
+            ),
+            (
+                EngineConfig {
+                    funds: Some(vec![fund(-1)]),
+                    ..Default::default()
+                },
+                "funds",
+            ),
+            (
+                EngineConfig {
+                    funds: Some(vec![fund(1 << 32)]),
+                    ..Default::default()
+                },
+                "funds",
+            ),
+        ];
+        for (config, field) in cases {
+            assert_eq!(field_of(config), field);
+        }
+        let largest = EngineConfig {
+            funds: Some(vec![fund(u32::MAX.into())]),
+            ..Default::default()
+        };
+        let engine = FundEngine::with_config(None, Some(largest)).unwrap();
+        assert_eq!(engine.funds()[0].id, i64::from(u32::MAX));
     }
 }

@@ -38,7 +38,7 @@ impl Failure {
     }
 }
 
-/// Name of the exception class (in `fundcore`) for a core error code of SPEC §5.
+/// Name of the exception class (in `fundcore`) for a core error code (docs/errors.md).
 pub fn class_for_code(code: &str) -> &'static str {
     match code {
         "VALIDATION_ERROR" | "BELOW_MINIMUM" => "ValidationError",

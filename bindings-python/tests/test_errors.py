@@ -1,4 +1,5 @@
-"""The exception hierarchy: one class per family of SPEC §5 codes, with code, message, field."""
+"""The exception hierarchy: one class per family of error codes (docs/errors.md), with code,
+message, field."""
 
 from __future__ import annotations
 

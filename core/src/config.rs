@@ -32,7 +32,7 @@ pub enum Durability {
 pub struct Config {
     /// Balance of a newly registered client (default COP 500.000).
     pub initial_balance: Decimal,
-    /// Fund catalogue seeded on the first open (default: SPEC §1).
+    /// Fund catalogue seeded on the first open (default: the catalogue of docs/rules.md).
     pub funds: Vec<Fund>,
     /// Language of error messages and notifications (default Spanish).
     pub locale: Locale,

@@ -1,4 +1,5 @@
-//! The engine: every operation, each change one atomic store transaction.
+//! The engine: every operation of docs/operations.md, each change one atomic store
+//! transaction.
 //!
 //! Each operation reads through the storage port, lets [`crate::rules`] decide, writes the
 //! change through the port, then makes it durable: lock/read → decide → write → flush.

@@ -1,4 +1,5 @@
-//! The one error type of the engine, with the stable codes of SPEC §5 and localized messages.
+//! The one error type of the engine, with the stable codes of docs/errors.md and localized
+//! messages.
 
 use rust_decimal::Decimal;
 
@@ -40,7 +41,7 @@ pub enum Invalid {
 
 /// Everything that can go wrong in fundcore.
 ///
-/// [`Error::code`] gives the stable code of SPEC §5; [`Error::message`] the human text in a
+/// [`Error::code`] gives the stable code (docs/errors.md); [`Error::message`] the human text in a
 /// locale. `Display` is the Spanish message.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
@@ -143,7 +144,7 @@ impl Error {
         }
     }
 
-    /// The stable code of SPEC §5, identical in every language.
+    /// The stable code (docs/errors.md), identical in every language.
     pub fn code(&self) -> &'static str {
         match self {
             Error::Validation { .. } => "VALIDATION_ERROR",

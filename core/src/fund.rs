@@ -63,7 +63,7 @@ impl Fund {
     }
 }
 
-/// The catalogue of SPEC §1, seeded on the first open of a store unless configured otherwise.
+/// The catalogue of docs/rules.md, seeded on the first open of a store unless configured otherwise.
 pub fn default_catalogue() -> Vec<Fund> {
     vec![
         Fund::new(

@@ -26,8 +26,8 @@ pub fn parse_amount(text: &str) -> Result<Decimal> {
         .map_err(|_| Error::invalid("amount", Invalid::AmountNotANumber))
 }
 
-/// Checks an amount against SPEC §2 (> 0, at most 2 fractional digits, at most 10^12) and
-/// returns it with exactly 2 fractional digits, the form every stored amount has.
+/// Checks an amount against the rules of docs/money.md (> 0, at most 2 fractional digits, at
+/// most 10^12) and returns it with exactly 2 fractional digits, the form every stored amount has.
 pub fn validate_amount(amount: Decimal) -> Result<Decimal> {
     if amount <= Decimal::ZERO {
         return Err(Error::invalid("amount", Invalid::AmountNotPositive));

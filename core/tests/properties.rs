@@ -1,5 +1,5 @@
-//! Property tests of SPEC §9: random operation sequences against a reference model, with the
-//! invariants checked after every step, reopening of the store, and concurrent callers.
+//! Property tests of docs/invariants.md: random operation sequences against a reference model,
+//! with the invariants checked after every step, reopening of the store, and concurrent callers.
 
 mod common;
 

@@ -1,5 +1,5 @@
 // Runs the shared conformance scenarios (core/tests/scenarios/*.json, format in
-// docs/core-api.md) through the Kotlin API: every call goes through the generated bindings.
+// docs/invariants.md) through the Kotlin API: every call goes through the generated bindings.
 package fundcore.tests
 
 import com.fundcore.*
@@ -15,7 +15,7 @@ private fun time(at: Instant?): String? = at?.let { RFC3339.format(it) }
 
 private fun num(n: Number): BigDecimal = BigDecimal(n.toString())
 
-/** The record's JSON shape of SPEC §3 (money as strings with 2 decimals, lowercase enums). */
+/** The record's JSON shape of docs/records.md (money as strings with 2 decimals, lowercase enums). */
 fun toJson(value: Any?): Any? = when (value) {
     null -> null
     is List<*> -> value.map { toJson(it) }
@@ -54,7 +54,7 @@ fun toJson(value: Any?): Any? = when (value) {
     else -> throw IllegalArgumentException("no JSON shape for ${value::class.simpleName}")
 }
 
-/** Subset match of docs/core-api.md; returns null when it matches, else what differs. */
+/** Subset match of docs/invariants.md; returns null when it matches, else what differs. */
 fun mismatch(expected: Any?, actual: Any?, path: String = "$"): String? = when (expected) {
     is Map<*, *> -> {
         if (actual !is Map<*, *>) "$path: expected an object, got $actual"
@@ -103,11 +103,11 @@ private class ScenarioRun(val file: File) {
             initialBalance = (json["initial_balance"] as String?)?.let { parseAmount(it) },
             locale = (json["locale"] as String?)?.let { Locale.valueOf(it.uppercase()) },
             notifyOnCancel = json["notify_on_cancel"] as Boolean?,
-            maxAttempts = (json["max_attempts"] as BigDecimal?)?.intValueExact()?.toUInt(),
+            maxAttempts = (json["max_attempts"] as BigDecimal?)?.intValueExact(),
             funds = (json["funds"] as List<*>?)?.map {
                 val f = it as Map<*, *>
                 Fund(
-                    id = (f["id"] as BigDecimal).intValueExact().toUInt(),
+                    id = (f["id"] as BigDecimal).longValueExact(),
                     name = f["name"] as String,
                     minimum = parseAmount(f["minimum"] as String),
                     category = Category.valueOf(f["category"] as String),
@@ -120,25 +120,26 @@ private class ScenarioRun(val file: File) {
     fun call(op: String, a: Map<*, *>): Any? {
         fun str(k: String) = a[k] as String
         fun optStr(k: String) = a[k] as String?
-        fun uint(k: String) = (a[k] as BigDecimal).intValueExact().toUInt()
+        fun fundId(k: String) = (a[k] as BigDecimal).longValueExact()
+        fun count(k: String) = (a[k] as BigDecimal).intValueExact()
         val locale = engine.locale()
         return when (op) {
             "funds" -> engine.funds()
-            "fund" -> engine.fund(uint("fund_id"))
+            "fund" -> engine.fund(fundId("fund_id"))
             "register_client" -> engine.registerClient(
                 str("name"), str("email"), str("phone"), parseChannel(str("channel"), locale),
             )
             "client" -> engine.client(str("client"))
             "subscribe" -> engine.subscribe(
-                str("client"), uint("fund_id"), optStr("amount")?.let { parseAmount(it, locale) },
+                str("client"), fundId("fund_id"), optStr("amount")?.let { parseAmount(it, locale) },
                 optStr("idempotency_key"),
             )
-            "cancel" -> engine.cancel(str("client"), uint("fund_id"), optStr("idempotency_key"))
+            "cancel" -> engine.cancel(str("client"), fundId("fund_id"), optStr("idempotency_key"))
             "subscriptions" -> engine.subscriptions(str("client"))
-            "history" -> engine.history(str("client"), uint("limit"), optStr("before"))
+            "history" -> engine.history(str("client"), count("limit"), optStr("before"))
             "transaction" -> engine.transaction(str("id"))
             "notifications" -> engine.notifications(str("client"))
-            "dispatch" -> engine.dispatchNotifications(AcceptingNotifier(), uint("limit"))
+            "dispatch" -> engine.dispatchNotifications(AcceptingNotifier(), count("limit"))
             else -> fail("unknown op '$op'")
         }
     }

@@ -1,4 +1,4 @@
-//! The invariants of SPEC §9, checked against a real engine and store.
+//! The invariants of docs/invariants.md, checked against a real engine and store.
 #![allow(dead_code)]
 
 pub mod stores;
@@ -51,7 +51,7 @@ pub fn snapshot(engine: &Engine, clients: &[ClientId]) -> Snapshot {
     }
 }
 
-/// Checks invariants 1–5 of SPEC §9 for `clients`; returns what broke.
+/// Checks invariants 1–5 of docs/invariants.md for `clients`; returns what broke.
 pub fn check_invariants(engine: &Engine, clients: &[ClientId]) -> Result<(), String> {
     let initial = engine.initial_balance();
     let notify_on_cancel = engine.config().notify_on_cancel;

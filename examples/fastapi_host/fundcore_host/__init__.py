@@ -1,4 +1,4 @@
-"""fundcore REST host: FastAPI over the `fundcore` engine (SPEC §7)."""
+"""fundcore REST host: FastAPI over the `fundcore` engine (docs/apis.md, REST)."""
 
 __all__ = ["create_app"]
 

@@ -6,7 +6,6 @@ Run it with ``uvicorn fundcore_host.app:app`` (from ``examples/fastapi_host``) o
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import re
@@ -21,8 +20,11 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Reques
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import Principal, RateLimiter, authorize_client, current_principal, require_admin
@@ -37,44 +39,23 @@ from .errors import (
     field_name,
     host_message,
 )
+from .logs import configure_logging, printable, request_id_var
 from .notifiers import build_notifier
 
 log = logging.getLogger("fundcore_host")
 access_log = logging.getLogger("fundcore_host.access")
 
-#: The current request's id, for log lines written while serving it.
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
-
+#: Where the Swagger UI files of /docs are served from.
+DOCS_ASSETS_URL = "/docs-assets"
+#: Request bodies above this answer 413 PAYLOAD_TOO_LARGE.
 MAX_BODY_BYTES = 64 * 1024
+#: Request headers above this in all (names, values and their separators, as sent) answer 431
+#: REQUEST_HEADERS_TOO_LARGE. `fundcore_host.serve` also stops reading a request head past
+#: about this size, so an 8 MB header is never read into memory.
+MAX_HEADER_BYTES = 16 * 1024
 FUND_ID_MAX = 2**32 - 1
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _AMOUNT_RE = re.compile(r"^-?[0-9]{1,20}(\.[0-9]{1,20})?$")
-
-
-# --------------------------------------------------------------------------- logging
-
-
-class RequestIdFilter(logging.Filter):
-    """Adds ``request_id`` to every record (``-`` outside a request)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = request_id_var.get()
-        return True
-
-
-def configure_logging(level: str = "INFO") -> None:
-    """Log lines of the host carry the request id: ``... [request_id] message``."""
-    root = logging.getLogger("fundcore_host")
-    root.setLevel(level)
-    if not any(getattr(h, "_fundcore_host", False) for h in root.handlers):
-        handler = logging.StreamHandler()
-        handler._fundcore_host = True  # type: ignore[attr-defined]
-        handler.addFilter(RequestIdFilter())
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
-        )
-        root.addHandler(handler)
 
 
 # --------------------------------------------------------------------------- JSON without floats
@@ -91,17 +72,42 @@ class _MoneySafeRequest(Request):
         if not hasattr(self, "_json"):
             body = await self.body()
             try:
-                self._json = json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=Decimal)
+                self._json = json.loads(
+                    body.decode("utf-8"),
+                    parse_float=Decimal,
+                    parse_constant=Decimal,
+                    object_pairs_hook=_object_without_duplicates,
+                )
+            except DuplicateKey as duplicate:
+                self._json = duplicate
             except (UnicodeDecodeError, ValueError, RecursionError):
                 # Not JSON (or not UTF-8, an integer with thousands of digits, absurd nesting).
-                # Handed to the body model, which refuses it: that error is raised after the
-                # dependencies ran, so authentication and authorization still answer first.
                 self._json = InvalidJson()
+            # Either marker is handed to the body model, which refuses it: that error is raised
+            # after the dependencies ran, so authentication and authorization still answer first.
         return self._json
 
 
 class InvalidJson:
     """Stands for a request body that is not valid JSON."""
+
+
+class DuplicateKey(ValueError):
+    """Stands for a JSON body in which an object repeats a key (``{"fund_id": 3, "fund_id": 1}``):
+    refused rather than letting the last value win silently."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise DuplicateKey(key)
+        obj[key] = value
+    return obj
 
 
 class MoneySafeRoute(APIRoute):
@@ -124,11 +130,15 @@ _FLOAT_MESSAGE = (
 
 def _refuse_invalid_json(value: Any) -> Any:
     if isinstance(value, InvalidJson):
-        raise ValueError(BAD_JSON_MARKER)
+        raise PydanticCustomError(INVALID_JSON_ERROR, "invalid JSON body")
+    if isinstance(value, DuplicateKey):
+        raise PydanticCustomError(DUPLICATE_KEY_ERROR, "duplicate key {key}", {"key": value.key})
     return value
 
 
-BAD_JSON_MARKER = "invalid JSON body"
+#: pydantic error types the body models raise for a body that is not JSON, or repeats a key.
+INVALID_JSON_ERROR = "fundcore_invalid_json"
+DUPLICATE_KEY_ERROR = "fundcore_duplicate_key"
 
 
 def _refuse_json_fraction(value: Any, field: str | None) -> Any:
@@ -275,11 +285,13 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 class RequestContextMiddleware:
-    """Request ids, access log, body-size limit and the last-resort 500 envelope.
+    """Request ids, access log, size limits, HEAD, and the last-resort 500 envelope.
 
     Accepts a sane ``X-Request-ID`` or generates one, echoes it on every response (errors too)
-    and logs one access line per request. An exception that escapes the app becomes a 500
-    ``INTERNAL_ERROR`` envelope (when no response has started).
+    and logs one access line per request. Request headers over :data:`MAX_HEADER_BYTES` answer
+    431 and bodies over :data:`MAX_BODY_BYTES` 413, both in the envelope. ``HEAD`` is served as
+    ``GET`` without the body. An exception that escapes the app becomes a 500 ``INTERNAL_ERROR``
+    envelope (when no response has started).
     """
 
     def __init__(self, app: ASGIApp, locale: Callable[[], str]) -> None:
@@ -290,16 +302,15 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = None
-        for key, value in scope.get("headers", []):
-            if key == b"x-request-id":
-                incoming = value.decode("latin-1")
-                break
-        request_id = incoming if incoming and _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _REQUEST_ID_RE.fullmatch(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status_holder = {"status": 0, "started": False}
+        head = scope.get("method") == "HEAD"
+        # RFC 9110 §9.3.2: HEAD is GET without the content (same status and headers).
+        app_scope = {**scope, "method": "GET"} if head else scope
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -308,8 +319,11 @@ class RequestContextMiddleware:
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
                 message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and head:
+                message = {**message, "body": b""}
             await send(message)
 
+        header_bytes = sum(len(key) + len(value) + 4 for key, value in scope.get("headers", []))
         too_large = False
         for key, value in scope.get("headers", []):
             if key == b"content-length":
@@ -331,24 +345,45 @@ class RequestContextMiddleware:
             return message
 
         try:
-            if too_large:
+            if header_bytes > MAX_HEADER_BYTES:
+                response = envelope(
+                    431, "REQUEST_HEADERS_TOO_LARGE", host_message("REQUEST_HEADERS_TOO_LARGE", self.locale()),
+                    headers={"Connection": "close"},
+                )
+                await response(app_scope, receive, send_with_id)
+            elif too_large:
                 response = envelope(413, "PAYLOAD_TOO_LARGE", host_message("PAYLOAD_TOO_LARGE", self.locale()))
-                await response(scope, receive, send_with_id)
+                await response(app_scope, receive, send_with_id)
             else:
-                await self.app(scope, limited_receive, send_with_id)
+                await self.app(app_scope, limited_receive, send_with_id)
         except Exception:
-            log.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
+            log.exception("unhandled error serving %s", _request_line(scope))
             if status_holder["started"]:
                 raise
             response = envelope(500, "INTERNAL_ERROR", host_message("INTERNAL_ERROR", self.locale()))
-            await response(scope, receive, send_with_id)
+            await response(app_scope, receive, send_with_id)
         finally:
             access_log.info(
-                "%s %s -> %d in %.1f ms",
-                scope.get("method"), scope.get("path"), status_holder["status"],
-                (time.perf_counter() - started) * 1000,
+                "%s -> %d in %.1f ms ua=%s",
+                _request_line(scope), status_holder["status"], (time.perf_counter() - started) * 1000,
+                printable(_header(scope, b"user-agent") or "-"),
             )
             request_id_var.reset(token)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _request_line(scope: Scope) -> str:
+    """``METHOD /path?query`` for a log line, every part escaped (the path arrives
+    percent-decoded, so ``%0A`` is a real newline here)."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    target = scope.get("path", "") + (f"?{query}" if query else "")
+    return f"{printable(scope.get('method', '-'))} {printable(target)}"
 
 
 # --------------------------------------------------------------------------- exception handlers
@@ -359,8 +394,10 @@ def _validation_response(exc: RequestValidationError, locale: str) -> JSONRespon
     for err in exc.errors():
         loc = tuple(err.get("loc", ()))
         kind = err.get("type", "")
-        if kind == "json_invalid" or (kind == "value_error" and BAD_JSON_MARKER in str(err.get("msg", ""))):
+        if kind in ("json_invalid", INVALID_JSON_ERROR):
             name, text = "body", host_message("BAD_JSON", locale)
+        elif kind == DUPLICATE_KEY_ERROR:
+            name, text = str(err.get("ctx", {}).get("key", "body")), host_message("DUPLICATE_KEY", locale)
         else:
             name = field_name(loc)
             text = str(err.get("msg", "invalid"))
@@ -390,7 +427,7 @@ def _install_handlers(app: FastAPI, settings: Settings) -> None:
     async def _engine_error(request: Request, exc: Exception) -> JSONResponse:
         response = engine_error_response(exc)
         if response.status_code >= 500:
-            log.error("engine error %s: %s", getattr(exc, "code", "?"), getattr(exc, "message", exc))
+            log.error("engine error %s: %s", printable(getattr(exc, "code", "?")), printable(getattr(exc, "message", exc)))
         return response
 
     @app.exception_handler(HostError)
@@ -403,6 +440,7 @@ def _install_handlers(app: FastAPI, settings: Settings) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
         if exc.status_code in _HTTP_CODES:
             code, status = _HTTP_CODES[exc.status_code]
             message = host_message(code, locale)
@@ -410,7 +448,27 @@ def _install_handlers(app: FastAPI, settings: Settings) -> None:
             code, status, message = "INTERNAL_ERROR", 500, host_message("INTERNAL_ERROR", locale)
         else:
             code, status, message = "BAD_REQUEST", exc.status_code, str(exc.detail)
-        return envelope(status, code, message, None, dict(exc.headers or {}))
+        if status == 405:
+            # Starlette names only the methods of the first route matching the path.
+            headers["Allow"] = allowed_methods(request.app, request.scope)
+        return envelope(status, code, message, None, headers)
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> str:
+    """Every method of every route whose path matches the request (RFC 9110 §15.5.6), HEAD
+    wherever GET is, as the ``Allow`` header of a 405."""
+    methods: set[str] = set()
+    # inside a Mount the scope's root_path includes the mount's prefix: match from the top
+    scope = {**scope, "root_path": scope.get("app_root_path", scope.get("root_path", ""))}
+    for route in app.router.routes:
+        match, _ = route.matches(scope)
+        if match == Match.NONE:
+            continue
+        route_methods = getattr(route, "methods", None)
+        methods.update(route_methods if route_methods is not None else ("GET",))  # a Mount: static files
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 # --------------------------------------------------------------------------- the app
@@ -505,13 +563,17 @@ def create_app(
             except Exception:
                 log.exception("closing the store at shutdown failed")
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="fundcore REST host",
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
+        # Swagger UI's files come from the host itself (fastapi-offline ships them), so the
+        # docs work without a network; no online validator badge either.
+        static_url=DOCS_ASSETS_URL,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.router.route_class = MoneySafeRoute
     app.state.settings = settings
@@ -590,7 +652,7 @@ def _add_routes(app: FastAPI) -> None:
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
         tx = engine.subscribe(client_id, body.fund_id, body.amount_decimal(), idempotency_key=idempotency_key)
-        log.info("client %s subscribed to fund %s: transaction %s", client_id, body.fund_id, tx.id)
+        log.info("client %s subscribed to fund %s: transaction %s", printable(client_id), body.fund_id, tx.id)
         return _created(tx.to_dict())
 
     @app.delete(
@@ -607,7 +669,7 @@ def _add_routes(app: FastAPI) -> None:
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
         tx = engine.cancel(client_id, fund_id, idempotency_key=idempotency_key)
-        log.info("client %s cancelled fund %s: transaction %s", client_id, fund_id, tx.id)
+        log.info("client %s cancelled fund %s: transaction %s", printable(client_id), fund_id, tx.id)
         return _ok(tx.to_dict())
 
     @app.get(

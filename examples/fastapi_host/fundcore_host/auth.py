@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Callable
 
 import jwt
 from fastapi import Depends, Request
@@ -47,30 +50,70 @@ class Principal:
 
 
 class RateLimiter:
-    """Fixed one-minute windows per key; ``per_minute == 0`` disables it."""
+    """Fixed windows per caller key; ``per_minute == 0`` disables it.
 
-    def __init__(self, per_minute: int, window_s: float = 60.0, max_keys: int = 100_000) -> None:
+    Each request costs the same whatever the number of callers, and at most ``max_keys``
+    callers are tracked. Windows are kept in the order they started (a caller whose window
+    ended gets a new one at the end), so the windows that ended are always at the front: each
+    check drops at most two of them, and a full table drops its oldest window to make room (that
+    caller simply starts a new window). ``work`` counts the entries looked at, for tests.
+    """
+
+    #: Ended windows dropped from the front per check (two: faster than one is added).
+    DROP_PER_CHECK = 2
+
+    def __init__(
+        self,
+        per_minute: int,
+        window_s: float = 60.0,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_keys <= 0:
+            raise ValueError("max_keys must be positive")
         self.per_minute = per_minute
         self.window_s = window_s
         self.max_keys = max_keys
+        self.work = 0
+        self._clock = clock
         self._lock = threading.Lock()
-        self._windows: dict[str, tuple[float, int]] = {}
+        self._windows: OrderedDict[str, list[float]] = OrderedDict()  # key -> [start, count]
+
+    def __len__(self) -> int:
+        return len(self._windows)
+
+    def _hit(self, key: str, now: float) -> tuple[float, float]:
+        windows = self._windows
+        for _ in range(self.DROP_PER_CHECK):
+            if not windows:
+                break
+            self.work += 1
+            _, (oldest_start, _) = next(iter(windows.items()))
+            if now - oldest_start < self.window_s:
+                break
+            windows.popitem(last=False)
+        self.work += 1
+        entry = windows.get(key)
+        if entry is not None and now - entry[0] >= self.window_s:
+            entry[0], entry[1] = now, 0
+            windows.move_to_end(key)  # keeps the table in window-start order
+        elif entry is None:
+            if len(windows) >= self.max_keys:
+                self.work += 1
+                windows.popitem(last=False)
+            entry = windows[key] = [now, 0]
+        entry[1] += 1
+        return entry[0], entry[1]
 
     def check(self, key: str, locale: str = "es") -> None:
+        """Count a request of ``key``; raises 429 RATE_LIMITED past ``per_minute`` in its window."""
         if self.per_minute <= 0:
             return
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
-            start, count = self._windows.get(key, (now, 0))
-            if now - start >= self.window_s:
-                start, count = now, 0
-            count += 1
-            if key not in self._windows and len(self._windows) >= self.max_keys:
-                # forget expired windows so the table stays bounded
-                self._windows = {k: v for k, v in self._windows.items() if now - v[0] < self.window_s}
-            self._windows[key] = (start, count)
+            start, count = self._hit(key, now)
         if count > self.per_minute:
-            retry_after = max(1, int(self.window_s - (now - start)) + 1)
+            retry_after = max(1, math.ceil(self.window_s - (now - start)))
             raise HostError(
                 "RATE_LIMITED",
                 host_message("RATE_LIMITED", locale),

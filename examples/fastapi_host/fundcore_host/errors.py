@@ -6,9 +6,9 @@ Every error response of the host, whoever raised it, has exactly this shape::
 
 Engine errors keep their code and message (SPEC §5). The host's own failures use
 ``UNAUTHORIZED`` (401), ``FORBIDDEN`` (403), ``NOT_FOUND`` (404, unknown route),
-``METHOD_NOT_ALLOWED`` (405), ``PAYLOAD_TOO_LARGE`` (413), ``RATE_LIMITED`` (429) and
-``INTERNAL_ERROR`` (500). Request validation failures are ``VALIDATION_ERROR`` (422) with one
-entry per offending field in ``errors``.
+``METHOD_NOT_ALLOWED`` (405), ``PAYLOAD_TOO_LARGE`` (413), ``RATE_LIMITED`` (429),
+``REQUEST_HEADERS_TOO_LARGE`` (431) and ``INTERNAL_ERROR`` (500). Request validation failures
+are ``VALIDATION_ERROR`` (422) with one entry per offending field in ``errors``.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ HOST_STATUS: dict[str, int] = {
     "PAYLOAD_TOO_LARGE": 413,
     "UNSUPPORTED_MEDIA_TYPE": 415,
     "RATE_LIMITED": 429,
+    "REQUEST_HEADERS_TOO_LARGE": 431,
     "INTERNAL_ERROR": 500,
 }
 
@@ -60,8 +61,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "PAYLOAD_TOO_LARGE": "El cuerpo de la solicitud es demasiado grande",
         "UNSUPPORTED_MEDIA_TYPE": "El cuerpo de la solicitud debe ser JSON",
         "RATE_LIMITED": "Demasiadas solicitudes; intente de nuevo más tarde",
+        "REQUEST_HEADERS_TOO_LARGE": "Los encabezados de la solicitud son demasiado grandes",
         "INTERNAL_ERROR": "Error interno del servidor",
         "BAD_JSON": "El cuerpo de la solicitud no es JSON válido",
+        "DUPLICATE_KEY": "la clave aparece más de una vez en el cuerpo JSON",
     },
     "en": {
         "VALIDATION_ERROR": "The request is not valid",
@@ -73,8 +76,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "PAYLOAD_TOO_LARGE": "The request body is too large",
         "UNSUPPORTED_MEDIA_TYPE": "The request body must be JSON",
         "RATE_LIMITED": "Too many requests; try again later",
+        "REQUEST_HEADERS_TOO_LARGE": "The request headers are too large",
         "INTERNAL_ERROR": "Internal server error",
         "BAD_JSON": "The request body is not valid JSON",
+        "DUPLICATE_KEY": "the key appears more than once in the JSON body",
     },
 }
 

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import fundcore
 
 from .config import SmsSettings, SmtpSettings
+from .logs import printable
 
 log = logging.getLogger("fundcore_host.notifiers")
 
@@ -107,7 +108,7 @@ class EmailNotifier:
             if exc.smtp_code >= 500:
                 raise fundcore.PermanentDeliveryError(detail) from None
             raise RuntimeError(detail) from None
-        log.info("email %s delivered to %s", notification.id, notification.recipient)
+        log.info("email %s delivered to %s", notification.id, printable(notification.recipient))
 
 
 class SmsGatewayNotifier:
@@ -156,7 +157,7 @@ class SmsGatewayNotifier:
             raise RuntimeError(detail) from None
         except (urllib.error.URLError, OSError) as exc:
             raise RuntimeError(f"SMS gateway unreachable: {exc}") from None
-        log.info("sms %s delivered to %s", notification.id, notification.recipient)
+        log.info("sms %s delivered to %s", notification.id, printable(notification.recipient))
 
 
 class LogNotifier:
@@ -169,7 +170,7 @@ class LogNotifier:
         log.warning(
             "%s %s not sent (no %s configured): to=%s subject=%r body=%r",
             channel_of(notification), notification.id, self.what,
-            notification.recipient, notification.subject, notification.body,
+            printable(notification.recipient), notification.subject, notification.body,
         )
 
 

@@ -60,11 +60,13 @@ def bearer(sub: str, role: str = "client", secret: str = SECRET, ttl_s: int = 60
     return {"Authorization": f"Bearer {make_token(secret, sub, role, ttl_s)}"}
 
 
-ADMIN = bearer("admin-1", "admin")
+#: Minted once at import: valid for a day, so a long session (schemathesis, repeated runs) never
+#: outlives it (with 600 s it expired under a slow run).
+ADMIN = bearer("admin-1", "admin", ttl_s=86_400)
 
 
 def assert_envelope(response: Any, status: int, code: str) -> dict[str, Any]:
-    """The response is exactly the SPEC §7 error envelope with this status and code."""
+    """The response is exactly the error envelope of docs/errors.md with this status and code."""
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) == {"status", "code", "message", "errors"}, body

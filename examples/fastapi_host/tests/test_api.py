@@ -392,3 +392,85 @@ def test_store_on_disk_survives_restart(tmp_path):
     with TestClient(create_app(settings)) as api:
         assert api.get(f"/clients/{cid}", headers=ADMIN).json()["balance"] == "425000.00"
         assert len(api.get(f"/clients/{cid}/transactions", headers=ADMIN).json()["items"]) == 1
+
+
+@pytest.mark.parametrize(
+    "raw, key",
+    [
+        (b'{"fund_id": 3, "fund_id": 1}', "fund_id"),
+        (b'{"fund_id": 1, "amount": "90000", "amount": "75000"}', "amount"),
+        (b'{"fund_id": 1, "x": {"a": 1, "a": 2}}', "a"),
+    ],
+)
+def test_duplicate_json_keys_are_refused(api, raw, key):
+    """The last value does not silently win: `{"fund_id":3,"fund_id":1}` subscribed to fund 1."""
+    cid = register(api)["id"]
+    r = api.post(f"/clients/{cid}/subscriptions", content=raw, headers={**ADMIN, "Content-Type": "application/json"})
+    body = assert_envelope(r, 422, "VALIDATION_ERROR")
+    assert body["errors"] == {key: "la clave aparece más de una vez en el cuerpo JSON"}
+    assert api.get(f"/clients/{cid}/subscriptions", headers=ADMIN).json() == []
+
+
+def test_duplicate_keys_when_registering(api):
+    raw = b'{"name": "Ana", "email": "ana@example.com", "phone": "+573001234567", "channel": "email", "name": "Eve"}'
+    r = api.post("/clients", content=raw, headers={**ADMIN, "Content-Type": "application/json"})
+    assert assert_envelope(r, 422, "VALIDATION_ERROR")["errors"] == {"name": "la clave aparece más de una vez en el cuerpo JSON"}
+
+
+@pytest.mark.parametrize(
+    "method, path, allow",
+    [
+        ("PUT", "/clients/{cid}/subscriptions", "GET, HEAD, POST"),
+        ("PATCH", "/clients/{cid}/subscriptions", "GET, HEAD, POST"),
+        ("GET", "/clients/{cid}/subscriptions/1", "DELETE"),
+        ("DELETE", "/clients/{cid}", "GET, HEAD"),
+        ("GET", "/clients", "POST"),
+        ("HEAD", "/clients", "POST"),
+        ("POST", "/health", "GET, HEAD"),
+        ("PUT", "/funds", "GET, HEAD"),
+    ],
+)
+def test_405_allow_lists_every_method_of_the_path(api, method, path, allow):
+    """RFC 9110 §15.5.6: `Allow` names all methods of the target resource, not the first route's."""
+    cid = register(api)["id"]
+    r = api.request(method, path.format(cid=cid), headers=ADMIN)
+    assert r.status_code == 405
+    assert r.headers["allow"] == allow
+    if method != "HEAD":
+        assert_envelope(r, 405, "METHOD_NOT_ALLOWED")
+
+
+@pytest.mark.parametrize("path", ["/health", "/funds", "/clients/{cid}", "/clients/{cid}/subscriptions",
+                                  "/clients/{cid}/transactions", "/clients/{cid}/notifications", "/openapi.json"])
+def test_head_on_every_get_route(api, path):
+    cid = register(api)["id"]
+    url = path.format(cid=cid)
+    got = api.get(url, headers=ADMIN)
+    head = api.head(url, headers=ADMIN | {"X-Request-ID": "head-1"})
+    assert got.status_code == head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert head.headers["content-length"] == got.headers["content-length"]
+    assert head.headers["x-request-id"] == "head-1"
+
+
+def test_head_is_authenticated_like_get(api):
+    r = api.head("/funds")
+    assert r.status_code == 401 and r.content == b"" and r.headers["www-authenticate"] == "Bearer"
+
+
+def test_request_headers_over_16_kib_are_431(api):
+    from fundcore_host.app import MAX_HEADER_BYTES
+
+    assert MAX_HEADER_BYTES == 16 * 1024
+    # 8 headers of 2,000 bytes: 16,000 bytes plus the test client's own, over the cap
+    big = {f"X-Pad-{i}": "p" * 2000 for i in range(8)}
+    r = api.get("/funds", headers=ADMIN | big | {"X-Request-ID": "big-1"})
+    assert_envelope(r, 431, "REQUEST_HEADERS_TOO_LARGE")
+    assert r.headers["x-request-id"] == "big-1"
+    # one large Authorization header: refused before the token is even looked at
+    r = api.get("/funds", headers={"Authorization": "Bearer " + "a" * 20_000})
+    assert_envelope(r, 431, "REQUEST_HEADERS_TOO_LARGE")
+    # just under the cap is served
+    ok = {f"X-Pad-{i}": "p" * 1800 for i in range(8)}
+    assert api.get("/funds", headers=ADMIN | ok).status_code == 200

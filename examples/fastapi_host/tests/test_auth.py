@@ -3,6 +3,7 @@ envelope (401 unauthenticated, 403 admin-only, 404 for another client's id) and 
 
 from __future__ import annotations
 
+import math
 import time
 
 import jwt
@@ -164,13 +165,16 @@ def test_a_token_accepted_before_is_refused_once_it_expires(api):
     """Verified tokens are remembered for speed; expiry is still checked on every request."""
     from fundcore_host.token import LEEWAY_S
 
-    now = time.time()
-    # exp lies in the past, but within the leeway for about one more second.
-    token = make_token(SECRET, "admin", "admin", ttl_s=1, now=now - LEEWAY_S)
+    # `exp` is a whole second: pick it so the token is accepted for 2 to 3 more seconds (the
+    # leeway included), whatever the fraction of the current second, then wait until it is not.
+    # (A token minted with `int(now)` stayed valid for only 1 - frac(now) seconds.)
+    valid_until = math.ceil(time.time()) + 2
+    token = jwt.encode({"sub": "admin", "role": "admin", "exp": valid_until - LEEWAY_S}, SECRET, "HS256")
     headers = {"Authorization": "Bearer " + token}
     assert api.get("/funds", headers=headers).status_code == 200
     assert api.get("/funds", headers=headers).status_code == 200
-    time.sleep(max(0.0, now + 1.2 - time.time()))
+    while time.time() < valid_until + 0.05:
+        time.sleep(0.05)
     refused = api.get("/funds", headers=headers)
     assert refused.status_code == 401
     assert_envelope(refused, 401, "UNAUTHORIZED")

@@ -1,7 +1,7 @@
 """Property-style test: random request sequences against the app (real engine, real auth).
 
 Whatever the sequence, the host never answers 5xx, every error is exactly the envelope, refused
-calls change nothing, and the money invariants of SPEC §9 hold through the REST API:
+calls change nothing, and the money invariants of docs/invariants.md hold through the REST API:
 balance >= 0 and balance + Σ active subscription amounts = 500000.00 for every client.
 """
 
