@@ -25,6 +25,7 @@
 
 pub mod client;
 pub mod config;
+pub mod copy;
 pub mod engine;
 pub mod error;
 pub mod fund;
@@ -40,6 +41,7 @@ pub mod time;
 
 pub use client::{Channel, Client};
 pub use config::{Config, Durability};
+pub use copy::{CopyReport, StoreLocation, copy_store};
 pub use engine::{Engine, MAX_PAGE};
 pub use error::{Error, Invalid, Result};
 pub use fund::{Category, Fund, default_catalogue};

@@ -158,10 +158,22 @@ pub(crate) struct Claimed {
 }
 
 /// The settings a store is created with and keeps afterwards.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Seed {
     pub initial_balance: Decimal,
     pub funds: Vec<Fund>,
+}
+
+/// Everything a store keeps about one client, for copying a store into another.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ClientBundle {
+    pub client: Client,
+    /// Active subscriptions, by fund id.
+    pub subscriptions: Vec<Subscription>,
+    /// Every transaction with its notification state, oldest first.
+    pub entries: Vec<LedgerEntry>,
+    /// Idempotency keys and what they were used for, by key.
+    pub idempotency: Vec<(String, IdempotencyRecord)>,
 }
 
 /// The storage port.
@@ -228,6 +240,18 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
 
     /// Whether each commit is durable when it returns, without `flush`.
     fn commits_are_durable(&self) -> bool;
+
+    /// The settings the store was created with; `None` for a store never seeded.
+    fn stored_seed(&self) -> Result<Option<Seed>>;
+
+    /// Up to `limit` client ids in id order, after `after` when given.
+    fn client_ids(&self, after: Option<ClientId>, limit: usize) -> Result<Vec<ClientId>>;
+
+    /// Everything kept about one client.
+    fn bundle(&self, client: ClientId) -> Result<Option<ClientBundle>>;
+
+    /// Writes a client and everything about it, as copied from another store, in one commit.
+    fn import_bundle(&self, bundle: &ClientBundle) -> Result<()>;
 
     /// What the store has done so far.
     fn stats(&self) -> StoreStats {

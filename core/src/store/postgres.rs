@@ -22,8 +22,8 @@ use postgres::{NoTls, Row, Statement};
 use rust_decimal::Decimal;
 
 use super::{
-    Claimed, Decision, IdempotencyRecord, LedgerEntry, MoneyMove, MoneyView, Notice, Request, Seed,
-    Store, StoreStats,
+    Claimed, ClientBundle, Decision, IdempotencyRecord, LedgerEntry, MoneyMove, MoneyView, Notice,
+    Request, Seed, Store, StoreStats,
 };
 use crate::client::{Channel, Client};
 use crate::config::Config;
@@ -825,6 +825,145 @@ impl Store for PgStore {
         true
     }
 
+    fn stored_seed(&self) -> Result<Option<Seed>> {
+        self.run(|conn, _| {
+            let Some(row) = conn
+                .client
+                .query_opt("SELECT initial_balance FROM fundcore_settings", &[])
+                .map_err(read)?
+            else {
+                return Ok(None);
+            };
+            let funds = conn
+                .client
+                .query(
+                    "SELECT id, name, minimum, category, active FROM fundcore_funds ORDER BY id",
+                    &[],
+                )
+                .map_err(read)?
+                .iter()
+                .map(fund_from)
+                .collect::<Result<_>>()?;
+            Ok(Some(Seed {
+                initial_balance: col(&row, 0)?,
+                funds,
+            }))
+        })
+    }
+
+    fn client_ids(&self, after: Option<ClientId>, limit: usize) -> Result<Vec<ClientId>> {
+        let after = after.map_or(uuid::Uuid::nil(), |id| id.0);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(|conn, _| {
+            let rows = conn
+                .client
+                .query(
+                    "SELECT id FROM fundcore_clients WHERE id > $1 ORDER BY id LIMIT $2",
+                    &[&after, &limit],
+                )
+                .map_err(read)?;
+            Ok(rows
+                .iter()
+                .map(|row| col(row, 0).map(ClientId))
+                .collect::<Result<_>>()?)
+        })
+    }
+
+    fn bundle(&self, id: ClientId) -> Result<Option<ClientBundle>> {
+        self.run(|conn, _| {
+            // One snapshot for all four reads.
+            let mut tx = conn
+                .client
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .map_err(read)?;
+            let Some(row) = tx
+                .query_opt(
+                    &format!("SELECT {CLIENT_COLUMNS} FROM fundcore_clients c WHERE c.id = $1"),
+                    &[&id.0],
+                )
+                .map_err(read)?
+            else {
+                return Ok(None);
+            };
+            let client = client_from(&row, 0)?;
+            let subscriptions = tx
+                .query(
+                    &format!(
+                        "SELECT {SUBSCRIPTION_COLUMNS} FROM fundcore_subscriptions s
+                         WHERE s.client_id = $1 ORDER BY s.fund_id"
+                    ),
+                    &[&id.0],
+                )
+                .map_err(read)?
+                .iter()
+                .map(|row| subscription_from(row, 0))
+                .collect::<Result<_>>()?;
+            let entries = tx
+                .query(
+                    &format!(
+                        "SELECT {TRANSACTION_COLUMNS}, {NOTICE_COLUMNS}
+                         FROM fundcore_transactions t
+                         LEFT JOIN fundcore_outbox o
+                           ON o.client_id = t.client_id AND o.transaction_id = t.id
+                         WHERE t.client_id = $1 ORDER BY t.id"
+                    ),
+                    &[&id.0],
+                )
+                .map_err(read)?
+                .iter()
+                .map(|row| {
+                    let notice = match col::<Option<uuid::Uuid>>(row, TRANSACTION_WIDTH)? {
+                        Some(_) => Some(notice_from(row, TRANSACTION_WIDTH)?),
+                        None => None,
+                    };
+                    Ok(LedgerEntry {
+                        transaction: transaction_from(row, 0)?,
+                        notice,
+                    })
+                })
+                .collect::<Result<_>>()?;
+            let idempotency = tx
+                .query(
+                    "SELECT key, request_kind, request_fund_id, request_amount, transaction_id
+                     FROM fundcore_idempotency_keys WHERE client_id = $1 ORDER BY key",
+                    &[&id.0],
+                )
+                .map_err(read)?
+                .iter()
+                .map(|row| {
+                    let fund_id = fund_id(col(row, 2)?)?;
+                    let request = match col::<&str>(row, 1)? {
+                        "subscribe" => Request::Subscribe {
+                            fund_id,
+                            amount: col(row, 3)?,
+                        },
+                        "cancel" => Request::Cancel { fund_id },
+                        other => return Err(corrupt("request kind", other)),
+                    };
+                    let record = IdempotencyRecord {
+                        request,
+                        transaction_id: TransactionId(col(row, 4)?),
+                    };
+                    Ok((col::<String>(row, 0)?, record))
+                })
+                .collect::<Result<_>>()?;
+            tx.commit().map_err(read)?;
+            Ok(Some(ClientBundle {
+                client,
+                subscriptions,
+                entries,
+                idempotency,
+            }))
+        })
+    }
+
+    fn import_bundle(&self, bundle: &ClientBundle) -> Result<()> {
+        self.run(|conn, _| import_bundle(&mut conn.client, bundle).map_err(wrote))
+    }
+
     fn stats(&self) -> StoreStats {
         StoreStats {
             round_trips: self.round_trips.load(Ordering::Relaxed),
@@ -832,6 +971,109 @@ impl Store for PgStore {
             lost_races: self.lost_races.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Writes a copied client in one transaction.
+fn import_bundle(
+    client: &mut postgres::Client,
+    bundle: &ClientBundle,
+) -> std::result::Result<(), postgres::Error> {
+    let c = &bundle.client;
+    let newest = bundle.entries.last().map(|entry| entry.transaction.id.0);
+    let mut tx = client.transaction()?;
+    tx.execute(
+        "INSERT INTO fundcore_clients
+             (id, name, email, phone, channel, balance, created_at, newest_transaction_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &c.id.0,
+            &c.name,
+            &c.email,
+            &c.phone,
+            &c.channel.as_str(),
+            &c.balance,
+            &to_sql_time(c.created_at),
+            &newest,
+        ],
+    )?;
+    for entry in &bundle.entries {
+        let t = &entry.transaction;
+        tx.execute(
+            "INSERT INTO fundcore_transactions
+                 (client_id, id, fund_id, fund_name, kind, amount, balance_after, created_at,
+                  idempotency_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &t.client_id.0,
+                &t.id.0,
+                &i64::from(t.fund_id),
+                &t.fund_name,
+                &t.kind.as_str(),
+                &t.amount,
+                &t.balance_after,
+                &to_sql_time(t.created_at),
+                &t.idempotency_key,
+            ],
+        )?;
+        if let Some(n) = &entry.notice {
+            let attempts = i32::try_from(n.attempts).unwrap_or(i32::MAX);
+            tx.execute(
+                "INSERT INTO fundcore_outbox
+                     (client_id, transaction_id, id, channel, recipient, client_name, locale,
+                      status, attempts, last_error, delivered_at, next_attempt_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                &[
+                    &t.client_id.0,
+                    &t.id.0,
+                    &n.id.0,
+                    &n.channel.as_str(),
+                    &n.recipient,
+                    &n.client_name,
+                    &n.locale.as_str(),
+                    &n.status.as_str(),
+                    &attempts,
+                    &n.last_error,
+                    &n.delivered_at.map(to_sql_time),
+                    &n.next_attempt_at.map(to_sql_time),
+                ],
+            )?;
+        }
+    }
+    for s in &bundle.subscriptions {
+        tx.execute(
+            "INSERT INTO fundcore_subscriptions
+                 (client_id, fund_id, fund_name, amount, transaction_id, subscribed_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &s.client_id.0,
+                &i64::from(s.fund_id),
+                &s.fund_name,
+                &s.amount,
+                &s.transaction_id.0,
+                &to_sql_time(s.subscribed_at),
+            ],
+        )?;
+    }
+    for (key, record) in &bundle.idempotency {
+        let (kind, fund, amount) = match &record.request {
+            Request::Subscribe { fund_id, amount } => ("subscribe", *fund_id, *amount),
+            Request::Cancel { fund_id } => ("cancel", *fund_id, None),
+        };
+        tx.execute(
+            "INSERT INTO fundcore_idempotency_keys
+                 (client_id, key, request_kind, request_fund_id, request_amount, transaction_id)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &c.id.0,
+                key,
+                &kind,
+                &i64::from(fund),
+                &amount,
+                &record.transaction_id.0,
+            ],
+        )?;
+    }
+    tx.commit()
 }
 
 // ------------------------------------------------------------------ rows to records

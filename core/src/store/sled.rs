@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{Claimed, Decision, IdempotencyRecord, LedgerEntry, MoneyView, Notice, Seed, Store};
+use super::{
+    Claimed, ClientBundle, Decision, IdempotencyRecord, LedgerEntry, MoneyView, Notice, Seed, Store,
+};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::fund::Fund;
@@ -584,6 +586,108 @@ impl Store for SledStore {
 
     fn flush(&self) -> Result<()> {
         self.group_flush()
+    }
+
+    fn stored_seed(&self) -> Result<Option<Seed>> {
+        let Some(bytes) = self.meta.get(b"initial_balance")? else {
+            return Ok(None);
+        };
+        let funds = self
+            .funds
+            .iter()
+            .map(|entry| decode::<Fund>(&entry?.1))
+            .collect::<Result<_>>()?;
+        Ok(Some(Seed {
+            initial_balance: decode(&bytes)?,
+            funds,
+        }))
+    }
+
+    fn client_ids(&self, after: Option<ClientId>, limit: usize) -> Result<Vec<ClientId>> {
+        let range = match after {
+            Some(after) => self.clients.range(after.as_bytes().to_vec()..),
+            None => self.clients.range::<Vec<u8>, _>(..),
+        };
+        let mut ids = Vec::with_capacity(limit);
+        for key in range.keys() {
+            let id = ClientId::from_slice(&key?)
+                .ok_or_else(|| Error::storage("corrupt key: not a client id"))?;
+            if Some(id) == after {
+                continue;
+            }
+            if ids.len() == limit {
+                break;
+            }
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    fn bundle(&self, id: ClientId) -> Result<Option<ClientBundle>> {
+        let _consistent = self.client_lock(id);
+        let Some(client) = self.load_client(id)? else {
+            return Ok(None);
+        };
+        let subscriptions = self
+            .subscriptions
+            .scan_prefix(id.as_bytes())
+            .map(|entry| decode(&entry?.1))
+            .collect::<Result<_>>()?;
+        let entries = self
+            .transactions
+            .scan_prefix(id.as_bytes())
+            .map(|entry| decode(&entry?.1))
+            .collect::<Result<_>>()?;
+        let mut idempotency = Vec::new();
+        for entry in self.idempotency.scan_prefix(id.as_bytes()) {
+            let (key, bytes) = entry?;
+            let text = std::str::from_utf8(&key[16..])
+                .map_err(|_| Error::storage("corrupt idempotency key"))?;
+            idempotency.push((text.to_owned(), decode(&bytes)?));
+        }
+        Ok(Some(ClientBundle {
+            client,
+            subscriptions,
+            entries,
+            idempotency,
+        }))
+    }
+
+    fn import_bundle(&self, bundle: &ClientBundle) -> Result<()> {
+        let id = bundle.client.id;
+        let _serialized = self.client_lock(id);
+        let mut writes = vec![Write::put(Table::Clients, id.as_bytes(), &bundle.client)?];
+        for subscription in &bundle.subscriptions {
+            let key = subscription_key(id, subscription.fund_id);
+            writes.push(Write::put(Table::Subscriptions, &key, subscription)?);
+        }
+        for entry in &bundle.entries {
+            let tx = &entry.transaction;
+            let entry_key = owned_key(id, tx.id.as_bytes());
+            writes.push(Write::put(Table::Transactions, &entry_key, entry)?);
+            writes.push(Write::Put(
+                Table::TransactionOwners,
+                tx.id.as_bytes().to_vec(),
+                id.as_bytes().to_vec(),
+            ));
+            match entry.notice.as_ref().map(|n| (n.status, n.next_attempt_at)) {
+                Some((NotificationStatus::Pending, Some(due))) => {
+                    writes.push(Write::mark(Table::OutboxDue, &due_key(due, id, tx.id)));
+                }
+                Some((NotificationStatus::Failed, _)) => {
+                    writes.push(Write::mark(Table::OutboxFailed, &entry_key));
+                }
+                _ => {}
+            }
+        }
+        for (key, record) in &bundle.idempotency {
+            writes.push(Write::put(
+                Table::Idempotency,
+                &idempotency_key(id, key),
+                record,
+            )?);
+        }
+        self.commit(&writes)
     }
 
     fn commits_are_durable(&self) -> bool {

@@ -1,0 +1,154 @@
+//! Copying a store into another, of either kind, with every record and id intact: a team that
+//! starts on the embedded store and outgrows one process moves its data to PostgreSQL (or back).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::store::sled::{SledStore, StoreOptions};
+
+/// Where a store lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// An embedded store's directory.
+    Embedded(PathBuf),
+    /// A PostgreSQL URL (`postgresql://…` or `postgres://…`).
+    Postgres(String),
+}
+
+impl StoreLocation {
+    /// A URL that starts with `postgresql://` or `postgres://` is a database; anything else
+    /// is a directory.
+    pub fn parse(text: &str) -> StoreLocation {
+        if text.starts_with("postgresql://") || text.starts_with("postgres://") {
+            StoreLocation::Postgres(text.to_owned())
+        } else {
+            StoreLocation::Embedded(PathBuf::from(text))
+        }
+    }
+
+    fn open(&self) -> Result<Box<dyn Store>> {
+        let config = Config::default();
+        match self {
+            StoreLocation::Embedded(path) => {
+                let options = StoreOptions {
+                    flush_every_ms: Some(500),
+                    cache_capacity_bytes: config.cache_capacity_bytes,
+                };
+                Ok(Box::new(SledStore::open_recovered(Some(path), &options)?))
+            }
+            #[cfg(feature = "postgres")]
+            StoreLocation::Postgres(url) => Ok(Box::new(crate::store::postgres::PgStore::connect(
+                url, &config,
+            )?)),
+            #[cfg(not(feature = "postgres"))]
+            StoreLocation::Postgres(_) => Err(Error::storage(
+                "this build of fundcore has no PostgreSQL store (feature `postgres`)",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreLocation::Embedded(path) => write!(f, "{}", path.display()),
+            // The URL may carry a password: name the database by host only.
+            StoreLocation::Postgres(url) => {
+                let host = url.rsplit_once('@').map_or(url.as_str(), |(_, host)| host);
+                write!(f, "postgresql://…@{host}")
+            }
+        }
+    }
+}
+
+/// What a copy moved (and verified record by record).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Funds of the catalogue.
+    pub funds: usize,
+    /// Clients, with their balances.
+    pub clients: u64,
+    /// Transactions, with their notifications' states.
+    pub transactions: u64,
+    /// Notifications (outbox entries).
+    pub notifications: u64,
+    /// Active subscriptions.
+    pub subscriptions: u64,
+    /// Idempotency records.
+    pub idempotency_keys: u64,
+}
+
+/// Clients copied per page.
+const PAGE: usize = 500;
+
+/// Copies the store at `from` into the empty store at `to` (created when missing), then reads
+/// every client back from `to` and compares it with the source. Refuses a target that holds
+/// clients or was created with other settings. Run it while nothing writes to the source.
+pub fn copy_store(from: &StoreLocation, to: &StoreLocation) -> Result<CopyReport> {
+    let source = from.open()?;
+    let target = to.open()?;
+    let seed = source
+        .stored_seed()?
+        .ok_or_else(|| Error::storage(format!("{from} holds no fundcore store")))?;
+    if !target.client_ids(None, 1)?.is_empty() {
+        return Err(Error::storage(format!(
+            "{to} already holds clients: copy only into an empty store"
+        )));
+    }
+    match target.stored_seed()? {
+        Some(existing) if existing != seed => {
+            return Err(Error::storage(format!(
+                "{to} was created with another initial balance or catalogue"
+            )));
+        }
+        _ => {
+            let written = target.seed(&seed)?;
+            verify(written == seed, "the settings", to)?;
+        }
+    }
+    let mut report = CopyReport {
+        funds: seed.funds.len(),
+        ..CopyReport::default()
+    };
+    let mut after = None;
+    loop {
+        let page = source.client_ids(after, PAGE)?;
+        for &id in &page {
+            let bundle = source
+                .bundle(id)?
+                .ok_or_else(|| Error::storage(format!("client {id} vanished from {from}")))?;
+            target.import_bundle(&bundle)?;
+            let copied = target.bundle(id)?;
+            verify(
+                copied.as_ref() == Some(&bundle),
+                &format!("client {id}"),
+                to,
+            )?;
+            report.clients += 1;
+            report.transactions += bundle.entries.len() as u64;
+            report.notifications +=
+                bundle.entries.iter().filter(|e| e.notice.is_some()).count() as u64;
+            report.subscriptions += bundle.subscriptions.len() as u64;
+            report.idempotency_keys += bundle.idempotency.len() as u64;
+        }
+        match page.last() {
+            Some(&last) if page.len() == PAGE => after = Some(last),
+            _ => break,
+        }
+    }
+    target.flush()?;
+    Ok(report)
+}
+
+fn verify(same: bool, what: &str, to: &StoreLocation) -> Result<()> {
+    if same {
+        Ok(())
+    } else {
+        Err(Error::storage(format!(
+            "{what} read back from {to} differ from the source"
+        )))
+    }
+}
