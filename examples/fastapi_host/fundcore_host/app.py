@@ -12,6 +12,7 @@ import re
 import time
 import uuid
 from contextlib import asynccontextmanager
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, AsyncIterator, Callable, Literal
 
@@ -27,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import contract
 from .auth import Principal, RateLimiter, authorize_client, current_principal, require_admin
 from .token import TokenVerifier
 from .config import Settings
@@ -53,9 +55,7 @@ MAX_BODY_BYTES = 64 * 1024
 #: REQUEST_HEADERS_TOO_LARGE. `fundcore_host.serve` also stops reading a request head past
 #: about this size, so an 8 MB header is never read into memory.
 MAX_HEADER_BYTES = 16 * 1024
-FUND_ID_MAX = 2**32 - 1
-_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
-_AMOUNT_RE = re.compile(r"^-?[0-9]{1,20}(\.[0-9]{1,20})?$")
+_REQUEST_ID_RE = re.compile(contract.REQUEST_ID_PATTERN[1:-1])
 
 
 # --------------------------------------------------------------------------- JSON without floats
@@ -78,6 +78,8 @@ class _MoneySafeRequest(Request):
                     parse_constant=Decimal,
                     object_pairs_hook=_object_without_duplicates,
                 )
+                if _has_lone_surrogate(self._json):
+                    self._json = InvalidJson()  # a lone "\ud800" escape is JSON but not text
             except DuplicateKey as duplicate:
                 self._json = duplicate
             except (UnicodeDecodeError, ValueError, RecursionError):
@@ -86,6 +88,20 @@ class _MoneySafeRequest(Request):
             # Either marker is handed to the body model, which refuses it: that error is raised
             # after the dependencies ran, so authentication and authorization still answer first.
         return self._json
+
+
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether a parsed JSON value holds an unpaired ``\\uD800``-``\\uDFFF`` escape."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(item) for item in value)
+    return False
 
 
 class InvalidJson:
@@ -122,9 +138,9 @@ class MoneySafeRoute(APIRoute):
 
 # --------------------------------------------------------------------------- request models
 
-_FLOAT_MESSAGE = (
-    "JSON numbers with a fraction or exponent are not accepted; "
-    'send money as a string with up to 2 decimals, e.g. "80000.50", or as an integer'
+_FRACTION_MESSAGE = (
+    "JSON numbers with a fraction are not accepted; "
+    'send money as a string with up to 2 decimals, e.g. "80000.50", or as a whole number'
 )
 
 
@@ -141,12 +157,16 @@ INVALID_JSON_ERROR = "fundcore_invalid_json"
 DUPLICATE_KEY_ERROR = "fundcore_duplicate_key"
 
 
-def _refuse_json_fraction(value: Any, field: str | None) -> Any:
-    """JSON numbers with a fraction/exponent arrive as ``Decimal`` (never float): refuse them."""
-    if isinstance(value, (float, Decimal)):
+def _whole_json_number(value: Any, field: str | None) -> Any:
+    """A JSON number written with a fraction or an exponent arrives as ``Decimal`` (never a
+    binary float). JSON Schema counts ``80000.0`` and ``8e4`` as integers, and so does the
+    host (exactly: they are decimals); one with a non-zero fraction is refused."""
+    if isinstance(value, Decimal):
+        if value.is_finite() and value == value.to_integral_value() and value.adjusted() <= 18:
+            return int(value)
         if field == "amount":
-            raise ValueError(_FLOAT_MESSAGE)
-        raise ValueError("JSON numbers with a fraction or exponent are not accepted for this field")
+            raise ValueError(_FRACTION_MESSAGE)
+        raise ValueError("JSON numbers with a fraction are not accepted for this field")
     return value
 
 
@@ -160,10 +180,13 @@ class RegisterClientRequest(BaseModel):
         },
     )
 
-    name: StrictStr = Field(..., max_length=1000, description="1 to 100 characters")
-    email: StrictStr = Field(..., max_length=1000)
-    phone: StrictStr = Field(..., max_length=100, description="E.164, e.g. +573001234567")
-    channel: StrictStr = Field(..., max_length=100, description="notification channel: email or sms")
+    name: StrictStr = Field(
+        ..., max_length=contract.NAME_MAX_CHARS, pattern=contract.NAME_PATTERN,
+        description="1 to 100 characters, no control characters",
+    )
+    email: StrictStr = Field(..., max_length=contract.EMAIL_MAX_CHARS, pattern=contract.EMAIL_PATTERN)
+    phone: StrictStr = Field(..., pattern=contract.PHONE_PATTERN, description="E.164, e.g. +573001234567")
+    channel: Literal["email", "sms"] = Field(..., description="where notifications go: the email or the phone")
 
     @model_validator(mode="before")
     @classmethod
@@ -172,20 +195,22 @@ class RegisterClientRequest(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_json_fractions(cls, value: Any, info: ValidationInfo) -> Any:
-        return _refuse_json_fraction(value, info.field_name)
+    def _whole_numbers_only(cls, value: Any, info: ValidationInfo) -> Any:
+        return _whole_json_number(value, info.field_name)
 
 
 class SubscribeRequest(BaseModel):
+    """The document shows this body per fund of the catalogue (`contract.subscribe_body_schema`)."""
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"fund_id": 1, "amount": "80000.00"}, {"fund_id": 3}]},
     )
 
-    fund_id: StrictInt = Field(..., ge=0, le=FUND_ID_MAX, description="fund id (see GET /funds)")
-    amount: Annotated[StrictStr, Field(max_length=42, pattern=_AMOUNT_RE.pattern)] | Annotated[
-        StrictInt, Field(ge=-(10**15), le=10**15)
-    ] | None = Field(
+    fund_id: StrictInt = Field(..., ge=0, le=contract.FUND_ID_MAX, description="fund id (see GET /funds)")
+    amount: Annotated[
+        StrictStr, Field(max_length=contract.AMOUNT_MAX_CHARS, pattern=contract.AMOUNT_SYNTAX)
+    ] | Annotated[StrictInt, Field(ge=0, le=10**15)] | None = Field(
         None,
         description=(
             "COP amount as a decimal string (at most 2 decimals) or a JSON integer; "
@@ -201,8 +226,8 @@ class SubscribeRequest(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_json_fractions(cls, value: Any, info: ValidationInfo) -> Any:
-        return _refuse_json_fraction(value, info.field_name)
+    def _whole_numbers_only(cls, value: Any, info: ValidationInfo) -> Any:
+        return _whole_json_number(value, info.field_name)
 
     def amount_decimal(self) -> Decimal | None:
         if self.amount is None:
@@ -212,65 +237,69 @@ class SubscribeRequest(BaseModel):
 
 # --------------------------------------------------------------------------- response models (docs)
 
+Money = Annotated[str, Field(pattern=contract.MONEY_PATTERN, examples=["75000.00"])]
+FundId = Annotated[int, Field(ge=0, le=contract.FUND_ID_MAX)]
+Channel = Literal["email", "sms"]
+
 
 class FundOut(BaseModel):
-    id: int
+    id: FundId
     name: str
-    minimum: str = Field(..., examples=["75000.00"])
+    minimum: Money
     category: Literal["FPV", "FIC"]
     active: bool
 
 
 class ClientOut(BaseModel):
-    id: str
+    id: uuid.UUID
     name: str
     email: str
     phone: str
-    channel: Literal["email", "sms"]
-    balance: str = Field(..., examples=["500000.00"])
-    created_at: str
+    channel: Channel
+    balance: Money
+    created_at: datetime
 
 
 class SubscriptionOut(BaseModel):
-    client_id: str
-    fund_id: int
+    client_id: uuid.UUID
+    fund_id: FundId
     fund_name: str
-    amount: str
-    transaction_id: str
-    subscribed_at: str
+    amount: Money
+    transaction_id: uuid.UUID
+    subscribed_at: datetime
 
 
 class TransactionOut(BaseModel):
-    id: str
-    client_id: str
-    fund_id: int
+    id: uuid.UUID
+    client_id: uuid.UUID
+    fund_id: FundId
     fund_name: str
     kind: Literal["subscription", "cancellation"]
-    amount: str = Field(..., examples=["80000.00"])
-    balance_after: str = Field(..., examples=["420000.00"])
-    created_at: str
+    amount: Money
+    balance_after: Money
+    created_at: datetime
     idempotency_key: str | None = None
 
 
 class TransactionPage(BaseModel):
     items: list[TransactionOut]
-    next: str | None = Field(None, description="pass as `before` for the next page; null on the last page")
+    next: uuid.UUID | None = Field(None, description="pass as `before` for the next page; null on the last page")
 
 
 class NotificationOut(BaseModel):
-    id: str
-    client_id: str
-    transaction_id: str
-    channel: Literal["email", "sms"]
+    id: uuid.UUID
+    client_id: uuid.UUID
+    transaction_id: uuid.UUID
+    channel: Channel
     recipient: str
     subject: str
     body: str
     status: Literal["pending", "delivered", "failed"]
-    attempts: int
+    attempts: Annotated[int, Field(ge=0)]
     last_error: str | None = None
-    created_at: str
-    delivered_at: str | None = None
-    next_attempt_at: str | None = Field(None, description="when a pending entry is tried again")
+    created_at: datetime
+    delivered_at: datetime | None = None
+    next_attempt_at: datetime | None = Field(None, description="when a pending entry is tried again")
 
 
 class Health(BaseModel):
@@ -294,11 +323,15 @@ class RequestContextMiddleware:
     envelope (when no response has started).
     """
 
-    def __init__(self, app: ASGIApp, locale: Callable[[], str]) -> None:
+    def __init__(self, app: ASGIApp, locale: Callable[[], str], startup_failures: list[Exception]) -> None:
         self.app = app
         self.locale = locale
+        self.startup_failures = startup_failures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, self._quiet_startup_failure(send))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -371,6 +404,18 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+    def _quiet_startup_failure(self, send: Send) -> Send:
+        """A startup failure already logged in one line is reported to the server without the
+        traceback Starlette attaches (the server prints that message)."""
+
+        async def quiet_send(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed" and self.startup_failures:
+                message = {**message, "message": ""}
+            await send(message)
+
+        return quiet_send
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
@@ -398,6 +443,9 @@ def _validation_response(exc: RequestValidationError, locale: str) -> JSONRespon
             name, text = "body", host_message("BAD_JSON", locale)
         elif kind == DUPLICATE_KEY_ERROR:
             name, text = str(err.get("ctx", {}).get("key", "body")), host_message("DUPLICATE_KEY", locale)
+        elif kind == "string_pattern_mismatch":
+            # pydantic's text would quote the whole pattern; the document states it
+            name, text = field_name(loc), host_message("FORMAT", locale)
         else:
             name = field_name(loc)
             text = str(err.get("msg", "invalid"))
@@ -487,12 +535,21 @@ def _ok(content: Any) -> JSONResponse:
     return JSONResponse(status_code=200, content=content)
 
 
-ClientIdPath = Annotated[str, Path(..., max_length=100, description="client id (UUIDv7)")]
+ClientIdPath = Annotated[
+    str,
+    Path(..., max_length=100, description="client id (a UUID)", json_schema_extra={"format": "uuid"}),
+]
 IdempotencyKey = Annotated[
-    str | None,
+    str,  # optional (default None); not `str | None`: a header is never null
     Header(
         alias="Idempotency-Key",
-        description="optional; a repeated request with the same key returns the original transaction",
+        min_length=1,
+        max_length=contract.IDEMPOTENCY_KEY_MAX_CHARS,
+        pattern=contract.IDEMPOTENCY_KEY_PATTERN,
+        description=(
+            "optional, 1 to 200 visible ASCII characters; a repeated request with the same key "
+            "returns the original transaction"
+        ),
     ),
 ]
 EngineDep = Annotated[Any, Depends(_engine)]
@@ -516,9 +573,12 @@ manager's clients, with email/SMS notifications sent after each change commits.
   `admin`, `exp`). Admins may do everything; a client only reads and acts on its own id
   (another client's id answers 404 `CLIENT_NOT_FOUND`, as if it did not exist).
 * Money is a JSON string with 2 decimals (`"75000.00"`). Requests may send a string or an
-  integer; JSON floats such as `80000.5` are refused with `VALIDATION_ERROR`.
-* Every error is `{"status": "error", "code", "message", "errors"}`.
+  integer; JSON floats such as `80000.5` are refused with `VALIDATION_ERROR`. The subscribe
+  body lists, per fund, the amounts it accepts.
+* Every error is `{"status": "error", "code", "message", "errors"}`; each response below lists
+  the codes of its status. A JSON body that repeats a key is refused.
 * Send `X-Request-ID` to correlate logs; every response echoes it (one is generated if absent).
+* Every `GET` also answers `HEAD`. Bodies are limited to 64 KiB, request headers to 16 KiB.
 """
 
 
@@ -537,13 +597,21 @@ def create_app(
     """
     settings = settings or Settings.from_env()
     run_dispatcher = settings.dispatch_enabled if start_dispatcher is None else start_dispatcher
+    startup_failures: list[Exception] = []
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level)
-        settings.warn_about_local_defaults()
         owned = engine is None
-        eng = engine if engine is not None else fundcore.Engine(settings.data_path, **settings.engine_kwargs())
+        try:
+            eng = engine if engine is not None else fundcore.Engine(settings.data_path, **settings.engine_kwargs())
+        except fundcore.FundcoreError as error:
+            # e.g. the store is open in another process: one line, the engine's own words; the
+            # middleware keeps the traceback out of the server's "startup failed" report
+            log.error("cannot start: %s", printable(getattr(error, "message", error)))
+            startup_failures.append(error)
+            raise
+        settings.warn_about_local_defaults()
         app.state.engine = eng
         app.state.notifier = notifier if notifier is not None else build_notifier(settings.smtp, settings.sms)
         app.state.dispatcher = Dispatcher(
@@ -580,13 +648,25 @@ def create_app(
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.token_verifier = TokenVerifier(settings.jwt_secret)
     _install_handlers(app, settings)
-    app.add_middleware(RequestContextMiddleware, locale=lambda: settings.locale)
+    app.add_middleware(RequestContextMiddleware, locale=lambda: settings.locale, startup_failures=startup_failures)
     _add_routes(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            engine_now = getattr(app.state, "engine", None)
+            document = contract.complete_document(FastAPI.openapi(app), engine_now, settings.locale)
+            if engine_now is None:
+                app.openapi_schema = None  # built again once the engine is open
+            return document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 
 def _add_routes(app: FastAPI) -> None:
-    @app.get("/health", response_model=Health, tags=["service"], summary="Liveness probe (no auth)")
+    @app.get("/health", response_model=Health, tags=["service"], summary="Liveness probe (no auth)",
+             operation_id="health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
@@ -595,6 +675,7 @@ def _add_routes(app: FastAPI) -> None:
         response_model=list[FundOut],
         tags=["funds"],
         summary="The fund catalogue",
+        operation_id="listFunds",
         responses=_errors(401, 429, 503),
     )
     def list_funds(principal: PrincipalDep, engine: EngineDep) -> JSONResponse:
@@ -606,6 +687,7 @@ def _add_routes(app: FastAPI) -> None:
         response_model=ClientOut,
         tags=["clients"],
         summary="Register a client (admin only); starts with the configured initial balance",
+        operation_id="registerClient",
         responses=_errors(401, 403, 422, 429, 503),
     )
     def register_client(
@@ -622,6 +704,7 @@ def _add_routes(app: FastAPI) -> None:
         response_model=ClientOut,
         tags=["clients"],
         summary="A client, with its available balance",
+        operation_id="getClient",
         responses=_errors(401, 404, 422, 429, 503),
     )
     def get_client(client_id: AuthorizedClient, engine: EngineDep) -> JSONResponse:
@@ -632,6 +715,7 @@ def _add_routes(app: FastAPI) -> None:
         response_model=list[SubscriptionOut],
         tags=["subscriptions"],
         summary="The client's active subscriptions",
+        operation_id="listSubscriptions",
         responses=_errors(401, 404, 422, 429, 503),
     )
     def list_subscriptions(client_id: AuthorizedClient, engine: EngineDep) -> JSONResponse:
@@ -643,13 +727,14 @@ def _add_routes(app: FastAPI) -> None:
         response_model=TransactionOut,
         tags=["subscriptions"],
         summary="Subscribe to a fund (apertura)",
+        operation_id="subscribe",
         responses=_errors(401, 404, 409, 422, 429, 503),
     )
     def subscribe(
         client_id: AuthorizedClient,
         body: SubscribeRequest,
         engine: EngineDep,
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: IdempotencyKey = None,  # type: ignore[assignment]
     ) -> JSONResponse:
         tx = engine.subscribe(client_id, body.fund_id, body.amount_decimal(), idempotency_key=idempotency_key)
         log.info("client %s subscribed to fund %s: transaction %s", printable(client_id), body.fund_id, tx.id)
@@ -660,13 +745,14 @@ def _add_routes(app: FastAPI) -> None:
         response_model=TransactionOut,
         tags=["subscriptions"],
         summary="Cancel a subscription (cancelación); refunds the subscribed amount",
+        operation_id="cancelSubscription",
         responses=_errors(401, 404, 409, 422, 429, 503),
     )
     def cancel(
         client_id: AuthorizedClient,
-        fund_id: Annotated[int, Path(ge=0, le=FUND_ID_MAX)],
+        fund_id: Annotated[int, Path(ge=0, le=contract.FUND_ID_MAX, description="fund id (see GET /funds)")],
         engine: EngineDep,
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: IdempotencyKey = None,  # type: ignore[assignment]
     ) -> JSONResponse:
         tx = engine.cancel(client_id, fund_id, idempotency_key=idempotency_key)
         log.info("client %s cancelled fund %s: transaction %s", printable(client_id), fund_id, tx.id)
@@ -677,18 +763,25 @@ def _add_routes(app: FastAPI) -> None:
         response_model=TransactionPage,
         tags=["transactions"],
         summary="Transaction history, newest first, paginated",
+        operation_id="listTransactions",
         responses=_errors(401, 404, 422, 429, 503),
     )
     def list_transactions(
         client_id: AuthorizedClient,
         engine: EngineDep,
-        limit: Annotated[int, Query(ge=1, le=200, description="page size, 1 to 200")] = 50,
+        limit: Annotated[
+            int, Query(ge=1, le=contract.PAGE_MAX, description=f"page size, 1 to {contract.PAGE_MAX}")
+        ] = 50,
         before: Annotated[
-            str | None,
-            Query(max_length=100, description="exclusive cursor: the `next` of the previous page"),
-        ] = None,
+            str,  # optional (default None); not `str | None`: a query parameter is never null
+            Query(
+                pattern=contract.UUID_PATTERN,
+                description="exclusive cursor: the `next` of the previous page (a transaction id)",
+                json_schema_extra={"format": "uuid"},
+            ),
+        ] = None,  # type: ignore[assignment]
     ) -> JSONResponse:
-        items = [t.to_dict() for t in engine.history(client_id, limit=limit, before=before or None)]
+        items = [t.to_dict() for t in engine.history(client_id, limit=limit, before=before)]
         next_cursor = items[-1]["id"] if len(items) == limit and items else None
         return _ok({"items": items, "next": next_cursor})
 
@@ -697,15 +790,17 @@ def _add_routes(app: FastAPI) -> None:
         response_model=list[NotificationOut],
         tags=["notifications"],
         summary="The client's notification outbox entries, newest first",
+        operation_id="listNotifications",
         responses=_errors(401, 404, 422, 429, 503),
     )
     def list_notifications(client_id: AuthorizedClient, engine: EngineDep) -> JSONResponse:
         return _ok([n.to_dict() for n in engine.notifications(client_id)])
 
 
-def _default_app() -> FastAPI:
-    return create_app()
-
-
-#: ``uvicorn fundcore_host.app:app`` (settings from the environment; the store opens at startup)
-app = _default_app()
+def __getattr__(name: str) -> Any:
+    """``uvicorn fundcore_host.app:app``: the app with settings from the environment (built on
+    first use, so importing this module reads no environment; the store opens at startup)."""
+    if name == "app":
+        globals()["app"] = create_app()
+        return globals()["app"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -65,6 +65,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "INTERNAL_ERROR": "Error interno del servidor",
         "BAD_JSON": "El cuerpo de la solicitud no es JSON válido",
         "DUPLICATE_KEY": "la clave aparece más de una vez en el cuerpo JSON",
+        "FORMAT": "no tiene el formato aceptado (ver el documento OpenAPI, /openapi.json)",
     },
     "en": {
         "VALIDATION_ERROR": "The request is not valid",
@@ -80,6 +81,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "INTERNAL_ERROR": "Internal server error",
         "BAD_JSON": "The request body is not valid JSON",
         "DUPLICATE_KEY": "the key appears more than once in the JSON body",
+        "FORMAT": "does not have the accepted format (see the OpenAPI document, /openapi.json)",
     },
 }
 
