@@ -4,10 +4,17 @@ servers (aiosmtpd SMTP, an http.server SMS gateway)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import fundcore
@@ -284,3 +291,100 @@ def gateway() -> Iterator[GatewayServer]:
     yield server
     server.httpd.shutdown()
     server.httpd.server_close()
+
+
+# ----------------------------------------------------------------------------- the host as `make demo` runs it
+
+HOST_DIR = Path(__file__).resolve().parents[1]
+
+
+class LiveHost:
+    """``python -m fundcore_host.serve`` in its own process on a loopback port (as `make demo`
+    runs it), its log in a file."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, module: str = "fundcore_host.serve") -> None:
+        self.port = free_port()
+        self.url = f"http://{LOOPBACK}:{self.port}"
+        self.log_path = data_dir / f"host-{self.port}.log"
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(HOST_DIR),
+            "FUNDCORE_DATA": str(data_dir / "fundcore"),
+            "FUNDCORE_JWT_SECRET": SECRET,
+            "FUNDCORE_RATE_LIMIT_PER_MINUTE": "0",
+            **(env or {}),
+        }
+        self.module = module
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        if self.module == "uvicorn":
+            return [sys.executable, "-m", "uvicorn", "--app-dir", str(HOST_DIR), "fundcore_host.app:app",
+                    "--host", LOOPBACK, "--port", str(self.port), "--no-access-log"]
+        return [sys.executable, "-m", self.module, "--host", LOOPBACK, "--port", str(self.port)]
+
+    def start(self, wait: bool = True) -> "LiveHost":
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(self.command(), env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                            cwd=str(self.log_path.parent))
+        if wait:
+            wait_until(self.ready, timeout_s=30, interval_s=0.05)
+        return self
+
+    def ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"the host exited with {self.process.returncode}:\n{self.log()}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        return self.process.returncode
+
+
+@pytest.fixture
+def live_host(tmp_path: Path) -> Iterator[Callable[..., LiveHost]]:
+    """Start hosts with ``live_host(env=..., data_dir=...)``; all are stopped at teardown."""
+    started: list[LiveHost] = []
+
+    def start(env: dict[str, str] | None = None, data_dir: Path | None = None, wait: bool = True,
+              module: str = "fundcore_host.serve") -> LiveHost:
+        host = LiveHost(data_dir or tmp_path, env, module)
+        started.append(host)
+        return host.start(wait=wait)
+
+    yield start
+    for host in reversed(started):
+        host.stop()
+
+
+def http_call(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
+              timeout_s: float = 30) -> tuple[int, Any, Any]:
+    """One HTTP request over a real socket: (status, parsed JSON body or raw bytes, headers)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            raw, status, response_headers = response.read(), response.status, response.headers
+    except urllib.error.HTTPError as error:
+        with error:
+            raw, status, response_headers = error.read(), error.code, error.headers
+    try:
+        return status, json.loads(raw), response_headers
+    except ValueError:
+        return status, raw, response_headers

@@ -1,0 +1,125 @@
+"""Run the host: ``python -m fundcore_host.serve [--host 127.0.0.1] [--port 8000]`` (what
+``make demo`` runs; settings from the environment, see ``config.py``).
+
+Over a bare ``uvicorn fundcore_host.app:app`` this adds:
+
+* **the store is opened first**: when it cannot be (another process holds it, say), the
+  engine's message is logged as one line and the process exits with status 1, no traceback;
+* **request heads are capped while they are read**: uvicorn's httptools parser has no limit
+  (an 8 MB header is read into memory), so the server speaks HTTP/1.1 through h11, whose
+  buffer for an incomplete head is bounded; a head that outgrows it is answered 431
+  ``REQUEST_HEADERS_TOO_LARGE`` in the error envelope, like the app's own 16 KiB check;
+* uvicorn's own log lines use the host's one-line format.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import uuid
+from typing import Any
+
+import fundcore
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from .app import MAX_HEADER_BYTES, create_app
+from .config import ConfigError, Settings
+from .errors import host_message
+from .logs import configure_logging, printable, uvicorn_log_config
+
+log = logging.getLogger("fundcore_host")
+
+#: The most h11 buffers of a request head not yet complete: the app's header cap plus room for
+#: the request line. Past it the connection gets its 431 and is closed.
+HEAD_BUFFER_BYTES = MAX_HEADER_BYTES + 8 * 1024
+
+
+def header_capped_protocol(locale: str) -> type[H11Protocol]:
+    """uvicorn's h11 protocol, answering an oversized request head with the 431 envelope
+    (uvicorn itself answers any parse error with a plain-text 400)."""
+    body = json.dumps({
+        "status": "error",
+        "code": "REQUEST_HEADERS_TOO_LARGE",
+        "message": host_message("REQUEST_HEADERS_TOO_LARGE", locale),
+        "errors": None,
+    }).encode("utf-8")
+
+    class HeaderCappedH11Protocol(H11Protocol):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._head_too_large = False
+            next_event = self.conn.next_event
+
+            def watched_next_event() -> Any:
+                try:
+                    return next_event()
+                except h11.RemoteProtocolError as error:
+                    # h11 hints 431 when an incomplete head outgrew its buffer
+                    self._head_too_large = error.error_status_hint == 431
+                    raise
+
+            self.conn.next_event = watched_next_event  # type: ignore[method-assign]
+
+        def send_400_response(self, msg: str) -> None:
+            if not self._head_too_large:
+                super().send_400_response(msg)
+                return
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", uuid.uuid4().hex.encode()),
+                (b"connection", b"close"),
+            ]
+            for event in (
+                h11.Response(status_code=431, headers=headers, reason=b"Request Header Fields Too Large"),
+                h11.Data(data=body),
+                h11.EndOfMessage(),
+            ):
+                self.transport.write(self.conn.send(event))
+            self.transport.close()
+
+    return HeaderCappedH11Protocol
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fundcore_host.serve", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        configure_logging()
+        log.error("cannot start: %s", printable(error))
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        engine = fundcore.Engine(settings.data_path, **settings.engine_kwargs())
+    except fundcore.FundcoreError as error:
+        # e.g. the store is open in another process: one line, the engine's own words
+        log.error("cannot start: %s", printable(getattr(error, "message", error)))
+        return 1
+    try:
+        app = create_app(settings, engine=engine)
+        config = uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            http=header_capped_protocol(settings.locale),
+            h11_max_incomplete_event_size=HEAD_BUFFER_BYTES,
+            access_log=False,  # the app writes its own, escaped
+            log_config=uvicorn_log_config(settings.log_level),
+            lifespan="on",
+        )
+        uvicorn.Server(config).run()
+    finally:
+        engine.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
