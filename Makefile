@@ -14,7 +14,7 @@ export CARGO_PROFILE_DEV_DEBUG := line-tables-only
 help:
 	@echo "make help             this list"
 	@echo "make demo             build, install into .venv and start the REST host on 127.0.0.1:8000"
-	@echo "make test             every test: Rust (unit, property, crash, PostgreSQL), Python, REST host, Kotlin, Java"
+	@echo "make test             every test: snippets and docs, Rust (unit, property, crash, PostgreSQL), Python, REST host, Kotlin, Java"
 	@echo "make bench            benchmarks; writes benches/results.json and benches/RESULTS.md"
 	@echo "make check-snippets   README and docs code blocks, make targets and quoted facts agree with the code"
 	@echo "make test-rust        Rust tests (unit, scenarios, property, crash, doc) and the quickstart example"

@@ -429,7 +429,7 @@ class Facts:
         return (self.root / rel).read_text(encoding="utf-8")
 
     def rust_struct_fields(self, name: str) -> list[str] | None:
-        for path in sorted((self.root / "core/src").glob("*.rs")):
+        for path in sorted((self.root / "core/src").rglob("*.rs")):
             match = re.search(rf"\npub struct {name} \{{\n(.*?)\n\}}", path.read_text(encoding="utf-8"), re.S)
             if match:
                 return re.findall(r"^\s*pub (\w+):", match.group(1), re.M)
@@ -469,12 +469,26 @@ class Facts:
             pairs.extend((variant, code) for variant in re.findall(r"Error::(\w+)", arm))
         return pairs
 
-    def format_strings(self, rel: str, function: str) -> list[str]:
-        """The text of every `format!` and plain string arm in `function` of `rel`, `{...}` kept."""
-        body = self.text(rel).split(f"fn {function}(", 1)[1].split("\n    }\n", 1)[0]
-        literals = re.findall(r'"((?:[^"\\]|\\[\s\S])*)"', body)
-        # A `\` at the end of a line continues the string without the line break and indentation.
-        return [re.sub(r"\\\n\s*", "", literal) for literal in literals]
+    def core_source(self) -> str:
+        """Every Rust source file of the core, one after the other."""
+        return "\n".join(p.read_text(encoding="utf-8") for p in sorted((self.root / "core/src").rglob("*.rs")))
+
+    def format_strings(self, *functions: str) -> tuple[str, list[str]]:
+        """Where the first of `functions` that the core defines lives, and the text of every
+        string literal in its body, `{...}` kept (the texts it can return)."""
+        for function in functions:
+            for path in sorted((self.root / "core/src").rglob("*.rs")):
+                text = path.read_text(encoding="utf-8")
+                found = re.search(rf"^( *)(?:pub(?:\([^)]*\))? )?fn {function}\(", text, re.M)
+                if not found:
+                    continue
+                body = text[found.end():].split(f"\n{found.group(1)}}}\n", 1)[0]
+                literals = re.findall(r'"((?:[^"\\]|\\[\s\S])*)"', body)
+                # A `\` at the end of a line continues the string without the line break and
+                # the indentation that follows.
+                rel = path.relative_to(self.root).as_posix()
+                return rel, [re.sub(r"\\\n\s*", "", literal) for literal in literals]
+        raise LookupError(f"no fn {' or '.join(functions)} in core/src")
 
     def kotlin_classes(self) -> set[str]:
         text = self.text("bindings-mobile/kotlin/com/fundcore/FundExceptionExt.kt")
@@ -641,26 +655,27 @@ def canonical(template: str) -> str:
 
 def check_messages(facts: Facts, rows: list[list[str]], where: str, problems: Problems) -> None:
     documented = templates_in_columns(rows, "message")
-    in_code = [literal for literal in facts.format_strings("core/src/error.rs", "message") if "{" in literal]
+    rel, literals = facts.format_strings("error_message", "message")
+    in_code = [literal for literal in literals if "{" in literal]
     code_forms = {canonical(literal) for literal in in_code}
     for template in documented:
         if canonical(template) not in code_forms:
-            problems.add(where, f"message {template!r} is not in core/src/error.rs")
+            problems.add(where, f"message {template!r} is not in {rel}")
     doc_forms = {canonical(template) for template in documented}
     for literal in in_code:
         if canonical(literal) not in doc_forms:
-            problems.add(where, f"the message {literal!r} of core/src/error.rs is not documented")
+            problems.add(where, f"the message {literal!r} of {rel} is not documented")
 
 
 def check_notification_texts(facts: Facts, rows: list[list[str]], where: str, problems: Problems) -> None:
-    source = facts.text("core/src/outbox.rs")
+    source = facts.core_source()
     for template in templates_in_columns(rows, "text"):
         if not quoted_in(source, template):
-            problems.add(where, f"notification text {template!r} is not in core/src/outbox.rs")
+            problems.add(where, f"notification text {template!r} is not in core/src")
 
 
 def check_validation_fields(facts: Facts, rows: list[list[str]], where: str, problems: Problems) -> None:
-    source = facts.text("core/src/error.rs")
+    rel, literals = facts.format_strings("invalid_text", "text")
     known = facts.validation_fields()
     named = {name for row in rows[1:] for name in backticked(row[0])}
     for name in sorted(named - known):
@@ -669,11 +684,11 @@ def check_validation_fields(facts: Facts, rows: list[list[str]], where: str, pro
         problems.add(where, f"validation field {name!r} is raised by the code but not documented")
     documented = templates_in_columns(rows, "problem")
     for text in documented:
-        if f'"{text}"' not in source:
-            problems.add(where, f"problem text {text!r} is not in core/src/error.rs")
-    for literal in facts.format_strings("core/src/error.rs", "text"):
+        if text not in literals:
+            problems.add(where, f"problem text {text!r} is not in {rel}")
+    for literal in literals:
         if literal not in documented:
-            problems.add(where, f"the problem text {literal!r} of core/src/error.rs is not documented")
+            problems.add(where, f"the problem text {literal!r} of {rel} is not documented")
 
 
 def check_record(facts: Facts, page: Page, index: int, name: str, where: str, problems: Problems) -> None:
