@@ -32,6 +32,7 @@ import argparse
 import ast
 import fnmatch
 import json
+import os
 import re
 import subprocess
 import sys
@@ -176,10 +177,16 @@ class Make:
         self.errors: list[str] = []
 
     def _run(self, *args: str) -> str | None:
+        # A recipe line that calls $(MAKE) runs even in a dry run: with a database URL given,
+        # `make test` calls it directly instead of through scripts/with-postgres.sh, which
+        # would start a PostgreSQL server just to print commands.
+        # The flags of a make that runs this script (jobserver, -k, ...) are not ours to pass on.
+        env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
+        env["FUNDCORE_TEST_DATABASE_URL"] = "postgresql://dry-run.invalid/fundcore"
         try:
             done = subprocess.run(
                 ["make", "--no-print-directory", "-C", str(self.root), *args],
-                capture_output=True, text=True, timeout=60,
+                capture_output=True, text=True, timeout=60, env=env,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             self.errors.append(f"make {' '.join(args)}: {exc}")

@@ -153,6 +153,19 @@ class SnippetTree(unittest.TestCase):
         self.write("Makefile", MAKEFILE.replace('"make test   everything"', '"make test   everything"\n\t@echo "make tset   typo"'))
         self.assert_one_problem("# t\n", "`make help` lists `make tset`, which the Makefile does not define")
 
+    def test_reading_what_make_test_runs_starts_no_database(self) -> None:
+        # Like the project's Makefile: a recipe line with $(MAKE) runs even in a dry run, and
+        # without FUNDCORE_TEST_DATABASE_URL it would start a server first.
+        wrapped = MAKEFILE.replace(
+            "test: test-py test-rust\n",
+            "WITH_PG := $(if $(FUNDCORE_TEST_DATABASE_URL),,touch server-started &&)\n"
+            "test:\n\t$(WITH_PG) $(MAKE) test-py test-rust\n",
+        )
+        self.write("Makefile", wrapped)
+        block = fence("rust", "let x = 1;")
+        self.assertEqual(self.problems(f"<!-- snippet: examples/hello.rs -->\n{block}\n"), [])
+        self.assertFalse((self.root / "server-started").exists())
+
     def test_pages_are_readmes_and_docs_outside_build_folders(self) -> None:
         for rel in ("docs/a.md", "sub/README.md", "target/README.md", ".venv/x/README.md", "docs/sub/b.md"):
             self.write(rel, f"{fence('sh', 'ls')}\n")
