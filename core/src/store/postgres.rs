@@ -294,10 +294,18 @@ fn retry_delay(failures: u32) -> Duration {
 /// A database error in words: the server's message and SQLSTATE when it sent one (the driver's
 /// own text for those is only "db error").
 fn describe(error: &postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-        None => error.to_string(),
+    if let Some(db) = error.as_db_error() {
+        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
     }
+    // The driver's text names the step ("error connecting to server"); the cause says why.
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 fn describe_server(config: &postgres::Config) -> String {
