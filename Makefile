@@ -128,38 +128,34 @@ kotlin-example: kotlin-jar
 HOST_DIR := examples/fastapi_host
 DEMO_HOST := 127.0.0.1
 DEMO_PORT := 8000
-.PHONY: host-deps host-test-deps test-host
+.PHONY: host-deps host-demo-deps host-test-deps test-host test-schemathesis
 
 # The REST host's runtime dependencies (pinned) into .venv.
 host-deps: venv
 	$(PIP) install -q --disable-pip-version-check -r $(HOST_DIR)/requirements.txt
 
-# ... plus its test dependencies (pytest, hypothesis, aiosmtpd, httpx2).
+# ... plus what the demo runs beside it (aiosmtpd, for the local mail server).
+host-demo-deps: venv
+	$(PIP) install -q --disable-pip-version-check -r $(HOST_DIR)/requirements-demo.txt
+
+# ... plus its test dependencies (pytest, hypothesis, httpx2, schemathesis).
 host-test-deps: venv
 	$(PIP) install -q --disable-pip-version-check -r $(HOST_DIR)/requirements-test.txt
 
-# Build the wheel into .venv, then serve the REST API on 127.0.0.1:8000 with the store in ./data.
-demo: python-dev host-deps
-	@mkdir -p data
-	@TOKEN=$$(PYTHONPATH=$(HOST_DIR) $(PY) -m fundcore_host.token --role admin --ttl 86400 2>/dev/null) && \
-	echo "" && \
-	echo "fundcore REST host on http://$(DEMO_HOST):$(DEMO_PORT)  (docs: http://$(DEMO_HOST):$(DEMO_PORT)/docs, store: ./data/fundcore)" && \
-	echo "" && \
-	echo "Admin token (24 h):" && \
-	echo "  export TOKEN=$$TOKEN" && \
-	echo "" && \
-	echo "Try, from another terminal:" && \
-	echo "  curl -s http://$(DEMO_HOST):$(DEMO_PORT)/funds -H \"Authorization: Bearer \$$TOKEN\"" && \
-	echo "  curl -s -X POST http://$(DEMO_HOST):$(DEMO_PORT)/clients -H \"Authorization: Bearer \$$TOKEN\" -H 'Content-Type: application/json' -d '{\"name\":\"Ana\",\"email\":\"ana@example.com\",\"phone\":\"+573001234567\",\"channel\":\"email\"}'" && \
-	echo "" && \
-	echo "More in $(HOST_DIR)/README.md. Ctrl-C stops the server." && \
-	echo ""
-	@FUNDCORE_DATA=$${FUNDCORE_DATA:-./data/fundcore} $(PY) -m uvicorn --app-dir $(HOST_DIR) fundcore_host.app:app \
-		--host $(DEMO_HOST) --port $(DEMO_PORT) --no-access-log
+# Build the wheel into .venv, then serve the REST API on 127.0.0.1:8000 with the store in
+# ./data/fundcore, a local SMTP server and SMS gateway keeping what they receive in ./data/mail
+# and ./data/sms (fundcore_host/demo.py prints the token, example calls and where to look).
+demo: python-dev host-demo-deps
+	@PYTHONPATH=$(HOST_DIR) $(PY) -m fundcore_host.demo --data data --host $(DEMO_HOST) --port $(DEMO_PORT)
 
-# The REST host's tests (real engine, loopback SMTP and HTTP servers).
+# The REST host's tests (real engine, processes and servers on loopback), schemathesis against
+# the running host included (FUNDCORE_SCHEMATHESIS_EXAMPLES=1000 for a longer run).
 test-host: python-dev host-test-deps
 	$(PY) -m pytest $(HOST_DIR)/tests -q
+
+# schemathesis alone, against the running host.
+test-schemathesis: python-dev host-test-deps
+	$(PY) -m pytest $(HOST_DIR)/tests/test_schemathesis.py -q
 
 # ---------------------------------------------------------------- Benchmarks
 # Everything in benches/: core (criterion + figure loops + footprint), Python fundcore vs the

@@ -85,39 +85,62 @@ def header_capped_protocol(locale: str) -> type[H11Protocol]:
     return HeaderCappedH11Protocol
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fundcore_host.serve", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args(argv)
+def open_store(settings: Settings) -> Any | None:
+    """The engine on ``settings.data_path``, or ``None`` after one log line saying why not
+    (e.g. the store is open in another process: the engine's own words, no traceback)."""
     try:
-        settings = Settings.from_env()
-    except ConfigError as error:
-        configure_logging()
-        log.error("cannot start: %s", printable(error))
-        return 2
-    configure_logging(settings.log_level)
-    try:
-        engine = fundcore.Engine(settings.data_path, **settings.engine_kwargs())
+        return fundcore.Engine(settings.data_path, **settings.engine_kwargs())
     except fundcore.FundcoreError as error:
-        # e.g. the store is open in another process: one line, the engine's own words
         log.error("cannot start: %s", printable(getattr(error, "message", error)))
-        return 1
+        return None
+
+
+def run(settings: Settings, engine: Any, host: str, port: int) -> None:
+    """Serve the app on ``engine`` until interrupted; the engine is closed afterwards."""
     try:
         app = create_app(settings, engine=engine)
         config = uvicorn.Config(
             app,
-            host=args.host,
-            port=args.port,
+            host=host,
+            port=port,
             http=header_capped_protocol(settings.locale),
             h11_max_incomplete_event_size=HEAD_BUFFER_BYTES,
             access_log=False,  # the app writes its own, escaped
             log_config=uvicorn_log_config(settings.log_level),
             lifespan="on",
         )
-        uvicorn.Server(config).run()
+        try:
+            uvicorn.Server(config).run()
+        except KeyboardInterrupt:
+            pass  # Ctrl-C: uvicorn has shut down cleanly and raises the signal again afterwards
     finally:
         engine.close()
+
+
+def load_settings() -> Settings | None:
+    """Settings from the environment, or ``None`` after one log line saying which is wrong."""
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        configure_logging()
+        log.error("cannot start: %s", printable(error))
+        return None
+    configure_logging(settings.log_level)
+    return settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fundcore_host.serve", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    if settings is None:
+        return 2
+    engine = open_store(settings)
+    if engine is None:
+        return 1
+    run(settings, engine, args.host, args.port)
     return 0
 
 

@@ -302,11 +302,12 @@ class LiveHost:
     """``python -m fundcore_host.serve`` in its own process on a loopback port (as `make demo`
     runs it), its log in a file."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, module: str = "fundcore_host.serve") -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str | None] | None = None,
+                 module: str = "fundcore_host.serve", args: list[str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
         self.log_path = data_dir / f"host-{self.port}.log"
-        self.env = {
+        merged: dict[str, str | None] = {
             **os.environ,
             "PYTHONPATH": str(HOST_DIR),
             "FUNDCORE_DATA": str(data_dir / "fundcore"),
@@ -314,14 +315,16 @@ class LiveHost:
             "FUNDCORE_RATE_LIMIT_PER_MINUTE": "0",
             **(env or {}),
         }
+        self.env = {k: v for k, v in merged.items() if v is not None}  # None: unset
         self.module = module
+        self.args = args or []
         self.process: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
         if self.module == "uvicorn":
             return [sys.executable, "-m", "uvicorn", "--app-dir", str(HOST_DIR), "fundcore_host.app:app",
                     "--host", LOOPBACK, "--port", str(self.port), "--no-access-log"]
-        return [sys.executable, "-m", self.module, "--host", LOOPBACK, "--port", str(self.port)]
+        return [sys.executable, "-m", self.module, "--host", LOOPBACK, "--port", str(self.port), *self.args]
 
     def start(self, wait: bool = True) -> "LiveHost":
         with open(self.log_path, "wb") as log:
@@ -361,9 +364,9 @@ def live_host(tmp_path: Path) -> Iterator[Callable[..., LiveHost]]:
     """Start hosts with ``live_host(env=..., data_dir=...)``; all are stopped at teardown."""
     started: list[LiveHost] = []
 
-    def start(env: dict[str, str] | None = None, data_dir: Path | None = None, wait: bool = True,
-              module: str = "fundcore_host.serve") -> LiveHost:
-        host = LiveHost(data_dir or tmp_path, env, module)
+    def start(env: dict[str, str | None] | None = None, data_dir: Path | None = None, wait: bool = True,
+              module: str = "fundcore_host.serve", args: list[str] | None = None) -> LiveHost:
+        host = LiveHost(data_dir or tmp_path, env, module, args)
         started.append(host)
         return host.start(wait=wait)
 

@@ -1,0 +1,80 @@
+"""``make demo``: the host on loopback, with a local mail server and SMS gateway that keep what
+they receive, so notifications are delivered for real.
+
+    python -m fundcore_host.demo [--data data] [--host 127.0.0.1] [--port 8000]
+                                 [--smtp-port 8025] [--sms-port 8026]
+
+The store is ``<data>/fundcore`` (or FUNDCORE_DATA); mail lands in ``<data>/mail/`` (one
+``.eml`` per message) and SMS in ``<data>/sms/`` (one ``.json`` per message). Prints an admin
+token and example calls, then serves until Ctrl-C (which stops the sinks too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import serve
+from .demo_sinks import start_sinks
+from .token import make_token
+
+
+def banner(url: str, store: str, mail_dir: Path, sms_dir: Path, smtp: str, sms_url: str, token: str) -> str:
+    auth = '-H "Authorization: Bearer $TOKEN"'
+    return f"""
+fundcore REST host on {url}  (docs: {url}/docs, store: {store})
+
+Notifications are delivered for real, on loopback:
+  email -> SMTP server {smtp}, each message kept as one .eml file in {mail_dir}/
+  SMS   -> gateway {sms_url}, each message kept as one .json file in {sms_dir}/
+
+Admin token (24 h):
+  export TOKEN={token}
+
+Try, from another terminal:
+  curl -s {url}/funds {auth}
+  CLIENT=$(curl -s -X POST {url}/clients {auth} -H 'Content-Type: application/json' -d '{{"name":"Ana","email":"ana@example.com","phone":"+573001234567","channel":"email"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  curl -s -X POST {url}/clients/$CLIENT/subscriptions {auth} -H 'Content-Type: application/json' -d '{{"fund_id": 1, "amount": "80000"}}'
+  curl -s {url}/clients/$CLIENT/notifications {auth}     # "delivered" within a second
+  ls {mail_dir}/ {sms_dir}/
+
+More in examples/fastapi_host/README.md. Ctrl-C stops the server and the sinks.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fundcore_host.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="data", help="store, mail/ and sms/ under this folder (default: data)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--smtp-port", type=int, default=8025)
+    parser.add_argument("--sms-port", type=int, default=8026)
+    args = parser.parse_args(argv)
+    data = Path(args.data)
+    os.environ.setdefault("FUNDCORE_DATA", str(data / "fundcore"))
+    try:
+        sinks = start_sinks(data, args.host, args.smtp_port, args.sms_port)
+    except OSError as error:
+        print(f"cannot start the demo's mail server and SMS gateway: {error}", file=sys.stderr)
+        return 1
+    try:
+        os.environ.update(sinks.notifier_env())
+        settings = serve.load_settings()
+        if settings is None:
+            return 2
+        engine = serve.open_store(settings)
+        if engine is None:
+            return 1
+        token = make_token(settings.jwt_secret, "admin", "admin", ttl_s=86_400)
+        print(banner(f"http://{args.host}:{args.port}", settings.data_path, sinks.mail_dir, sinks.sms_dir,
+                     f"{sinks.host}:{sinks.smtp_port}", sinks.sms_url, token), flush=True)
+        serve.run(settings, engine, args.host, args.port)
+        return 0
+    finally:
+        sinks.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
