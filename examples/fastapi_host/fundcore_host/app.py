@@ -1,7 +1,8 @@
-"""The fundcore REST host (SPEC §7) on FastAPI.
+"""The fundcore REST host (docs/apis.md#rest) on FastAPI.
 
-Run it with ``uvicorn fundcore_host.app:app`` (from ``examples/fastapi_host``) or build one with
-:func:`create_app` (tests pass their own engine and notifier).
+Run it with ``python -m fundcore_host.serve`` (see serve.py: it opens the store first and caps
+request heads on the wire), or ``uvicorn fundcore_host.app:app`` (from ``examples/fastapi_host``),
+or build one with :func:`create_app` (tests pass their own engine and notifier).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""The error envelope of SPEC §7 and the mapping from engine errors to HTTP statuses.
+"""The REST error envelope and the HTTP status of every error code (docs/errors.md).
 
 Every error response of the host, whoever raised it, has exactly this shape::
 
     {"status": "error", "code": "<CODE>", "message": "<text>", "errors": {<field>: <text>} | null}
 
-Engine errors keep their code and message (SPEC §5). The host's own failures use
+Engine errors keep their code and message (docs/errors.md). The host's own failures use
 ``UNAUTHORIZED`` (401), ``FORBIDDEN`` (403), ``NOT_FOUND`` (404, unknown route),
 ``METHOD_NOT_ALLOWED`` (405), ``PAYLOAD_TOO_LARGE`` (413), ``RATE_LIMITED`` (429),
 ``REQUEST_HEADERS_TOO_LARGE`` (431) and ``INTERNAL_ERROR`` (500). Request validation failures
@@ -19,7 +19,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-#: HTTP status of every engine error code (SPEC §5).
+#: HTTP status of every engine error code (docs/errors.md).
 ENGINE_STATUS: dict[str, int] = {
     "VALIDATION_ERROR": 422,
     "BELOW_MINIMUM": 422,
@@ -141,7 +141,7 @@ def envelope(
 
 
 def engine_error_response(exc: Exception) -> JSONResponse:
-    """Render a ``fundcore.FundcoreError`` with the status of SPEC §5."""
+    """Render a ``fundcore.FundcoreError`` with the status of its code (docs/errors.md)."""
     code = str(getattr(exc, "code", "") or "INTERNAL_ERROR")
     message = str(getattr(exc, "message", "") or exc)
     status = ENGINE_STATUS.get(code, 500)

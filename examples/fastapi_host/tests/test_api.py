@@ -1,5 +1,5 @@
-"""Every endpoint of SPEC §7 with its success status and every error code with its HTTP status,
-against the real engine (temporary store)."""
+"""Every endpoint of the REST API (docs/apis.md#rest) with its success status and every error
+code with its HTTP status, against the real engine (temporary store)."""
 
 from __future__ import annotations
 
