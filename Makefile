@@ -8,7 +8,7 @@ PIP    := $(VENV)/bin/pip
 CARGO  := cargo
 export CARGO_PROFILE_DEV_DEBUG := line-tables-only
 
-.PHONY: help demo test test-suites bench test-rust test-python test-kotlin lint fmt venv python-dev setup-kotlin quickstart check-snippets
+.PHONY: help demo test test-suites bench test-rust test-rust-suites test-python test-kotlin lint fmt venv python-dev setup-kotlin quickstart check-snippets
 
 # Every target a README or docs page names (scripts/check_snippets.py checks that).
 help:
@@ -17,7 +17,7 @@ help:
 	@echo "make test             every test: snippets and docs, Rust (unit, property, crash, PostgreSQL), Python, REST host, Kotlin, Java"
 	@echo "make bench            benchmarks; writes benches/results.json and benches/RESULTS.md"
 	@echo "make check-snippets   README and docs code blocks, make targets and quoted facts agree with the code"
-	@echo "make test-rust        Rust tests (unit, scenarios, property, crash, doc) and the quickstart example"
+	@echo "make test-rust        Rust tests on both stores (unit, scenarios, property, crash, PostgreSQL) and the examples"
 	@echo "make quickstart       run the Rust quickstart (examples/quickstart.rs)"
 	@echo "make python-dev       build the Python wheel and install it into .venv"
 	@echo "make test-python      the Python binding's tests"
@@ -48,9 +48,13 @@ WITH_PG := $(if $(FUNDCORE_TEST_DATABASE_URL),,scripts/with-postgres.sh)
 # are `make bench`. One feature set everywhere (the PostgreSQL store on), so nothing recompiles.
 CARGO_FEATURES := --features fundcore/postgres
 test-rust:
-	$(WITH_PG) $(CARGO) test --workspace $(CARGO_FEATURES) --lib --bins --tests --examples
+	$(WITH_PG) $(MAKE) --no-print-directory test-rust-suites
+
+test-rust-suites:
+	$(CARGO) test --workspace $(CARGO_FEATURES) --lib --bins --tests --examples
 	$(CARGO) test --workspace $(CARGO_FEATURES) --doc
 	$(CARGO) run -q $(CARGO_FEATURES) --example quickstart
+	FUNDCORE_DATABASE_URL=$$FUNDCORE_TEST_DATABASE_URL $(CARGO) run -q $(CARGO_FEATURES) --example postgres
 
 quickstart:
 	$(CARGO) run --example quickstart
