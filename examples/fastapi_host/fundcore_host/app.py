@@ -65,8 +65,8 @@ _REQUEST_ID_RE = re.compile(contract.REQUEST_ID_PATTERN[1:-1])
 class _MoneySafeRequest(Request):
     """Parses JSON bodies with numbers that have a fraction or exponent as ``Decimal``.
 
-    So a JSON float never becomes a binary float: the request models refuse those ``Decimal``
-    values for every field (money must be a string such as ``"80000.50"`` or a JSON integer).
+    So a JSON number never becomes a binary float: the request models take a whole one as an
+    integer and refuse one with a fraction (cents travel as a string such as ``"80000.50"``).
     """
 
     async def json(self) -> Any:
@@ -476,7 +476,9 @@ def _install_handlers(app: FastAPI, settings: Settings) -> None:
     async def _engine_error(request: Request, exc: Exception) -> JSONResponse:
         response = engine_error_response(exc)
         if response.status_code >= 500:
-            log.error("engine error %s: %s", printable(getattr(exc, "code", "?")), printable(getattr(exc, "message", exc)))
+            log.error(
+                "engine error %s: %s", printable(getattr(exc, "code", "?")), printable(getattr(exc, "message", exc))
+            )
         return response
 
     @app.exception_handler(HostError)

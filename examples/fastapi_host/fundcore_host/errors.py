@@ -13,7 +13,7 @@ are ``VALIDATION_ERROR`` (422) with one entry per offending field in ``errors``.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
@@ -87,15 +87,15 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 
 class ErrorEnvelope(BaseModel):
-    """Every error response (documented in the OpenAPI schema)."""
+    """Every error response (documented in the OpenAPI schema; each response there adds the
+    codes of its status and an example)."""
 
-    status: str = Field("error", examples=["error"])
-    code: str = Field(..., examples=["INSUFFICIENT_BALANCE"])
-    message: str = Field(
-        ...,
-        examples=["No tiene saldo disponible para vincularse al fondo FDO-ACCIONES"],
+    status: Literal["error"]
+    code: str
+    message: str = Field(..., description="in the host's locale")
+    errors: dict[str, str] | None = Field(
+        ..., description="for VALIDATION_ERROR, each offending field and its problem; else null"
     )
-    errors: dict[str, str] | None = Field(None, examples=[None])
 
 
 class HostError(Exception):
