@@ -28,7 +28,7 @@ help:
 	@echo "make kotlin-example   run the Kotlin quickstart (examples/kotlin/Quickstart.kt) on the JVM"
 	@echo "make test-java        the jar's public names checked with javap, then a Java program against it"
 	@echo "make test-kotlin      test-java, kotlin-example, then the Kotlin tests on the JVM"
-	@echo "make test-baseline    the sqlite3 baseline's rule tests (benches/baseline)"
+	@echo "make test-baseline    the sqlite3 and psycopg (PostgreSQL) baselines' rule tests (benches/baseline)"
 	@echo "make lint             cargo fmt --check and clippy"
 	@echo "make fmt              format the Rust code"
 
@@ -163,17 +163,22 @@ test-schemathesis: python-dev host-test-deps
 
 # ---------------------------------------------------------------- Benchmarks
 # Everything in benches/: core (criterion + figure loops + footprint), Python fundcore vs the
-# sqlite3 baseline, REST host under wrk. Writes benches/results.json and benches/RESULTS.md.
-# BENCH_ARGS=--quick for a shorter, rougher run; BENCH_ARGS=--skip=rest,footprint to leave parts out.
+# sqlite3 baseline, the PostgreSQL store from Rust and Python vs the psycopg baseline (on a
+# private PostgreSQL server started for the run), REST host under wrk. Writes
+# benches/results.json and benches/RESULTS.md. BENCH_ARGS=--quick for a shorter, rougher run;
+# BENCH_ARGS=--skip=rest,footprint to leave parts out, BENCH_ARGS=--only=postgres for one part.
 BENCH_ARGS ?=
 bench: python-dev host-deps
+	$(PIP) install -q --disable-pip-version-check -r benches/requirements.txt
 	$(CARGO) bench -p fundcore-benches --no-run -q
-	$(PY) benches/run_all.py $(BENCH_ARGS)
+	scripts/with-postgres.sh $(PY) benches/run_all.py $(BENCH_ARGS)
 
-# The sqlite3 baseline follows the same rules, so the comparison in `make bench` is honest.
+# The sqlite3 and psycopg baselines follow the same rules, so the comparisons in `make bench`
+# are honest; the psycopg one is tested on a real PostgreSQL server.
 .PHONY: test-baseline
 test-baseline: venv
-	$(PY) -m pytest benches/baseline -q
+	$(PIP) install -q --disable-pip-version-check -r benches/requirements.txt
+	$(WITH_PG) $(PY) -m pytest benches/baseline -q
 
 # ---------------------------------------------------------------- aggregate targets
 # One PostgreSQL cluster for the whole run, stopped at the end whatever happens.

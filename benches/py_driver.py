@@ -1,9 +1,12 @@
-"""One Python driver for fundcore and for the sqlite3 baseline, so the two are measured alike.
+"""One Python driver for fundcore and for the baselines, so they are measured alike.
 
     python benches/py_driver.py --engine fundcore|baseline --durability periodic|durable \
         [--seconds 3] [--threads 1] [--latency-calls 20000] [--json]
+    python benches/py_driver.py --engine fundcore_pg|baseline_pg --database-url URL \
+        [--seconds 3] [--threads 1] [--json]
 
-It measures, on a fresh store in a temporary directory on the benchmark disk:
+With an embedded store (``fundcore``, and the sqlite3 baseline ``baseline``) it measures, on a
+fresh store in a temporary directory on the benchmark disk:
 
 * ``mix``: ops/s of a subscribe/cancel mix (each client subscribes to a fund and cancels it,
   round-robin over a pool of clients and the five funds), with ``--threads`` callers;
@@ -11,13 +14,22 @@ It measures, on a fresh store in a temporary directory on the benchmark disk:
   timed subscribe is followed by an untimed cancel so the balance never runs out).
 
 An engine factory is ``factory(path, durable) -> engine`` with the Python API of docs/apis.md.
+
+With PostgreSQL (``fundcore_pg``: ``fundcore.Engine(url)``; ``baseline_pg``: the psycopg 3
+baseline of ``baseline/pg_engine.py``) it creates a fresh database on the server ``URL`` names
+(a role that may ``CREATE DATABASE``), runs the same ``mix`` there and drops the database. Next
+to ops/s it reports what bounds them, over the timed window: CPU of this process and of the
+server's processes (when the server runs on this machine), the machine's busy share, and from
+the server's statistics the WAL fsyncs, commits and WAL bytes per operation.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import secrets
 import shutil
 import statistics
 import sys
@@ -61,6 +73,23 @@ def fundcore_factory(path: str, durable: bool):
 FACTORIES = {"baseline": baseline_factory, "fundcore": fundcore_factory}
 
 
+def fundcore_pg_factory(url: str, threads: int):
+    import fundcore
+
+    return fundcore.Engine(url)
+
+
+def baseline_pg_factory(url: str, threads: int):
+    sys.path.insert(0, HERE)
+    from baseline.pg_engine import Engine
+
+    # one pooled connection per caller: no caller waits for a connection
+    return Engine(url, pool_size=max(threads, 1))
+
+
+PG_FACTORIES = {"baseline_pg": baseline_pg_factory, "fundcore_pg": fundcore_pg_factory}
+
+
 # ----------------------------------------------------------------------------- measurements
 def _clients(eng, n: int, tag: str):
     return [eng.register_client(f"Bench {tag}{i}", f"bench{tag}{i}@example.com",
@@ -68,9 +97,20 @@ def _clients(eng, n: int, tag: str):
             for i in range(n)]
 
 
-def mix(eng, seconds: float, threads: int = 1, clients_per_thread: int = 50, max_ops: int = 5_000_000) -> dict:
-    """subscribe/cancel pairs; returns ops/s over all threads (every call is one op)."""
-    pools = [_clients(eng, clients_per_thread, f"t{t}-") for t in range(threads)]
+CLIENTS_PER_THREAD = 50
+
+
+def client_pools(eng, threads: int, clients_per_thread: int = CLIENTS_PER_THREAD) -> list[list[str]]:
+    """The clients each caller of ``mix`` works on (its own, so callers never wait for each other)."""
+    return [_clients(eng, clients_per_thread, f"t{t}-") for t in range(threads)]
+
+
+def mix(eng, seconds: float, threads: int = 1, max_ops: int = 5_000_000, pools=None, meter=None) -> dict:
+    """subscribe/cancel pairs; returns ops/s over all threads (every call is one op).
+    ``pools``: the clients of each thread (registered here when not given); ``meter``, when
+    given, is started and stopped around the timed window."""
+    if pools is None:
+        pools = client_pools(eng, threads)
     counts = [0] * threads
     start_gate = threading.Barrier(threads + 1)
     stop = [False]
@@ -93,6 +133,8 @@ def mix(eng, seconds: float, threads: int = 1, clients_per_thread: int = 50, max
     ts = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
     for th in ts:
         th.start()
+    if meter is not None:
+        meter.start()
     start_gate.wait()
     t0 = time.perf_counter()
     deadline = t0 + seconds
@@ -102,6 +144,8 @@ def mix(eng, seconds: float, threads: int = 1, clients_per_thread: int = 50, max
     for th in ts:
         th.join()
     elapsed = time.perf_counter() - t0
+    if meter is not None:
+        meter.stop()
     total = sum(counts)
     return {"ops": total, "seconds": elapsed, "ops_per_s": total / elapsed, "threads": threads}
 
@@ -144,6 +188,169 @@ def latency(eng, calls: int = 20_000, max_seconds: float = 10.0) -> dict:
     return out
 
 
+# ----------------------------------------------------------------------------- PostgreSQL
+def _machine_cpu() -> tuple[int, int]:
+    """(busy, total) clock ticks of every CPU of the machine since boot (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already in user
+    return total - idle, total
+
+
+def _proc_cpu_ticks(pid: int) -> int:
+    """utime + stime of one process, in clock ticks; 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            after_name = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(after_name[11]) + int(after_name[12])
+
+
+def _children(parent: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == parent:
+                    kids.append(int(entry))
+        except (OSError, IndexError, ValueError):
+            continue
+    return kids
+
+
+class ServerMeter:
+    """What a run cost on a PostgreSQL server.
+
+    Over the timed window (``start``/``stop``): CPU of this process, of the server's processes
+    (the postmaster and its children, when the server runs on this machine) and of the whole
+    machine, and the engine's round trips when it counts them. Over the engine's session
+    (``begin``/``end``: open, mix, close): WAL fsyncs, WAL writes, WAL bytes and commits from
+    the server's statistics. A backend publishes its statistics when it exits (otherwise only
+    every few seconds), so the session is measured between moments when no backend of the
+    database is alive; opening the engine adds a handful of commits to thousands.
+    """
+
+    def __init__(self, admin, database: str):
+        self.admin, self.database, self.engine = admin, database, None
+        backend = admin.execute("SELECT pg_backend_pid()").fetchone()[0]
+        self.postmaster = None
+        try:
+            with open(f"/proc/{backend}/stat") as f:
+                self.postmaster = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            pass  # the server runs elsewhere: no server CPU figure
+
+    def _server_ticks(self):
+        if self.postmaster is None:
+            return None
+        return _proc_cpu_ticks(self.postmaster) + sum(_proc_cpu_ticks(p) for p in _children(self.postmaster))
+
+    def _settled_stats(self):
+        """The server's statistics once every backend of the database has exited."""
+        deadline = time.monotonic() + 10
+        while self.admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                                 (self.database,)).fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)  # the last exits publish their statistics
+        # this connection's own pending statistics (CREATE DATABASE's WAL) go out now
+        self.admin.execute("SELECT pg_stat_force_next_flush()")
+        self.admin.execute("SELECT pg_stat_clear_snapshot()")
+        return self.admin.execute(
+            "SELECT w.wal_sync, w.wal_write, w.wal_bytes, d.xact_commit, d.xact_rollback, w.wal_sync_time "
+            "FROM pg_stat_wal w, pg_stat_database d WHERE d.datname = %s", (self.database,)).fetchone()
+
+    def begin(self):
+        """Before the engine is opened (no backend of the database alive)."""
+        self.stats0 = self._settled_stats()
+
+    def start(self):
+        self.trips0 = getattr(self.engine, "round_trips", None)
+        self.machine0 = _machine_cpu()
+        self.server0 = self._server_ticks()
+        self.client0 = os.times()
+
+    def stop(self):
+        self.client1 = os.times()
+        self.server1 = self._server_ticks()
+        self.machine1 = _machine_cpu()
+        self.trips1 = getattr(self.engine, "round_trips", None)
+
+    def end(self, ops: int, seconds: float) -> dict:
+        """After the engine is closed: the figures per operation of the mix."""
+        stats1 = self._settled_stats()
+        tick = os.sysconf("SC_CLK_TCK")
+        ncpu = os.cpu_count() or 1
+        client_s = (self.client1.user + self.client1.system) - (self.client0.user + self.client0.system)
+        busy = self.machine1[0] - self.machine0[0]
+        total = self.machine1[1] - self.machine0[1]
+        d = [b - a for a, b in zip(self.stats0, stats1)]
+        out = {
+            "client_cpu_us_per_op": client_s * 1e6 / ops,
+            "client_cpu_cores": client_s / seconds,
+            "machine_busy_cores": busy / total * ncpu if total else None,
+            "cpus": ncpu,
+            "wal_fsyncs_per_op": d[0] / ops,
+            "wal_writes_per_op": d[1] / ops,
+            "wal_bytes_per_op": float(d[2]) / ops,
+            "commits_per_op": d[3] / ops,
+            "rollbacks_per_op": d[4] / ops,
+        }
+        if d[5]:  # track_wal_io_timing was on in the engine's sessions (ms in the statistics)
+            out["wal_fsync_wait_us_per_op"] = float(d[5]) * 1e3 / ops
+        if self.server0 is not None:
+            server_s = (self.server1 - self.server0) / tick
+            out["server_cpu_us_per_op"] = server_s * 1e6 / ops
+            out["server_cpu_cores"] = server_s / seconds
+            if out["machine_busy_cores"] is not None:
+                out["other_cpu_cores"] = max(0.0, out["machine_busy_cores"] - out["server_cpu_cores"]
+                                             - out["client_cpu_cores"])
+        if self.trips0 is not None and self.trips1 is not None:
+            out["round_trips_per_op"] = (self.trips1 - self.trips0) / ops
+        return out
+
+
+def run_pg(engine: str, admin_url: str, seconds: float, threads: int) -> dict:
+    """The mix against a fresh database on the server of ``admin_url``; the database is dropped
+    afterwards. The clients are registered by a first engine, closed before the measured one
+    opens, so the server's figures count the mix alone."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    database = f"bench_{engine}_{threads}_{os.getpid()}_{secrets.token_hex(3)}"
+    if not admin_url.startswith(("postgresql://", "postgres://")):
+        raise SystemExit("--database-url must be a postgresql:// URL")
+    base, _, query = admin_url.partition("?")
+    url = base.rsplit("/", 1)[0] + "/" + database + (f"?{query}" if query else "")
+    conninfo_to_dict(url)  # a malformed URL fails here, before anything is created
+    make = PG_FACTORIES[engine]
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+        with contextlib.suppress(psycopg.Error):  # a superuser's setting: time each WAL fsync
+            admin.execute(f'ALTER DATABASE "{database}" SET track_wal_io_timing = on')
+        eng = None
+        try:
+            eng = make(url, threads)
+            pools = client_pools(eng, threads)
+            eng.close()
+            meter = ServerMeter(admin, database)
+            meter.begin()
+            eng = meter.engine = make(url, threads)
+            res = {"engine": engine, "database": "postgresql"}
+            res["mix"] = mix(eng, seconds, threads, pools=pools, meter=meter)
+            eng.close()
+            eng = None
+            res["mix"].update(meter.end(res["mix"]["ops"], res["mix"]["seconds"]))
+        finally:
+            if eng is not None:
+                eng.close()
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    return res
+
+
 # ----------------------------------------------------------------------------- CLI
 def run(engine: str, durability: str, seconds: float, threads: int, latency_calls: int, what: str) -> dict:
     os.makedirs(WORK, exist_ok=True)
@@ -163,7 +370,8 @@ def run(engine: str, durability: str, seconds: float, threads: int, latency_call
 
 def main():
     ap = argparse.ArgumentParser(description="Python driver: ops/s and per-call latency")
-    ap.add_argument("--engine", choices=sorted(FACTORIES), required=True)
+    ap.add_argument("--engine", choices=sorted(FACTORIES) + sorted(PG_FACTORIES), required=True)
+    ap.add_argument("--database-url", help="PostgreSQL server for the *_pg engines (a role that may CREATE DATABASE)")
     ap.add_argument("--durability", choices=["periodic", "durable"], default="periodic")
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--threads", type=int, default=1)
@@ -171,7 +379,12 @@ def main():
     ap.add_argument("--what", choices=["mix", "latency", "all"], default="all")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    r = run(a.engine, a.durability, a.seconds, a.threads, a.latency_calls, a.what)
+    if a.engine in PG_FACTORIES:
+        if not a.database_url:
+            ap.error(f"--engine {a.engine} needs --database-url")
+        r = run_pg(a.engine, a.database_url, a.seconds, a.threads)
+    else:
+        r = run(a.engine, a.durability, a.seconds, a.threads, a.latency_calls, a.what)
     if a.json:
         print(json.dumps(r))
     else:

@@ -1,8 +1,12 @@
 """Runs every fundcore benchmark and writes benches/results.json and benches/RESULTS.md.
 
-    .venv/bin/python benches/run_all.py [--quick] [--skip rust,criterion,footprint,python,rest]
+    .venv/bin/python benches/run_all.py [--quick] [--skip PARTS | --only PARTS]
 
-Steps (each bounded in time; the whole run stays under 10 minutes on 2 cores):
+PARTS is a comma list of rust, python, postgres, rest, criterion, footprint. The postgres part
+needs FUNDCORE_TEST_DATABASE_URL: a PostgreSQL server and a role that may CREATE DATABASE
+(`make bench` starts a private one with scripts/with-postgres.sh); each run gets a fresh database.
+
+Steps (each bounded in time; the whole run stays under 12 minutes on 2 cores):
  1. machine facts and the fsync probe (4 KiB write + fsync, on the disk of benches/work/);
  2. the core's figures (`cargo bench --bench figures`): periodic ops/s, durable ops/s with
     1/4/16 callers, newest-50 history p50, per-call client()/subscribe() in Rust;
@@ -10,7 +14,10 @@ Steps (each bounded in time; the whole run stays under 10 minutes on 2 cores):
  4. footprint after 1,000,000 transactions (`cargo bench --bench footprint`);
  5. Python: fundcore and the sqlite3 baseline through the same driver (benches/py_driver.py),
     at the same durability;
- 6. REST: the FastAPI host under wrk (subscribe/cancel mix, 64 connections, one worker, 15 s).
+ 6. PostgreSQL: the store from Rust (ops/s with 1/4/16 callers, round trips per operation) and
+    from Python, fundcore against the psycopg baseline (benches/baseline/pg_engine.py) through
+    the same driver, rounds alternating the two, with what each run cost (CPU, WAL fsyncs);
+ 7. REST: the FastAPI host under wrk (subscribe/cancel mix, 64 connections, one worker, 15 s).
 
 Every number is a ratio or an absolute measured in this one run on this machine.
 """
@@ -18,6 +25,7 @@ Every number is a ratio or an absolute measured in this one run on this machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -46,6 +54,8 @@ import fsync_probe  # noqa: E402
 FIGURES: dict[str, dict] = {}  # name -> raw figure (value, unit, detail)
 LOG: list[str] = []
 SKIPPED: list[str] = []
+PG_SERVER: dict = {}  # the PostgreSQL server's version and settings, when the postgres part ran
+PARTS = ("rust", "python", "postgres", "rest", "criterion", "footprint")
 
 
 def say(msg: str):
@@ -117,6 +127,8 @@ def cargo_bench(bench: str, args: list[str], env_extra: dict, timeout: int) -> l
     out = tempfile.NamedTemporaryFile(prefix=f"{bench}-", suffix=".jsonl", dir=WORK, delete=False)
     out.close()
     env = dict(os.environ, FUNDCORE_BENCH_OUT=out.name, FUNDCORE_BENCH_DIR=WORK, **env_extra)
+    if "FUNDCORE_BENCH_DATABASE_URL" not in env_extra:
+        env.pop("FUNDCORE_BENCH_DATABASE_URL", None)
     try:
         run(["cargo", "bench", "-q", "-p", "fundcore-benches", "--bench", bench, "--", *args], timeout, env=env)
         with open(out.name) as f:
@@ -127,7 +139,9 @@ def cargo_bench(bench: str, args: list[str], env_extra: dict, timeout: int) -> l
 
 def rust_figures(quick: bool):
     secs = "1.5" if quick else "3"
-    for fig in cargo_bench("figures", [], {"FIGURES_SECONDS": secs}, timeout=300):
+    # every figure but the PostgreSQL ones, which the postgres part measures on its own server
+    for fig in cargo_bench("figures", ["periodic", "durable", "history", "calls", "sled"],
+                           {"FIGURES_SECONDS": secs}, timeout=300):
         name, value, unit = fig.pop("name"), fig.pop("value"), fig.pop("unit")
         record(name, value, unit, **fig)
 
@@ -217,6 +231,90 @@ def python_figures(quick: bool):
                method="lowest p50 of alternating Rust and Python runs")
         if call == "subscribe":
             record("py_subscribe_over_rust", py / rs, "x", python_us=py, rust_us=rs)
+
+
+# ----------------------------------------------------------------------------- PostgreSQL
+def pg_admin_url() -> str | None:
+    return os.environ.get("FUNDCORE_TEST_DATABASE_URL")
+
+
+@contextlib.contextmanager
+def fresh_database(admin_url: str, tag: str):
+    """A new, empty database on the server of ``admin_url``, dropped afterwards; yields its URL."""
+    import psycopg
+
+    name = f"bench_{tag}_{os.getpid()}_{secrets.token_hex(3)}"
+    base, _, query = admin_url.partition("?")
+    url = base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pg_server_facts(admin_url: str) -> dict:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        facts = {"version": admin.execute("SHOW server_version").fetchone()[0]}
+        for setting in ("fsync", "synchronous_commit", "wal_sync_method", "commit_delay",
+                        "shared_buffers", "max_connections"):
+            facts[setting] = admin.execute(f"SHOW {setting}").fetchone()[0]
+        host = admin.info.host
+    facts["host"] = host
+    return facts
+
+
+def py_driver_pg(engine: str, threads: int, seconds: float, admin_url: str) -> dict:
+    p = run([VENV_PY, os.path.join(HERE, "py_driver.py"), "--engine", engine, "--database-url", admin_url,
+             "--seconds", str(seconds), "--threads", str(threads), "--json"], timeout=180)
+    return json.loads(p.stdout.strip().splitlines()[-1])["mix"]
+
+
+PG_ENGINES = {"fundcore_pg": "fundcore", "baseline_pg": "baseline"}
+
+
+def postgres_figures(quick: bool):
+    admin = pg_admin_url()
+    secs = 1.5 if quick else 3.0
+    PG_SERVER.update(pg_server_facts(admin))
+    say(f"PostgreSQL server: {json.dumps(PG_SERVER)}")
+    # the server's WAL is on this machine's disk: its fsync rate, right before the runs
+    p = fsync_probe.probe(WORK, 2.0)
+    record("fsync_probe_postgres", p["fsyncs_per_s"], "fsyncs/s", p50_us=p["p50_us"], p99_us=p["p99_us"])
+    # Rust: one engine (16 pooled connections) on a fresh database, 1/4/16 callers, round trips
+    with fresh_database(admin, "rust") as url:
+        for fig in cargo_bench("figures", ["postgres"], {"FIGURES_SECONDS": str(secs),
+                                                         "FUNDCORE_BENCH_DATABASE_URL": url}, timeout=300):
+            name, value, unit = fig.pop("name"), fig.pop("value"), fig.pop("unit")
+            record(name, value, unit, **fig)
+    # Python: fundcore and the psycopg baseline through the same driver, each run on a fresh
+    # database; rounds alternate which goes first, and the best run of each counts (on a shared
+    # machine other work only slows a run down)
+    rounds = 1 if quick else 2
+    runs: dict[tuple[str, int], list[dict]] = {}
+    for r in range(rounds):
+        order = list(PG_ENGINES) if r % 2 == 0 else list(PG_ENGINES)[::-1]
+        for threads in (1, 16):
+            for engine in order:
+                runs.setdefault((engine, threads), []).append(py_driver_pg(engine, threads, secs, admin))
+        runs.setdefault(("fundcore_pg", 4), []).append(py_driver_pg("fundcore_pg", 4, secs, admin))
+    best = {key: max(rs, key=lambda m: m["ops_per_s"]) for key, rs in runs.items()}
+    for (engine, threads), m in sorted(best.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        detail = dict(m, rounds=[round(x["ops_per_s"], 1) for x in runs[(engine, threads)]])
+        record(f"py_pg_{PG_ENGINES[engine]}_{threads}callers_ops", m["ops_per_s"], "ops/s", **detail)
+    for threads in (1, 16):
+        f, b = best[("fundcore_pg", threads)]["ops_per_s"], best[("baseline_pg", threads)]["ops_per_s"]
+        paired = [round(x["ops_per_s"] / y["ops_per_s"], 2)
+                  for x, y in zip(runs[("fundcore_pg", threads)], runs[("baseline_pg", threads)])]
+        record(f"py_pg_fundcore_over_baseline_{threads}callers", f / b, "x", fundcore=f, baseline=b,
+               ratio_per_round=paired, method="best run of each over rounds that alternate the two")
+    trips = best[("baseline_pg", 1)].get("round_trips_per_op")
+    if trips is not None:
+        record("py_pg_baseline_round_trips_per_op", trips, "round trips")
 
 
 # ----------------------------------------------------------------------------- REST
@@ -354,6 +452,22 @@ TARGETS = [
     ("py_fundcore_durable_4thread_ops", "Python: fundcore mix, durable, 4 threads", None, None),
     ("py_baseline_durable_4thread_ops", "Python: sqlite3 baseline mix, durable, 4 threads", None, None),
     ("py_fundcore_over_baseline_durable_4thread", "Python: fundcore / baseline, durable, 4 threads", ">=", 5),
+    ("fsync_probe_postgres", "fsync probe right before the PostgreSQL runs (the server's WAL is on this disk)",
+     None, None),
+    ("postgres_1callers_ops", "PostgreSQL store (Rust): subscribe or cancel, 1 caller", None, None),
+    ("postgres_4callers_ops", "PostgreSQL store (Rust): 4 concurrent callers", None, None),
+    ("postgres_16callers_ops", "PostgreSQL store (Rust): 16 concurrent callers", None, None),
+    ("postgres_round_trips_per_op", "PostgreSQL store: round trips per subscribe or cancel", "<=", 2),
+    ("py_pg_fundcore_1callers_ops", "Python: fundcore on PostgreSQL, mix, 1 caller", None, None),
+    ("py_pg_fundcore_4callers_ops", "Python: fundcore on PostgreSQL, mix, 4 callers", None, None),
+    ("py_pg_fundcore_16callers_ops", "Python: fundcore on PostgreSQL, mix, 16 callers", None, None),
+    ("py_pg_baseline_1callers_ops", "Python: psycopg baseline on PostgreSQL, mix, 1 caller", None, None),
+    ("py_pg_baseline_16callers_ops", "Python: psycopg baseline on PostgreSQL, mix, 16 callers", None, None),
+    ("py_pg_fundcore_over_baseline_1callers", "Python: fundcore / psycopg baseline on PostgreSQL, 1 caller",
+     ">=", 3),
+    ("py_pg_fundcore_over_baseline_16callers", "Python: fundcore / psycopg baseline on PostgreSQL, 16 callers",
+     ">=", 3),
+    ("py_pg_baseline_round_trips_per_op", "psycopg baseline: round trips per subscribe or cancel", None, None),
     ("rest_req_per_s", "REST host: subscribe/cancel mix, 64 connections, one worker", ">=", 2000),
     ("rest_p99_ms", "REST host: p99 latency", "<=", 50),
     ("rest_get_funds_req_per_s", "REST host: GET /funds (auth, no store write), 64 connections", None, None),
@@ -407,6 +521,44 @@ def build_results() -> list[dict]:
     return out
 
 
+def pg_cost_table() -> list[str]:
+    """What each Python run on PostgreSQL cost per operation (the best run of each)."""
+    rows = [r for r in ("py_pg_fundcore_1callers_ops", "py_pg_baseline_1callers_ops",
+                        "py_pg_fundcore_4callers_ops", "py_pg_fundcore_16callers_ops",
+                        "py_pg_baseline_16callers_ops") if r in FIGURES]
+    if not rows:
+        return []
+
+    def cell(d: dict, key: str, digits: int = 0) -> str:
+        v = d.get(key)
+        return "—" if v is None else f"{v:,.{digits}f}"
+
+    def trips(d: dict, engine: str) -> str:
+        if "round_trips_per_op" in d:
+            return f"{d['round_trips_per_op']:.1f}"
+        rust = FIGURES.get("postgres_round_trips_per_op")
+        return f"{rust['value']:.1f} (the store's count, Rust run)" if engine == "fundcore" and rust else "—"
+
+    out = ["", "## What each PostgreSQL run cost (Python, per subscribe or cancel)", "",
+           "| run | ops/s | µs per op per caller | driver CPU µs | server CPU µs | WAL fsyncs | commits |"
+           " WAL bytes | round trips | CPU cores busy: driver / server / other work |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for name in rows:
+        d = FIGURES[name]["detail"]
+        ops = FIGURES[name]["value"]
+        engine = "fundcore" if "_fundcore_" in name else "psycopg baseline"
+        threads = d.get("threads", 1)
+        cores = "—"
+        if d.get("server_cpu_cores") is not None:
+            cores = (f"{d['client_cpu_cores']:.2f} / {d['server_cpu_cores']:.2f} / {d.get('other_cpu_cores', 0):.2f}"
+                     f" of {d.get('cpus', '?')}")
+        out.append(f"| {engine}, {threads} caller{'s' if threads > 1 else ''} | {ops:,.0f} | "
+                   f"{threads * 1e6 / ops:,.0f} | {cell(d, 'client_cpu_us_per_op')} | {cell(d, 'server_cpu_us_per_op')} | "
+                   f"{cell(d, 'wal_fsyncs_per_op', 2)} | {cell(d, 'commits_per_op', 2)} | {cell(d, 'wal_bytes_per_op')} | "
+                   f"{trips(d, engine)} | {cores} |")
+    return out
+
+
 def write_reports(results: list[dict], mach: dict, elapsed: float, quick: bool):
     with open(os.path.join(HERE, "results.json"), "w") as f:
         json.dump(results, f, indent=1, ensure_ascii=False)
@@ -424,6 +576,13 @@ def write_reports(results: list[dict], mach: dict, elapsed: float, quick: bool):
         f"- disk (benchmark stores): {mach['disk']}",
         f"- {mach['rustc']}; Python {mach['python']}",
         f"- load average at start: {mach['loadavg_at_start']}; run at {mach['date_utc']}, took {elapsed:.0f} s",
+    ]
+    if PG_SERVER:
+        lines.append(f"- PostgreSQL {PG_SERVER['version']} on {PG_SERVER['host']} (a private server started for the"
+                     f" run): fsync={PG_SERVER['fsync']}, synchronous_commit={PG_SERVER['synchronous_commit']},"
+                     f" wal_sync_method={PG_SERVER['wal_sync_method']}, commit_delay={PG_SERVER['commit_delay']},"
+                     f" shared_buffers={PG_SERVER['shared_buffers']}")
+    lines += [
         "",
         "## Figures",
         "",
@@ -446,6 +605,7 @@ def write_reports(results: list[dict], mach: dict, elapsed: float, quick: bool):
         lines.append(f"| {r['label']}{note} | {fmt(r['value'])} {r['unit']} | {tgt} | {met} |")
     lines += ["", "Where a target is missed, `benches/README.md` (\"What limits the missed targets\") says",
               "what limits it, with the profile behind it."]
+    lines += pg_cost_table()
     if SKIPPED:
         lines += ["", "## Not measured in this run", ""] + [f"- {s}" for s in SKIPPED]
     lines += [
@@ -463,6 +623,17 @@ def write_reports(results: list[dict], mach: dict, elapsed: float, quick: bool):
         "  and the sqlite3 baseline (`benches/baseline/`, WAL, `BEGIN IMMEDIATE`, `synchronous=FULL`",
         "  for durable and `NORMAL` for periodic); overhead over Rust = Python p50 − Rust p50 of the",
         "  same call in the same loop.",
+        "- **PostgreSQL** (`benches/benches/figures.rs`, `benches/py_driver.py`): a private server on",
+        "  127.0.0.1 (`scripts/with-postgres.sh`; fsync and synchronous_commit on, so every commit",
+        "  waits for its WAL fsync); each run has a fresh database. Rust: one `Engine::connect` with",
+        "  16 pooled connections, N threads on 4 clients each, after a 0.3 s warm-up; round trips",
+        "  counted by the store over 1,000 operations. Python: `fundcore.Engine(url)` (8 pooled",
+        "  connections) and the psycopg 3 baseline (`benches/baseline/pg_engine.py`, one pooled",
+        "  connection per caller), N threads on 50 clients each, registered by an engine that is",
+        "  closed before the measured one opens; the two alternate over rounds and the best run of",
+        "  each is kept. Cost columns: CPU seconds of the driver process and of the server's",
+        "  processes over the timed window; WAL fsyncs, commits and WAL bytes from `pg_stat_wal` and",
+        "  `pg_stat_database` over the measured engine's session; all divided by the mix's operations.",
         "- **REST** (`benches/rest/mix.lua`): `wrk -t1 -c64 -d15s` against the FastAPI host",
         "  (`uvicorn`, one worker, 127.0.0.1, rate limit off, the host's default durability), 1,000",
         "  clients, each subscribing to a fund and cancelling it; any non-2xx answer is counted.",
@@ -480,9 +651,16 @@ def write_reports(results: list[dict], mach: dict, elapsed: float, quick: bool):
 def main():
     ap = argparse.ArgumentParser(description="run every fundcore benchmark")
     ap.add_argument("--quick", action="store_true", help="shorter runs (numbers are rougher)")
-    ap.add_argument("--skip", default="", help="comma list of: rust,criterion,footprint,python,rest")
+    ap.add_argument("--skip", default="", help="comma list of parts to leave out: " + ",".join(PARTS))
+    ap.add_argument("--only", default="", help="comma list of the only parts to run: " + ",".join(PARTS))
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
+    only = set(filter(None, a.only.split(",")))
+    unknown = (skip | only) - set(PARTS)
+    if unknown:
+        ap.error(f"unknown part(s) {', '.join(sorted(unknown))}; parts are {', '.join(PARTS)}")
+    if only:
+        skip |= set(PARTS) - only
     start = time.time()
     os.makedirs(WORK, exist_ok=True)
     mach = machine()
@@ -495,6 +673,8 @@ def main():
     steps = [
         ("rust", "core figures (cargo bench --bench figures)", lambda: rust_figures(a.quick)),
         ("python", "Python driver: fundcore vs sqlite3 baseline", None),
+        ("postgres", "PostgreSQL store: Rust, and Python fundcore vs psycopg baseline",
+         lambda: postgres_figures(a.quick)),
         ("rest", "REST host under wrk", None),
         ("criterion", "criterion benches (cargo bench --bench core)", lambda: criterion(a.quick)),
         ("footprint", "footprint after 1,000,000 transactions", lambda: footprint(a.quick)),
@@ -503,13 +683,21 @@ def main():
     host_ok = os.path.isdir(os.path.join(HOST_DIR, "fundcore_host"))
     for key, label, fn in steps:
         if key in skip:
-            SKIPPED.append(f"{label}: skipped (--skip {key})")
+            SKIPPED.append(f"{label}: left out (--only {a.only})" if only else f"{label}: skipped (--skip {key})")
             continue
         if key == "python":
             if not fundcore_py:
                 SKIPPED.append(f"{label}: the `fundcore` module is not installed in .venv (`make python-dev`)")
                 continue
             fn = lambda: python_figures(a.quick)  # noqa: E731
+        if key == "postgres":
+            if not pg_admin_url():
+                SKIPPED.append(f"{label}: no PostgreSQL server (FUNDCORE_TEST_DATABASE_URL is not set; "
+                               "`make bench` starts one)")
+                continue
+            if not fundcore_py:
+                SKIPPED.append(f"{label}: the `fundcore` module is not installed in .venv (`make python-dev`)")
+                continue
         if key == "rest":
             if not (fundcore_py and host_ok):
                 SKIPPED.append(f"{label}: needs the `fundcore` module and examples/fastapi_host")
