@@ -181,6 +181,15 @@ fn run_scenario(path: &Path, kind: StoreKind) -> Result<usize, String> {
     Ok(steps.len())
 }
 
+/// The suites that run on both stores need a PostgreSQL server: its absence fails here, once,
+/// instead of silently testing one store.
+#[test]
+fn a_postgres_test_server_is_configured() {
+    if let Err(why) = common::stores::postgres_configured() {
+        panic!("{why}");
+    }
+}
+
 /// Every scenario on every store.
 #[test]
 fn shared_scenarios_pass() {

@@ -59,12 +59,32 @@ impl std::fmt::Display for TestStore {
     }
 }
 
-/// The kinds of store under test.
+/// The kinds of store under test: both, or the embedded store alone when
+/// `FUNDCORE_TEST_STORES=sled` or no test server is configured (then the test
+/// `a_postgres_test_server_is_configured` fails, so a missing server never passes silently).
 pub fn kinds() -> Vec<StoreKind> {
     match std::env::var("FUNDCORE_TEST_STORES").as_deref() {
         Ok("sled") => vec![StoreKind::Sled],
         Ok("postgres") => vec![StoreKind::Postgres],
+        _ if std::env::var_os(SERVER_URL).is_none() => vec![StoreKind::Sled],
         _ => vec![StoreKind::Sled, StoreKind::Postgres],
+    }
+}
+
+/// Where the tests find their PostgreSQL server.
+pub const SERVER_URL: &str = "FUNDCORE_TEST_DATABASE_URL";
+
+/// Whether the PostgreSQL tests will run (or were left out on purpose).
+pub fn postgres_configured() -> Result<(), String> {
+    let sled_only = std::env::var("FUNDCORE_TEST_STORES").as_deref() == Ok("sled");
+    if sled_only || std::env::var_os(SERVER_URL).is_some() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{SERVER_URL} is not set, so only the embedded store was tested: run `make test` \
+             (it starts a private PostgreSQL), or `scripts/with-postgres.sh cargo test ...`, or \
+             set FUNDCORE_TEST_STORES=sled to test the embedded store alone"
+        ))
     }
 }
 
@@ -80,12 +100,9 @@ fn connect(_url: &str, _config: Config) -> Result<Engine> {
 
 /// The server's superuser URL.
 pub fn server_url() -> String {
-    std::env::var("FUNDCORE_TEST_DATABASE_URL").unwrap_or_else(|_| {
-        panic!(
-            "FUNDCORE_TEST_DATABASE_URL is not set: run `make test` (it starts a private \
-             PostgreSQL) or `scripts/with-postgres.sh cargo test ...`, or set \
-             FUNDCORE_TEST_STORES=sled"
-        )
+    std::env::var(SERVER_URL).unwrap_or_else(|_| match postgres_configured() {
+        Err(why) => panic!("{why}"),
+        Ok(()) => panic!("{SERVER_URL} is not set"),
     })
 }
 
