@@ -38,7 +38,9 @@ pub const MAX_PAGE: usize = 200;
 ///
 /// An engine belongs to the process that opened it: after a `fork()`, every operation in the
 /// child fails at once with [`Error::OpenedInAnotherProcess`] (the store's threads and
-/// connections stay in the parent). Open the engine after the fork, in each child.
+/// connections stay in the parent). Open the engine after the fork, in each child. With an
+/// embedded store the parent must not open one before forking at all: a child of such a
+/// parent cannot open one either ([`Error::EmbeddedStoreForked`]).
 #[derive(Clone, Debug)]
 pub struct Engine {
     inner: Arc<Inner>,

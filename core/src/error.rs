@@ -131,6 +131,16 @@ pub enum Error {
         /// The id of the process that made the call.
         called_from: u32,
     },
+    /// An embedded store cannot be opened in this process (`STORAGE_ERROR`): it was created by
+    /// `fork()` after its parent had opened one, and the embedded store's worker threads do not
+    /// survive a fork. Engines of a forking program are opened only in the children.
+    #[error("{}", self.message(Locale::Es))]
+    EmbeddedStoreForked {
+        /// The id of the process that opened an embedded store before forking.
+        opened_in: u32,
+        /// The id of this process.
+        called_from: u32,
+    },
 }
 
 impl Error {
@@ -159,7 +169,8 @@ impl Error {
             Error::TransactionNotFound { .. } => "TRANSACTION_NOT_FOUND",
             Error::Storage { .. }
             | Error::StoreInUse { .. }
-            | Error::OpenedInAnotherProcess { .. } => "STORAGE_ERROR",
+            | Error::OpenedInAnotherProcess { .. }
+            | Error::EmbeddedStoreForked { .. } => "STORAGE_ERROR",
         }
     }
 

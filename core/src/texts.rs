@@ -126,7 +126,8 @@ fn error_message(error: &Error, locale: Locale) -> String {
         } if es => format!(
             "Este motor se abrió en otro proceso (pid {opened_in}) y no se puede usar en el \
              proceso {called_from}, creado con fork(): abra el motor después del fork, en \
-             cada proceso hijo"
+             cada proceso hijo (con un almacén embebido, sin abrir ninguno en el proceso padre \
+             antes del fork)"
         ),
         Error::OpenedInAnotherProcess {
             opened_in,
@@ -134,7 +135,28 @@ fn error_message(error: &Error, locale: Locale) -> String {
         } => format!(
             "This engine was opened in another process (pid {opened_in}) and cannot be used \
              in process {called_from}, created by fork(): open the engine after the fork, \
-             in each child process"
+             in each child process (with an embedded store, without opening one in the parent \
+             before the fork)"
+        ),
+        Error::EmbeddedStoreForked {
+            opened_in,
+            called_from,
+        } if es => format!(
+            "No se puede abrir un almacén embebido en este proceso ({called_from}): se creó con \
+             fork() desde el proceso {opened_in} después de que este abriera uno, y los hilos \
+             del almacén embebido no sobreviven a fork(). Abra el motor solo en los procesos \
+             hijos, después del fork, y ninguno en el proceso padre antes de crearlos (o use el \
+             almacén PostgreSQL)"
+        ),
+        Error::EmbeddedStoreForked {
+            opened_in,
+            called_from,
+        } => format!(
+            "An embedded store cannot be opened in this process ({called_from}): it was created \
+             by fork() from process {opened_in} after that process had opened one, and the \
+             embedded store's threads do not survive fork(). Open the engine only in the child \
+             processes, after the fork, and none in the parent before forking (or use the \
+             PostgreSQL store)"
         ),
     }
 }

@@ -13,6 +13,7 @@ use fundcore::{Channel, Config, Durability, Engine, Error, Locale};
 
 const HOLDER_DIR: &str = "FUNDCORE_TEST_HOLD_STORE";
 const FORK_WORKER_DIR: &str = "FUNDCORE_TEST_FORK_WORKER";
+const FORK_BEFORE_OPEN_DIR: &str = "FUNDCORE_TEST_FORK_BEFORE_OPEN";
 
 /// This test binary running only `test_name`, with `env_var` set to `value`.
 fn helper(test_name: &str, env_var: &str, value: &std::path::Path) -> Command {
@@ -170,6 +171,23 @@ fn check_inherited_engine(engine: Engine, client: fundcore::ClientId) -> i32 {
         }
     }
     drop(engine);
+    // sled's worker threads stayed in the parent: a new embedded store cannot work here
+    // either, so opening one fails at once too.
+    let fresh = tempfile::tempdir().map(|dir| Engine::open(dir.path(), Config::default()));
+    let refused = matches!(
+        &fresh,
+        Ok(Err(err @ Error::EmbeddedStoreForked { .. }))
+            if err.code() == "STORAGE_ERROR"
+                && err.message(Locale::En).contains("none in the parent before forking")
+    );
+    if !refused
+        || !matches!(
+            Engine::open_temporary(Config::default()),
+            Err(Error::EmbeddedStoreForked { .. })
+        )
+    {
+        return 3;
+    }
     if started.elapsed() > Duration::from_millis(500) {
         return 2;
     }
@@ -236,6 +254,66 @@ fn an_engine_used_in_a_forked_child_fails_fast_and_the_parent_keeps_its_store() 
     assert!(
         output.status.success() && stdout.contains("FORK CHECKED"),
         "fork worker failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Where the forked child of `fork_before_open_worker` writes the id of the client it made.
+#[cfg(unix)]
+fn client_file(store: &std::ffi::OsStr) -> std::path::PathBuf {
+    std::path::Path::new(store).with_extension("client")
+}
+
+/// Helper process: forks before any store was opened; the child opens its own engine.
+#[cfg(unix)]
+#[test]
+fn fork_before_open_worker() {
+    let Some(dir) = std::env::var_os(FORK_BEFORE_OPEN_DIR) else {
+        return;
+    };
+    // SAFETY: the child only opens and uses its own engine, then `_exit`s.
+    let pid = unsafe { forked::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let worked = Engine::open(&dir, Config::default()).and_then(|engine| {
+            let ana = engine.register_client(
+                "Ana",
+                "ana@example.com",
+                "+573001234567",
+                Channel::Email,
+            )?;
+            engine.subscribe(ana.id, 1, None, None)?;
+            engine.flush()?;
+            Ok(ana.id)
+        });
+        let reported = worked.map(|id| std::fs::write(client_file(&dir), id.to_string()));
+        // SAFETY: ends the forked child without returning into the test harness.
+        unsafe { forked::_exit(if matches!(reported, Ok(Ok(()))) { 0 } else { 1 }) }
+    }
+    assert_eq!(forked::wait_for(pid, Duration::from_secs(30)), Some(0));
+    let engine = Engine::open(&dir, Config::default()).unwrap();
+    let client = std::fs::read_to_string(client_file(&dir)).unwrap();
+    let client = client.parse().unwrap();
+    assert_eq!(engine.subscriptions(client).unwrap().len(), 1);
+    println!("CHILD OPENED ITS OWN");
+}
+
+/// The documented pattern: fork first, open the engine in the child.
+#[cfg(unix)]
+#[test]
+fn an_engine_opened_after_the_fork_works_in_the_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = helper(
+        "fork_before_open_worker",
+        FORK_BEFORE_OPEN_DIR,
+        &dir.path().join("store"),
+    )
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("CHILD OPENED ITS OWN"),
+        "worker failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
 }

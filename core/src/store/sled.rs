@@ -12,7 +12,7 @@
 //! key range that starts with the client id.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -135,6 +135,7 @@ impl SledStore {
             Some(path) => config.path(path),
             None => config.temporary(true),
         };
+        claim_sled_for_this_process()?;
         let db = open_waiting_for_lock(&config, path)?;
         let tree = |name: &str| db.open_tree(name);
         Ok(SledStore {
@@ -701,6 +702,28 @@ impl Drop for SledStore {
         // last engine using it is dropped. An error here has no one to report to; the log is
         // recovered on the next open either way.
         let _ = self.db.flush();
+    }
+}
+
+/// The process that first opened a sled store in this address space (0: none yet).
+///
+/// sled runs its I/O on a process-wide thread pool. A child created by `fork()` inherits the
+/// pool's bookkeeping (threads waiting, queue) but none of its threads, so any store it opens
+/// waits forever for work nobody picks up. A child inherits this value too, which is how it
+/// knows.
+static SLED_PROCESS: AtomicU32 = AtomicU32::new(0);
+
+/// Fails with [`Error::EmbeddedStoreForked`] in a forked child of a process that had opened a
+/// sled store; records this process as sled's otherwise.
+fn claim_sled_for_this_process() -> Result<()> {
+    let here = std::process::id();
+    match SLED_PROCESS.compare_exchange(0, here, Ordering::SeqCst, Ordering::SeqCst) {
+        Ok(_) => Ok(()),
+        Err(owner) if owner == here => Ok(()),
+        Err(owner) => Err(Error::EmbeddedStoreForked {
+            opened_in: owner,
+            called_from: here,
+        }),
     }
 }
 
