@@ -13,8 +13,9 @@ Three checks, run by `make check-snippets` (the first step of `make test`):
      page's file name, and `make test` runs it;
    - ``<!-- not-run: <reason> -->``: output, a diagram, or a command a test must not run.
 
-2. Make targets. Every `make <target>` in a code block or an inline code span is a target that
-   `make help` lists.
+2. Make targets and links. Every `make <target>` in a code block or an inline code span is a
+   target that `make help` lists; every relative link points to a file of the repository and,
+   with `#anchor`, to one of its headings.
 
 3. Facts. The tables and examples of docs/ marked ``<!-- checked: <kind> -->`` match the code:
    limits and defaults, the fund catalogue, error codes with their HTTP statuses and Python
@@ -348,6 +349,44 @@ def check_make_targets(page: Page, make: Make, problems: Problems) -> None:
     for number, target in used:
         if target not in listed:
             problems.add(f"{page.rel}:{number}", f"`make {target}` is not listed by `make help`")
+
+
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def slug(heading: str) -> str:
+    """The anchor GitHub gives a heading."""
+    text = re.sub(r"[`*_]", "", heading.strip().lower())
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    found: set[str] = set()
+    fenced = False
+    for line in lines:
+        if FENCE.match(line):
+            fenced = not fenced
+        elif not fenced and (heading := re.match(r"^#{1,6}\s+(.*)$", line)):
+            found.add(slug(heading.group(1)))
+    return found
+
+
+def check_links(root: Path, page: Page, problems: Problems) -> None:
+    """Links between pages point to files of the repository, and anchors to their headings."""
+    for number, text in page.prose:
+        for target in LINK.findall(text):
+            if re.match(r"^[a-z]+:", target):
+                continue
+            file_part, _, anchor = target.partition("#")
+            path = (page.path.parent / file_part).resolve() if file_part else page.path.resolve()
+            where = f"{page.rel}:{number}"
+            if not path.is_relative_to(root.resolve()):
+                problems.add(where, f"link {target!r} leaves the repository")
+            elif not path.exists():
+                problems.add(where, f"link {target!r}: no such file")
+            elif anchor and path.suffix == ".md" and anchor not in anchors(path):
+                problems.add(where, f"link {target!r}: no heading with that anchor")
 
 
 # --------------------------------------------------------------------------- check 3: facts
@@ -746,6 +785,7 @@ def run(root: Path, facts: bool = True) -> list[str]:
             if needs_marker(block):
                 check_snippet(root, page, block, make, problems)
         check_make_targets(page, make, problems)
+        check_links(root, page, problems)
     for target in sorted(make.help_targets() - make.defined_targets()):
         problems.add("Makefile", f"`make help` lists `make {target}`, which the Makefile does not define")
     if facts:

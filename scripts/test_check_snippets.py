@@ -166,6 +166,18 @@ class SnippetTree(unittest.TestCase):
         self.assertEqual(self.problems(f"<!-- snippet: examples/hello.rs -->\n{block}\n"), [])
         self.assertFalse((self.root / "server-started").exists())
 
+    def test_links_point_to_files_and_headings_of_the_repository(self) -> None:
+        self.write("docs/a.md", "# A page\n\n## Money and `fork()`\n")
+        readme = (
+            "See [a](docs/a.md), [its part](docs/a.md#money-and-fork), [the web](https://example.com).\n"
+            "Broken: [gone](docs/gone.md), [part](docs/a.md#nothing), [out](../outside.md).\n"
+        )
+        problems = self.problems(readme)
+        self.assertEqual(len(problems), 3, problems)
+        self.assertIn("'docs/gone.md': no such file", problems[0])
+        self.assertIn("'docs/a.md#nothing': no heading", problems[1])
+        self.assertIn("'../outside.md' leaves the repository", problems[2])
+
     def test_pages_are_readmes_and_docs_outside_build_folders(self) -> None:
         for rel in ("docs/a.md", "sub/README.md", "target/README.md", ".venv/x/README.md", "docs/sub/b.md"):
             self.write(rel, f"{fence('sh', 'ls')}\n")
