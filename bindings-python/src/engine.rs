@@ -31,6 +31,14 @@ use crate::records::{Client, DispatchReport, Fund, Subscription, Transaction};
 /// The engine is safe to share between threads: every store operation releases the GIL and
 /// the core serializes what must be serialized (no overdraft, no double refund).
 ///
+/// An engine belongs to the process that opened it. In a child created by `fork()`
+/// (`multiprocessing` with the fork start method, gunicorn `--preload`, Celery prefork) every
+/// call on an inherited engine raises `StorageError` at once: open the engine after the fork,
+/// in each child (e.g. in a post-fork hook), and with an embedded store none in the parent
+/// before forking (a child of a process that opened one cannot open one either). A store
+/// directory is used by one process at a time; opening one that another process holds raises
+/// `StorageError` naming the path.
+///
 /// Keyword settings (`None` keeps the core's default):
 ///
 /// - `initial_balance`: balance of new clients (`Decimal`, `int` or `str`; default 500000).
@@ -89,13 +97,17 @@ fn fund_arg(value: &Bound<'_, PyAny>, locale: Locale) -> Result<u32, Failure> {
 }
 
 impl Engine {
-    /// A handle on the open core engine (a cheap clone), or `ValueError` once closed.
-    fn engine(&self) -> PyResult<fundcore::Engine> {
-        self.inner
+    /// A handle on the open core engine (a cheap clone); `ValueError` once closed, and
+    /// `StorageError` in a process other than the one that opened it (a child after `fork()`).
+    fn engine(&self, py: Python<'_>) -> PyResult<fundcore::Engine> {
+        let engine = self
+            .inner
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
-            .ok_or_else(|| PyValueError::new_err("operation on a closed fundcore.Engine"))
+            .ok_or_else(|| PyValueError::new_err("operation on a closed fundcore.Engine"))?;
+        engine.check_process().map_err(|err| self.fail(py, err))?;
+        Ok(engine)
     }
 
     fn fail(&self, py: Python<'_>, failure: impl Into<Failure>) -> PyErr {
@@ -108,7 +120,7 @@ impl Engine {
         T: Send,
         F: FnOnce(&fundcore::Engine) -> fundcore::Result<T> + Send,
     {
-        let engine = self.engine()?;
+        let engine = self.engine(py)?;
         py.detach(|| work(&engine))
             .map_err(|err| self.fail(py, err))
     }
@@ -235,7 +247,7 @@ impl Engine {
     /// Balance of a newly registered client (fixed when the store was created).
     #[getter]
     fn initial_balance<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.engine()?.initial_balance().to_py(py)
+        self.engine(py)?.initial_balance().to_py(py)
     }
 
     /// Whether `close()` was called.
@@ -284,8 +296,8 @@ impl Engine {
     }
 
     /// The fund catalogue, by id.
-    fn funds(&self) -> PyResult<Vec<Fund>> {
-        Ok(self.engine()?.funds().into_iter().map(Fund).collect())
+    fn funds(&self, py: Python<'_>) -> PyResult<Vec<Fund>> {
+        Ok(self.engine(py)?.funds().into_iter().map(Fund).collect())
     }
 
     /// One fund. Raises `NotFoundError` (`FUND_NOT_FOUND`).
@@ -422,6 +434,10 @@ impl Engine {
     /// exception is a retryable failure (retried later with exponential backoff, `failed`
     /// after `max_attempts`). The exception text is kept in `Notification.last_error`.
     ///
+    /// `send` must be a plain function that delivers before it returns. An awaitable return
+    /// value (the coroutine of an `async def send`) is not awaited: it counts as a retryable
+    /// failure whose `last_error` says so, the entry stays pending, and a coroutine is closed.
+    ///
     /// A `KeyboardInterrupt` or `SystemExit` raised by `send` stops the run: the remaining
     /// due entries of this run count as retryable failures and the exception is re-raised.
     #[pyo3(signature = (notifier, limit = 100))]
@@ -480,6 +496,55 @@ struct PyNotifier {
 }
 
 impl PyNotifier {
+    /// `send` returned normally: delivered, unless it returned an awaitable. The coroutine of
+    /// an `async def send` (or any awaitable) has not run, so counting it as delivered would
+    /// lose the notification; it is refused as a retryable failure instead of being awaited
+    /// (dispatch may run inside a running event loop, where blocking on it would deadlock),
+    /// and a coroutine is closed so Python does not warn that it was never awaited.
+    fn delivered_unless_awaitable(returned: &Bound<'_, PyAny>) -> Result<(), DeliveryError> {
+        if returned.is_none() {
+            return Ok(());
+        }
+        let inspected = || -> PyResult<bool> {
+            let inspect = returned.py().import("inspect")?;
+            if !inspect
+                .call_method1("isawaitable", (returned,))?
+                .is_truthy()?
+            {
+                return Ok(false);
+            }
+            let closable = inspect
+                .call_method1("iscoroutine", (returned,))?
+                .is_truthy()?
+                || inspect
+                    .call_method1("isgenerator", (returned,))?
+                    .is_truthy()?;
+            if closable {
+                returned.call_method0("close")?;
+            }
+            Ok(true)
+        };
+        match inspected() {
+            Ok(false) => Ok(()),
+            Ok(true) => {
+                let type_name = returned
+                    .get_type()
+                    .name()
+                    .map(|name| name.to_string())
+                    .unwrap_or_else(|_| "awaitable".to_owned());
+                Err(DeliveryError::Retryable(format!(
+                    "TypeError: send returned an awaitable ({type_name}), so nothing was \
+                     delivered; send must be a plain function (not async def) that delivers \
+                     before it returns"
+                )))
+            }
+            Err(err) => Err(DeliveryError::Retryable(format!(
+                "could not check what send returned: {}",
+                Self::describe(returned.py(), &err)
+            ))),
+        }
+    }
+
     fn describe(py: Python<'_>, err: &PyErr) -> String {
         let value = err.value(py);
         let type_name = value
@@ -506,7 +571,7 @@ impl Notifier for PyNotifier {
             }
             let arg = crate::records::Notification(notification.clone());
             let err = match self.target.call_method1(py, "send", (arg,)) {
-                Ok(_) => return Ok(()),
+                Ok(returned) => return Self::delivered_unless_awaitable(returned.bind(py)),
                 Err(err) => err,
             };
             let permanent = errors_module(py)

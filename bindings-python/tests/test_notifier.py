@@ -1,8 +1,13 @@
-"""Python notifiers through the core's outbox: success, retryable, permanent, max attempts."""
+"""Python notifiers through the core's outbox: success, retryable, permanent, max attempts,
+and awaitables (an `async def send`), which are refused, never counted as delivered."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import time
+import types
+import warnings
 from decimal import Decimal
 
 import pytest
@@ -172,3 +177,122 @@ def test_keyboard_interrupt_stops_dispatch_and_propagates():
 def test_the_protocol_describes_notifiers():
     assert isinstance(RecordingNotifier(), fundcore.Notifier)
     assert not isinstance(object(), fundcore.Notifier)
+
+
+class AsyncSend:
+    """The mistake this guards against: an ``async def send`` is never run by dispatch."""
+
+    def __init__(self):
+        self.ran: list[str] = []
+
+    async def send(self, notification):
+        self.ran.append(notification.id)
+
+
+def assert_refused_and_pending(eng, client_id, returned_type):
+    [n] = eng.notifications(client_id)
+    assert (n.status, n.attempts, n.delivered_at) == ("pending", 1, None)
+    assert n.last_error is not None
+    assert f"send returned an awaitable ({returned_type})" in n.last_error
+    assert "must be a plain function" in n.last_error
+
+
+def test_an_async_send_is_refused_never_counted_as_delivered():
+    with fast_engine() as eng:
+        c = eng.register_client(*ANA, "email")
+        eng.subscribe(c.id, 1)
+        notifier = AsyncSend()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            report = eng.dispatch_notifications(notifier)
+            gc.collect()
+        assert report.to_dict() == {"delivered": 0, "retried": 1, "failed": 0}
+        assert notifier.ran == []
+        assert_refused_and_pending(eng, c.id, "coroutine")
+        # The coroutine was closed unrun: no "coroutine ... was never awaited" warning.
+        assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
+        # The entry is still there for a notifier that really delivers.
+        plain = RecordingNotifier()
+        assert eng.dispatch_notifications(plain).delivered == 1
+        assert [n.client_id for n in plain.sent] == [c.id]
+        assert eng.notifications(c.id)[0].status == "delivered"
+
+
+def test_an_async_send_is_refused_inside_a_running_event_loop():
+    """As in an async web app: dispatch called from a coroutine neither blocks the loop nor
+    marks anything delivered."""
+    with fast_engine() as eng:
+        c = eng.register_client(*ANA, "email")
+        eng.subscribe(c.id, 1)
+        notifier = AsyncSend()
+
+        async def dispatch_from_the_loop():
+            return eng.dispatch_notifications(notifier)
+
+        report = asyncio.run(dispatch_from_the_loop())
+        assert (report.delivered, report.retried) == (0, 1)
+        assert notifier.ran == []
+        assert_refused_and_pending(eng, c.id, "coroutine")
+
+
+class CustomAwaitable:
+    def __await__(self):
+        yield
+
+
+@types.coroutine
+def generator_based_coroutine():
+    yield
+
+
+def a_future():
+    loop = asyncio.new_event_loop()
+    future = loop.create_future()
+    loop.close()
+    return future
+
+
+@pytest.mark.parametrize(
+    ("make_awaitable", "returned_type"),
+    [
+        (CustomAwaitable, "CustomAwaitable"),
+        (a_future, "Future"),
+        (generator_based_coroutine, "generator"),
+    ],
+)
+def test_any_awaitable_returned_by_send_is_refused(make_awaitable, returned_type):
+    with fast_engine() as eng:
+        c = eng.register_client(*ANA, "email")
+        eng.subscribe(c.id, 1)
+
+        class ReturnsAwaitable:
+            def send(self, notification):
+                return make_awaitable()
+
+        report = eng.dispatch_notifications(ReturnsAwaitable())
+        assert (report.delivered, report.retried, report.failed) == (0, 1, 0)
+        assert_refused_and_pending(eng, c.id, returned_type)
+
+
+def test_an_async_send_fails_for_good_after_max_attempts():
+    with fast_engine(max_attempts=2) as eng:
+        c = eng.register_client(*ANA, "email")
+        eng.subscribe(c.id, 1)
+        assert eng.dispatch_notifications(AsyncSend()).retried == 1
+        assert eng.dispatch_notifications(AsyncSend()).failed == 1
+        [n] = eng.notifications(c.id)
+        assert (n.status, n.delivered_at) == ("failed", None)
+        assert "send returned an awaitable" in n.last_error
+
+
+def test_a_plain_send_may_return_a_value():
+    with fast_engine() as eng:
+        c = eng.register_client(*ANA, "email")
+        eng.subscribe(c.id, 1)
+
+        class ReturnsReceipt:
+            def send(self, notification):
+                return "250 OK: queued"
+
+        assert eng.dispatch_notifications(ReturnsReceipt()).delivered == 1
+        assert eng.notifications(c.id)[0].status == "delivered"

@@ -65,7 +65,11 @@ class InsufficientBalanceError(ConflictError):
 
 
 class StorageError(FundcoreError):
-    """The store failed (``STORAGE_ERROR``); nothing was committed."""
+    """The store failed (``STORAGE_ERROR``); nothing was committed.
+
+    Also raised, with a message that says what to do, when the store directory is held by
+    another process, and for any call on an engine in a child process created by ``fork()``
+    after the engine was opened (open it after the fork, in each child)."""
 
 
 class PermanentDeliveryError(Exception):

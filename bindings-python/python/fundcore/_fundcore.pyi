@@ -175,7 +175,16 @@ class Engine:
     """The fund-subscription engine over an embedded store; safe to share between threads.
 
     The store directory stays locked until ``close()``, the end of a ``with`` block, or the
-    garbage collection of the engine.
+    garbage collection of the engine. One process per store: opening a store another process
+    holds raises ``StorageError`` naming the path (several worker processes need the
+    PostgreSQL store).
+
+    An engine belongs to the process that opened it: in a child created by ``fork()``
+    (``multiprocessing`` with the fork start method, gunicorn ``--preload``, Celery prefork)
+    every call on an inherited engine raises ``StorageError`` at once. Open the engine after
+    the fork, in each child (e.g. in a post-fork hook), and with an embedded store none in the
+    parent before forking: a child of a process that opened one cannot open one either
+    (``StorageError`` at once).
     """
 
     def __new__(
@@ -227,7 +236,14 @@ class Engine:
     ) -> list[Transaction]: ...
     def transaction(self, transaction_id: str) -> Transaction: ...
     def notifications(self, client_id: str) -> list[Notification]: ...
-    def dispatch_notifications(self, notifier: Notifier, limit: int = 100) -> DispatchReport: ...
+    def dispatch_notifications(self, notifier: Notifier, limit: int = 100) -> DispatchReport:
+        """Delivers up to ``limit`` due notifications through ``notifier.send``, on this thread.
+
+        ``send`` returning normally means delivered; ``PermanentDeliveryError`` fails the entry;
+        any other exception is retried with backoff. ``send`` must be a plain function: an
+        awaitable it returns (an ``async def send``) is not awaited and counts as a retryable
+        failure (entry pending, ``last_error`` says why), never as delivered.
+        """
     def retry_failed_notifications(self, limit: int = 100) -> int: ...
     def flush(self) -> None: ...
 
