@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import socket
 
-from conftest import ADMIN, LOOPBACK, http_call
+from conftest import ADMIN, LOOPBACK, http_call, wait_until
 
 
 def raw_request(port: int, head: bytes, chunk: int = 4096, max_bytes: int | None = None) -> tuple[bytes, int]:
@@ -103,7 +103,8 @@ def test_a_forged_log_line_stays_one_escaped_line_in_the_servers_log(live_host):
     status, _, _ = http_call("GET", f"{host.url}/clients/x%0A2030-01-01%2000:00:00,000%20INFO%20forged%1B[2J",
                              headers={**ADMIN, "X-Request-ID": "live-forge"})
     assert status == 404
-    lines = [line for line in host.log().splitlines() if "[live-forge]" in line]
+    # the access line is written once the response is sent: wait for it
+    lines = wait_until(lambda: [line for line in host.log().splitlines() if "[live-forge]" in line])
     assert len(lines) == 1, host.log()
     assert "/clients/x\\n2030-01-01 00:00:00,000 INFO forged\\x1b[2J -> 404" in lines[0]
     assert "\x1b" not in host.log() and not any(line.startswith("2030") for line in host.log().splitlines())
