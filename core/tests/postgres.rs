@@ -430,6 +430,59 @@ fn serialization_failures_are_retried_and_give_one_correct_result() {
     );
 }
 
+/// Many callers on one client lose races often, so changes fall back to locking the client's
+/// row first; the balance must still add up.
+#[test]
+fn callers_crowding_one_client_keep_every_invariant() {
+    if is_worker() {
+        return;
+    }
+    let _server = shared_server();
+    // A few rounds: each one's interleaving is up to the scheduler.
+    for round in 0..3u64 {
+        crowd_one_client(round);
+    }
+}
+
+fn crowd_one_client(round: u64) {
+    let engine = Engine::connect(&fresh_database(), Config::default()).unwrap();
+    let clients = register(&engine, 1);
+    let barrier = Arc::new(Barrier::new(8));
+    let acked: Vec<Transaction> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8u64)
+            .map(|seed| {
+                let (engine, clients, barrier) = (engine.clone(), clients.clone(), barrier.clone());
+                scope.spawn(move || {
+                    let mut rng = SplitMix(seed + 40 + round * 8);
+                    barrier.wait();
+                    (0..60)
+                        .filter_map(|_| {
+                            // Two funds only, so most operations touch the same subscriptions.
+                            let fund = 1 + rng.below(2) as u32;
+                            match rng.below(2) {
+                                0 => engine.subscribe(clients[0], fund, None, None),
+                                _ => engine.cancel(clients[0], fund, None),
+                            }
+                            .ok()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let stats = engine.store_stats();
+    assert!(
+        stats.lost_races >= 3,
+        "no contention, nothing proven: {stats:?}"
+    );
+    common::check_invariants(&engine, &clients).unwrap();
+    assert_all_stored(&engine, &acked);
+}
+
 #[test]
 fn a_subscribe_or_cancel_takes_two_round_trips() {
     if is_worker() {

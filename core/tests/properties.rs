@@ -466,7 +466,7 @@ fn race(per_thread: Vec<Vec<ConcurrentOp>>, kind: StoreKind) -> Result<(), TestC
                         "IDEMPOTENCY_KEY_REUSED"
                     ]
                     .contains(&err.code()),
-                    "unexpected error {}",
+                    "unexpected error {}: {err}",
                     err.code()
                 ),
             }

@@ -252,8 +252,19 @@ impl PgStore {
         }
         self.trip();
         let mut tx = client.transaction().map_err(read)?;
+        // Lock first, then read in a statement of its own: a locking read that waited for
+        // another change would see the client's new row but the other tables as they were
+        // before that change (READ COMMITTED re-checks only the locked row).
         self.trip();
-        let rows = tx.query(&sql.read_money_locked, &params).map_err(read)?;
+        if tx
+            .query(&sql.lock_client, &[&client_id.0])
+            .map_err(read)?
+            .is_empty()
+        {
+            return Ok(None);
+        }
+        self.trip();
+        let rows = tx.query(&sql.read_money, &params).map_err(read)?;
         let Some(row) = rows.first() else {
             return Ok(None);
         };
@@ -377,7 +388,7 @@ fn migrate(client: &mut postgres::Client, server: &str) -> Result<()> {
 /// The statements every connection prepares once.
 struct Statements {
     read_money: Statement,
-    read_money_locked: Statement,
+    lock_client: Statement,
     write_money: Statement,
     insert_client: Statement,
     client: Statement,
@@ -413,7 +424,8 @@ impl Statements {
              WHERE c.id = $1"
         );
         Ok(Statements {
-            read_money_locked: client.prepare(&format!("{read_money} FOR UPDATE OF c"))?,
+            lock_client: client
+                .prepare("SELECT version FROM fundcore_clients WHERE id = $1 FOR UPDATE")?,
             read_money: client.prepare(&read_money)?,
             write_money: client.prepare(WRITE_MONEY)?,
             insert_client: client.prepare(
