@@ -4,6 +4,8 @@
         [--seconds 3] [--threads 1] [--latency-calls 20000] [--json]
     python benches/py_driver.py --engine fundcore_pg|baseline_pg --database-url URL \
         [--seconds 3] [--threads 1] [--json]
+    python benches/py_driver.py --paired fundcore_pg,baseline_pg --database-url URL \
+        [--windows 6] [--seconds 1] [--threads 1] [--json]
 
 With an embedded store (``fundcore``, and the sqlite3 baseline ``baseline``) it measures, on a
 fresh store in a temporary directory on the benchmark disk:
@@ -20,7 +22,9 @@ baseline of ``baseline/pg_engine.py``) it creates a fresh database on the server
 (a role that may ``CREATE DATABASE``), runs the same ``mix`` there and drops the database. Next
 to ops/s it reports what bounds them, over the timed window: CPU of this process and of the
 server's processes (when the server runs on this machine), the machine's busy share, and from
-the server's statistics the WAL fsyncs, commits and WAL bytes per operation.
+the server's statistics the WAL fsyncs, the time spent in them, commits and WAL bytes per
+operation. ``--paired`` measures several of them side by side, in alternating windows of
+``--seconds`` each, for ratios that other work on a shared machine does not tilt.
 """
 
 from __future__ import annotations
@@ -279,38 +283,63 @@ class ServerMeter:
         self.machine1 = _machine_cpu()
         self.trips1 = getattr(self.engine, "round_trips", None)
 
+    def window(self) -> dict:
+        """CPU seconds and round trips of the last ``start``/``stop`` window (sums, not rates)."""
+        busy = self.machine1[0] - self.machine0[0]
+        total = self.machine1[1] - self.machine0[1]
+        w = {"client_cpu_s": (self.client1.user + self.client1.system) - (self.client0.user + self.client0.system),
+             "machine_busy_cpu_s": busy / os.sysconf("SC_CLK_TCK") if total else None,
+             "server_cpu_s": None, "round_trips": None}
+        if self.server0 is not None:
+            w["server_cpu_s"] = (self.server1 - self.server0) / os.sysconf("SC_CLK_TCK")
+        if self.trips0 is not None and self.trips1 is not None:
+            w["round_trips"] = self.trips1 - self.trips0
+        return w
+
     def end(self, ops: int, seconds: float) -> dict:
         """After the engine is closed: the figures per operation of the mix."""
         stats1 = self._settled_stats()
-        tick = os.sysconf("SC_CLK_TCK")
-        ncpu = os.cpu_count() or 1
-        client_s = (self.client1.user + self.client1.system) - (self.client0.user + self.client0.system)
-        busy = self.machine1[0] - self.machine0[0]
-        total = self.machine1[1] - self.machine0[1]
         d = [b - a for a, b in zip(self.stats0, stats1)]
-        out = {
-            "client_cpu_us_per_op": client_s * 1e6 / ops,
-            "client_cpu_cores": client_s / seconds,
-            "machine_busy_cores": busy / total * ncpu if total else None,
-            "cpus": ncpu,
+        out = per_op(self.window(), ops, seconds)
+        out.update({
             "wal_fsyncs_per_op": d[0] / ops,
             "wal_writes_per_op": d[1] / ops,
             "wal_bytes_per_op": float(d[2]) / ops,
             "commits_per_op": d[3] / ops,
             "rollbacks_per_op": d[4] / ops,
-        }
+        })
         if d[5]:  # track_wal_io_timing was on in the engine's sessions (ms in the statistics)
             out["wal_fsync_wait_us_per_op"] = float(d[5]) * 1e3 / ops
-        if self.server0 is not None:
-            server_s = (self.server1 - self.server0) / tick
-            out["server_cpu_us_per_op"] = server_s * 1e6 / ops
-            out["server_cpu_cores"] = server_s / seconds
-            if out["machine_busy_cores"] is not None:
-                out["other_cpu_cores"] = max(0.0, out["machine_busy_cores"] - out["server_cpu_cores"]
-                                             - out["client_cpu_cores"])
-        if self.trips0 is not None and self.trips1 is not None:
-            out["round_trips_per_op"] = (self.trips1 - self.trips0) / ops
         return out
+
+
+def per_op(w: dict, ops: int, seconds: float) -> dict:
+    """CPU per operation and cores in use, from the sums of ``ServerMeter.window``."""
+    out = {"client_cpu_us_per_op": w["client_cpu_s"] * 1e6 / ops,
+           "client_cpu_cores": w["client_cpu_s"] / seconds, "cpus": os.cpu_count() or 1}
+    if w["machine_busy_cpu_s"] is not None:
+        out["machine_busy_cores"] = w["machine_busy_cpu_s"] / seconds
+    if w["server_cpu_s"] is not None:
+        out["server_cpu_us_per_op"] = w["server_cpu_s"] * 1e6 / ops
+        out["server_cpu_cores"] = w["server_cpu_s"] / seconds
+        if "machine_busy_cores" in out:
+            out["other_cpu_cores"] = max(0.0, out["machine_busy_cores"] - out["server_cpu_cores"]
+                                         - out["client_cpu_cores"])
+    if w["round_trips"] is not None:
+        out["round_trips_per_op"] = w["round_trips"] / ops
+    return out
+
+
+def database_url(admin_url: str, database: str) -> str:
+    """``admin_url`` naming ``database`` instead."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    if not admin_url.startswith(("postgresql://", "postgres://")):
+        raise SystemExit("--database-url must be a postgresql:// URL")
+    base, _, query = admin_url.partition("?")
+    url = base.rsplit("/", 1)[0] + "/" + database + (f"?{query}" if query else "")
+    conninfo_to_dict(url)  # a malformed URL fails here, before anything is created
+    return url
 
 
 def run_pg(engine: str, admin_url: str, seconds: float, threads: int) -> dict:
@@ -318,14 +347,9 @@ def run_pg(engine: str, admin_url: str, seconds: float, threads: int) -> dict:
     afterwards. The clients are registered by a first engine, closed before the measured one
     opens, so the server's figures count the mix alone."""
     import psycopg
-    from psycopg.conninfo import conninfo_to_dict
 
     database = f"bench_{engine}_{threads}_{os.getpid()}_{secrets.token_hex(3)}"
-    if not admin_url.startswith(("postgresql://", "postgres://")):
-        raise SystemExit("--database-url must be a postgresql:// URL")
-    base, _, query = admin_url.partition("?")
-    url = base.rsplit("/", 1)[0] + "/" + database + (f"?{query}" if query else "")
-    conninfo_to_dict(url)  # a malformed URL fails here, before anything is created
+    url = database_url(admin_url, database)
     make = PG_FACTORIES[engine]
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{database}"')
@@ -351,6 +375,51 @@ def run_pg(engine: str, admin_url: str, seconds: float, threads: int) -> dict:
     return res
 
 
+def run_paired(engines: list[str], admin_url: str, threads: int, windows: int, window_seconds: float) -> dict:
+    """Engines side by side on one server, each on its own fresh database, measured in short
+    alternating windows (A B B A A B …), so that other work on the machine falls on all of them
+    alike; ops/s of an engine = its operations over its windows' time. CPU per operation comes
+    from the same windows (only the measured engine works during its window)."""
+    import psycopg
+
+    tag = f"{os.getpid()}_{secrets.token_hex(3)}"
+    names = {e: f"bench_{e}_{threads}_paired_{tag}" for e in engines}
+    engs, pools = {}, {}
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        try:
+            for e in engines:
+                admin.execute(f'CREATE DATABASE "{names[e]}"')
+                engs[e] = PG_FACTORIES[e](database_url(admin_url, names[e]), threads)
+                pools[e] = client_pools(engs[e], threads)
+                mix(engs[e], 0.3, threads, pools=pools[e])  # warm-up: connections, prepared statements
+            meter = ServerMeter(admin, names[engines[0]])
+            sums = {e: {"ops": 0, "seconds": 0.0, "client_cpu_s": 0.0, "server_cpu_s": 0.0,
+                        "machine_busy_cpu_s": 0.0, "round_trips": 0} for e in engines}
+            per_window: dict[str, list[float]] = {e: [] for e in engines}
+            for i in range(windows):
+                for e in (engines if i % 2 == 0 else engines[::-1]):
+                    meter.engine = engs[e]
+                    r = mix(engs[e], window_seconds, threads, pools=pools[e], meter=meter)
+                    w = meter.window()
+                    total = sums[e]
+                    total["ops"] += r["ops"]
+                    total["seconds"] += r["seconds"]
+                    for key in ("client_cpu_s", "server_cpu_s", "machine_busy_cpu_s", "round_trips"):
+                        total[key] = None if w[key] is None or total[key] is None else total[key] + w[key]
+                    per_window[e].append(round(r["ops_per_s"], 1))
+        finally:
+            for eng in engs.values():
+                eng.close()
+            for name in names.values():
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    out = {"threads": threads, "windows": windows, "window_seconds": window_seconds, "engines": {}}
+    for e in engines:
+        t = sums[e]
+        out["engines"][e] = dict(per_op(t, t["ops"], t["seconds"]), ops=t["ops"], seconds=t["seconds"],
+                                 ops_per_s=t["ops"] / t["seconds"], threads=threads, windows=per_window[e])
+    return out
+
+
 # ----------------------------------------------------------------------------- CLI
 def run(engine: str, durability: str, seconds: float, threads: int, latency_calls: int, what: str) -> dict:
     os.makedirs(WORK, exist_ok=True)
@@ -370,21 +439,31 @@ def run(engine: str, durability: str, seconds: float, threads: int, latency_call
 
 def main():
     ap = argparse.ArgumentParser(description="Python driver: ops/s and per-call latency")
-    ap.add_argument("--engine", choices=sorted(FACTORIES) + sorted(PG_FACTORIES), required=True)
+    ap.add_argument("--engine", choices=sorted(FACTORIES) + sorted(PG_FACTORIES))
     ap.add_argument("--database-url", help="PostgreSQL server for the *_pg engines (a role that may CREATE DATABASE)")
     ap.add_argument("--durability", choices=["periodic", "durable"], default="periodic")
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--latency-calls", type=int, default=20_000)
     ap.add_argument("--what", choices=["mix", "latency", "all"], default="all")
+    ap.add_argument("--paired", help="comma list of *_pg engines measured side by side in alternating windows "
+                                     "(instead of --engine)")
+    ap.add_argument("--windows", type=int, default=6, help="--paired: windows per engine")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    if a.engine in PG_FACTORIES:
+    if a.paired:
+        engines = a.paired.split(",")
+        if not a.database_url or set(engines) - set(PG_FACTORIES):
+            ap.error(f"--paired takes engines of {', '.join(sorted(PG_FACTORIES))} and needs --database-url")
+        r = run_paired(engines, a.database_url, a.threads, a.windows, a.seconds)
+    elif a.engine in PG_FACTORIES:
         if not a.database_url:
             ap.error(f"--engine {a.engine} needs --database-url")
         r = run_pg(a.engine, a.database_url, a.seconds, a.threads)
-    else:
+    elif a.engine:
         r = run(a.engine, a.durability, a.seconds, a.threads, a.latency_calls, a.what)
+    else:
+        ap.error("--engine or --paired is required")
     if a.json:
         print(json.dumps(r))
     else:

@@ -274,7 +274,15 @@ def py_driver_pg(engine: str, threads: int, seconds: float, admin_url: str) -> d
     return json.loads(p.stdout.strip().splitlines()[-1])["mix"]
 
 
+def py_driver_paired(threads: int, windows: int, window_seconds: float, admin_url: str) -> dict:
+    p = run([VENV_PY, os.path.join(HERE, "py_driver.py"), "--paired", ",".join(PG_ENGINES),
+             "--database-url", admin_url, "--threads", str(threads), "--windows", str(windows),
+             "--seconds", str(window_seconds), "--json"], timeout=300)
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
 PG_ENGINES = {"fundcore_pg": "fundcore", "baseline_pg": "baseline"}
+PG_CALLERS = (1, 4, 16)
 
 
 def postgres_figures(quick: bool):
@@ -291,30 +299,81 @@ def postgres_figures(quick: bool):
                                                          "FUNDCORE_BENCH_DATABASE_URL": url}, timeout=300):
             name, value, unit = fig.pop("name"), fig.pop("value"), fig.pop("unit")
             record(name, value, unit, **fig)
-    # Python: fundcore and the psycopg baseline through the same driver, each run on a fresh
-    # database; rounds alternate which goes first, and the best run of each counts (on a shared
-    # machine other work only slows a run down)
-    rounds = 1 if quick else 2
-    runs: dict[tuple[str, int], list[dict]] = {}
-    for r in range(rounds):
-        order = list(PG_ENGINES) if r % 2 == 0 else list(PG_ENGINES)[::-1]
-        for threads in (1, 16):
-            for engine in order:
-                runs.setdefault((engine, threads), []).append(py_driver_pg(engine, threads, secs, admin))
-        runs.setdefault(("fundcore_pg", 4), []).append(py_driver_pg("fundcore_pg", 4, secs, admin))
-    best = {key: max(rs, key=lambda m: m["ops_per_s"]) for key, rs in runs.items()}
-    for (engine, threads), m in sorted(best.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        detail = dict(m, rounds=[round(x["ops_per_s"], 1) for x in runs[(engine, threads)]])
-        record(f"py_pg_{PG_ENGINES[engine]}_{threads}callers_ops", m["ops_per_s"], "ops/s", **detail)
-    for threads in (1, 16):
-        f, b = best[("fundcore_pg", threads)]["ops_per_s"], best[("baseline_pg", threads)]["ops_per_s"]
-        paired = [round(x["ops_per_s"] / y["ops_per_s"], 2)
-                  for x, y in zip(runs[("fundcore_pg", threads)], runs[("baseline_pg", threads)])]
-        record(f"py_pg_fundcore_over_baseline_{threads}callers", f / b, "x", fundcore=f, baseline=b,
-               ratio_per_round=paired, method="best run of each over rounds that alternate the two")
-    trips = best[("baseline_pg", 1)].get("round_trips_per_op")
+    # Python, fundcore against the psycopg baseline: side by side on one server, each on its own
+    # fresh database, in alternating 1-second windows (A B B A …), so other work on the machine
+    # falls on both alike
+    windows = 3 if quick else 6
+    for threads in PG_CALLERS:
+        r = py_driver_paired(threads, windows, 1.0, admin)
+        ops = {}
+        for engine, short in PG_ENGINES.items():
+            m = r["engines"][engine]
+            ops[short] = m["ops_per_s"]
+            record(f"py_pg_{short}_{threads}callers_ops", m["ops_per_s"], "ops/s", **m)
+        by_window = [round(f / b, 2) for f, b in zip(r["engines"]["fundcore_pg"]["windows"],
+                                                     r["engines"]["baseline_pg"]["windows"])]
+        record(f"py_pg_fundcore_over_baseline_{threads}callers", ops["fundcore"] / ops["baseline"], "x",
+               fundcore=ops["fundcore"], baseline=ops["baseline"], ratio_per_window_pair=by_window,
+               method=f"{windows} alternating windows of 1 s per engine")
+        # CPU per operation (driver + server) does not depend on the share of the machine that
+        # other work leaves: when both are CPU-bound, the ratio of ops/s tends to this
+        cpu = {short: r["engines"][engine].get("client_cpu_us_per_op", 0) + r["engines"][engine].get(
+            "server_cpu_us_per_op", float("nan")) for engine, short in PG_ENGINES.items()}
+        record(f"py_pg_cpu_per_op_baseline_over_fundcore_{threads}callers", cpu["baseline"] / cpu["fundcore"], "x",
+               fundcore_us=cpu["fundcore"], baseline_us=cpu["baseline"])
+    trips = FIGURES["py_pg_baseline_1callers_ops"]["detail"].get("round_trips_per_op")
     if trips is not None:
         record("py_pg_baseline_round_trips_per_op", trips, "round trips")
+    # What each costs per operation, each engine alone on a fresh database, with the server's
+    # WAL statistics (which a backend publishes when it exits: one engine session per run)
+    for threads in (1, 16):
+        for engine, short in PG_ENGINES.items():
+            m = py_driver_pg(engine, threads, secs, admin)
+            record(f"py_pg_{short}_{threads}callers_cost", m["ops_per_s"], "ops/s", **m)
+
+
+def pg_cost_table() -> list[str]:
+    """What each Python run on PostgreSQL cost per operation (each engine alone)."""
+    rows = [f"py_pg_{e}_{t}callers_cost" for t in (1, 16) for e in PG_ENGINES.values()]
+    rows = [r for r in rows if r in FIGURES]
+    if not rows:
+        return []
+
+    def cell(d: dict, key: str, digits: int = 0) -> str:
+        v = d.get(key)
+        return "—" if v is None else f"{v:,.{digits}f}"
+
+    def trips(d: dict, engine: str) -> str:
+        if "round_trips_per_op" in d:
+            return f"{d['round_trips_per_op']:.1f}"
+        rust = FIGURES.get("postgres_round_trips_per_op")
+        return f"{rust['value']:.1f} (the store's count, Rust run)" if engine == "fundcore" and rust else "—"
+
+    out = ["", "## What each PostgreSQL run cost (Python, per subscribe or cancel)", "",
+           "Each engine alone for a few seconds on a fresh database of the same server (after the side by",
+           "side runs above). Per operation of the mix: wall time per caller; CPU of the driver process",
+           "(the Python caller and the client library) and of the server's processes; WAL fsyncs, the time",
+           "the server spent in them (`wal_sync_time`), commits and WAL bytes; round trips. Last column:",
+           "CPU cores in use during the run by the driver, the server and everything else on the machine.",
+           "",
+           "| run | ops/s | µs per op per caller | driver CPU µs | server CPU µs | WAL fsyncs | WAL fsync µs |"
+           " commits | WAL bytes | round trips | CPU cores busy: driver / server / other work |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for name in rows:
+        d = FIGURES[name]["detail"]
+        ops = FIGURES[name]["value"]
+        engine = "fundcore" if "_fundcore_" in name else "psycopg baseline"
+        threads = d.get("threads", 1)
+        cores = "—"
+        if d.get("server_cpu_cores") is not None:
+            cores = (f"{d['client_cpu_cores']:.2f} / {d['server_cpu_cores']:.2f} / {d.get('other_cpu_cores', 0):.2f}"
+                     f" of {d.get('cpus', '?')}")
+        out.append(f"| {engine}, {threads} caller{'s' if threads > 1 else ''} | {ops:,.0f} | "
+                   f"{threads * 1e6 / ops:,.0f} | {cell(d, 'client_cpu_us_per_op')} | {cell(d, 'server_cpu_us_per_op')} | "
+                   f"{cell(d, 'wal_fsyncs_per_op', 2)} | {cell(d, 'wal_fsync_wait_us_per_op')} | "
+                   f"{cell(d, 'commits_per_op', 2)} | {cell(d, 'wal_bytes_per_op')} | "
+                   f"{trips(d, engine)} | {cores} |")
+    return out
 
 
 # ----------------------------------------------------------------------------- REST
@@ -462,12 +521,26 @@ TARGETS = [
     ("py_pg_fundcore_4callers_ops", "Python: fundcore on PostgreSQL, mix, 4 callers", None, None),
     ("py_pg_fundcore_16callers_ops", "Python: fundcore on PostgreSQL, mix, 16 callers", None, None),
     ("py_pg_baseline_1callers_ops", "Python: psycopg baseline on PostgreSQL, mix, 1 caller", None, None),
+    ("py_pg_baseline_4callers_ops", "Python: psycopg baseline on PostgreSQL, mix, 4 callers", None, None),
     ("py_pg_baseline_16callers_ops", "Python: psycopg baseline on PostgreSQL, mix, 16 callers", None, None),
     ("py_pg_fundcore_over_baseline_1callers", "Python: fundcore / psycopg baseline on PostgreSQL, 1 caller",
      ">=", 3),
+    ("py_pg_fundcore_over_baseline_4callers", "Python: fundcore / psycopg baseline on PostgreSQL, 4 callers",
+     None, None),
     ("py_pg_fundcore_over_baseline_16callers", "Python: fundcore / psycopg baseline on PostgreSQL, 16 callers",
      ">=", 3),
+    ("py_pg_cpu_per_op_baseline_over_fundcore_1callers",
+     "Python on PostgreSQL: CPU per operation (driver + server), baseline / fundcore, 1 caller", None, None),
+    ("py_pg_cpu_per_op_baseline_over_fundcore_4callers",
+     "Python on PostgreSQL: CPU per operation (driver + server), baseline / fundcore, 4 callers", None, None),
+    ("py_pg_cpu_per_op_baseline_over_fundcore_16callers",
+     "Python on PostgreSQL: CPU per operation (driver + server), baseline / fundcore, 16 callers", None, None),
     ("py_pg_baseline_round_trips_per_op", "psycopg baseline: round trips per subscribe or cancel", None, None),
+    ("py_pg_fundcore_1callers_cost", "cost run (table below): fundcore on PostgreSQL alone, 1 caller", None, None),
+    ("py_pg_baseline_1callers_cost", "cost run (table below): psycopg baseline alone, 1 caller", None, None),
+    ("py_pg_fundcore_16callers_cost", "cost run (table below): fundcore on PostgreSQL alone, 16 callers",
+     None, None),
+    ("py_pg_baseline_16callers_cost", "cost run (table below): psycopg baseline alone, 16 callers", None, None),
     ("rest_req_per_s", "REST host: subscribe/cancel mix, 64 connections, one worker", ">=", 2000),
     ("rest_p99_ms", "REST host: p99 latency", "<=", 50),
     ("rest_get_funds_req_per_s", "REST host: GET /funds (auth, no store write), 64 connections", None, None),
@@ -518,44 +591,6 @@ def build_results() -> list[dict]:
         if name not in known:
             out.append({"name": name, "value": round(fig["value"], 3), "unit": fig["unit"], "target": None,
                         "met": None, "label": name, "detail": fig["detail"]})
-    return out
-
-
-def pg_cost_table() -> list[str]:
-    """What each Python run on PostgreSQL cost per operation (the best run of each)."""
-    rows = [r for r in ("py_pg_fundcore_1callers_ops", "py_pg_baseline_1callers_ops",
-                        "py_pg_fundcore_4callers_ops", "py_pg_fundcore_16callers_ops",
-                        "py_pg_baseline_16callers_ops") if r in FIGURES]
-    if not rows:
-        return []
-
-    def cell(d: dict, key: str, digits: int = 0) -> str:
-        v = d.get(key)
-        return "—" if v is None else f"{v:,.{digits}f}"
-
-    def trips(d: dict, engine: str) -> str:
-        if "round_trips_per_op" in d:
-            return f"{d['round_trips_per_op']:.1f}"
-        rust = FIGURES.get("postgres_round_trips_per_op")
-        return f"{rust['value']:.1f} (the store's count, Rust run)" if engine == "fundcore" and rust else "—"
-
-    out = ["", "## What each PostgreSQL run cost (Python, per subscribe or cancel)", "",
-           "| run | ops/s | µs per op per caller | driver CPU µs | server CPU µs | WAL fsyncs | commits |"
-           " WAL bytes | round trips | CPU cores busy: driver / server / other work |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for name in rows:
-        d = FIGURES[name]["detail"]
-        ops = FIGURES[name]["value"]
-        engine = "fundcore" if "_fundcore_" in name else "psycopg baseline"
-        threads = d.get("threads", 1)
-        cores = "—"
-        if d.get("server_cpu_cores") is not None:
-            cores = (f"{d['client_cpu_cores']:.2f} / {d['server_cpu_cores']:.2f} / {d.get('other_cpu_cores', 0):.2f}"
-                     f" of {d.get('cpus', '?')}")
-        out.append(f"| {engine}, {threads} caller{'s' if threads > 1 else ''} | {ops:,.0f} | "
-                   f"{threads * 1e6 / ops:,.0f} | {cell(d, 'client_cpu_us_per_op')} | {cell(d, 'server_cpu_us_per_op')} | "
-                   f"{cell(d, 'wal_fsyncs_per_op', 2)} | {cell(d, 'commits_per_op', 2)} | {cell(d, 'wal_bytes_per_op')} | "
-                   f"{trips(d, engine)} | {cores} |")
     return out
 
 
@@ -629,11 +664,14 @@ def write_reports(results: list[dict], mach: dict, elapsed: float, quick: bool):
         "  16 pooled connections, N threads on 4 clients each, after a 0.3 s warm-up; round trips",
         "  counted by the store over 1,000 operations. Python: `fundcore.Engine(url)` (8 pooled",
         "  connections) and the psycopg 3 baseline (`benches/baseline/pg_engine.py`, one pooled",
-        "  connection per caller), N threads on 50 clients each, registered by an engine that is",
-        "  closed before the measured one opens; the two alternate over rounds and the best run of",
-        "  each is kept. Cost columns: CPU seconds of the driver process and of the server's",
-        "  processes over the timed window; WAL fsyncs, commits and WAL bytes from `pg_stat_wal` and",
-        "  `pg_stat_database` over the measured engine's session; all divided by the mix's operations.",
+        "  connection per caller), N threads on 50 clients each, both open side by side on their own",
+        "  fresh databases and measured in alternating 1-second windows (A B B A …, 6 each after a",
+        "  warm-up): ops/s = operations over the engine's windows' time, the ratio is taken from",
+        "  those. The cost table comes from runs of each engine alone (its clients registered by an",
+        "  engine closed before the measured one opens): CPU seconds of the driver process and of the",
+        "  server's processes over the timed window; WAL fsyncs, fsync time, commits and WAL bytes",
+        "  from `pg_stat_wal` and `pg_stat_database` over the measured engine's session; all divided",
+        "  by the mix's operations.",
         "- **REST** (`benches/rest/mix.lua`): `wrk -t1 -c64 -d15s` against the FastAPI host",
         "  (`uvicorn`, one worker, 127.0.0.1, rate limit off, the host's default durability), 1,000",
         "  clients, each subscribing to a fund and cancelling it; any non-2xx answer is counted.",
