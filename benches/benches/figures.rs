@@ -77,7 +77,7 @@ fn durable(threads: usize) -> f64 {
 /// ops/s of `threads` callers running the subscribe/cancel mix, each on its own clients.
 fn callers(engine: &Engine, threads: usize) -> f64 {
     let pools: Vec<_> = (0..threads)
-        .map(|t| clients(&engine, 4, &format!("d{t}-")))
+        .map(|t| clients(engine, 4, &format!("d{t}-")))
         .collect();
     let secs = seconds();
     let barrier = Arc::new(Barrier::new(threads + 1));
