@@ -415,11 +415,7 @@ impl Engine {
         limit: usize,
     ) -> Result<DispatchReport> {
         self.check_process()?;
-        let _dispatching = self
-            .inner
-            .dispatch_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _dispatching = self.dispatching();
         let config = &self.inner.config;
         let policy = RetryPolicy {
             max_attempts: config.max_attempts,
@@ -452,11 +448,7 @@ impl Engine {
     /// count reset. Returns how many were requeued.
     pub fn retry_failed_notifications(&self, limit: usize) -> Result<usize> {
         self.check_process()?;
-        let _dispatching = self
-            .inner
-            .dispatch_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _dispatching = self.dispatching();
         let requeued = self.inner.store.requeue_failed(self.now(), limit)?;
         self.commit_durably()?;
         Ok(requeued)
@@ -483,6 +475,15 @@ impl Engine {
 
     fn now(&self) -> Timestamp {
         self.inner.config.clock.now()
+    }
+
+    /// The engine's one dispatch at a time. The lock guards no data (a panic elsewhere cannot
+    /// leave it inconsistent), so a poisoned one is still usable.
+    fn dispatching(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner
+            .dispatch_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -11,26 +11,11 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::SplitMix;
 use fundcore::{Channel, ClientId, Config, Decimal, Engine, Transaction};
 
 const WORKER_DIR: &str = "FUNDCORE_CRASH_WORKER_DIR";
 const WORKER_SEED: &str = "FUNDCORE_CRASH_WORKER_SEED";
-
-/// A small deterministic generator, so a failing round can be replayed from its seed.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// The child: operates until killed, printing `CLIENT <id>` and `ACK <transaction json>` lines
 /// only after the engine returned (and therefore flushed).

@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Barrier, RwLock};
 use std::time::{Duration, Instant};
 
+use common::SplitMix;
 use common::stores::{fresh_database, server_url};
 use fundcore::{
     Channel, ClientId, Config, Decimal, DeliveryError, Engine, Notification, NotificationStatus,
@@ -33,22 +34,6 @@ fn shared_server() -> std::sync::RwLockReadGuard<'static, ()> {
 
 fn is_worker() -> bool {
     std::env::var(WORKER).is_ok()
-}
-
-/// A small deterministic generator, so a failing run can be replayed from its seed.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// One random subscribe or cancel on one of `clients`.
