@@ -20,7 +20,7 @@ help:
 	@echo "make test-rust        Rust tests on both stores (unit, scenarios, property, crash, PostgreSQL) and the examples"
 	@echo "make quickstart       run the Rust quickstart (examples/quickstart.rs)"
 	@echo "make python-dev       build the Python wheel and install it into .venv"
-	@echo "make test-python      the Python binding's tests"
+	@echo "make test-python      the Python binding's tests, on the embedded store and PostgreSQL"
 	@echo "make test-host        the REST host's tests"
 	@echo "make setup-kotlin     install the Kotlin compiler (npm, into build/tools) and JNA (apt)"
 	@echo "make mobile-generate  generate the Kotlin and Swift bindings and check them"
@@ -80,8 +80,9 @@ python-dev: venv
 	$(VENV)/bin/maturin build --release --manifest-path bindings-python/Cargo.toml --interpreter $(PY) --out $(PY_WHEELS)
 	$(PIP) install -q --disable-pip-version-check --force-reinstall --no-deps $(PY_WHEELS)/fundcore-*.whl
 
+# On both stores: a private PostgreSQL for the run unless FUNDCORE_TEST_DATABASE_URL is set.
 test-python: python-dev
-	$(PY) -m pytest bindings-python/tests -q
+	$(WITH_PG) $(PY) -m pytest bindings-python/tests -q
 
 # ---------------------------------------------------------------- Kotlin (filled in by the mobile binding)
 # uniffi bindings (bindings-mobile/): Kotlin tested on the JVM with JNA; Swift generated and

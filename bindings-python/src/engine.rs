@@ -20,26 +20,31 @@ use crate::convert::{ToPy, amount_arg, count_arg};
 use crate::errors::{Failure, class_for_code, errors_module};
 use crate::records::{Client, DispatchReport, Fund, Subscription, Transaction};
 
-/// The fund-subscription engine over an embedded store.
+/// The fund-subscription engine over an embedded store or a PostgreSQL database.
 ///
-/// `Engine(path)` opens (or creates and seeds) the store in directory `path`; `Engine()` opens
-/// a temporary store that is deleted when the engine is closed. A store directory can be open
-/// in one engine of one process at a time: it stays locked until `close()` is called, the
-/// `with` block ends, or the engine object is garbage-collected (`del engine` when nothing
-/// else refers to it). Reopening the same path before that raises `StorageError`.
+/// `Engine(path)` opens (or creates and seeds) the embedded store in directory `path`;
+/// `Engine()` opens a temporary embedded store that is deleted when the engine is closed.
+/// `Engine("postgresql://user:password@host:5432/dbname")` (or `postgres://…`) connects to a
+/// PostgreSQL database instead, creating or upgrading fundcore's tables and seeding a new
+/// database; any number of engines in any number of processes and hosts may share it.
+///
+/// A store directory can be open in one engine of one process at a time: it stays locked
+/// until `close()` is called, the `with` block ends, or the engine object is garbage-collected
+/// (`del engine` when nothing else refers to it). Reopening the same path before that, or
+/// opening one that another process holds, raises `StorageError` naming the path.
 ///
 /// The engine is safe to share between threads: every store operation releases the GIL and
 /// the core serializes what must be serialized (no overdraft, no double refund).
 ///
 /// An engine belongs to the process that opened it. In a child created by `fork()`
 /// (`multiprocessing` with the fork start method, gunicorn `--preload`, Celery prefork) every
-/// call on an inherited engine raises `StorageError` at once: open the engine after the fork,
-/// in each child (e.g. in a post-fork hook), and with an embedded store none in the parent
-/// before forking (a child of a process that opened one cannot open one either). A store
-/// directory is used by one process at a time; opening one that another process holds raises
-/// `StorageError` naming the path.
+/// call on an inherited engine, of either store, raises `StorageError` at once: open the
+/// engine after the fork, in each child (e.g. in a post-fork hook), and with an embedded store
+/// none in the parent before forking (a child of a process that opened one cannot open one
+/// either).
 ///
-/// Keyword settings (`None` keeps the core's default):
+/// Keyword settings (`None` keeps the core's default); a setting of the other kind of store
+/// raises `ValidationError` (`VALIDATION_ERROR`, naming it):
 ///
 /// - `initial_balance`: balance of new clients (`Decimal`, `int` or `str`; default 500000).
 ///   With `funds`, written when the store is created and kept by the store afterwards.
@@ -49,9 +54,12 @@ use crate::records::{Client, DispatchReport, Fund, Subscription, Transaction};
 /// - `max_attempts`: delivery attempts before a notification is `failed` (default 8).
 /// - `retry_base_delay_ms`, `retry_max_delay_ms`: first retry delay, doubled per attempt, and
 ///   its cap (defaults 5000 and 3600000).
-/// - `durability`: `"every_commit"` (default: each operation is on disk before it returns) or
-///   `"periodic"` (flushed every `flush_interval_ms`, default 500; call `flush()` to force).
-/// - `cache_capacity_bytes`: the store's page cache (default 64 MiB).
+/// - `durability`, embedded store only: `"every_commit"` (default: each operation is on disk
+///   before it returns) or `"periodic"` (flushed every `flush_interval_ms`, default 500; call
+///   `flush()` to force). A PostgreSQL commit is durable when it returns.
+/// - `cache_capacity_bytes`, embedded store only: the store's page cache (default 64 MiB).
+/// - `pool_size`, PostgreSQL only: database connections the engine keeps open (default 8, at
+///   least 1); a call that finds none free waits for one.
 ///
 /// Use it as a context manager to release the store deterministically:
 ///
@@ -94,6 +102,36 @@ fn fund_arg(value: &Bound<'_, PyAny>, locale: Locale) -> Result<u32, Failure> {
     let class = errors_module(value.py())?.getattr(class_for_code("FUND_NOT_FOUND"))?;
     let instance = class.call1(("FUND_NOT_FOUND", message, value.py().None()))?;
     Err(Failure::Py(PyErr::from_value(instance)))
+}
+
+/// The URL, when `path` names a PostgreSQL database (`postgresql://…` or `postgres://…`).
+fn database_url(path: &std::path::Path) -> Option<&str> {
+    let text = path.to_str()?;
+    (text.starts_with("postgresql://") || text.starts_with("postgres://")).then_some(text)
+}
+
+/// A database URL without its credentials, to show (`path`, `repr`): the user information
+/// becomes `…@` and the query string `?…`, as the password may be in either. When a `?` comes
+/// before the last `@`, where the credentials end is ambiguous and only the scheme is kept.
+fn redacted_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgresql", url));
+    let (credentials, location) = match rest.rsplit_once('@') {
+        Some((hidden, _)) if hidden.contains('?') => return format!("{scheme}://…"),
+        Some((_, location)) => ("…@", location),
+        None => ("", rest),
+    };
+    match location.split_once('?') {
+        Some((location, _query)) => format!("{scheme}://{credentials}{location}?…"),
+        None => format!("{scheme}://{credentials}{location}"),
+    }
+}
+
+/// `path` as the engine shows it: a directory as given, a database URL redacted.
+fn shown_path(path: &std::path::Path) -> String {
+    match database_url(path) {
+        Some(url) => redacted_url(url),
+        None => path.to_string_lossy().into_owned(),
+    }
 }
 
 impl Engine {
@@ -146,6 +184,7 @@ impl Engine {
         durability = "every_commit",
         flush_interval_ms = None,
         cache_capacity_bytes = None,
+        pool_size = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
@@ -161,7 +200,9 @@ impl Engine {
         durability: &str,
         flush_interval_ms: Option<u64>,
         cache_capacity_bytes: Option<u64>,
+        pool_size: Option<i128>,
     ) -> PyResult<Self> {
+        let url = path.as_deref().and_then(database_url).map(str::to_owned);
         let locale_value = Locale::from_str(locale);
         let error_locale = *locale_value.as_ref().unwrap_or(&Locale::default());
         let build = || -> Result<Config, Failure> {
@@ -214,13 +255,34 @@ impl Engine {
                 },
                 _ => return Err(config_error("durability")),
             };
+            // Settings of the other kind of store would be silently ignored: refused instead.
+            if url.is_some() {
+                if config.durability != Durability::EveryCommit {
+                    return Err(config_error("durability"));
+                }
+                if flush_interval_ms.is_some() {
+                    return Err(config_error("flush_interval_ms"));
+                }
+                if cache_capacity_bytes.is_some() {
+                    return Err(config_error("cache_capacity_bytes"));
+                }
+                if let Some(size) = pool_size {
+                    config.pool_size = u32::try_from(size)
+                        .ok()
+                        .filter(|size| *size >= 1)
+                        .ok_or_else(|| config_error("pool_size"))?;
+                }
+            } else if pool_size.is_some() {
+                return Err(config_error("pool_size"));
+            }
             Ok(config)
         };
         let config = build().map_err(|failure| failure.into_pyerr(py, error_locale))?;
         let locale = config.locale;
-        let opened = py.detach(|| match &path {
-            Some(path) => fundcore::Engine::open(path, config),
-            None => fundcore::Engine::open_temporary(config),
+        let opened = py.detach(|| match (&url, &path) {
+            (Some(url), _) => fundcore::Engine::connect(url, config),
+            (None, Some(path)) => fundcore::Engine::open(path, config),
+            (None, None) => fundcore::Engine::open_temporary(config),
         });
         let engine = opened.map_err(|err| Failure::Core(err).into_pyerr(py, locale))?;
         Ok(Engine {
@@ -230,12 +292,11 @@ impl Engine {
         })
     }
 
-    /// The store directory, or `None` for a temporary store.
+    /// The store directory; for a PostgreSQL database its URL without the credentials
+    /// (`postgresql://…@host:5432/dbname`), so it is safe to log; `None` for a temporary store.
     #[getter]
     fn path(&self) -> Option<String> {
-        self.path
-            .as_ref()
-            .map(|path| path.to_string_lossy().into_owned())
+        self.path.as_deref().map(shown_path)
     }
 
     /// Language of error messages and notifications: `"es"` or `"en"`.
@@ -283,9 +344,10 @@ impl Engine {
     fn __repr__(&self) -> String {
         let state = if self.closed() { " closed" } else { "" };
         match &self.path {
+            // A database URL is shown without its credentials.
             Some(path) => format!(
                 "<fundcore.Engine path='{}' locale='{}'{state}>",
-                path.to_string_lossy(),
+                shown_path(path),
                 self.locale.as_str()
             ),
             None => format!(

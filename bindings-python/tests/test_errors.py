@@ -63,9 +63,9 @@ def test_each_code_has_its_class(engine, ana):
     assert isinstance(err, fundcore.ConflictError)
 
 
-def test_fund_inactive_is_a_conflict():
+def test_fund_inactive_is_a_conflict(store):
     funds = [fundcore.Fund(7, "FONDO_CERRADO", 10000, "FIC", active=False)]
-    with fundcore.Engine(funds=funds) as eng:
+    with store.open(funds=funds) as eng:
         c = eng.register_client(*ANA, "sms")
         err = raised(lambda: eng.subscribe(c.id, 7))
         assert (type(err), err.code) == (fundcore.ConflictError, "FUND_INACTIVE")
@@ -78,7 +78,7 @@ def test_storage_error_when_the_store_is_locked(tmp_path):
         assert err.code == "STORAGE_ERROR"
 
 
-def test_validation_errors_name_the_field(engine):
+def test_validation_errors_name_the_field(engine, store):
     cases = {
         "name": ("", "a@example.com", "+573001234567", "email"),
         "email": ("Bo", "bo-at-example.com", "+573001234567", "email"),
@@ -90,19 +90,61 @@ def test_validation_errors_name_the_field(engine):
             engine.register_client(*args)
         assert info.value.field == field
         assert info.value.code == "VALIDATION_ERROR"
-    with pytest.raises(fundcore.ValidationError) as info:
-        fundcore.Engine(locale="fr")
-    assert info.value.field == "locale"
-    with pytest.raises(fundcore.ValidationError) as info:
-        fundcore.Engine(durability="sometimes")
-    assert info.value.field == "durability"
-    with pytest.raises(fundcore.ValidationError) as info:
-        fundcore.Engine(max_attempts=0)
-    assert info.value.field == "max_attempts"
+    for field, settings in {
+        "locale": {"locale": "fr"},
+        "durability": {"durability": "sometimes"},
+        "max_attempts": {"max_attempts": 0},
+    }.items():
+        with pytest.raises(fundcore.ValidationError) as info:
+            store.open(**settings)
+        assert (info.value.code, info.value.field) == ("VALIDATION_ERROR", field)
 
 
-def test_messages_follow_the_engine_locale():
-    with fundcore.Engine(locale="en") as eng:
+#: Settings that mean nothing for a kind of store, and the field each is refused on.
+MEANINGLESS_SETTINGS = {
+    "sled": [({"pool_size": 4}, "pool_size"), ({"pool_size": 0}, "pool_size")],
+    "postgres": [
+        ({"durability": "periodic"}, "durability"),
+        ({"durability": "periodic", "flush_interval_ms": 100}, "durability"),
+        ({"flush_interval_ms": 100}, "flush_interval_ms"),
+        ({"cache_capacity_bytes": 1 << 20}, "cache_capacity_bytes"),
+        ({"pool_size": 0}, "pool_size"),
+        ({"pool_size": -1}, "pool_size"),
+        ({"pool_size": 2**32}, "pool_size"),
+    ],
+}
+
+
+def test_settings_that_make_no_sense_for_the_store_are_refused(store):
+    """A setting of the other kind of store, or a pool of no connections, is refused with the
+    core's configuration error (never silently ignored), and the store is left as it was."""
+    for settings, field in MEANINGLESS_SETTINGS[store.kind]:
+        for locale, text in (("es", "valor de configuración fuera de rango"), ("en", "configuration value out of range")):
+            with pytest.raises(fundcore.ValidationError) as info:
+                store.open(locale=locale, **settings)
+            err = info.value
+            assert (err.code, err.field) == ("VALIDATION_ERROR", field), settings
+            assert err.message == f"{field}: {text}"
+    with store.open(initial_balance=1000) as eng:  # nothing was created by the refusals
+        assert eng.initial_balance == Decimal("1000.00")
+
+
+def test_settings_of_the_store_are_accepted(store):
+    settings = (
+        {"pool_size": 1}
+        if store.kind == "postgres"
+        else {"durability": "periodic", "flush_interval_ms": 50, "cache_capacity_bytes": 1 << 20}
+    )
+    with store.open(**settings) as eng:
+        c = eng.register_client(*ANA, "email")
+        eng.subscribe(c.id, 1)
+        eng.flush()
+    with store.open() as eng:
+        assert eng.client(c.id).balance == Decimal("425000.00")
+
+
+def test_messages_follow_the_engine_locale(store):
+    with store.open(locale="en") as eng:
         assert eng.locale == "en"
         c = eng.register_client(*ANA, "email")
         eng.subscribe(c.id, 4, Decimal("400000"))
@@ -144,8 +186,8 @@ def test_exceptions_can_be_built_caught_and_pickled():
     assert "NOT_SUBSCRIBED" in repr(err)
 
 
-def test_closed_engine_refuses_calls(ana):
-    eng = fundcore.Engine()
+def test_closed_engine_refuses_calls(engine, ana):
+    eng = engine
     eng.close()
     eng.close()  # idempotent
     assert eng.closed

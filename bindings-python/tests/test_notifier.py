@@ -29,8 +29,10 @@ class Scripted:
             raise self.failures.pop(0)
 
 
-def fast_engine(**kwargs):
-    return fundcore.Engine(retry_base_delay_ms=0, retry_max_delay_ms=0, **kwargs)
+def fast_engine(store=None, **kwargs):
+    """An engine that retries at once, on `store` (a temporary embedded store without one)."""
+    settings = {"retry_base_delay_ms": 0, "retry_max_delay_ms": 0, **kwargs}
+    return store.open(**settings) if store is not None else fundcore.Engine(**settings)
 
 
 def test_successful_delivery(engine, ana):
@@ -65,8 +67,8 @@ def test_sms_channel_and_cancellation_notice(engine):
     assert all(n.channel == "sms" and len(n.body) <= 160 for n in notifier.sent)
 
 
-def test_retryable_failure_then_success():
-    with fast_engine() as eng:
+def test_retryable_failure_then_success(store):
+    with fast_engine(store) as eng:
         c = eng.register_client(*ANA, "email")
         eng.subscribe(c.id, 1)
         notifier = Scripted(ConnectionRefusedError("smtp down"))
@@ -84,8 +86,8 @@ def test_retryable_failure_then_success():
         assert notifier.calls[0].id == notifier.calls[1].id  # same id: receivers can dedupe
 
 
-def test_retry_waits_for_the_backoff_delay():
-    with fundcore.Engine(retry_base_delay_ms=1500, retry_max_delay_ms=3000) as eng:
+def test_retry_waits_for_the_backoff_delay(store):
+    with store.open(retry_base_delay_ms=1500, retry_max_delay_ms=3000) as eng:
         c = eng.register_client(*ANA, "email")
         eng.subscribe(c.id, 1)
         notifier = Scripted(TimeoutError("gateway timeout"))
@@ -98,8 +100,8 @@ def test_retry_waits_for_the_backoff_delay():
         assert eng.dispatch_notifications(notifier).delivered == 1
 
 
-def test_permanent_failure_fails_the_entry_at_once():
-    with fast_engine() as eng:
+def test_permanent_failure_fails_the_entry_at_once(store):
+    with fast_engine(store) as eng:
         c = eng.register_client(*ANA, "email")
         eng.subscribe(c.id, 1)
         notifier = Scripted(fundcore.PermanentDeliveryError("mailbox does not exist"))
@@ -116,8 +118,8 @@ def test_permanent_failure_fails_the_entry_at_once():
         assert eng.notifications(c.id)[0].status == "delivered"
 
 
-def test_max_attempts_then_failed():
-    with fast_engine(max_attempts=3) as eng:
+def test_max_attempts_then_failed(store):
+    with fast_engine(store, max_attempts=3) as eng:
         c = eng.register_client(*ANA, "email")
         eng.subscribe(c.id, 1)
         notifier = Scripted(*[OSError(f"try {i}") for i in range(10)])
@@ -161,8 +163,8 @@ def test_objects_without_send_are_refused(engine):
         engine.dispatch_notifications(type("NotCallable", (), {"send": 1})())
 
 
-def test_keyboard_interrupt_stops_dispatch_and_propagates():
-    with fast_engine() as eng:
+def test_keyboard_interrupt_stops_dispatch_and_propagates(store):
+    with fast_engine(store) as eng:
         c = eng.register_client(*ANA, "email")
         eng.subscribe(c.id, 1)
         eng.subscribe(c.id, 2)
@@ -197,8 +199,8 @@ def assert_refused_and_pending(eng, client_id, returned_type):
     assert "must be a plain function" in n.last_error
 
 
-def test_an_async_send_is_refused_never_counted_as_delivered():
-    with fast_engine() as eng:
+def test_an_async_send_is_refused_never_counted_as_delivered(store):
+    with fast_engine(store) as eng:
         c = eng.register_client(*ANA, "email")
         eng.subscribe(c.id, 1)
         notifier = AsyncSend()
@@ -218,10 +220,10 @@ def test_an_async_send_is_refused_never_counted_as_delivered():
         assert eng.notifications(c.id)[0].status == "delivered"
 
 
-def test_an_async_send_is_refused_inside_a_running_event_loop():
+def test_an_async_send_is_refused_inside_a_running_event_loop(store):
     """As in an async web app: dispatch called from a coroutine neither blocks the loop nor
     marks anything delivered."""
-    with fast_engine() as eng:
+    with fast_engine(store) as eng:
         c = eng.register_client(*ANA, "email")
         eng.subscribe(c.id, 1)
         notifier = AsyncSend()
@@ -274,8 +276,8 @@ def test_any_awaitable_returned_by_send_is_refused(make_awaitable, returned_type
         assert_refused_and_pending(eng, c.id, returned_type)
 
 
-def test_an_async_send_fails_for_good_after_max_attempts():
-    with fast_engine(max_attempts=2) as eng:
+def test_an_async_send_fails_for_good_after_max_attempts(store):
+    with fast_engine(store, max_attempts=2) as eng:
         c = eng.register_client(*ANA, "email")
         eng.subscribe(c.id, 1)
         assert eng.dispatch_notifications(AsyncSend()).retried == 1

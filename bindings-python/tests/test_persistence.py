@@ -1,4 +1,5 @@
-"""Reopening a store: same state; the directory is locked while an engine has it open."""
+"""Reopening a store gives the same state, on every kind of store; an embedded store's
+directory is locked while an engine has it open."""
 
 from __future__ import annotations
 
@@ -34,15 +35,15 @@ def populate(eng):
     return c
 
 
-def test_drop_and_reopen_gives_the_same_state(tmp_path):
-    path = tmp_path / "store"
-    eng = fundcore.Engine(path)
-    assert eng.path == str(path)
+def test_drop_and_reopen_gives_the_same_state(store):
+    eng = store.open()
+    if store.kind == "sled":
+        assert eng.path == store.location
     c = populate(eng)
     before = snapshot(eng, c.id)
     del eng
     gc.collect()
-    eng = fundcore.Engine(path)
+    eng = store.open()
     assert snapshot(eng, c.id) == before
     assert eng.client(c.id).balance == Decimal("439999.50")
     # An idempotent replay after reopening still returns the original transaction.
@@ -78,12 +79,11 @@ def test_released_when_garbage_collected(tmp_path):
         assert len(eng.funds()) == 5
 
 
-def test_a_store_keeps_the_rules_it_was_created_with(tmp_path):
-    path = tmp_path / "store"
+def test_a_store_keeps_the_rules_it_was_created_with(store):
     funds = [fundcore.Fund(9, "UNICO", 1000, "FIC")]
-    with fundcore.Engine(path, initial_balance=10000, funds=funds) as eng:
+    with store.open(initial_balance=10000, funds=funds) as eng:
         assert eng.initial_balance == Decimal("10000.00")
-    with fundcore.Engine(path) as eng:
+    with store.open() as eng:
         assert eng.initial_balance == Decimal("10000.00")
         assert eng.funds() == [fundcore.Fund(9, "UNICO", Decimal("1000.00"), "FIC")]
 
@@ -100,16 +100,15 @@ def test_periodic_durability_with_explicit_flush(tmp_path):
         fundcore.Engine(flush_interval_ms=100)  # an interval only makes sense with "periodic"
 
 
-def test_committed_work_survives_a_killed_process(tmp_path):
+def test_committed_work_survives_a_killed_process(store):
     """A child process subscribes (durability every_commit) and dies without closing; the
     parent reopens the store and finds everything that was acknowledged."""
-    path = tmp_path / "store"
     child = textwrap.dedent(
         f"""
         import os, sys
         from decimal import Decimal
         import fundcore
-        eng = fundcore.Engine({str(path)!r})
+        eng = fundcore.Engine({store.location!r})
         c = eng.register_client("Ana", "ana@example.com", "+573001234567", "sms")
         tx = eng.subscribe(c.id, 2, Decimal("150000"))
         print(c.id, tx.id, flush=True)
@@ -118,9 +117,9 @@ def test_committed_work_survives_a_killed_process(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", child], check=True, capture_output=True, text=True)
     client_id, tx_id = out.stdout.split()
-    with fundcore.Engine(path) as eng:
+    with store.open() as eng:
         assert eng.client(client_id).balance == Decimal("350000.00")
         assert eng.transaction(tx_id).amount == Decimal("150000.00")
         [n] = eng.notifications(client_id)
         assert (n.status, n.recipient) == ("pending", "+573001234567")
-    assert os.path.isdir(path)
+    assert store.kind != "sled" or os.path.isdir(store.location)

@@ -2,17 +2,22 @@
 README.md, runs as written and prints what its comments say.
 
 Each block runs in a fresh interpreter (the fork example needs a process that has opened no
-store yet) with a temporary working directory, so relative store paths land there.
+store yet) with a temporary working directory, so relative store paths land there. The
+PostgreSQL block runs against a fresh database of the test server, named by
+FUNDCORE_DATABASE_URL with a password the server does not ask for, which must not be printed.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import fresh_database
 
 BINDING_README = Path(__file__).resolve().parents[1] / "README.md"
 ROOT_README = Path(__file__).resolve().parents[2] / "README.md"
@@ -38,6 +43,7 @@ EXPECTED = {
         "DispatchReport(delivered=1, retried=0, failed=0)",
     ],
     "def worker(path):": ["425000.00", "\n0\n"],
+    'URL = os.environ["FUNDCORE_DATABASE_URL"]': ["postgresql://…@127.0.0.1:", "[0, 0]", "375000.00"],
     # The root README's Python quickstart.
     "print([t.to_dict() for t in eng.history(ana.id, limit=50)])": [
         "subscription 80000.00 420000.00",
@@ -58,8 +64,20 @@ def python_blocks(readme: Path) -> list[tuple[int, str, str]]:
     return blocks
 
 
+#: A password in the URL a block is given, which nothing may print.
+PASSWORD = "readme-password"
+
+
+def needs_database(code: str) -> bool:
+    return "FUNDCORE_DATABASE_URL" in code
+
+
 BLOCKS = [
-    pytest.param(code, id=f"{readme.parent.name}/{readme.name}:{line}")
+    pytest.param(
+        code,
+        id=f"{readme.parent.name}/{readme.name}:{line}",
+        marks=[pytest.mark.postgres] if needs_database(code) else [],
+    )
     for readme in (BINDING_README, ROOT_README)
     for line, marker, code in python_blocks(readme)
     if readme == BINDING_README or marker == MARKER
@@ -68,7 +86,8 @@ BLOCKS = [
 
 def test_every_python_block_of_the_binding_readme_is_marked_as_run_here():
     blocks = python_blocks(BINDING_README)
-    assert len(blocks) == 4
+    assert len(blocks) == 5
+    assert sum(needs_database(code) for _, _, code in blocks) == 1
     assert [marker for _, marker, _ in blocks] == [MARKER] * len(blocks)
     assert any(marker == MARKER for _, marker, _ in python_blocks(ROOT_README))
 
@@ -76,15 +95,22 @@ def test_every_python_block_of_the_binding_readme_is_marked_as_run_here():
 @pytest.mark.parametrize("code", BLOCKS)
 def test_readme_block_runs_as_written(code, tmp_path):
     [key] = [key for key in EXPECTED if key in code]  # each block has its expectations
+    env = dict(os.environ)
+    if needs_database(code):
+        scheme, rest = fresh_database().split("://", 1)
+        user, location = rest.split("@", 1)  # the test server's URL names a user, no password
+        env["FUNDCORE_DATABASE_URL"] = f"{scheme}://{user}:{PASSWORD}@{location}"
     out = subprocess.run(
         [sys.executable, "-c", code],
         cwd=tmp_path,
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr and "RuntimeWarning" not in out.stderr, out.stderr
+    assert PASSWORD not in out.stdout + out.stderr
     position = 0
     for expected in EXPECTED[key]:
         found = out.stdout.find(expected, position)

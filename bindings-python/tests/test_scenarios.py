@@ -1,4 +1,5 @@
-"""The shared conformance scenarios of core/tests/scenarios, run through the Python API."""
+"""The shared conformance scenarios of core/tests/scenarios, run through the Python API on
+every kind of store."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 import pytest
 
 import fundcore
-from conftest import SCENARIOS, RecordingNotifier, assert_attributes_match_dict
+from conftest import SCENARIOS, RecordingNotifier, Store, assert_attributes_match_dict
 
 FILES = sorted(SCENARIOS.glob("*.json"))
 
@@ -17,7 +18,7 @@ def test_the_shared_scenarios_are_there():
     assert len(FILES) >= 12
 
 
-def engine_for(config: dict) -> fundcore.Engine:
+def engine_for(store: Store, config: dict) -> fundcore.Engine:
     kwargs = {}
     if "initial_balance" in config:
         kwargs["initial_balance"] = config["initial_balance"]
@@ -30,7 +31,7 @@ def engine_for(config: dict) -> fundcore.Engine:
             fundcore.Fund(f["id"], f["name"], f["minimum"], f["category"], f.get("active", True))
             for f in config["funds"]
         ]
-    return fundcore.Engine(**kwargs)
+    return store.open(**kwargs)
 
 
 def money(text: str):
@@ -105,10 +106,10 @@ def to_json(result):
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
-def test_scenario(path):
+def test_scenario(path, store):
     scenario = json.loads(path.read_text())
     saved: dict[str, str] = {}
-    with engine_for(scenario.get("config", {})) as eng:
+    with engine_for(store, scenario.get("config", {})) as eng:
         for i, step in enumerate(scenario["steps"]):
             op = step["op"]
             args = substitute(step.get("args", {}), saved)

@@ -11,7 +11,14 @@ from decimal import Decimal
 import pytest
 
 import fundcore
-from conftest import assert_attributes_match_dict
+from conftest import ANA, assert_attributes_match_dict
+
+
+@pytest.fixture
+def client(shared_engine):
+    """A new client on the module's engine: the many argument cases below share one store of
+    each kind, each with a fresh client whose state it checks."""
+    return shared_engine.register_client(*ANA, channel="email")
 
 
 # ------------------------------------------------------------------ money in
@@ -30,22 +37,22 @@ from conftest import assert_attributes_match_dict
         (" 80000 ", Decimal("80000.00")),
     ],
 )
-def test_amounts_accept_decimal_int_and_str(engine, ana, amount, stored):
-    tx = engine.subscribe(ana.id, 1, amount)
+def test_amounts_accept_decimal_int_and_str(shared_engine, client, amount, stored):
+    tx = shared_engine.subscribe(client.id, 1, amount)
     assert type(tx.amount) is Decimal
     assert tx.amount == stored
     assert tx.amount.as_tuple().exponent == -2  # always 2 fractional digits
-    assert engine.client(ana.id).balance == Decimal("500000.00") - stored
+    assert shared_engine.client(client.id).balance == Decimal("500000.00") - stored
 
 
 @pytest.mark.parametrize("amount", [80000.0, 0.1, float("nan"), True])
-def test_floats_and_bools_are_refused_with_type_error(engine, ana, amount):
+def test_floats_and_bools_are_refused_with_type_error(shared_engine, client, amount):
     with pytest.raises(TypeError) as info:
-        engine.subscribe(ana.id, 1, amount)
+        shared_engine.subscribe(client.id, 1, amount)
     message = str(info.value)
     assert "Decimal" in message and "int" in message and "str" in message
-    assert engine.history(ana.id) == []
-    assert engine.client(ana.id).balance == Decimal("500000.00")
+    assert shared_engine.history(client.id) == []
+    assert shared_engine.client(client.id).balance == Decimal("500000.00")
 
 
 def test_float_message_says_why(engine, ana):
@@ -54,9 +61,9 @@ def test_float_message_says_why(engine, ana):
 
 
 @pytest.mark.parametrize("amount", [[80000], b"80000", object()])
-def test_other_types_are_type_errors(engine, ana, amount):
+def test_other_types_are_type_errors(shared_engine, client, amount):
     with pytest.raises(TypeError, match="decimal.Decimal, int or str"):
-        engine.subscribe(ana.id, 1, amount)
+        shared_engine.subscribe(client.id, 1, amount)
 
 
 @pytest.mark.parametrize(
@@ -79,30 +86,30 @@ def test_other_types_are_type_errors(engine, ana, amount):
         10**40,
     ],
 )
-def test_invalid_amounts_are_validation_errors(engine, ana, amount):
+def test_invalid_amounts_are_validation_errors(shared_engine, client, amount):
     with pytest.raises(fundcore.ValidationError) as info:
-        engine.subscribe(ana.id, 1, amount)
+        shared_engine.subscribe(client.id, 1, amount)
     assert info.value.code == "VALIDATION_ERROR"
     assert info.value.field == "amount"
-    assert engine.history(ana.id) == []
-    assert engine.notifications(ana.id) == []
+    assert shared_engine.history(client.id) == []
+    assert shared_engine.notifications(client.id) == []
 
 
-def test_largest_amount_is_accepted():
-    with fundcore.Engine(initial_balance="1000000000000") as eng:
+def test_largest_amount_is_accepted(store):
+    with store.open(initial_balance="1000000000000") as eng:
         c = eng.register_client("Rica", "rica@example.com", "+573001234567", "email")
         assert c.balance == Decimal("1000000000000.00")
         tx = eng.subscribe(c.id, 1, Decimal("1000000000000"))
         assert tx.balance_after == Decimal("0.00")
 
 
-def test_initial_balance_accepts_money_types_but_not_float():
-    with fundcore.Engine(initial_balance=Decimal("1000.5")) as eng:
-        assert eng.initial_balance == Decimal("1000.50")
+def test_initial_balance_accepts_money_types_but_not_float(store):
     with pytest.raises(TypeError):
-        fundcore.Engine(initial_balance=1000.5)
+        store.open(initial_balance=1000.5)
     with pytest.raises(fundcore.ValidationError) as info:
-        fundcore.Engine(initial_balance="-1")
+        store.open(initial_balance="-1")
+    with store.open(initial_balance=Decimal("1000.5")) as eng:
+        assert eng.initial_balance == Decimal("1000.50")
     assert info.value.field == "initial_balance"
 
 
@@ -206,7 +213,10 @@ def test_repr_is_readable(engine, ana):
     assert repr(engine.fund(3)) == (
         "Fund(id=3, name='DEUDAPRIVADA', minimum=Decimal('50000.00'), category='FIC', active=True)"
     )
-    assert "temporary" in repr(engine)
+    assert repr(engine) == f"<fundcore.Engine path='{engine.path}' locale='es'>"
+    with fundcore.Engine(locale="en") as temporary:
+        assert repr(temporary) == "<fundcore.Engine temporary locale='en'>"
+    assert repr(temporary) == "<fundcore.Engine temporary locale='en' closed>"
 
 
 def test_records_pickle_and_copy(engine, ana):

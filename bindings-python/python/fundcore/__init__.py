@@ -1,9 +1,9 @@
-"""fundcore: fund subscriptions with exact money, a durable embedded store and a
-notification outbox.
+"""fundcore: fund subscriptions with exact money, a durable embedded store or a PostgreSQL
+database, and a notification outbox.
 
 >>> from decimal import Decimal
 >>> import fundcore
->>> eng = fundcore.Engine()                       # temporary store
+>>> eng = fundcore.Engine()                       # temporary store; or a path, or a postgresql:// URL
 >>> ana = eng.register_client("Ana", "ana@example.com", "+573001234567", channel="email")
 >>> tx = eng.subscribe(ana.id, 1, Decimal("80000"), idempotency_key="k-1")
 >>> eng.client(ana.id).balance

@@ -172,19 +172,29 @@ class DispatchReport:
 
 @final
 class Engine:
-    """The fund-subscription engine over an embedded store; safe to share between threads.
+    """The fund-subscription engine over an embedded store or a PostgreSQL database; safe to
+    share between threads.
 
-    The store directory stays locked until ``close()``, the end of a ``with`` block, or the
-    garbage collection of the engine. One process per store: opening a store another process
-    holds raises ``StorageError`` naming the path (several worker processes need the
+    ``Engine(path)`` opens the embedded store in directory ``path`` (``Engine()``: a temporary
+    one); ``Engine("postgresql://user:password@host:5432/dbname")`` (or ``postgres://``)
+    connects to a PostgreSQL database, which any number of engines in any number of processes
+    and hosts may share.
+
+    An embedded store directory stays locked until ``close()``, the end of a ``with`` block, or
+    the garbage collection of the engine. One process per directory: opening one another
+    process holds raises ``StorageError`` naming the path (several worker processes need the
     PostgreSQL store).
+
+    Settings of one kind of store only: ``durability``, ``flush_interval_ms`` and
+    ``cache_capacity_bytes`` (embedded store), ``pool_size`` (PostgreSQL: connections kept
+    open, default 8, at least 1). Passing one to the other kind raises ``ValidationError``.
 
     An engine belongs to the process that opened it: in a child created by ``fork()``
     (``multiprocessing`` with the fork start method, gunicorn ``--preload``, Celery prefork)
-    every call on an inherited engine raises ``StorageError`` at once. Open the engine after
-    the fork, in each child (e.g. in a post-fork hook), and with an embedded store none in the
-    parent before forking: a child of a process that opened one cannot open one either
-    (``StorageError`` at once).
+    every call on an inherited engine, of either store, raises ``StorageError`` at once. Open
+    the engine after the fork, in each child (e.g. in a post-fork hook), and with an embedded
+    store none in the parent before forking: a child of a process that opened one cannot open
+    one either (``StorageError`` at once).
     """
 
     def __new__(
@@ -201,9 +211,12 @@ class Engine:
         durability: Literal["every_commit", "periodic"] = "every_commit",
         flush_interval_ms: int | None = None,
         cache_capacity_bytes: int | None = None,
+        pool_size: int | None = None,
     ) -> Engine: ...
     @property
-    def path(self) -> str | None: ...
+    def path(self) -> str | None:
+        """The store directory; a database URL without its credentials
+        (``postgresql://…@host:5432/dbname``); ``None`` for a temporary store."""
     @property
     def locale(self) -> Literal["es", "en"]: ...
     @property
