@@ -21,7 +21,8 @@ help:
 	@echo "make quickstart       run the Rust quickstart (examples/quickstart.rs)"
 	@echo "make python-dev       build the Python wheel and install it into .venv"
 	@echo "make test-python      the Python binding's tests, on the embedded store and PostgreSQL"
-	@echo "make test-host        the REST host's tests"
+	@echo "make demo-postgres    the REST host with two workers on a private local PostgreSQL (stopped with it)"
+	@echo "make test-host        the REST host's tests (two workers on a private PostgreSQL among them)"
 	@echo "make setup-kotlin     install the Kotlin compiler (npm, into build/tools) and JNA (apt)"
 	@echo "make mobile-generate  generate the Kotlin and Swift bindings and check them"
 	@echo "make kotlin-jar       build build/kotlin/fundcore-kotlin.jar (bindings + native library)"
@@ -133,7 +134,7 @@ kotlin-example: kotlin-jar
 HOST_DIR := examples/fastapi_host
 DEMO_HOST := 127.0.0.1
 DEMO_PORT := 8000
-.PHONY: host-deps host-demo-deps host-test-deps test-host test-schemathesis
+.PHONY: host-deps host-demo-deps host-test-deps test-host test-schemathesis demo-postgres
 
 # The REST host's runtime dependencies (pinned) into .venv.
 host-deps: venv
@@ -153,10 +154,18 @@ host-test-deps: venv
 demo: python-dev host-demo-deps
 	@PYTHONPATH=$(HOST_DIR) $(PY) -m fundcore_host.demo --data data --host $(DEMO_HOST) --port $(DEMO_PORT)
 
+# The same with two worker processes on a private, throwaway PostgreSQL server on loopback
+# (scripts/with-postgres.sh; stopped and removed when the demo stops). The store is the
+# database of FUNDCORE_TEST_DATABASE_URL; mail and SMS land in ./data/postgres.
+demo-postgres: python-dev host-demo-deps
+	@scripts/with-postgres.sh sh -c 'FUNDCORE_DATABASE_URL="$$FUNDCORE_TEST_DATABASE_URL" PYTHONPATH=$(HOST_DIR) \
+		exec $(PY) -m fundcore_host.demo --data data/postgres --workers 2 --host $(DEMO_HOST) --port $(DEMO_PORT)'
+
 # The REST host's tests (real engine, processes and servers on loopback), schemathesis against
-# the running host included (FUNDCORE_SCHEMATHESIS_EXAMPLES=1000 for a longer run).
+# the running host included (FUNDCORE_SCHEMATHESIS_EXAMPLES=1000 for a longer run); a private
+# PostgreSQL for the run unless FUNDCORE_TEST_DATABASE_URL is set (two workers on one database).
 test-host: python-dev host-test-deps
-	$(PY) -m pytest $(HOST_DIR)/tests -q
+	$(WITH_PG) $(PY) -m pytest $(HOST_DIR)/tests -q
 
 # schemathesis alone, against the running host.
 test-schemathesis: python-dev host-test-deps

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -398,8 +399,8 @@ class RequestContextMiddleware:
             await response(app_scope, receive, send_with_id)
         finally:
             access_log.info(
-                "%s -> %d in %.1f ms ua=%s",
-                _request_line(scope), status_holder["status"], (time.perf_counter() - started) * 1000,
+                "%s -> %d in %.1f ms pid=%d ua=%s",
+                _request_line(scope), status_holder["status"], (time.perf_counter() - started) * 1000, os.getpid(),
                 printable(_header(scope, b"user-agent") or "-"),
             )
             request_id_var.reset(token)
@@ -594,7 +595,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app.
 
-    ``engine``: an open ``fundcore.Engine`` (default: opened on ``settings.data_path`` at startup).
+    ``engine``: an open ``fundcore.Engine`` (default: opened on ``settings.store`` at startup).
     ``notifier``: the object whose ``send`` delivers notifications (default: SMTP/SMS from settings).
     ``start_dispatcher``: run the background dispatcher (default ``settings.dispatch_enabled``).
     """
@@ -607,11 +608,11 @@ def create_app(
         configure_logging(settings.log_level)
         owned = engine is None
         try:
-            eng = engine if engine is not None else fundcore.Engine(settings.data_path, **settings.engine_kwargs())
+            eng = engine if engine is not None else fundcore.Engine(settings.store, **settings.engine_kwargs())
         except fundcore.FundcoreError as error:
             # e.g. the store is open in another process: one line, the engine's own words; the
             # middleware keeps the traceback out of the server's "startup failed" report
-            log.error("cannot start: %s", printable(getattr(error, "message", error)))
+            log.error("cannot start: %s", printable(settings.redact(str(getattr(error, "message", error)))))
             startup_failures.append(error)
             raise
         settings.warn_about_local_defaults()
@@ -622,7 +623,9 @@ def create_app(
         )
         if run_dispatcher:
             app.state.dispatcher.start()
-        log.info("fundcore host ready (store: %s)", settings.data_path if owned else "provided engine")
+        log.info(
+            "fundcore host ready (store: %s, pid %d)", settings.store_label if owned else "provided engine", os.getpid()
+        )
         try:
             yield
         finally:

@@ -2,7 +2,8 @@
 
 | variable | default | meaning |
 |---|---|---|
-| FUNDCORE_DATA | ./data/fundcore | sled store directory (one process per store) |
+| FUNDCORE_DATA | ./data/fundcore | embedded store directory (one process per store) |
+| FUNDCORE_DATABASE_URL | unset | `postgresql://user:password@host:5432/db`: the PostgreSQL store instead of FUNDCORE_DATA; any number of workers and hosts may share it |
 | FUNDCORE_JWT_SECRET | a fixed local-only secret (logs a warning) | HS256 key for bearer tokens |
 | FUNDCORE_LOCALE | es | engine and host message locale (es / en) |
 | FUNDCORE_SMTP_HOST | unset: email is written to the log, not sent | SMTP server |
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -38,6 +40,19 @@ _TLS_DEFAULT_PORT = {"starttls": 587, "ssl": 465, "none": 25}
 
 class ConfigError(ValueError):
     """An environment variable has a value the host cannot use."""
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for logs and messages)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        user = urllib.parse.quote(parts.username or "", safe="")
+        return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    except ValueError:
+        return "<unparseable database URL>"
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -79,6 +94,7 @@ class SmsSettings:
 @dataclass(frozen=True)
 class Settings:
     data_path: str = "./data/fundcore"
+    database_url: str | None = None
     jwt_secret: str = LOCAL_DEV_JWT_SECRET
     jwt_secret_is_default: bool = True
     locale: str = "es"
@@ -117,8 +133,14 @@ class Settings:
             token=env.get("FUNDCORE_SMS_GATEWAY_TOKEN") or None,
             timeout_s=float(_int(env, "FUNDCORE_SMS_TIMEOUT_S", 10, 1)),
         )
+        database_url = env.get("FUNDCORE_DATABASE_URL", "").strip() or None
+        if database_url is not None and not database_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                f"FUNDCORE_DATABASE_URL must start with postgresql:// or postgres://, got {redact_url(database_url)!r}"
+            )
         return cls(
             data_path=env.get("FUNDCORE_DATA", "").strip() or "./data/fundcore",
+            database_url=database_url,
             jwt_secret=secret or LOCAL_DEV_JWT_SECRET,
             jwt_secret_is_default=not secret,
             locale=locale,
@@ -132,6 +154,27 @@ class Settings:
             max_attempts=_opt_int(env, "FUNDCORE_MAX_ATTEMPTS", 1),
             log_level=env.get("FUNDCORE_LOG_LEVEL", "INFO").strip().upper() or "INFO",
         )
+
+    @property
+    def store(self) -> str:
+        """What ``fundcore.Engine`` opens: the database URL if set, else the store directory."""
+        return self.database_url or self.data_path
+
+    @property
+    def store_label(self) -> str:
+        """The store as it may be logged (a database URL without its password)."""
+        return redact_url(self.database_url) if self.database_url else self.data_path
+
+    def redact(self, text: str) -> str:
+        """``text`` with the database password, if any, replaced by ``***``."""
+        if self.database_url:
+            try:
+                password = urllib.parse.urlsplit(self.database_url).password
+            except ValueError:
+                password = None
+            if password:
+                text = text.replace(password, "***").replace(urllib.parse.quote(password, safe=""), "***")
+        return text
 
     def engine_kwargs(self) -> dict[str, object]:
         """Keyword configuration for ``fundcore.Engine`` (only what was set)."""

@@ -9,7 +9,11 @@ Over a bare ``uvicorn fundcore_host.app:app`` this adds:
   (an 8 MB header is read into memory), so the server speaks HTTP/1.1 through h11, whose
   buffer for an incomplete head is bounded; a head that outgrows it is answered 431
   ``REQUEST_HEADERS_TOO_LARGE`` in the error envelope, like the app's own 16 KiB check;
-* uvicorn's own log lines use the host's one-line format.
+* uvicorn's own log lines use the host's one-line format;
+* **several worker processes** (``--workers N``, PostgreSQL store only): the parent opens no
+  engine; it checks the database once in a separate process, then uvicorn starts N workers,
+  each of which opens its own engine and runs its own notification dispatcher (the outbox
+  is claimed with ``FOR UPDATE SKIP LOCKED``, so every notification is sent once).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
+import os
 import sys
 import uuid
 from typing import Any
@@ -85,14 +91,95 @@ def header_capped_protocol(locale: str) -> type[H11Protocol]:
     return HeaderCappedH11Protocol
 
 
+def __getattr__(name: str) -> Any:
+    """``fundcore_host.serve:WorkerH11Protocol``: the capped protocol for worker processes,
+    which uvicorn imports by name (a class built in a function cannot be sent to them)."""
+    if name == "WorkerH11Protocol":
+        locale = os.environ.get("FUNDCORE_LOCALE", "es").strip().lower()
+        globals()[name] = header_capped_protocol(locale if locale in ("es", "en") else "es")
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def open_store(settings: Settings) -> Any | None:
-    """The engine on ``settings.data_path``, or ``None`` after one log line saying why not
-    (e.g. the store is open in another process: the engine's own words, no traceback)."""
+    """The engine on ``settings.store``, or ``None`` after one log line saying why not
+    (e.g. the store is open in another process, or the database cannot be reached: the
+    engine's own words, no traceback, never the database password)."""
     try:
-        return fundcore.Engine(settings.data_path, **settings.engine_kwargs())
+        return fundcore.Engine(settings.store, **settings.engine_kwargs())
     except fundcore.FundcoreError as error:
-        log.error("cannot start: %s", printable(getattr(error, "message", error)))
+        log.error("cannot start: %s", printable(settings.redact(str(getattr(error, "message", error)))))
         return None
+
+
+def _probe_store(settings: Settings, result: Any) -> None:
+    """Run in a separate process: open and close the store, send back the error text or ``None``."""
+    try:
+        fundcore.Engine(settings.store, **settings.engine_kwargs()).close()
+        result.send(None)
+    except fundcore.FundcoreError as error:
+        result.send(str(getattr(error, "message", error)))
+    except Exception as error:  # noqa: BLE001 - reported to the parent as one line
+        result.send(f"{type(error).__name__}: {error}")
+
+
+def check_store_in_child(settings: Settings) -> bool:
+    """Whether the store opens, tried in a spawned process so that the parent never holds an
+    engine before its workers start; logs one line when it does not."""
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    probe = context.Process(target=_probe_store, args=(settings, sender), name="fundcore-store-check")
+    probe.start()
+    sender.close()
+    try:
+        message = receiver.recv() if receiver.poll(120) else "the store check did not answer within 120 s"
+    except EOFError:
+        message = "the store check process ended without an answer"
+    probe.join(10)
+    if message is not None:
+        log.error("cannot start: %s", printable(settings.redact(message)))
+        return False
+    return True
+
+
+def run_workers(settings: Settings, host: str, port: int, workers: int) -> None:
+    """Serve with ``workers`` processes (uvicorn's supervisor); each opens its own engine at
+    startup (``fundcore_host.app:app`` reads the same environment)."""
+    try:
+        uvicorn.run(
+            "fundcore_host.app:app",
+            host=host,
+            port=port,
+            workers=workers,
+            http="fundcore_host.serve:WorkerH11Protocol",
+            h11_max_incomplete_event_size=HEAD_BUFFER_BYTES,
+            access_log=False,
+            log_config=uvicorn_log_config(settings.log_level),
+            lifespan="on",
+        )
+    except KeyboardInterrupt:
+        pass
+
+
+def serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
+    """Open the store (or check it, for several workers) and serve; the exit status."""
+    if workers > 1:
+        if settings.database_url is None:
+            log.error(
+                "cannot start: %d workers need the PostgreSQL store (FUNDCORE_DATABASE_URL); "
+                "the embedded store is open in one process only", workers,
+            )
+            return 2
+        if not check_store_in_child(settings):
+            return 1
+        log.info("serving %s with %d workers", settings.store_label, workers)
+        run_workers(settings, host, port, workers)
+        return 0
+    engine = open_store(settings)
+    if engine is None:
+        return 1
+    run(settings, engine, host, port)
+    return 0
 
 
 def run(settings: Settings, engine: Any, host: str, port: int) -> None:
@@ -133,15 +220,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fundcore_host.serve", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--workers", type=int, default=1,
+        help="worker processes, each with its own engine and dispatcher (more than 1 needs FUNDCORE_DATABASE_URL)",
+    )
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     settings = load_settings()
     if settings is None:
         return 2
-    engine = open_store(settings)
-    if engine is None:
-        return 1
-    run(settings, engine, args.host, args.port)
-    return 0
+    return serve(settings, args.host, args.port, args.workers)
 
 
 if __name__ == "__main__":

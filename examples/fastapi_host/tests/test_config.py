@@ -62,3 +62,17 @@ def test_engine_accepts_the_host_keywords(tmp_path):
         assert engine.locale == "en"
     finally:
         engine.close()
+
+
+def test_database_url_selects_postgres_and_is_logged_without_its_password() -> None:
+    settings = Settings.from_env({"FUNDCORE_DATABASE_URL": "postgresql://fundcore:s3cret@db:5432/fundcore"})
+    assert settings.store == "postgresql://fundcore:s3cret@db:5432/fundcore"
+    assert settings.store_label == "postgresql://fundcore:***@db:5432/fundcore"
+    assert settings.redact("password s3cret refused") == "password *** refused"
+    assert Settings.from_env({}).store == "./data/fundcore"
+
+
+def test_database_url_of_another_kind_is_refused_without_its_password() -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"FUNDCORE_DATABASE_URL": "mysql://fundcore:s3cret@db/fundcore"})
+    assert "FUNDCORE_DATABASE_URL" in str(error.value) and "s3cret" not in str(error.value)

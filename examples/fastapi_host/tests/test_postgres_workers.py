@@ -1,0 +1,177 @@
+"""The host on the PostgreSQL store with two worker processes on one database (real
+PostgreSQL, real processes): 64 concurrent callers on the same clients, then the invariants
+checked through the API, every notification delivered exactly once, both workers serving.
+
+Needs ``FUNDCORE_TEST_DATABASE_URL`` (a superuser URL; `make test-host` starts a private
+server through scripts/with-postgres.sh); each test creates a fresh database."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import subprocess
+import threading
+import urllib.parse
+import uuid
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from conftest import ADMIN, LOOPBACK, free_port, http_call, wait_until
+from fundcore_host.demo_sinks import start_sinks
+
+INITIAL_BALANCE = Decimal("500000")
+CALLERS = 64
+CALLS_PER_CALLER = 8
+
+
+def _psql() -> str:
+    bin_dir = os.environ.get("FUNDCORE_TEST_PG_BIN")
+    found = os.path.join(bin_dir, "psql") if bin_dir else shutil.which("psql")
+    assert found and os.path.exists(found), "psql not found (run through make test-host)"
+    return found
+
+
+@pytest.fixture
+def database_url() -> Iterator[str]:
+    """A fresh, empty database on the test server; dropped afterwards."""
+    server = os.environ.get("FUNDCORE_TEST_DATABASE_URL")
+    assert server, "FUNDCORE_TEST_DATABASE_URL is not set: run these tests through make test-host"
+    name = f"fundcore_host_{uuid.uuid4().hex}"
+    subprocess.run([_psql(), server, "-q", "-c", f"CREATE DATABASE {name}"], check=True)
+    parts = urllib.parse.urlsplit(server)
+    yield urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+    subprocess.run([_psql(), server, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=False)
+
+
+def _worker_pids(log: str) -> set[int]:
+    return {int(pid) for pid in re.findall(r"fundcore host ready \(store: [^)]*, pid (\d+)\)", log)}
+
+
+def _delivered_ids(folder: Path, suffix: str) -> Counter[str]:
+    # the sinks name each file <UTC stamp>-<notification id><suffix>
+    return Counter(p.name.split("-", 1)[1][: -len(suffix)] for p in folder.glob(f"*{suffix}"))
+
+
+def test_two_workers_on_one_database_keep_every_invariant(database_url: str, live_host: Any, tmp_path: Path) -> None:
+    sinks = start_sinks(tmp_path / "sinks", LOOPBACK, free_port(), free_port())
+    try:
+        host = live_host(
+            env={"FUNDCORE_DATABASE_URL": database_url, "FUNDCORE_DISPATCH_INTERVAL_MS": "50",
+                 "FUNDCORE_DATA": None, **sinks.notifier_env()},
+            args=["--workers", "2"],
+        )
+        wait_until(lambda: len(_worker_pids(host.log())) == 2, timeout_s=30)
+        workers = _worker_pids(host.log())
+
+        clients = []
+        for i, channel in enumerate(["email", "sms", "email", "sms"]):
+            status, body, _ = http_call("POST", f"{host.url}/clients", {
+                "name": f"Cliente {i}", "email": f"c{i}@example.com", "phone": f"+57300123456{i}",
+                "channel": channel}, ADMIN)
+            assert status == 201, body
+            clients.append(body["id"])
+
+        unexpected: list[tuple[int, Any]] = []
+        outcomes: Counter[int] = Counter()
+        lock = threading.Lock()
+        start = threading.Barrier(CALLERS)
+
+        def caller(seed: int) -> None:
+            rng = random.Random(seed)
+            start.wait()
+            for _ in range(CALLS_PER_CALLER):
+                client = rng.choice(clients)
+                fund = rng.choice([1, 2, 3])
+                if rng.random() < 0.6:
+                    status, body, _ = http_call("POST", f"{host.url}/clients/{client}/subscriptions",
+                                                {"fund_id": fund}, ADMIN)  # the fund's minimum
+                    ok = {201, 409}  # 409: already subscribed, or not enough balance
+                else:
+                    status, body, _ = http_call("DELETE", f"{host.url}/clients/{client}/subscriptions/{fund}",
+                                                headers=ADMIN)
+                    ok = {200, 409}  # 409 NOT_SUBSCRIBED: no active subscription to that fund
+                with lock:
+                    outcomes[status] += 1
+                    if status not in ok:
+                        unexpected.append((status, body))
+
+        threads = [threading.Thread(target=caller, args=(seed,)) for seed in range(CALLERS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert not any(t.is_alive() for t in threads)
+        assert not unexpected, unexpected[:5]
+        assert outcomes[201] > 0 and outcomes[200] > 0, outcomes
+
+        expected_notifications: set[str] = set()
+        for client in clients:
+            _, me, _ = http_call("GET", f"{host.url}/clients/{client}", headers=ADMIN)
+            balance = Decimal(me["balance"])
+            _, subscriptions, _ = http_call("GET", f"{host.url}/clients/{client}/subscriptions", headers=ADMIN)
+            assert balance >= 0
+            assert balance + sum(Decimal(s["amount"]) for s in subscriptions) == INITIAL_BALANCE
+
+            history: list[dict[str, Any]] = []
+            cursor = None
+            while True:
+                query = "limit=200" + (f"&before={cursor}" if cursor else "")
+                status, page, _ = http_call("GET", f"{host.url}/clients/{client}/transactions?{query}", headers=ADMIN)
+                assert status == 200, page
+                history.extend(page["items"])
+                cursor = page["next"]
+                if not cursor:
+                    break
+            replayed = INITIAL_BALANCE
+            for tx in reversed(history):  # oldest first
+                replayed += Decimal(tx["amount"]) if tx["kind"] == "cancellation" else -Decimal(tx["amount"])
+                assert replayed == Decimal(tx["balance_after"]), tx
+            assert replayed == balance
+
+            def all_delivered() -> list[dict[str, Any]] | None:
+                _, notes, _ = http_call("GET", f"{host.url}/clients/{client}/notifications", headers=ADMIN)
+                return notes if all(n["status"] == "delivered" for n in notes) else None
+
+            notes = wait_until(all_delivered, timeout_s=60, interval_s=0.2) if history else []
+            assert len(notes) == len(history)
+            expected_notifications |= {n["id"] for n in notes}
+
+        delivered = _delivered_ids(sinks.mail_dir, ".eml") + _delivered_ids(sinks.sms_dir, ".json")
+        assert set(delivered) == expected_notifications
+        assert all(count == 1 for count in delivered.values()), delivered.most_common(3)
+
+        served_by = Counter(int(pid) for pid in re.findall(r"fundcore_host\.access .* ms pid=(\d+) ", host.log()))
+        assert set(served_by) == workers, (served_by, workers)
+        assert all(count > 0 for count in served_by.values())
+        assert host.stop() == 0
+    finally:
+        sinks.stop()
+
+
+def test_a_bad_database_url_is_one_line_without_the_password(live_host: Any, tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    host = live_host(
+        env={"FUNDCORE_DATABASE_URL": f"postgresql://fundcore:s3cret-pw@{LOOPBACK}:{port}/fundcore",
+             "FUNDCORE_DATA": None},
+        args=["--workers", "2"], wait=False,
+    )
+    assert host.process is not None
+    assert host.process.wait(timeout=120) == 1
+    log = host.log()
+    errors = [line for line in log.splitlines() if " ERROR " in line]
+    assert len(errors) == 1, log
+    assert "cannot start:" in errors[0] and f"{port}" in errors[0], log
+    assert "s3cret-pw" not in log and "Traceback" not in log, log
+
+
+def test_several_workers_need_the_database(live_host: Any, tmp_path: Path) -> None:
+    host = live_host(args=["--workers", "2"], wait=False)
+    assert host.process is not None
+    assert host.process.wait(timeout=60) == 2
+    assert "FUNDCORE_DATABASE_URL" in host.log() and "Traceback" not in host.log()
