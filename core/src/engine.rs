@@ -512,6 +512,9 @@ fn validate_config(config: &Config) -> Result<()> {
     if config.max_attempts == 0 || config.retry_base_delay > config.retry_max_delay {
         return Err(Error::invalid("max_attempts", Invalid::Config));
     }
+    if config.pool_size == 0 {
+        return Err(Error::invalid("pool_size", Invalid::Config));
+    }
     let mut ids = std::collections::BTreeSet::new();
     for fund in &config.funds {
         let valid = ids.insert(fund.id)

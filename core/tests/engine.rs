@@ -384,6 +384,10 @@ fn invalid_configuration_is_refused() {
             funds: [fundcore::default_catalogue(), fundcore::default_catalogue()].concat(),
             ..Config::default()
         },
+        Config {
+            pool_size: 0,
+            ..Config::default()
+        },
     ];
     for config in bad {
         assert_eq!(

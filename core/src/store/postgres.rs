@@ -154,7 +154,7 @@ impl PgStore {
         migrate(&mut client, &server)?;
         drop(client);
         let pool = r2d2::Pool::builder()
-            .max_size(config.pool_size.max(1))
+            .max_size(config.pool_size)
             .min_idle(Some(1))
             .connection_timeout(POOL_WAIT)
             // A dead connection shows itself on use; checking each one costs a round trip.
