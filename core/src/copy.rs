@@ -55,10 +55,15 @@ impl fmt::Display for StoreLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreLocation::Embedded(path) => write!(f, "{}", path.display()),
-            // The URL may carry a password: name the database by host only.
+            // The URL may carry a password (before the host, or as a query parameter): name
+            // the database by host, port and name only.
             StoreLocation::Postgres(url) => {
-                let host = url.rsplit_once('@').map_or(url.as_str(), |(_, host)| host);
-                write!(f, "postgresql://…@{host}")
+                let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+                let before_query = rest.split_once('?').map_or(rest, |(head, _)| head);
+                let host = before_query
+                    .rsplit_once('@')
+                    .map_or(before_query, |(_, host)| host);
+                write!(f, "postgresql://{host}")
             }
         }
     }
@@ -150,5 +155,38 @@ fn verify(same: bool, what: &str, to: &StoreLocation) -> Result<()> {
         Err(Error::storage(format!(
             "{what} read back from {to} differ from the source"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreLocation;
+
+    #[test]
+    fn a_database_location_is_shown_without_credentials() {
+        for (url, shown) in [
+            (
+                "postgresql://ana:secret@db.example:5433/funds",
+                "postgresql://db.example:5433/funds",
+            ),
+            (
+                "postgres://db.example/funds",
+                "postgresql://db.example/funds",
+            ),
+            (
+                "postgresql://db.example/funds?user=ana&password=secret",
+                "postgresql://db.example/funds",
+            ),
+            (
+                "postgresql://ana:p@ss@db.example/funds",
+                "postgresql://db.example/funds",
+            ),
+        ] {
+            assert_eq!(StoreLocation::parse(url).to_string(), shown);
+        }
+        assert_eq!(
+            StoreLocation::parse("data/fundcore").to_string(),
+            "data/fundcore"
+        );
     }
 }
