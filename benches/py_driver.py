@@ -330,6 +330,22 @@ def per_op(w: dict, ops: int, seconds: float) -> dict:
     return out
 
 
+def check_in_database(url: str, pools: list[list[str]]):
+    """The clients an engine registered are rows of the database: the engine really works on
+    PostgreSQL (a build of the binding that took the URL for a directory name would not)."""
+    import psycopg
+
+    expected = sum(len(pool) for pool in pools)
+    try:
+        with psycopg.connect(url) as con:
+            found = con.execute("SELECT count(*) FROM fundcore_clients").fetchone()[0]
+    except psycopg.Error as e:
+        found = f"none: {str(e).splitlines()[0]}"
+    if found != expected:
+        raise SystemExit(f"the engine's {expected} clients are not in the database (found {found}): "
+                         "it does not work on PostgreSQL")
+
+
 def database_url(admin_url: str, database: str) -> str:
     """``admin_url`` naming ``database`` instead."""
     from psycopg.conninfo import conninfo_to_dict
@@ -360,6 +376,7 @@ def run_pg(engine: str, admin_url: str, seconds: float, threads: int) -> dict:
             eng = make(url, threads)
             pools = client_pools(eng, threads)
             eng.close()
+            check_in_database(url, pools)
             meter = ServerMeter(admin, database)
             meter.begin()
             eng = meter.engine = make(url, threads)
@@ -391,6 +408,7 @@ def run_paired(engines: list[str], admin_url: str, threads: int, windows: int, w
                 admin.execute(f'CREATE DATABASE "{names[e]}"')
                 engs[e] = PG_FACTORIES[e](database_url(admin_url, names[e]), threads)
                 pools[e] = client_pools(engs[e], threads)
+                check_in_database(database_url(admin_url, names[e]), pools[e])
                 mix(engs[e], 0.3, threads, pools=pools[e])  # warm-up: connections, prepared statements
             meter = ServerMeter(admin, names[engines[0]])
             sums = {e: {"ops": 0, "seconds": 0.0, "client_cpu_s": 0.0, "server_cpu_s": 0.0,
