@@ -1116,11 +1116,7 @@ fn fund_id(value: i64) -> Result<FundId> {
 }
 
 fn channel(text: &str) -> Result<Channel> {
-    match text {
-        "email" => Ok(Channel::Email),
-        "sms" => Ok(Channel::Sms),
-        _ => Err(corrupt("channel", text)),
-    }
+    text.parse().map_err(|_| corrupt("channel", text))
 }
 
 fn kind(text: &str) -> Result<TransactionKind> {
