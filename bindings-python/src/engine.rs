@@ -267,10 +267,9 @@ impl Engine {
                     return Err(config_error("cache_capacity_bytes"));
                 }
                 if let Some(size) = pool_size {
-                    config.pool_size = u32::try_from(size)
-                        .ok()
-                        .filter(|size| *size >= 1)
-                        .ok_or_else(|| config_error("pool_size"))?;
+                    // The core refuses a pool of no connection; here only the range of u32.
+                    config.pool_size =
+                        u32::try_from(size).map_err(|_| config_error("pool_size"))?;
                 }
             } else if pool_size.is_some() {
                 return Err(config_error("pool_size"));
