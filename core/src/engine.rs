@@ -168,6 +168,11 @@ impl Engine {
     /// One fund.
     pub fn fund(&self, id: FundId) -> Result<Fund> {
         self.check_process()?;
+        self.catalogue_fund(id)
+    }
+
+    /// A fund of the catalogue, for operations that checked the process already.
+    fn catalogue_fund(&self, id: FundId) -> Result<Fund> {
         self.inner
             .funds
             .get(&id)
@@ -226,7 +231,7 @@ impl Engine {
         let key = idempotency_key
             .map(rules::validate_idempotency_key)
             .transpose()?;
-        let fund = self.fund(fund_id)?;
+        let fund = self.catalogue_fund(fund_id)?;
         let request = Request::Subscribe { fund_id, amount };
         let amount = amount.unwrap_or(fund.minimum);
         self.move_money(client_id, &fund, request, key, |view| {
@@ -248,7 +253,7 @@ impl Engine {
         let key = idempotency_key
             .map(rules::validate_idempotency_key)
             .transpose()?;
-        let fund = self.fund(fund_id)?;
+        let fund = self.catalogue_fund(fund_id)?;
         let request = Request::Cancel { fund_id };
         self.move_money(client_id, &fund, request, key, |view| {
             let refund = rules::check_cancel(&fund, view.subscription.as_ref())?;
