@@ -17,7 +17,8 @@ Steps (each bounded in time; the whole run stays under 12 minutes on 2 cores):
  6. PostgreSQL: the store from Rust (ops/s with 1/4/16 callers, round trips per operation) and
     from Python, fundcore against the psycopg baseline (benches/baseline/pg_engine.py) through
     the same driver, rounds alternating the two, with what each run cost (CPU, WAL fsyncs);
- 7. REST: the FastAPI host under wrk (subscribe/cancel mix, 64 connections, one worker, 15 s).
+ 7. REST: the FastAPI host under wrk (subscribe/cancel mix, 64 connections, 15 s): one worker on the
+    embedded store, then two workers on PostgreSQL (a fresh database), same load, same run.
 
 Every number is a ratio or an absolute measured in this one run on this machine.
 """
@@ -403,22 +404,23 @@ def ensure_wrk():
     run(sudo + ["apt-get", "install", "-y", "-qq", "wrk"], 300, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
 
 
-def rest(quick: bool):
-    ensure_wrk()
+@contextlib.contextmanager
+def rest_host(env_extra: dict, workers: int):
+    """The REST host (`python -m fundcore_host.serve`) on a free loopback port; yields its base URL and an
+    admin token. The host's data lives in a temporary directory removed afterwards."""
     port = free_port()
     data = tempfile.mkdtemp(prefix="rest-", dir=WORK)
-    secret = secrets.token_hex(32)
-    env = dict(os.environ, FUNDCORE_DATA=os.path.join(data, "store"), FUNDCORE_JWT_SECRET=secret,
-               FUNDCORE_RATE_LIMIT_PER_MINUTE="0", FUNDCORE_LOG_LEVEL="WARNING", PYTHONPATH=HOST_DIR)
+    env = dict(os.environ, FUNDCORE_DATA=os.path.join(data, "store"), FUNDCORE_JWT_SECRET=secrets.token_hex(32),
+               FUNDCORE_RATE_LIMIT_PER_MINUTE="0", FUNDCORE_LOG_LEVEL="WARNING", PYTHONPATH=HOST_DIR, **env_extra)
     log_path = os.path.join(data, "host.log")
     log = open(log_path, "w")
-    cmd = [VENV_PY, "-m", "uvicorn", "--app-dir", HOST_DIR, "fundcore_host.app:app", "--host", "127.0.0.1",
-           "--port", str(port), "--no-access-log", "--log-level", "warning"]
-    say("$ " + " ".join(cmd))
+    cmd = [VENV_PY, "-m", "fundcore_host.serve", "--host", "127.0.0.1", "--port", str(port),
+           "--workers", str(workers)]
+    say("$ " + " ".join(cmd) + (" (FUNDCORE_DATABASE_URL set)" if "FUNDCORE_DATABASE_URL" in env_extra else ""))
     host = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 30
+        deadline = time.time() + 60
         while True:
             try:
                 if http("GET", base + "/health", timeout=2)[0] == 200:
@@ -431,34 +433,58 @@ def rest(quick: bool):
             time.sleep(0.2)
         token = run([VENV_PY, "-m", "fundcore_host.token", "--role", "admin", "--ttl", "3600"], 30,
                     env=env).stdout.strip().splitlines()[-1]
-        n_clients = 1000
+        yield base, token, data
+    finally:
+        os.killpg(host.pid, signal.SIGTERM)
+        try:
+            host.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(host.pid, signal.SIGKILL)
+            host.wait()
+        log.close()
+        shutil.rmtree(data, ignore_errors=True)
 
-        def make(i):
-            return http("POST", base + "/clients", token, {
-                "name": f"Bench {i}", "email": f"bench{i}@example.com",
-                "phone": f"+57300{i:07d}", "channel": "email" if i % 2 else "sms"})[1]["id"]
 
-        with ThreadPoolExecutor(8) as pool:
-            ids = list(pool.map(make, range(n_clients)))
-        clients_file = os.path.join(data, "clients.txt")
-        with open(clients_file, "w") as f:
-            f.write("\n".join(ids) + "\n")
-        for _ in range(20):  # a few warm-up calls
-            http("GET", base + "/funds", token)
-        out = os.path.join(data, "wrk.json")
-        duration = "5s" if quick else "15s"
-        conns = os.environ.get("REST_CONNECTIONS", "64")  # for experiments; the target is for 64
-        p = run(["wrk", "-t1", f"-c{conns}", f"-d{duration}", "--timeout", "5s", "--latency",
-                 "-s", os.path.join(HERE, "rest", "mix.lua"), base, "--", token, clients_file, out], 60)
-        with open(out) as f:
-            r = json.load(f)
-        say(p.stdout.strip().splitlines()[-1] if p.stdout.strip() else "wrk: no output")
+def rest_mix(base: str, token: str, data: str, quick: bool) -> dict:
+    """wrk's subscribe/cancel mix (benches/rest/mix.lua) over 1,000 new clients; wrk's JSON summary."""
+    n_clients = 1000
+
+    def make(i):
+        return http("POST", base + "/clients", token, {
+            "name": f"Bench {i}", "email": f"bench{i}@example.com",
+            "phone": f"+57300{i:07d}", "channel": "email" if i % 2 else "sms"})[1]["id"]
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(make, range(n_clients)))
+    clients_file = os.path.join(data, "clients.txt")
+    with open(clients_file, "w") as f:
+        f.write("\n".join(ids) + "\n")
+    for _ in range(20):  # a few warm-up calls
+        http("GET", base + "/funds", token)
+    out = os.path.join(data, "wrk.json")
+    duration = "5s" if quick else "15s"
+    p = run(["wrk", "-t1", f"-c{REST_CONNECTIONS}", f"-d{duration}", "--timeout", "5s", "--latency",
+             "-s", os.path.join(HERE, "rest", "mix.lua"), base, "--", token, clients_file, out], 60)
+    say(p.stdout.strip().splitlines()[-1] if p.stdout.strip() else "wrk: no output")
+    with open(out) as f:
+        return json.load(f)
+
+
+REST_CONNECTIONS = os.environ.get("REST_CONNECTIONS", "64")  # for experiments; the targets are for 64
+
+
+def rest(quick: bool):
+    """The host on the embedded store with one worker, then (with a PostgreSQL server) on PostgreSQL with two
+    workers, under the same wrk load in this run."""
+    ensure_wrk()
+    with rest_host({}, workers=1) as (base, token, data):
+        r = rest_mix(base, token, data, quick)
         record("rest_req_per_s", r["req_per_s"], "req/s", **r)
         record("rest_p99_ms", r["p99_ms"], "ms", p50_ms=r["p50_ms"], p90_ms=r["p90_ms"], non2xx=r["non2xx"])
         # where the ceiling is: the same host and connections on calls that do no store writes
         for name, path, auth in (("rest_get_funds_req_per_s", "/funds", True),
                                  ("rest_health_req_per_s", "/health", False)):
-            cmd = ["wrk", "-t1", f"-c{conns}", "-d3s" if quick else "-d5s", "--latency"]
+            cmd = ["wrk", "-t1", f"-c{REST_CONNECTIONS}", "-d3s" if quick else "-d5s", "--latency"]
             if auth:
                 cmd += ["-H", f"Authorization: Bearer {token}"]
             p = run(cmd + [base + path], 30)
@@ -466,15 +492,20 @@ def rest(quick: bool):
             non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", p.stdout)
             if m:
                 record(name, float(m.group(1)), "req/s", non2xx=int(non2xx.group(1)) if non2xx else 0)
-    finally:
-        os.killpg(host.pid, signal.SIGTERM)
-        try:
-            host.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(host.pid, signal.SIGKILL)
-            host.wait()
-        log.close()
-        shutil.rmtree(data, ignore_errors=True)
+    admin_url = pg_admin_url()
+    if not admin_url:
+        SKIPPED.append("REST host on PostgreSQL with two workers: no PostgreSQL server "
+                       "(FUNDCORE_TEST_DATABASE_URL is not set; `make bench` starts one)")
+        return
+    with fresh_database(admin_url, "rest") as url, \
+            rest_host({"FUNDCORE_DATABASE_URL": url}, workers=2) as (base, token, data):
+        r = rest_mix(base, token, data, quick)
+        record("rest_pg_2workers_req_per_s", r["req_per_s"], "req/s", **r)
+        record("rest_pg_2workers_p99_ms", r["p99_ms"], "ms", p50_ms=r["p50_ms"], p90_ms=r["p90_ms"],
+               non2xx=r["non2xx"])
+    sled = FIGURES["rest_req_per_s"]["value"]
+    if sled:
+        record("rest_pg_2workers_over_sled_1worker", r["req_per_s"] / sled, "×")
 
 
 # ----------------------------------------------------------------------------- report
@@ -545,6 +576,11 @@ TARGETS = [
     ("rest_p99_ms", "REST host: p99 latency", "<=", 50),
     ("rest_get_funds_req_per_s", "REST host: GET /funds (auth, no store write), 64 connections", None, None),
     ("rest_health_req_per_s", "REST host: GET /health (no auth, async), 64 connections", None, None),
+    ("rest_pg_2workers_req_per_s", "REST host on PostgreSQL: subscribe/cancel mix, 64 connections, two workers",
+     None, None),
+    ("rest_pg_2workers_p99_ms", "REST host on PostgreSQL, two workers: p99 latency", None, None),
+    ("rest_pg_2workers_over_sled_1worker",
+     "REST host: PostgreSQL with two workers / embedded store with one worker (same load, this run)", None, None),
     ("footprint_bytes_per_tx", "footprint: bytes on disk per transaction", "<=", 400),
     ("footprint_peak_rss", "footprint: peak RSS (VmHWM)", "<=", 256),
     ("criterion_periodic_1thread_ops", "criterion: subscribe or cancel, periodic, 1 thread", None, None),
@@ -594,6 +630,23 @@ def build_results() -> list[dict]:
     return out
 
 
+CARRIED: list[str] = []  # the parts measured in an earlier run (an --only run keeps the others' figures)
+
+
+def carry_over(measured: set[str]):
+    """Keeps the figures of benches/results.json that this partial run did not measure, marked as carried over,
+    so that an --only run updates its parts without erasing the rest of the report."""
+    try:
+        with open(os.path.join(HERE, "results.json")) as f:
+            previous = json.load(f)
+    except (OSError, ValueError):
+        return
+    for r in previous:
+        if r["name"] not in FIGURES:
+            FIGURES[r["name"]] = {"value": r["value"], "unit": r["unit"], "detail": {**r["detail"], "carried_over": True}}
+    CARRIED.append(", ".join(sorted(measured)))
+
+
 def write_reports(results: list[dict], mach: dict, elapsed: float, quick: bool):
     with open(os.path.join(HERE, "results.json"), "w") as f:
         json.dump(results, f, indent=1, ensure_ascii=False)
@@ -612,6 +665,9 @@ def write_reports(results: list[dict], mach: dict, elapsed: float, quick: bool):
         f"- {mach['rustc']}; Python {mach['python']}",
         f"- load average at start: {mach['loadavg_at_start']}; run at {mach['date_utc']}, took {elapsed:.0f} s",
     ]
+    if CARRIED:
+        lines.append(f"- partial run (`--only {CARRIED[0]}`): figures marked † were measured by an earlier run"
+                     " and carried over from its results.json")
     if PG_SERVER:
         lines.append(f"- PostgreSQL {PG_SERVER['version']} on {PG_SERVER['host']} (a private server started for the"
                      f" run): fsync={PG_SERVER['fsync']}, synchronous_commit={PG_SERVER['synchronous_commit']},"
@@ -635,8 +691,10 @@ def write_reports(results: list[dict], mach: dict, elapsed: float, quick: bool):
         d = r["detail"]
         if r["name"].startswith("footprint") and "transactions" in d:
             note = f" (after {d['transactions']:,} transactions{'' if d.get('complete') else ', run cut short'})"
-        if r["name"] == "rest_req_per_s" and d.get("non2xx"):
+        if r["name"] in ("rest_req_per_s", "rest_pg_2workers_req_per_s") and d.get("non2xx"):
             note = f" ({d['non2xx']} non-2xx of {d['requests']:,})"
+        if d.get("carried_over"):
+            note += " †"
         lines.append(f"| {r['label']}{note} | {fmt(r['value'])} {r['unit']} | {tgt} | {met} |")
     lines += ["", "Where a target is missed, `benches/README.md` (\"What limits the missed targets\") says",
               "what limits it, with the profile behind it."]
@@ -673,8 +731,10 @@ def write_reports(results: list[dict], mach: dict, elapsed: float, quick: bool):
         "  from `pg_stat_wal` and `pg_stat_database` over the measured engine's session; all divided",
         "  by the mix's operations.",
         "- **REST** (`benches/rest/mix.lua`): `wrk -t1 -c64 -d15s` against the FastAPI host",
-        "  (`uvicorn`, one worker, 127.0.0.1, rate limit off, the host's default durability), 1,000",
-        "  clients, each subscribing to a fund and cancelling it; any non-2xx answer is counted.",
+        "  (`python -m fundcore_host.serve`, 127.0.0.1, rate limit off, the host's default durability),",
+        "  1,000 new clients, each subscribing to a fund and cancelling it; any non-2xx answer is",
+        "  counted. First one worker on the embedded store, then two workers on a fresh PostgreSQL",
+        "  database of the private server (each worker with its own engine, pool and dispatcher).",
         "- **footprint** (`benches/benches/footprint.rs`): 10,000 clients, subscribe/cancel until",
         "  1,000,000 transactions, periodic durability, `flush()`, then allocated bytes of the store",
         "  directory / transactions, and VmHWM of the process.",
@@ -747,6 +807,8 @@ def main():
         except Exception as e:  # noqa: BLE001 - a failed step is reported, the others still run
             SKIPPED.append(f"{label}: failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
             say(f"FAILED {label}: {e}")
+    if only:
+        carry_over(only)
     results = build_results()
     write_reports(results, mach, time.time() - start, a.quick)
     for r in results:
