@@ -3,15 +3,12 @@
 //! Run with `FUNDCORE_DATABASE_URL=postgresql://user:password@host/db cargo run --features
 //! fundcore/postgres --example postgres`; `make test` runs it against its private server.
 
-use fundcore::{Channel, Config, Engine, RecordingNotifier};
+use fundcore::{Channel, Config, Engine, LoggingNotifier};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("FUNDCORE_DATABASE_URL")?;
     // Creates or upgrades fundcore's tables, then serves from a pool of connections.
-    let config = Config {
-        pool_size: 8,
-        ..Config::default()
-    };
+    let config = Config::builder().pool_size(8).build()?;
     let engine = Engine::connect(&url, config)?;
     let ana = engine.register_client("Ana", "ana@example.com", "+573001234567", Channel::Sms)?;
     let tx = engine.subscribe(ana.id, 3, Some("60000".parse()?), Some("order-7"))?;
@@ -23,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(engine.store_stats().round_trips - before, 2);
 
     // Every process may run a dispatcher: each claims different outbox entries.
-    let report = engine.dispatch_notifications(&RecordingNotifier::new(), 100)?;
+    let report = engine.dispatch_notifications(&LoggingNotifier::stdout(), 100)?;
     assert_eq!(report.delivered, 2);
     println!(
         "{} on PostgreSQL: balance {}",

@@ -4,7 +4,7 @@
 //! Run with `cargo run --example quickstart`; `make test` runs it too, and the root README's
 //! Rust quickstart is a verbatim copy of the program below.
 
-use fundcore::{Channel, Config, Engine, LoggingNotifier, money::format_cop};
+use fundcore::{Channel, Config, Engine, LoggingNotifier, format_cop};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A store in a temporary directory; Engine::open("data/fundcore", Config::default()) keeps it.

@@ -427,7 +427,7 @@ def code_numbers(text: str) -> list[Decimal]:
         (r"Decimal::from_parts\(([^)]*)\)", from_parts),
         (r"Duration::from_secs\((\d[\d_]*)\)", lambda m: number(m.group(1))),
         (r"Duration::from_millis\((\d[\d_]*)\)", lambda m: number(m.group(1)) / 1000),
-        (r"cop\(\"(\d[\d_.]*)\"\)", lambda m: number(m.group(1))),
+        (r"dec!\((\d[\d_.]*)\)", lambda m: number(m.group(1))),
         (r"(?<![\w.])\d[\d_]*(?:\s*\*\s*\d[\d_]*)+(?![\w.])",
          lambda m: _product(m.group(0))),
         (r"(?<![\w.])\d[\d_]*(?:\.\d+)?(?![\w])", lambda m: number(m.group(0))),
@@ -485,12 +485,13 @@ class Facts:
         return {code for _, code in self.core_variants()}
 
     def python_classes(self) -> dict[str, str]:
+        """Code -> Python exception class, as `class_for_code` maps `ErrorCode` variants."""
         body = self.text("bindings-python/src/errors.rs").split("fn class_for_code", 1)[1]
         body = body.split("\n}\n", 1)[0]
         classes: dict[str, str] = {}
-        for codes, cls in re.findall(r'((?:"[A-Z_]+"\s*\|?\s*)+)=>\s*\{?\s*"(\w+)"', body):
-            for code in re.findall(r'"([A-Z_]+)"', codes):
-                classes[code] = cls
+        for variants, cls in re.findall(r"((?:\|?\s*\w+\s*)+)=>\s*\"(\w+)\"", body):
+            for variant in re.findall(r"\w+", variants):
+                classes[screaming(variant)] = cls
         return classes
 
     def mobile_cases(self) -> dict[str, str]:
@@ -511,8 +512,8 @@ class Facts:
         """(variant, code) of every core error variant, from `Error::code`."""
         body = self.text("core/src/error.rs").split("pub fn code(&self)", 1)[1].split("\n    }\n", 1)[0]
         pairs: list[tuple[str, str]] = []
-        for arm, code in re.findall(r'((?:\|?\s*Error::\w+ \{ \.\. \}\s*)+)=> "([A-Z_]+)"', body):
-            pairs.extend((variant, code) for variant in re.findall(r"Error::(\w+)", arm))
+        for arm, code in re.findall(r"((?:\|?\s*Error::\w+ \{ \.\. \}\s*)+)=> ErrorCode::(\w+)", body):
+            pairs.extend((variant, screaming(code)) for variant in re.findall(r"Error::(\w+)", arm))
         return pairs
 
     def core_source(self) -> str:
@@ -536,6 +537,28 @@ class Facts:
                 return rel, [re.sub(r"\\\n\s*", "", literal) for literal in literals]
         raise LookupError(f"no fn {' or '.join(functions)} in core/src")
 
+    def limits(self) -> dict[str, Decimal]:
+        """The constants of core/src/limits.rs, evaluated."""
+        text = self.text("core/src/limits.rs")
+        return {
+            name: code_numbers(value)[0]
+            for name, value in re.findall(r"pub const (\w+): \w+ = ([^;]+);", text)
+        }
+
+    def rendered(self, template: str, rel: str) -> str:
+        """A text template of `rel` as the code renders it: `{LIMIT}` is the limit's value, and
+        `{}` filled with `format_cop(LIMIT)` is that limit in pesos (`COP $1.000`)."""
+        limits = self.limits()
+        text = re.sub(r"\{(\w+)\}", lambda m: f"{limits[m.group(1)]:f}" if m.group(1) in limits else m.group(0),
+                      template)
+        if "{}" in text:
+            escaped = re.escape(template.replace("\\", "\\\\"))
+            found = re.search(escaped + r'",\s*format_cop\((\w+)\)', self.text(rel))
+            if found and found.group(1) in limits:
+                whole = f"{limits[found.group(1)]:,.0f}".replace(",", ".")
+                text = text.replace("{}", f"COP ${whole}", 1)
+        return text
+
     def kotlin_classes(self) -> set[str]:
         text = self.text("bindings-mobile/kotlin/com/fundcore/FundExceptionExt.kt")
         return set(re.findall(r"is (FundException\.\w+)", text))
@@ -552,9 +575,9 @@ class Facts:
     def catalogue(self) -> list[tuple[int, str, Decimal, str]]:
         body = self.text("core/src/fund.rs").split("pub fn default_catalogue", 1)[1]
         return [
-            (int(fund_id), name, Decimal(minimum), category.upper())
+            (int(fund_id), name, Decimal(minimum.replace("_", "")), category.upper())
             for fund_id, name, minimum, category in re.findall(
-                r'Fund::new\(\s*(\d+),\s*"([^"]+)",\s*cop\("([\d.]+)"\),\s*Category::(\w+),?\s*\)', body
+                r'Fund::new\(\s*(\d+),\s*"([^"]+)",\s*dec!\(([\d_.]+)\),\s*Category::(\w+),?\s*\)', body
             )
         ]
 
@@ -566,6 +589,7 @@ class Facts:
                 fields.update(re.findall(r'(?:invalid|config_error)\(\s*"(\w+)"', text))
                 fields.update(re.findall(r'non_negative\([^,()]+,\s*"(\w+)"', text))
                 fields.update(re.findall(r'field:\s*"(\w+)"', text))
+                fields.update(re.findall(r'IdKind::\w+ => "(\w+)"', text))
         return fields
 
 
@@ -601,6 +625,11 @@ def check_facts(root: Path, pages: list[Page], problems: Problems) -> None:
                 problems.add(where, f"checked {kind}: cannot read the code it quotes ({exc})")
     for kind in sorted(REQUIRED_CHECKS - seen):
         problems.add("docs/", f"no <!-- checked: {kind} --> table or block (its check cannot run)")
+
+
+def screaming(camel: str) -> str:
+    """`ErrorCode` variant -> its code, as strum's SCREAMING_SNAKE_CASE spells it."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", camel).upper()
 
 
 def header_index(rows: list[list[str]], *names: str) -> list[int]:
@@ -721,7 +750,8 @@ def check_notification_texts(facts: Facts, rows: list[list[str]], where: str, pr
 
 
 def check_validation_fields(facts: Facts, rows: list[list[str]], where: str, problems: Problems) -> None:
-    rel, literals = facts.format_strings("invalid_text", "text")
+    rel, templates = facts.format_strings("invalid_text", "text")
+    literals = [facts.rendered(template, rel) for template in templates]
     known = facts.validation_fields()
     named = {name for row in rows[1:] for name in backticked(row[0])}
     for name in sorted(named - known):

@@ -233,8 +233,8 @@ class FactsOfTheRepository(unittest.TestCase):
 
     def test_a_limit_changed_in_the_code_is_found(self) -> None:
         self.assert_found(
-            self.changed("core/src", "max_attempts: 8,", "max_attempts: 10,"),
-            "max_attempts: 8",
+            self.changed("core/src", "DEFAULT_MAX_ATTEMPTS: u32 = 8;", "DEFAULT_MAX_ATTEMPTS: u32 = 10;"),
+            "DEFAULT_MAX_ATTEMPTS: u32 = 8",
             "not found",
         )
 
@@ -243,7 +243,7 @@ class FactsOfTheRepository(unittest.TestCase):
 
     def test_a_catalogue_change_is_found(self) -> None:
         self.assert_found(
-            self.changed("core/src", 'cop("250000")', 'cop("260000")'), "catalogue differs"
+            self.changed("core/src", 'dec!(250000.00)', 'dec!(260000.00)'), "catalogue differs"
         )
 
     def test_an_http_status_that_differs_from_the_host_is_found(self) -> None:
@@ -260,7 +260,8 @@ class FactsOfTheRepository(unittest.TestCase):
 
     def test_an_undocumented_error_code_is_found(self) -> None:
         self.assert_found(
-            self.changed("core/src", '=> "FUND_INACTIVE"', '=> "FUND_CLOSED"'), "FUND_CLOSED: in the code only"
+            self.changed("core/src", "=> ErrorCode::FundInactive,", "=> ErrorCode::FundClosed,"),
+            "FUND_CLOSED: in the code only",
         )
 
     def test_a_message_changed_in_the_code_is_found(self) -> None:
@@ -272,8 +273,14 @@ class FactsOfTheRepository(unittest.TestCase):
 
     def test_a_validation_text_changed_in_the_code_is_found(self) -> None:
         self.assert_found(
-            self.changed("core/src", "el límite debe estar entre 1 y 200", "el límite debe estar entre 1 y 500"),
+            self.changed("core/src", "el límite debe estar entre 1 y {MAX_PAGE}", "el límite debe estar entre 1 y 500"),
             "is not documented",
+        )
+
+    def test_a_limit_changed_in_the_limits_module_reaches_the_texts_check(self) -> None:
+        self.assert_found(
+            self.changed("core/src", "MAX_PAGE: usize = 200;", "MAX_PAGE: usize = 300;"),
+            "the limit must be between 1 and 300",
         )
 
     def test_a_validation_field_the_docs_lack_is_found(self) -> None:

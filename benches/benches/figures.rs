@@ -272,10 +272,10 @@ fn postgres_callers() {
         eprintln!("figures: FUNDCORE_BENCH_DATABASE_URL not set, PostgreSQL figures left out");
         return;
     };
-    let config = fundcore::Config {
-        pool_size: 16,
-        ..fundcore::Config::default()
-    };
+    let config = fundcore::Config::builder()
+        .pool_size(16)
+        .build()
+        .expect("valid settings");
     let engine = Engine::connect(&url, config).expect("connect to the bench database");
     for threads in [1usize, 4, 16] {
         let ops = callers(&engine, threads);

@@ -10,10 +10,10 @@ pub const FUNDS: [FundId; 5] = [1, 2, 3, 4, 5];
 
 /// Opens a store in `dir` with the given durability and otherwise default settings.
 pub fn open(dir: &Path, durability: Durability) -> Engine {
-    let config = Config {
-        durability,
-        ..Config::default()
-    };
+    let config = Config::builder()
+        .durability(durability)
+        .build()
+        .expect("valid settings");
     Engine::open(dir, config).expect("open the store")
 }
 

@@ -1,9 +1,9 @@
 //! Conversions between Python values and the core's types. No business rule lives here:
-//! amounts are parsed and validated by `fundcore::money`, ids by the core's `FromStr`.
+//! amounts are parsed and validated by the core's money functions, ids by its `FromStr`.
 
 use fundcore::{
     Category, Channel, ClientId, Decimal, NotificationId, NotificationStatus, Timestamp,
-    TransactionId, TransactionKind, money,
+    TransactionId, TransactionKind,
 };
 use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::PyTypeError;
@@ -22,8 +22,8 @@ pub fn decimal_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
 
 /// Reads a money argument: `decimal.Decimal`, `int` or `str`. A `float` (inexact binary
 /// fraction) or `bool` is a `TypeError`; text that is not a plain decimal number is the core's
-/// `VALIDATION_ERROR`. The value is only parsed here; the engine validates it.
-pub fn amount_arg(value: &Bound<'_, PyAny>, what: &str) -> Result<Decimal, Failure> {
+/// `VALIDATION_ERROR` on `what`. The value is only parsed here; the engine validates it.
+pub fn amount_arg(value: &Bound<'_, PyAny>, what: &'static str) -> Result<Decimal, Failure> {
     let text: String = if value.is_instance_of::<PyBool>() {
         return Err(type_error(what, value));
     } else if value.is_instance_of::<PyFloat>() {
@@ -40,7 +40,7 @@ pub fn amount_arg(value: &Bound<'_, PyAny>, what: &str) -> Result<Decimal, Failu
     } else {
         return Err(type_error(what, value));
     };
-    Ok(money::parse_amount(&text)?)
+    fundcore::parse_amount(&text).map_err(|err| Failure::Core(err.on_field(what)))
 }
 
 fn type_error(what: &str, value: &Bound<'_, PyAny>) -> Failure {

@@ -10,15 +10,15 @@ use std::time::Duration;
 
 use fundcore::{
     Channel, ClientId, Config, DeliveryError, Durability, Error, Invalid, Locale, Notifier,
-    TransactionId,
+    StoreLocation, TransactionId,
 };
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt};
 
 use crate::convert::{ToPy, amount_arg, count_arg};
-use crate::errors::{Failure, class_for_code, errors_module};
-use crate::records::{Client, DispatchReport, Fund, Subscription, Transaction};
+use crate::errors::{Failure, errors_module};
+use crate::records::{Client, DispatchReport, Fund, HistoryPage, Subscription, Transaction};
 
 /// The fund-subscription engine over an embedded store or a PostgreSQL database.
 ///
@@ -74,64 +74,21 @@ pub struct Engine {
     locale: Locale,
 }
 
-fn config_error(field: &'static str) -> Failure {
-    Failure::Core(Error::Validation {
-        field,
-        problem: Invalid::Config,
-    })
-}
-
-/// A fund id argument. Ids outside the core's range name no fund: `FUND_NOT_FOUND`.
-fn fund_arg(value: &Bound<'_, PyAny>, locale: Locale) -> Result<u32, Failure> {
+/// A fund id argument: any `int`; one outside the core's id range names no fund, which the
+/// core says (`FUND_NOT_FOUND` with the id as given).
+fn fund_arg(value: &Bound<'_, PyAny>) -> Result<u32, Failure> {
     if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
         let type_name = value.get_type().name()?;
         return Err(Failure::Py(PyTypeError::new_err(format!(
             "fund_id must be an int, not {type_name}"
         ))));
     }
-    if let Ok(id) = value.extract::<u32>() {
-        return Ok(id);
-    }
-    // The core's FUND_NOT_FOUND carries a u32: render its message for a placeholder id and
-    // put the id as given in its place.
-    let given = value.str()?.to_string();
-    let placeholder = u32::MAX.to_string();
-    let message = Error::FundNotFound { id: u32::MAX }
-        .message(locale)
-        .replacen(&placeholder, &given, 1);
-    let class = errors_module(value.py())?.getattr(class_for_code("FUND_NOT_FOUND"))?;
-    let instance = class.call1(("FUND_NOT_FOUND", message, value.py().None()))?;
-    Err(Failure::Py(PyErr::from_value(instance)))
+    Ok(fundcore::parse_fund_id(&value.str()?.to_cow()?)?)
 }
 
-/// The URL, when `path` names a PostgreSQL database (`postgresql://…` or `postgres://…`).
-fn database_url(path: &std::path::Path) -> Option<&str> {
-    let text = path.to_str()?;
-    (text.starts_with("postgresql://") || text.starts_with("postgres://")).then_some(text)
-}
-
-/// A database URL without its credentials, to show (`path`, `repr`): the user information
-/// becomes `…@` and the query string `?…`, as the password may be in either. When a `?` comes
-/// before the last `@`, where the credentials end is ambiguous and only the scheme is kept.
-fn redacted_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("postgresql", url));
-    let (credentials, location) = match rest.rsplit_once('@') {
-        Some((hidden, _)) if hidden.contains('?') => return format!("{scheme}://…"),
-        Some((_, location)) => ("…@", location),
-        None => ("", rest),
-    };
-    match location.split_once('?') {
-        Some((location, _query)) => format!("{scheme}://{credentials}{location}?…"),
-        None => format!("{scheme}://{credentials}{location}"),
-    }
-}
-
-/// `path` as the engine shows it: a directory as given, a database URL redacted.
+/// `path` as the engine shows it: a directory as given, a database URL without credentials.
 fn shown_path(path: &std::path::Path) -> String {
-    match database_url(path) {
-        Some(url) => redacted_url(url),
-        None => path.to_string_lossy().into_owned(),
-    }
+    StoreLocation::parse(&path.to_string_lossy()).to_string()
 }
 
 impl Engine {
@@ -163,8 +120,9 @@ impl Engine {
             .map_err(|err| self.fail(py, err))
     }
 
+    /// A client id to look up: malformed text names no client (`CLIENT_NOT_FOUND`).
     fn client_id(&self, py: Python<'_>, text: &str) -> PyResult<ClientId> {
-        ClientId::from_str(text).map_err(|err| self.fail(py, err))
+        ClientId::from_str(text).map_err(|err| self.fail(py, err.into_lookup_error()))
     }
 }
 
@@ -202,86 +160,60 @@ impl Engine {
         cache_capacity_bytes: Option<u64>,
         pool_size: Option<i128>,
     ) -> PyResult<Self> {
-        let url = path.as_deref().and_then(database_url).map(str::to_owned);
+        let location = path
+            .as_deref()
+            .map(|path| StoreLocation::parse(&path.to_string_lossy()));
         let locale_value = Locale::from_str(locale);
         let error_locale = *locale_value.as_ref().unwrap_or(&Locale::default());
         let build = || -> Result<Config, Failure> {
-            let mut config = Config {
-                locale: locale_value.clone()?,
-                notify_on_cancel,
-                ..Config::default()
-            };
-            if let Some(balance) = initial_balance {
-                config.initial_balance =
-                    amount_arg(balance, "initial_balance").map_err(|failure| match failure {
-                        Failure::Core(Error::Validation { problem, .. }) => {
-                            Failure::Core(Error::Validation {
-                                field: "initial_balance",
-                                problem,
-                            })
-                        }
-                        other => other,
-                    })?;
-            }
-            if let Some(funds) = funds {
-                config.funds = funds
-                    .iter()
-                    .map(|item| {
-                        item.cast::<Fund>()
-                            .map(|fund| fund.get().0.clone())
-                            .map_err(|_| {
-                                PyTypeError::new_err("funds must be a list of fundcore.Fund")
-                            })
+            let funds = funds
+                .map(|funds| {
+                    funds
+                        .iter()
+                        .map(|item| {
+                            item.cast::<Fund>()
+                                .map(|fund| fund.get().0.clone())
+                                .map_err(|_| {
+                                    PyTypeError::new_err("funds must be a list of fundcore.Fund")
+                                })
+                        })
+                        .collect::<PyResult<Vec<_>>>()
+                })
+                .transpose()?;
+            let durability = Durability::from_name(durability, flush_interval_ms)?;
+            let pool_size = pool_size
+                .map(|size| {
+                    u32::try_from(size).map_err(|_| Error::Validation {
+                        field: "pool_size",
+                        problem: Invalid::Config,
                     })
-                    .collect::<PyResult<_>>()?;
-            }
-            if let Some(n) = max_attempts {
-                config.max_attempts = n;
-            }
-            if let Some(ms) = retry_base_delay_ms {
-                config.retry_base_delay = Duration::from_millis(ms);
-            }
-            if let Some(ms) = retry_max_delay_ms {
-                config.retry_max_delay = Duration::from_millis(ms);
-            }
-            if let Some(bytes) = cache_capacity_bytes {
-                config.cache_capacity_bytes = bytes;
-            }
-            config.durability = match (durability, flush_interval_ms) {
-                ("every_commit", None) => Durability::EveryCommit,
-                ("every_commit", Some(_)) => return Err(config_error("flush_interval_ms")),
-                ("periodic", interval) => Durability::Periodic {
-                    interval_ms: interval.unwrap_or(500),
-                },
-                _ => return Err(config_error("durability")),
-            };
-            // Settings of the other kind of store would be silently ignored: refused instead.
-            if url.is_some() {
-                if config.durability != Durability::EveryCommit {
-                    return Err(config_error("durability"));
-                }
-                if flush_interval_ms.is_some() {
-                    return Err(config_error("flush_interval_ms"));
-                }
-                if cache_capacity_bytes.is_some() {
-                    return Err(config_error("cache_capacity_bytes"));
-                }
-                if let Some(size) = pool_size {
-                    // The core refuses a pool of no connection; here only the range of u32.
-                    config.pool_size =
-                        u32::try_from(size).map_err(|_| config_error("pool_size"))?;
-                }
-            } else if pool_size.is_some() {
-                return Err(config_error("pool_size"));
-            }
-            Ok(config)
+                })
+                .transpose()?;
+            let builder = Config::builder()
+                .locale(locale_value.clone()?)
+                .notify_on_cancel(notify_on_cancel)
+                .initial_balance(
+                    initial_balance
+                        .map(|balance| amount_arg(balance, "initial_balance"))
+                        .transpose()?,
+                )
+                .funds(funds)
+                .max_attempts(max_attempts)
+                .retry_base_delay(retry_base_delay_ms.map(Duration::from_millis))
+                .retry_max_delay(retry_max_delay_ms.map(Duration::from_millis))
+                .durability(durability)
+                .cache_capacity_bytes(cache_capacity_bytes)
+                .pool_size(pool_size);
+            // A temporary store is an embedded one.
+            let temporary = StoreLocation::Embedded(PathBuf::new());
+            Ok(builder.build_for(location.as_ref().unwrap_or(&temporary))?)
         };
         let config = build().map_err(|failure| failure.into_pyerr(py, error_locale))?;
         let locale = config.locale;
-        let opened = py.detach(|| match (&url, &path) {
-            (Some(url), _) => fundcore::Engine::connect(url, config),
-            (None, Some(path)) => fundcore::Engine::open(path, config),
-            (None, None) => fundcore::Engine::open_temporary(config),
+        let opened = py.detach(|| match &location {
+            Some(StoreLocation::Postgres(url)) => fundcore::Engine::connect(url, config),
+            Some(StoreLocation::Embedded(path)) => fundcore::Engine::open(path, config),
+            None => fundcore::Engine::open_temporary(config),
         });
         let engine = opened.map_err(|err| Failure::Core(err).into_pyerr(py, locale))?;
         Ok(Engine {
@@ -363,7 +295,7 @@ impl Engine {
 
     /// One fund. Raises `NotFoundError` (`FUND_NOT_FOUND`).
     fn fund(&self, py: Python<'_>, fund_id: &Bound<'_, PyAny>) -> PyResult<Fund> {
-        let id = fund_arg(fund_id, self.locale).map_err(|f| self.fail(py, f))?;
+        let id = fund_arg(fund_id).map_err(|f| self.fail(py, f))?;
         self.run(py, |engine| engine.fund(id)).map(Fund)
     }
 
@@ -407,7 +339,7 @@ impl Engine {
         idempotency_key: Option<&str>,
     ) -> PyResult<Transaction> {
         let client = self.client_id(py, client_id)?;
-        let fund = fund_arg(fund_id, self.locale).map_err(|f| self.fail(py, f))?;
+        let fund = fund_arg(fund_id).map_err(|f| self.fail(py, f))?;
         let amount = amount
             .map(|value| amount_arg(value, "amount"))
             .transpose()
@@ -431,7 +363,7 @@ impl Engine {
         idempotency_key: Option<&str>,
     ) -> PyResult<Transaction> {
         let client = self.client_id(py, client_id)?;
-        let fund = fund_arg(fund_id, self.locale).map_err(|f| self.fail(py, f))?;
+        let fund = fund_arg(fund_id).map_err(|f| self.fail(py, f))?;
         self.run(py, |engine| engine.cancel(client, fund, idempotency_key))
             .map(Transaction)
     }
@@ -466,9 +398,31 @@ impl Engine {
             .map(|items| items.into_iter().map(Transaction).collect())
     }
 
+    /// A page of the client's history, as `history()`, with the cursor of the following page:
+    /// `page.items` (newest first) and `page.next` (`None` on the last page, also when it is
+    /// exactly full). `to_dict()` gives `{"items": [...], "next": ...}`.
+    #[pyo3(signature = (client_id, limit = 50, before = None))]
+    fn history_page(
+        &self,
+        py: Python<'_>,
+        client_id: &str,
+        limit: i128,
+        before: Option<&str>,
+    ) -> PyResult<HistoryPage> {
+        let id = self.client_id(py, client_id)?;
+        let limit = count_arg(limit);
+        let before = before
+            .map(TransactionId::parse_cursor)
+            .transpose()
+            .map_err(|err| self.fail(py, err))?;
+        self.run(py, |engine| engine.history_page(id, limit, before))
+            .map(HistoryPage)
+    }
+
     /// One transaction by id. Raises `NotFoundError` (`TRANSACTION_NOT_FOUND`).
     fn transaction(&self, py: Python<'_>, transaction_id: &str) -> PyResult<Transaction> {
-        let id = TransactionId::from_str(transaction_id).map_err(|err| self.fail(py, err))?;
+        let id = TransactionId::from_str(transaction_id)
+            .map_err(|err| self.fail(py, err.into_lookup_error()))?;
         self.run(py, |engine| engine.transaction(id))
             .map(Transaction)
     }

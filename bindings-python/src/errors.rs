@@ -1,7 +1,7 @@
 //! Core errors as Python exceptions. The classes are defined in `fundcore/_errors.py`; this
 //! module only picks the class for a core error code and fills in `code`, `message`, `field`.
 
-use fundcore::{Error, Locale};
+use fundcore::{Error, ErrorCode, Locale};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
@@ -38,17 +38,16 @@ impl Failure {
     }
 }
 
-/// Name of the exception class (in `fundcore`) for a core error code (docs/errors.md).
-pub fn class_for_code(code: &str) -> &'static str {
+/// Name of the exception class (in `fundcore._errors`) of a core error code. Exhaustive on
+/// purpose: a new core code does not compile until it is given its class here.
+pub fn class_for_code(code: ErrorCode) -> &'static str {
+    use ErrorCode::*;
     match code {
-        "VALIDATION_ERROR" | "BELOW_MINIMUM" => "ValidationError",
-        "INSUFFICIENT_BALANCE" => "InsufficientBalanceError",
-        "ALREADY_SUBSCRIBED" | "NOT_SUBSCRIBED" | "FUND_INACTIVE" | "IDEMPOTENCY_KEY_REUSED" => {
-            "ConflictError"
-        }
-        "CLIENT_NOT_FOUND" | "FUND_NOT_FOUND" | "TRANSACTION_NOT_FOUND" => "NotFoundError",
-        "STORAGE_ERROR" => "StorageError",
-        _ => "FundcoreError",
+        ValidationError | BelowMinimum => "ValidationError",
+        InsufficientBalance => "InsufficientBalanceError",
+        AlreadySubscribed | NotSubscribed | FundInactive | IdempotencyKeyReused => "ConflictError",
+        ClientNotFound | FundNotFound | TransactionNotFound => "NotFoundError",
+        StorageError => "StorageError",
     }
 }
 
@@ -62,8 +61,15 @@ pub fn errors_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
 /// The Python exception for a core error, with its message in `locale`.
 pub fn core_error(py: Python<'_>, err: &Error, locale: Locale) -> PyErr {
     let build = || -> PyResult<PyErr> {
-        let class = errors_module(py)?.getattr(class_for_code(err.code()))?;
-        let instance = class.call1((err.code(), err.message(locale), err.field()))?;
+        let code = err.code();
+        let class = errors_module(py)?.getattr(class_for_code(code))?;
+        let instance = class.call1((
+            code.as_str(),
+            err.message(locale),
+            err.field(),
+            err.problem(locale),
+            code.http_status(),
+        ))?;
         Ok(PyErr::from_value(instance))
     };
     build().unwrap_or_else(|failure| failure)

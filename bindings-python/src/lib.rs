@@ -14,15 +14,48 @@ use pyo3::prelude::*;
 #[pyfunction]
 fn format_cop(py: Python<'_>, amount: &Bound<'_, PyAny>) -> PyResult<String> {
     convert::amount_arg(amount, "amount")
-        .map(fundcore::money::format_cop)
+        .map(fundcore::format_cop)
         .map_err(|failure| failure.into_pyerr(py, fundcore::Locale::default()))
+}
+
+/// The limits of the contract and the error codes, from the core (nothing restated here).
+fn add_limits(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    use fundcore::limits;
+    let py = m.py();
+    m.add("MAX_PAGE", limits::MAX_PAGE)?;
+    m.add("MAX_NAME_CHARS", limits::MAX_NAME_CHARS)?;
+    m.add("MAX_EMAIL_CHARS", limits::MAX_EMAIL_CHARS)?;
+    m.add(
+        "MAX_IDEMPOTENCY_KEY_CHARS",
+        limits::MAX_IDEMPOTENCY_KEY_CHARS,
+    )?;
+    m.add("MIN_PHONE_DIGITS", limits::MIN_PHONE_DIGITS)?;
+    m.add("MAX_PHONE_DIGITS", limits::MAX_PHONE_DIGITS)?;
+    m.add("MINOR_DIGITS", limits::MINOR_DIGITS)?;
+    m.add("MAX_AMOUNT", convert::ToPy::to_py(&limits::MAX_AMOUNT, py)?)?;
+    m.add("SMS_MAX_CHARS", limits::SMS_MAX_CHARS)?;
+    let channels = fundcore::Channel::ALL
+        .iter()
+        .map(|channel| channel.as_str());
+    m.add("CHANNELS", pyo3::types::PyTuple::new(py, channels)?)?;
+    let categories = fundcore::Category::ALL
+        .iter()
+        .map(|category| category.as_str());
+    m.add("CATEGORIES", pyo3::types::PyTuple::new(py, categories)?)?;
+    let codes = pyo3::types::PyDict::new(py);
+    for code in fundcore::ErrorCode::ALL {
+        codes.set_item(code.as_str(), code.http_status())?;
+    }
+    m.add("ERROR_CODES", codes)?;
+    Ok(())
 }
 
 #[pymodule(name = "_fundcore")]
 fn fundcore_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Set as plain attributes (not `add`), so they stay out of `__all__`.
     m.setattr("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add("MAX_PAGE", fundcore::MAX_PAGE)?;
+    add_limits(m)?;
+    m.add_class::<records::HistoryPage>()?;
     m.add_class::<engine::Engine>()?;
     m.add_class::<records::Fund>()?;
     m.add_class::<records::Client>()?;

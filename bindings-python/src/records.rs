@@ -8,7 +8,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
-use fundcore::{Category, Locale, money};
+use fundcore::{Category, Locale};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
@@ -132,27 +132,11 @@ record! {
         active: bool,
     ) -> PyResult<Self> {
         let build = || -> Result<Self, Failure> {
-            let minimum = amount_arg(minimum, "minimum")
-                .and_then(|amount| Ok(money::validate_amount(amount)?))
-                .map_err(|failure| match failure {
-                    Failure::Core(fundcore::Error::Validation { problem, .. }) => {
-                        Failure::Core(fundcore::Error::Validation {
-                            field: "minimum",
-                            problem,
-                        })
-                    }
-                    other => other,
-                })?;
-            let category = match category {
-                "FPV" => Category::Fpv,
-                "FIC" => Category::Fic,
-                _ => {
-                    return Err(Failure::Core(fundcore::Error::Validation {
-                        field: "category",
-                        problem: fundcore::Invalid::Config,
-                    }));
-                }
-            };
+            let minimum = amount_arg(minimum, "minimum").and_then(|amount| {
+                fundcore::validate_amount(amount)
+                    .map_err(|err| Failure::Core(err.on_field("minimum")))
+            })?;
+            let category: Category = category.parse()?;
             Ok(Fund(fundcore::Fund {
                 id,
                 name,
@@ -311,4 +295,45 @@ pub fn _record_from_json(
             )));
         }
     })
+}
+
+/// A page of a client's history, newest first: `items` and `next`, the `before` cursor of the
+/// following page (`None` on the last page, also when it is exactly full).
+#[pyclass(frozen, module = "fundcore")]
+pub struct HistoryPage(pub fundcore::Page<fundcore::Transaction, fundcore::TransactionId>);
+
+#[pymethods]
+impl HistoryPage {
+    /// The transactions of the page (`list[Transaction]`), newest first.
+    #[getter]
+    fn items(&self) -> Vec<Transaction> {
+        self.0.items.iter().cloned().map(Transaction).collect()
+    }
+
+    /// The cursor of the following page (`str`), or `None` on the last page.
+    #[getter]
+    fn next(&self) -> Option<String> {
+        self.0.next.map(|id| id.to_string())
+    }
+
+    /// `{"items": [transaction dicts], "next": cursor or None}`, the REST page.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let page = serde_json::json!({ "items": self.0.items, "next": self.0.next });
+        json_to_py(py, &page)
+    }
+
+    fn __len__(&self) -> usize {
+        self.0.items.len()
+    }
+
+    fn __repr__(&self) -> String {
+        let next = self
+            .0
+            .next
+            .map_or_else(|| "None".to_owned(), |id| format!("'{id}'"));
+        format!(
+            "HistoryPage(items=<{} transactions>, next={next})",
+            self.0.items.len()
+        )
+    }
 }

@@ -1,18 +1,34 @@
 //! Clients, their notification channel and the validation of their contact data.
 
-use std::fmt;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::enum_names::variant_named;
 use crate::error::{Error, Invalid, Result};
 use crate::ids::ClientId;
+use crate::limits::{
+    MAX_EMAIL_CHARS, MAX_EMAIL_LOCAL_BYTES, MAX_NAME_CHARS, MAX_PHONE_DIGITS, MIN_PHONE_DIGITS,
+};
 use crate::time::Timestamp;
 
 /// How a client wants to be notified.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Channel {
     /// By email, to the client's address.
     Email,
@@ -21,18 +37,12 @@ pub enum Channel {
 }
 
 impl Channel {
+    /// Every channel.
+    pub const ALL: &'static [Channel] = <Self as strum::VariantArray>::VARIANTS;
+
     /// `email` or `sms`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Sms => "sms",
-        }
-    }
-}
-
-impl fmt::Display for Channel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -40,11 +50,7 @@ impl FromStr for Channel {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Self> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "email" => Ok(Channel::Email),
-            "sms" => Ok(Channel::Sms),
-            _ => Err(Error::invalid("channel", Invalid::Channel)),
-        }
+        variant_named(text).ok_or(Error::invalid("channel", Invalid::Channel))
     }
 }
 
@@ -84,9 +90,6 @@ pub(crate) struct ContactData {
     pub phone: String,
 }
 
-const MAX_NAME_CHARS: usize = 100;
-const MAX_EMAIL_CHARS: usize = 254;
-
 /// Checks name, email and phone; returns them trimmed (email domain lower-cased).
 pub(crate) fn validate_contact(name: &str, email: &str, phone: &str) -> Result<ContactData> {
     let name = name.trim();
@@ -120,7 +123,7 @@ fn normalize_email(email: &str) -> Option<String> {
         && domain.split('.').all(|label| {
             !label.is_empty() && label.chars().all(|c| c.is_alphanumeric() || c == '-')
         });
-    if local.is_empty() || local.len() > 64 || !domain_ok {
+    if local.is_empty() || local.len() > MAX_EMAIL_LOCAL_BYTES || !domain_ok {
         return None;
     }
     Some(format!("{local}@{}", domain.to_lowercase()))
@@ -131,7 +134,7 @@ fn is_e164(phone: &str) -> bool {
     let Some(digits) = phone.strip_prefix('+') else {
         return false;
     };
-    (8..=15).contains(&digits.len())
+    (MIN_PHONE_DIGITS..=MAX_PHONE_DIGITS).contains(&digits.len())
         && digits.bytes().all(|b| b.is_ascii_digit())
         && !digits.starts_with('0')
 }
@@ -166,7 +169,7 @@ mod tests {
             let err = validate_contact(name, email, phone).err().unwrap();
             assert_eq!(
                 (err.code(), err.field()),
-                ("VALIDATION_ERROR", Some(field)),
+                (crate::ErrorCode::ValidationError, Some(field)),
                 "{email} {phone}"
             );
         }

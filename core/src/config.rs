@@ -4,10 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
 
+use crate::copy::StoreLocation;
+use crate::error::{Error, Invalid, Result};
 use crate::fund::{Fund, default_catalogue};
 use crate::locale::Locale;
-use crate::money::cop;
+use crate::money::validate_amount;
 use crate::time::{Clock, SystemClock};
 
 /// When committed changes reach the disk.
@@ -24,11 +27,30 @@ pub enum Durability {
     },
 }
 
+impl Durability {
+    /// The durability named `every_commit` or `periodic` (the names the bindings and the REST
+    /// host's settings use); `periodic` flushes every `flush_interval_ms`, by default
+    /// [`Config::DEFAULT_FLUSH_INTERVAL_MS`]. An interval with `every_commit` is refused.
+    pub fn from_name(name: &str, flush_interval_ms: Option<u64>) -> Result<Durability> {
+        match (name, flush_interval_ms) {
+            ("every_commit", None) => Ok(Durability::EveryCommit),
+            ("every_commit", Some(_)) => Err(config_error("flush_interval_ms")),
+            ("periodic", interval) => Ok(Durability::Periodic {
+                interval_ms: interval.unwrap_or(Config::DEFAULT_FLUSH_INTERVAL_MS),
+            }),
+            _ => Err(config_error("durability")),
+        }
+    }
+}
+
 /// Settings of an [`crate::Engine`].
 ///
 /// `initial_balance` and `funds` are written to a store when it is created and read back from
 /// it afterwards: a store keeps the rules it started with.
+/// Build one with [`Config::builder`] (or start from [`Config::default`]); every setting has a
+/// `DEFAULT_*` constant.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Config {
     /// Balance of a newly registered client (default COP 500.000).
     pub initial_balance: Decimal,
@@ -57,21 +79,214 @@ pub struct Config {
     pub pool_size: u32,
 }
 
+impl Config {
+    /// Balance of a newly registered client: COP 500.000.
+    pub const DEFAULT_INITIAL_BALANCE: Decimal = dec!(500000.00);
+    /// Delivery attempts before an entry is marked failed.
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+    /// Delay before the first retry of a delivery.
+    pub const DEFAULT_RETRY_BASE_DELAY: Duration = Duration::from_secs(5);
+    /// Longest delay between retries.
+    pub const DEFAULT_RETRY_MAX_DELAY: Duration = Duration::from_secs(3600);
+    /// Milliseconds between background flushes of the embedded store (with
+    /// [`Durability::Periodic`], and behind every-commit durability so `flush()` has little left).
+    pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 500;
+    /// Page cache of the embedded store: 64 MiB.
+    pub const DEFAULT_CACHE_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
+    /// How long a dispatcher may hold a claimed notification.
+    pub const DEFAULT_DISPATCH_LEASE: Duration = Duration::from_secs(60);
+    /// Database connections of a PostgreSQL engine.
+    pub const DEFAULT_POOL_SIZE: u32 = 8;
+
+    /// A builder starting from the defaults.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    /// Checks the settings: a non-negative initial balance within the money rules, at least one
+    /// delivery attempt, retry delays in order, at least one connection, a valid catalogue.
+    pub fn validate(&self) -> Result<()> {
+        let initial_ok = self.initial_balance >= Decimal::ZERO
+            && (self.initial_balance.is_zero() || validate_amount(self.initial_balance).is_ok());
+        if !initial_ok {
+            return Err(config_error("initial_balance"));
+        }
+        if self.max_attempts == 0 {
+            return Err(config_error("max_attempts"));
+        }
+        if self.retry_base_delay > self.retry_max_delay {
+            return Err(config_error("retry_base_delay"));
+        }
+        if self.pool_size == 0 {
+            return Err(config_error("pool_size"));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for fund in &self.funds {
+            let valid = ids.insert(fund.id)
+                && !fund.name.trim().is_empty()
+                && validate_amount(fund.minimum).is_ok();
+            if !valid {
+                return Err(config_error("funds"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The configuration error on `field` (`VALIDATION_ERROR`).
+fn config_error(field: &'static str) -> Error {
+    Error::invalid(field, Invalid::Config)
+}
+
+/// Builds a [`Config`]: each setter takes a value or an `Option` (`None` keeps the default),
+/// so bindings pass their optional arguments straight through.
+#[derive(Clone, Debug, Default)]
+#[must_use]
+pub struct ConfigBuilder {
+    config: Config,
+    /// Settings given that only the embedded store reads.
+    embedded_only: Vec<&'static str>,
+    /// Settings given that only the PostgreSQL store reads.
+    postgres_only: Vec<&'static str>,
+}
+
+impl ConfigBuilder {
+    /// See [`Config::initial_balance`].
+    pub fn initial_balance(mut self, value: impl Into<Option<Decimal>>) -> Self {
+        if let Some(value) = value.into() {
+            self.config.initial_balance = value;
+        }
+        self
+    }
+
+    /// See [`Config::funds`].
+    pub fn funds(mut self, value: impl Into<Option<Vec<Fund>>>) -> Self {
+        if let Some(value) = value.into() {
+            self.config.funds = value;
+        }
+        self
+    }
+
+    /// See [`Config::locale`].
+    pub fn locale(mut self, value: impl Into<Option<Locale>>) -> Self {
+        if let Some(value) = value.into() {
+            self.config.locale = value;
+        }
+        self
+    }
+
+    /// See [`Config::notify_on_cancel`].
+    pub fn notify_on_cancel(mut self, value: impl Into<Option<bool>>) -> Self {
+        if let Some(value) = value.into() {
+            self.config.notify_on_cancel = value;
+        }
+        self
+    }
+
+    /// See [`Config::max_attempts`].
+    pub fn max_attempts(mut self, value: impl Into<Option<u32>>) -> Self {
+        if let Some(value) = value.into() {
+            self.config.max_attempts = value;
+        }
+        self
+    }
+
+    /// See [`Config::retry_base_delay`].
+    pub fn retry_base_delay(mut self, value: impl Into<Option<Duration>>) -> Self {
+        if let Some(value) = value.into() {
+            self.config.retry_base_delay = value;
+        }
+        self
+    }
+
+    /// See [`Config::retry_max_delay`].
+    pub fn retry_max_delay(mut self, value: impl Into<Option<Duration>>) -> Self {
+        if let Some(value) = value.into() {
+            self.config.retry_max_delay = value;
+        }
+        self
+    }
+
+    /// See [`Config::durability`] (embedded store only, unless every commit).
+    pub fn durability(mut self, value: impl Into<Option<Durability>>) -> Self {
+        if let Some(value) = value.into() {
+            if value != Durability::EveryCommit {
+                self.embedded_only.push("durability");
+            }
+            self.config.durability = value;
+        }
+        self
+    }
+
+    /// See [`Config::cache_capacity_bytes`] (embedded store only).
+    pub fn cache_capacity_bytes(mut self, value: impl Into<Option<u64>>) -> Self {
+        if let Some(value) = value.into() {
+            self.embedded_only.push("cache_capacity_bytes");
+            self.config.cache_capacity_bytes = value;
+        }
+        self
+    }
+
+    /// See [`Config::clock`].
+    pub fn clock(mut self, value: impl Into<Option<Arc<dyn Clock>>>) -> Self {
+        if let Some(value) = value.into() {
+            self.config.clock = value;
+        }
+        self
+    }
+
+    /// See [`Config::dispatch_lease`].
+    pub fn dispatch_lease(mut self, value: impl Into<Option<Duration>>) -> Self {
+        if let Some(value) = value.into() {
+            self.config.dispatch_lease = value;
+        }
+        self
+    }
+
+    /// See [`Config::pool_size`] (PostgreSQL store only).
+    pub fn pool_size(mut self, value: impl Into<Option<u32>>) -> Self {
+        if let Some(value) = value.into() {
+            self.postgres_only.push("pool_size");
+            self.config.pool_size = value;
+        }
+        self
+    }
+
+    /// The configuration, checked by [`Config::validate`].
+    pub fn build(self) -> Result<Config> {
+        self.config.validate()?;
+        Ok(self.config)
+    }
+
+    /// The configuration for the store at `location`: also refuses a setting that the other
+    /// kind of store reads (it would be silently ignored).
+    pub fn build_for(self, location: &StoreLocation) -> Result<Config> {
+        let foreign = match location {
+            StoreLocation::Embedded(_) => &self.postgres_only,
+            StoreLocation::Postgres(_) => &self.embedded_only,
+        };
+        if let Some(field) = foreign.first() {
+            return Err(config_error(field));
+        }
+        self.build()
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
-            initial_balance: cop("500000"),
+            initial_balance: Config::DEFAULT_INITIAL_BALANCE,
             funds: default_catalogue(),
             locale: Locale::Es,
             notify_on_cancel: true,
-            max_attempts: 8,
-            retry_base_delay: Duration::from_secs(5),
-            retry_max_delay: Duration::from_secs(3600),
+            max_attempts: Config::DEFAULT_MAX_ATTEMPTS,
+            retry_base_delay: Config::DEFAULT_RETRY_BASE_DELAY,
+            retry_max_delay: Config::DEFAULT_RETRY_MAX_DELAY,
             durability: Durability::EveryCommit,
-            cache_capacity_bytes: 64 * 1024 * 1024,
+            cache_capacity_bytes: Config::DEFAULT_CACHE_CAPACITY_BYTES,
             clock: Arc::new(SystemClock),
-            dispatch_lease: Duration::from_secs(60),
-            pool_size: 8,
+            dispatch_lease: Config::DEFAULT_DISPATCH_LEASE,
+            pool_size: Config::DEFAULT_POOL_SIZE,
         }
     }
 }

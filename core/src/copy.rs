@@ -34,7 +34,7 @@ impl StoreLocation {
         match self {
             StoreLocation::Embedded(path) => {
                 let options = StoreOptions {
-                    flush_every_ms: Some(500),
+                    flush_every_ms: Some(Config::DEFAULT_FLUSH_INTERVAL_MS),
                     cache_capacity_bytes: config.cache_capacity_bytes,
                 };
                 Ok(Box::new(SledStore::open_recovered(Some(path), &options)?))
@@ -55,17 +55,24 @@ impl fmt::Display for StoreLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreLocation::Embedded(path) => write!(f, "{}", path.display()),
-            // The URL may carry a password (before the host, or as a query parameter): name
-            // the database by host, port and name only.
-            StoreLocation::Postgres(url) => {
-                let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
-                let before_query = rest.split_once('?').map_or(rest, |(head, _)| head);
-                let host = before_query
-                    .rsplit_once('@')
-                    .map_or(before_query, |(_, host)| host);
-                write!(f, "postgresql://{host}")
-            }
+            StoreLocation::Postgres(url) => f.write_str(&redacted_url(url)),
         }
+    }
+}
+
+/// A database URL without its credentials, safe to show and log: the user information becomes
+/// `…@` and the query string `?…`, as the password may be in either. When a `?` comes before
+/// the last `@`, where the credentials end is ambiguous and only the scheme is kept.
+fn redacted_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgresql", url));
+    let (credentials, location) = match rest.rsplit_once('@') {
+        Some((hidden, _)) if hidden.contains('?') => return format!("{scheme}://…"),
+        Some((_, location)) => ("…@", location),
+        None => ("", rest),
+    };
+    match location.split_once('?') {
+        Some((location, _query)) => format!("{scheme}://{credentials}{location}?…"),
+        None => format!("{scheme}://{credentials}{location}"),
     }
 }
 
@@ -167,19 +174,21 @@ mod tests {
         for (url, shown) in [
             (
                 "postgresql://ana:secret@db.example:5433/funds",
-                "postgresql://db.example:5433/funds",
+                "postgresql://…@db.example:5433/funds",
             ),
-            (
-                "postgres://db.example/funds",
-                "postgresql://db.example/funds",
-            ),
+            ("postgres://db.example/funds", "postgres://db.example/funds"),
             (
                 "postgresql://db.example/funds?user=ana&password=secret",
-                "postgresql://db.example/funds",
+                "postgresql://db.example/funds?…",
             ),
             (
                 "postgresql://ana:p@ss@db.example/funds",
-                "postgresql://db.example/funds",
+                "postgresql://…@db.example/funds",
+            ),
+            // Where the credentials end is ambiguous: only the scheme is shown.
+            (
+                "postgresql://ana:se?cret@db.example/funds",
+                "postgresql://…",
             ),
         ] {
             assert_eq!(StoreLocation::parse(url).to_string(), shown);

@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use rust_decimal::Decimal;
 
@@ -17,9 +19,11 @@ use crate::error::{Error, Invalid, Result};
 use crate::fund::Fund;
 use crate::ids::{ClientId, FundId, NotificationId, TransactionId};
 use crate::ledger::{Subscription, Transaction, TransactionKind};
+use crate::limits::MAX_PAGE;
 use crate::locale::Locale;
 use crate::money::{to_minor_units, validate_amount};
 use crate::outbox::{DeliveryError, DispatchReport, Notification, Notifier};
+use crate::page::Page;
 use crate::rules::{self, Attempt, RetryPolicy};
 use crate::store::sled::{SledStore, StoreOptions};
 use crate::store::{
@@ -27,9 +31,6 @@ use crate::store::{
     StoreStats,
 };
 use crate::time::{IdGenerator, Timestamp};
-
-/// Largest page of history a caller may ask for.
-pub const MAX_PAGE: usize = 200;
 
 /// The fund-subscription engine. `Send + Sync`; clones share one store.
 ///
@@ -78,16 +79,16 @@ impl Engine {
     /// engines, in any number of processes and hosts, may share one database.
     #[cfg(feature = "postgres")]
     pub fn connect(url: &str, config: Config) -> Result<Engine> {
-        validate_config(&config)?;
+        config.validate()?;
         let store = crate::store::postgres::PgStore::connect(url, &config)?;
         Self::with_store(Box::new(store), config)
     }
 
     fn open_embedded(path: Option<&Path>, config: Config) -> Result<Engine> {
-        validate_config(&config)?;
+        config.validate()?;
         let flush_every_ms = match config.durability {
             // The background flush still runs so that `flush()` has little left to do.
-            Durability::EveryCommit => Some(500),
+            Durability::EveryCommit => Some(Config::DEFAULT_FLUSH_INTERVAL_MS),
             Durability::Periodic { interval_ms } => Some(interval_ms.max(1)),
         };
         let options = StoreOptions {
@@ -177,7 +178,7 @@ impl Engine {
             .funds
             .get(&id)
             .cloned()
-            .ok_or(Error::FundNotFound { id })
+            .ok_or_else(|| Error::FundNotFound { id: id.to_string() })
     }
 
     /// Registers a client with the initial balance.
@@ -366,22 +367,37 @@ impl Engine {
             .ok_or_else(|| client_not_found(client_id))
     }
 
-    /// A client's transactions, newest first: at most `limit` (1..=200), all older than the
-    /// transaction `before` when given (an exclusive cursor).
+    /// A client's transactions, newest first: at most `limit` (1..=[`MAX_PAGE`]), all older
+    /// than the transaction `before` when given (an exclusive cursor).
     pub fn history(
         &self,
         client_id: ClientId,
         limit: usize,
         before: Option<TransactionId>,
     ) -> Result<Vec<Transaction>> {
+        self.history_page(client_id, limit, before)
+            .map(|page| page.items)
+    }
+
+    /// A page of a client's history, newest first, as [`Engine::history`], with the cursor of
+    /// the following page (`None` on the last page, also when it is exactly full).
+    pub fn history_page(
+        &self,
+        client_id: ClientId,
+        limit: usize,
+        before: Option<TransactionId>,
+    ) -> Result<Page<Transaction, TransactionId>> {
         self.check_process()?;
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(Error::invalid("limit", Invalid::Limit));
         }
-        self.inner
+        // One row more than asked says whether a following page exists.
+        let rows = self
+            .inner
             .store
-            .history(client_id, limit, before)?
-            .ok_or_else(|| client_not_found(client_id))
+            .history(client_id, limit + 1, before)?
+            .ok_or_else(|| client_not_found(client_id))?;
+        Ok(Page::from_rows(rows, limit, |tx| tx.id))
     }
 
     /// One transaction by id.
@@ -482,13 +498,9 @@ impl Engine {
         self.inner.config.clock.now()
     }
 
-    /// The engine's one dispatch at a time. The lock guards no data (a panic elsewhere cannot
-    /// leave it inconsistent), so a poisoned one is still usable.
-    fn dispatching(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.inner
-            .dispatch_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// The engine's one dispatch at a time.
+    fn dispatching(&self) -> MutexGuard<'_, ()> {
+        self.inner.dispatch_lock.lock()
     }
 }
 
@@ -506,28 +518,4 @@ impl Drop for Engine {
 
 fn client_not_found(id: ClientId) -> Error {
     Error::ClientNotFound { id: id.to_string() }
-}
-
-fn validate_config(config: &Config) -> Result<()> {
-    let initial_ok = config.initial_balance >= Decimal::ZERO
-        && (config.initial_balance.is_zero() || validate_amount(config.initial_balance).is_ok());
-    if !initial_ok {
-        return Err(Error::invalid("initial_balance", Invalid::Config));
-    }
-    if config.max_attempts == 0 || config.retry_base_delay > config.retry_max_delay {
-        return Err(Error::invalid("max_attempts", Invalid::Config));
-    }
-    if config.pool_size == 0 {
-        return Err(Error::invalid("pool_size", Invalid::Config));
-    }
-    let mut ids = std::collections::BTreeSet::new();
-    for fund in &config.funds {
-        let valid = ids.insert(fund.id)
-            && !fund.name.trim().is_empty()
-            && validate_amount(fund.minimum).is_ok();
-        if !valid {
-            return Err(Error::invalid("funds", Invalid::Config));
-        }
-    }
-    Ok(())
 }

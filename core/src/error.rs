@@ -1,5 +1,5 @@
-//! The one error type of the engine, with the stable codes of docs/errors.md and localized
-//! messages.
+//! The one error type of the engine, with the stable codes of docs/errors.md, the kind of
+//! failure each code is, and localized messages (texts.rs).
 
 use rust_decimal::Decimal;
 
@@ -8,8 +8,120 @@ use crate::locale::Locale;
 /// Result of every fallible engine operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The stable error codes of docs/errors.md, identical in every language.
+///
+/// Deliberately exhaustive (no `#[non_exhaustive]`): each binding maps every code with a `match`
+/// the compiler checks, so a new code does not build until every binding says what it becomes.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// Malformed input.
+    ValidationError,
+    /// Amount below the fund's minimum.
+    BelowMinimum,
+    /// Not enough available balance.
+    InsufficientBalance,
+    /// An active subscription to that fund exists.
+    AlreadySubscribed,
+    /// Cancel with no active subscription to that fund.
+    NotSubscribed,
+    /// Subscribe to a fund that is not active.
+    FundInactive,
+    /// Same idempotency key, different request.
+    IdempotencyKeyReused,
+    /// Unknown client id.
+    ClientNotFound,
+    /// Unknown fund id.
+    FundNotFound,
+    /// Unknown transaction id.
+    TransactionNotFound,
+    /// The store failed; nothing was committed.
+    StorageError,
+}
+
+impl ErrorCode {
+    /// Every code, in the order of docs/errors.md.
+    pub const ALL: &'static [ErrorCode] = <Self as strum::VariantArray>::VARIANTS;
+
+    /// The code as text, e.g. `"INSUFFICIENT_BALANCE"`.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// What kind of failure the code is.
+    pub fn kind(self) -> ErrorKind {
+        use ErrorCode::*;
+        match self {
+            ValidationError | BelowMinimum => ErrorKind::Invalid,
+            InsufficientBalance | AlreadySubscribed | NotSubscribed | FundInactive
+            | IdempotencyKeyReused => ErrorKind::Conflict,
+            ClientNotFound | FundNotFound | TransactionNotFound => ErrorKind::NotFound,
+            StorageError => ErrorKind::Unavailable,
+        }
+    }
+
+    /// The HTTP status a REST API answers with (docs/errors.md).
+    pub fn http_status(self) -> u16 {
+        self.kind().http_status()
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for ErrorCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+/// The four kinds of failure, for callers that handle errors by kind (exception classes, HTTP
+/// statuses). Exhaustive for the same reason as [`ErrorCode`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::Display)]
+#[strum(serialize_all = "snake_case")]
+pub enum ErrorKind {
+    /// The input is wrong; the same call will fail again (`VALIDATION_ERROR`, `BELOW_MINIMUM`).
+    Invalid,
+    /// The request conflicts with the current state (balance, subscription, idempotency key).
+    Conflict,
+    /// An id names nothing.
+    NotFound,
+    /// The store failed; the call may succeed later (`STORAGE_ERROR`).
+    Unavailable,
+}
+
+impl ErrorKind {
+    /// 422, 409, 404 or 503.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::Invalid => 422,
+            ErrorKind::Conflict => 409,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Unavailable => 503,
+        }
+    }
+}
+
 /// What is wrong with a malformed input (the reason of a `VALIDATION_ERROR`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Invalid {
     /// The amount text is not a plain decimal number.
     AmountNotANumber,
@@ -37,6 +149,10 @@ pub enum Invalid {
     Locale,
     /// A configuration value is out of range.
     Config,
+    /// The text is not an id (a UUID; a fund id is an integer).
+    Id,
+    /// The fund category is not `FPV` or `FIC`.
+    Category,
 }
 
 /// Everything that can go wrong in fundcore.
@@ -44,6 +160,7 @@ pub enum Invalid {
 /// [`Error::code`] gives the stable code (docs/errors.md); [`Error::message`] the human text in a
 /// locale. `Display` is the Spanish message.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Malformed input (`VALIDATION_ERROR`).
     #[error("{}", self.message(Locale::Es))]
@@ -100,8 +217,8 @@ pub enum Error {
     /// Unknown fund (`FUND_NOT_FOUND`).
     #[error("{}", self.message(Locale::Es))]
     FundNotFound {
-        /// The id as given.
-        id: u32,
+        /// The id as given (any integer: one outside the id range names no fund either).
+        id: String,
     },
     /// Unknown transaction (`TRANSACTION_NOT_FOUND`).
     #[error("{}", self.message(Locale::Es))]
@@ -155,22 +272,36 @@ impl Error {
     }
 
     /// The stable code (docs/errors.md), identical in every language.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Error::Validation { .. } => "VALIDATION_ERROR",
-            Error::BelowMinimum { .. } => "BELOW_MINIMUM",
-            Error::InsufficientBalance { .. } => "INSUFFICIENT_BALANCE",
-            Error::AlreadySubscribed { .. } => "ALREADY_SUBSCRIBED",
-            Error::NotSubscribed { .. } => "NOT_SUBSCRIBED",
-            Error::FundInactive { .. } => "FUND_INACTIVE",
-            Error::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
-            Error::ClientNotFound { .. } => "CLIENT_NOT_FOUND",
-            Error::FundNotFound { .. } => "FUND_NOT_FOUND",
-            Error::TransactionNotFound { .. } => "TRANSACTION_NOT_FOUND",
+            Error::Validation { .. } => ErrorCode::ValidationError,
+            Error::BelowMinimum { .. } => ErrorCode::BelowMinimum,
+            Error::InsufficientBalance { .. } => ErrorCode::InsufficientBalance,
+            Error::AlreadySubscribed { .. } => ErrorCode::AlreadySubscribed,
+            Error::NotSubscribed { .. } => ErrorCode::NotSubscribed,
+            Error::FundInactive { .. } => ErrorCode::FundInactive,
+            Error::IdempotencyKeyReused { .. } => ErrorCode::IdempotencyKeyReused,
+            Error::ClientNotFound { .. } => ErrorCode::ClientNotFound,
+            Error::FundNotFound { .. } => ErrorCode::FundNotFound,
+            Error::TransactionNotFound { .. } => ErrorCode::TransactionNotFound,
             Error::Storage { .. }
             | Error::StoreInUse { .. }
             | Error::OpenedInAnotherProcess { .. }
-            | Error::EmbeddedStoreForked { .. } => "STORAGE_ERROR",
+            | Error::EmbeddedStoreForked { .. } => ErrorCode::StorageError,
+        }
+    }
+
+    /// What kind of failure this is (the kind of its code).
+    pub fn kind(&self) -> ErrorKind {
+        self.code().kind()
+    }
+
+    /// The same error about input `field` (a `VALIDATION_ERROR` from a shared check, such as
+    /// the amount rules applied to a fund's `minimum`); other errors are returned unchanged.
+    pub fn on_field(self, field: &'static str) -> Error {
+        match self {
+            Error::Validation { problem, .. } => Error::Validation { field, problem },
+            other => other,
         }
     }
 
@@ -180,6 +311,62 @@ impl Error {
             Error::Validation { field, .. } => Some(field),
             _ => None,
         }
+    }
+}
+
+/// Which kind of id a text failed to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdKind {
+    /// A client id (UUID).
+    Client,
+    /// A transaction id (UUID).
+    Transaction,
+    /// A notification id (UUID).
+    Notification,
+    /// A fund id (an integer).
+    Fund,
+}
+
+impl IdKind {
+    /// The input field that names this kind of id.
+    pub fn field(self) -> &'static str {
+        match self {
+            IdKind::Client => "client_id",
+            IdKind::Transaction => "transaction_id",
+            IdKind::Notification => "notification_id",
+            IdKind::Fund => "fund_id",
+        }
+    }
+}
+
+/// A text that is not an id of its kind (from `FromStr` of the id types).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not a {kind:?} id")]
+pub struct ParseIdError {
+    /// The kind of id expected.
+    pub kind: IdKind,
+    /// The text as given.
+    pub text: String,
+}
+
+impl ParseIdError {
+    /// The answer to a lookup by this text: an id that cannot exist names nothing, so it is the
+    /// not-found error of its kind (docs/operations.md), like any unknown id. Notification ids
+    /// are never looked up; a malformed one is a validation error.
+    pub fn into_lookup_error(self) -> Error {
+        match self.kind {
+            IdKind::Client => Error::ClientNotFound { id: self.text },
+            IdKind::Transaction => Error::TransactionNotFound { id: self.text },
+            IdKind::Fund => Error::FundNotFound { id: self.text },
+            IdKind::Notification => Error::invalid(self.kind.field(), Invalid::Id),
+        }
+    }
+}
+
+impl From<ParseIdError> for Error {
+    /// A malformed id given as a value (not looked up): a validation error on its field.
+    fn from(err: ParseIdError) -> Self {
+        Error::invalid(err.kind.field(), Invalid::Id)
     }
 }
 

@@ -1,15 +1,30 @@
 //! Funds and the default catalogue.
 
-use std::fmt;
+use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::enum_names::variant_named;
+use crate::error::{Error, Invalid};
 use crate::ids::FundId;
-use crate::money::cop;
+use rust_decimal_macros::dec;
 
 /// The kind of fund.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "UPPERCASE")]
 pub enum Category {
     /// Voluntary pension fund (Fondo de Pensiones Voluntarias).
     #[serde(rename = "FPV")]
@@ -20,18 +35,21 @@ pub enum Category {
 }
 
 impl Category {
+    /// Every category.
+    pub const ALL: &'static [Category] = <Self as strum::VariantArray>::VARIANTS;
+
     /// `FPV` or `FIC`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Fpv => "FPV",
-            Category::Fic => "FIC",
-        }
+        self.into()
     }
 }
 
-impl fmt::Display for Category {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+impl FromStr for Category {
+    type Err = Error;
+
+    /// `FPV` or `FIC`, in any case.
+    fn from_str(text: &str) -> Result<Self, Error> {
+        variant_named(text).ok_or(Error::invalid("category", Invalid::Category))
     }
 }
 
@@ -69,12 +87,22 @@ pub fn default_catalogue() -> Vec<Fund> {
         Fund::new(
             1,
             "FPV_BTG_PACTUAL_RECAUDADORA",
-            cop("75000"),
+            dec!(75000.00),
             Category::Fpv,
         ),
-        Fund::new(2, "FPV_BTG_PACTUAL_ECOPETROL", cop("125000"), Category::Fpv),
-        Fund::new(3, "DEUDAPRIVADA", cop("50000"), Category::Fic),
-        Fund::new(4, "FDO-ACCIONES", cop("250000"), Category::Fic),
-        Fund::new(5, "FPV_BTG_PACTUAL_DINAMICA", cop("100000"), Category::Fpv),
+        Fund::new(
+            2,
+            "FPV_BTG_PACTUAL_ECOPETROL",
+            dec!(125000.00),
+            Category::Fpv,
+        ),
+        Fund::new(3, "DEUDAPRIVADA", dec!(50000.00), Category::Fic),
+        Fund::new(4, "FDO-ACCIONES", dec!(250000.00), Category::Fic),
+        Fund::new(
+            5,
+            "FPV_BTG_PACTUAL_DINAMICA",
+            dec!(100000.00),
+            Category::Fpv,
+        ),
     ]
 }

@@ -6,10 +6,10 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::{Error, Invalid};
+use crate::error::{Error, IdKind, Invalid, ParseIdError};
 
 macro_rules! uuid_id {
-    ($(#[$doc:meta])* $name:ident, $parse_error:expr) => {
+    ($(#[$doc:meta])* $name:ident, $kind:expr) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
@@ -34,31 +34,34 @@ macro_rules! uuid_id {
         }
 
         impl FromStr for $name {
-            type Err = Error;
+            type Err = ParseIdError;
 
-            fn from_str(text: &str) -> Result<Self, Error> {
-                let make_error: fn(&str) -> Error = $parse_error;
-                Uuid::try_parse(text.trim()).map($name).map_err(|_| make_error(text))
+            fn from_str(text: &str) -> Result<Self, ParseIdError> {
+                Uuid::try_parse(text.trim()).map($name).map_err(|_| ParseIdError {
+                    kind: $kind,
+                    text: text.to_owned(),
+                })
             }
         }
     };
 }
 
 uuid_id!(
-    /// A client's id. Parsing malformed text gives `CLIENT_NOT_FOUND`: no such client exists.
+    /// A client's id. Malformed text is a [`ParseIdError`]; looked up, it is `CLIENT_NOT_FOUND`
+    /// ([`ParseIdError::into_lookup_error`]).
     ClientId,
-    |text| Error::ClientNotFound { id: text.to_owned() }
+    IdKind::Client
 );
 uuid_id!(
-    /// A transaction's id; UUIDv7, so ids sort in creation order. Parsing malformed text gives
-    /// `TRANSACTION_NOT_FOUND`.
+    /// A transaction's id; UUIDv7, so ids sort in creation order. Malformed text is a
+    /// [`ParseIdError`].
     TransactionId,
-    |text| Error::TransactionNotFound { id: text.to_owned() }
+    IdKind::Transaction
 );
 uuid_id!(
     /// A notification's id: receivers use it to drop duplicate deliveries.
     NotificationId,
-    |_| Error::invalid("notification_id", Invalid::Cursor)
+    IdKind::Notification
 );
 
 impl TransactionId {
@@ -72,3 +75,28 @@ impl TransactionId {
 
 /// A fund's id.
 pub type FundId = u32;
+
+/// A fund id from an integer of any width, as callers in other languages hold one: a value
+/// outside [`FundId`]'s range names no fund, so it is `FUND_NOT_FOUND` like any unknown id.
+pub fn fund_id_from_integer(value: i128) -> Result<FundId, Error> {
+    FundId::try_from(value).map_err(|_| Error::FundNotFound {
+        id: value.to_string(),
+    })
+}
+
+/// A fund id from text (e.g. a URL path segment): an integer as [`fund_id_from_integer`];
+/// anything else is a `VALIDATION_ERROR` on `fund_id`.
+pub fn parse_fund_id(text: &str) -> Result<FundId, Error> {
+    let text = text.trim();
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::invalid(IdKind::Fund.field(), Invalid::Id));
+    }
+    match text.strip_prefix('+').unwrap_or(text).parse::<i128>() {
+        Ok(value) => fund_id_from_integer(value),
+        // More digits than any integer type holds: still a number, and no fund has it.
+        Err(_) => Err(Error::FundNotFound {
+            id: text.to_owned(),
+        }),
+    }
+}

@@ -1,8 +1,6 @@
 //! The ledger's public records: transactions (subscriptions and cancellations) and active
 //! subscriptions.
 
-use std::fmt;
-
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -10,8 +8,22 @@ use crate::ids::{ClientId, FundId, TransactionId};
 use crate::time::Timestamp;
 
 /// What a transaction did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantArray,
+    strum::EnumString,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum TransactionKind {
     /// Money moved from the balance into a fund.
     Subscription,
@@ -22,16 +34,7 @@ pub enum TransactionKind {
 impl TransactionKind {
     /// `subscription` or `cancellation`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            TransactionKind::Subscription => "subscription",
-            TransactionKind::Cancellation => "cancellation",
-        }
-    }
-}
-
-impl fmt::Display for TransactionKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 

@@ -23,37 +23,46 @@
 
 #![deny(missing_docs)]
 
-pub mod client;
-pub mod config;
-pub mod copy;
-pub mod engine;
-pub mod error;
-pub mod fund;
-pub mod ids;
-pub mod ledger;
-pub mod locale;
-pub mod money;
-pub mod outbox;
+mod client;
+mod config;
+mod copy;
+mod engine;
+mod enum_names;
+mod error;
+mod fund;
+mod ids;
+mod ledger;
+pub mod limits;
+mod locale;
+mod money;
+mod outbox;
+mod page;
 mod rules;
 mod store;
 mod texts;
-pub mod time;
+mod time;
 
 pub use client::{Channel, Client};
-pub use config::{Config, Durability};
+pub use config::{Config, ConfigBuilder, Durability};
 pub use copy::{CopyReport, StoreLocation, copy_store};
-pub use engine::{Engine, MAX_PAGE};
-pub use error::{Error, Invalid, Result};
+pub use engine::Engine;
+pub use error::{Error, ErrorCode, ErrorKind, IdKind, Invalid, ParseIdError, Result};
 pub use fund::{Category, Fund, default_catalogue};
-pub use ids::{ClientId, FundId, NotificationId, TransactionId};
+pub use ids::{
+    ClientId, FundId, NotificationId, TransactionId, fund_id_from_integer, parse_fund_id,
+};
 pub use ledger::{Subscription, Transaction, TransactionKind};
+pub use limits::{MAX_IDEMPOTENCY_KEY_CHARS, MAX_PAGE, SMS_MAX_CHARS};
 pub use locale::Locale;
+pub use money::{format_cop, parse_amount, validate_amount};
+#[cfg(feature = "testing")]
+pub use outbox::RecordingNotifier;
 pub use outbox::{
     DeliveryError, DispatchReport, LoggingNotifier, Notification, NotificationStatus, Notifier,
-    RecordingNotifier,
 };
-pub use rules::MAX_IDEMPOTENCY_KEY_CHARS;
+pub use page::Page;
 pub use rust_decimal::Decimal;
 pub use store::StoreStats;
-pub use texts::SMS_MAX_CHARS;
-pub use time::{Clock, ManualClock, SystemClock, Timestamp, UtcFields};
+#[cfg(feature = "testing")]
+pub use time::ManualClock;
+pub use time::{Clock, SystemClock, Timestamp, UtcFields};

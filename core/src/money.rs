@@ -1,16 +1,10 @@
 //! Money: exact decimals in Colombian pesos, validated once and formatted the Colombian way.
 
-use std::str::FromStr;
-
 use rust_decimal::Decimal;
 
 use crate::error::{Error, Invalid, Result};
 
-/// Fractional digits of the currency (ISO 4217 minor unit of COP).
-pub const MINOR_DIGITS: u32 = 2;
-
-/// The largest amount accepted in one operation: 1,000,000,000,000.
-pub const MAX_AMOUNT: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0);
+pub use crate::limits::{MAX_AMOUNT, MINOR_DIGITS};
 
 /// Parses decimal text (`"80000"`, `"80000.50"`) into an amount; it is not yet validated.
 pub fn parse_amount(text: &str) -> Result<Decimal> {
@@ -75,19 +69,12 @@ pub fn format_cop(amount: Decimal) -> String {
     }
 }
 
-/// An amount from text that is known to be valid at compile time (catalogue literals).
-pub(crate) fn cop(text: &str) -> Decimal {
-    Decimal::from_str(text)
-        .map(to_minor_units)
-        .unwrap_or(Decimal::ZERO)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn d(text: &str) -> Decimal {
-        Decimal::from_str(text).unwrap()
+        text.parse().unwrap()
     }
 
     #[test]

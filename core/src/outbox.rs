@@ -1,10 +1,12 @@
 //! The transactional outbox: notifications written in the same store transaction as the money
 //! movement, delivered afterwards through a [`Notifier`] port with retries and backoff.
 
+#[cfg(any(test, feature = "testing"))]
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::Write;
-use std::sync::Mutex;
+
+use parking_lot::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -13,8 +15,22 @@ use crate::ids::{ClientId, NotificationId, TransactionId};
 use crate::time::Timestamp;
 
 /// Where a notification stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantArray,
+    strum::EnumString,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum NotificationStatus {
     /// Waiting for (another) delivery attempt.
     Pending,
@@ -27,17 +43,7 @@ pub enum NotificationStatus {
 impl NotificationStatus {
     /// `pending`, `delivered` or `failed`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            NotificationStatus::Pending => "pending",
-            NotificationStatus::Delivered => "delivered",
-            NotificationStatus::Failed => "failed",
-        }
-    }
-}
-
-impl fmt::Display for NotificationStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -101,7 +107,8 @@ pub struct DispatchReport {
     pub failed: u32,
 }
 
-/// A notifier that keeps what it is sent, and fails on cue; for tests and examples.
+/// A notifier that keeps what it is sent, and fails on cue; for tests (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug, Default)]
 pub struct RecordingNotifier {
     delivered: Mutex<Vec<Notification>>,
@@ -109,6 +116,7 @@ pub struct RecordingNotifier {
     scripted: Mutex<VecDeque<Result<(), DeliveryError>>>,
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl RecordingNotifier {
     /// A notifier that accepts everything.
     pub fn new() -> Self {
@@ -117,26 +125,27 @@ impl RecordingNotifier {
 
     /// Queues outcomes for the next sends; once they run out, sends succeed.
     pub fn script(&self, outcomes: impl IntoIterator<Item = Result<(), DeliveryError>>) {
-        lock(&self.scripted).extend(outcomes);
+        self.scripted.lock().extend(outcomes);
     }
 
     /// Notifications accepted so far, in delivery order.
     pub fn delivered(&self) -> Vec<Notification> {
-        lock(&self.delivered).clone()
+        self.delivered.lock().clone()
     }
 
     /// Calls to `send` so far, failed ones included.
     pub fn attempts(&self) -> u32 {
-        *lock(&self.attempts)
+        *self.attempts.lock()
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl Notifier for RecordingNotifier {
     fn send(&self, notification: &Notification) -> Result<(), DeliveryError> {
-        *lock(&self.attempts) += 1;
-        let outcome = lock(&self.scripted).pop_front().unwrap_or(Ok(()));
+        *self.attempts.lock() += 1;
+        let outcome = self.scripted.lock().pop_front().unwrap_or(Ok(()));
         if outcome.is_ok() {
-            lock(&self.delivered).push(notification.clone());
+            self.delivered.lock().push(notification.clone());
         }
         outcome
     }
@@ -169,7 +178,7 @@ impl fmt::Debug for LoggingNotifier {
 
 impl Notifier for LoggingNotifier {
     fn send(&self, n: &Notification) -> Result<(), DeliveryError> {
-        let mut out = lock(&self.out);
+        let mut out = self.out.lock();
         writeln!(
             out,
             "[{} -> {}] {}\n{}",
@@ -181,11 +190,4 @@ impl Notifier for LoggingNotifier {
         .and_then(|()| out.flush())
         .map_err(|err| DeliveryError::Retryable(err.to_string()))
     }
-}
-
-/// Locks a mutex, recovering the data if another thread panicked while holding it.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -10,13 +10,11 @@ use crate::client::Client;
 use crate::error::{Error, Invalid, Result};
 use crate::fund::Fund;
 use crate::ledger::{Subscription, TransactionKind};
+use crate::limits::{MAX_IDEMPOTENCY_KEY_CHARS, MINOR_DIGITS};
 use crate::money::to_minor_units;
 use crate::outbox::{DeliveryError, NotificationStatus};
 use crate::store::Notice;
 use crate::time::Timestamp;
-
-/// The longest idempotency key, in characters.
-pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 200;
 
 /// Checks an idempotency key: 1 to 200 characters, none of them control characters.
 pub(crate) fn validate_idempotency_key(key: &str) -> Result<&str> {
@@ -75,8 +73,14 @@ pub(crate) fn balance_after(balance: Decimal, kind: TransactionKind, amount: Dec
         TransactionKind::Subscription => balance - amount,
         TransactionKind::Cancellation => balance + amount,
     });
-    // The rules above never let a balance go below zero; a store relies on it.
-    debug_assert!(after >= Decimal::ZERO, "negative balance {after}");
+    // The checks above never let a balance go below zero, and every stored amount has exactly
+    // the currency's digits; the stores and the invariants rely on both. Only a bug breaks them.
+    assert!(after >= Decimal::ZERO, "negative balance {after}");
+    assert_eq!(
+        after.scale(),
+        MINOR_DIGITS,
+        "balance {after} not in minor units"
+    );
     after
 }
 

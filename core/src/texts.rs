@@ -5,44 +5,55 @@ use crate::client::Channel;
 use crate::error::{Error, Invalid};
 use crate::ids::TransactionId;
 use crate::ledger::{Transaction, TransactionKind};
+use crate::limits::{
+    MAX_AMOUNT, MAX_IDEMPOTENCY_KEY_CHARS, MAX_NAME_CHARS, MAX_PAGE, MINOR_DIGITS, SMS_MAX_CHARS,
+};
 use crate::locale::Locale;
 use crate::money::format_cop;
 
-/// The reason of a `VALIDATION_ERROR`, in `locale`.
-pub(crate) fn invalid_text(problem: Invalid, locale: Locale) -> &'static str {
+/// The reason of a `VALIDATION_ERROR`, in `locale`; limits come from [`crate::limits`].
+pub(crate) fn invalid_text(problem: Invalid, locale: Locale) -> String {
     use crate::locale::Locale::{En, Es};
     use Invalid::*;
     match (locale, problem) {
-        (Es, AmountNotANumber) => "el monto debe ser un número decimal",
-        (Es, AmountNotPositive) => "el monto debe ser mayor que cero",
-        (Es, AmountTooPrecise) => "el monto admite como máximo 2 decimales",
-        (Es, AmountTooLarge) => "el monto no puede superar 1.000.000.000.000",
-        (Es, Name) => "el nombre es obligatorio y tiene como máximo 100 caracteres",
-        (Es, Email) => "el correo electrónico no es válido",
-        (Es, Phone) => "el teléfono debe estar en formato E.164, p. ej. +573001234567",
-        (Es, Channel) => "el canal debe ser 'email' o 'sms'",
-        (Es, Limit) => "el límite debe estar entre 1 y 200",
-        (Es, IdempotencyKey) => {
-            "la clave de idempotencia debe tener entre 1 y 200 caracteres visibles"
+        (Es, AmountNotANumber) => "el monto debe ser un número decimal".into(),
+        (Es, AmountNotPositive) => "el monto debe ser mayor que cero".into(),
+        (Es, AmountTooPrecise) => format!("el monto admite como máximo {MINOR_DIGITS} decimales"),
+        (Es, AmountTooLarge) => format!("el monto no puede superar {}", format_cop(MAX_AMOUNT)),
+        (Es, Name) => {
+            format!("el nombre es obligatorio y tiene como máximo {MAX_NAME_CHARS} caracteres")
         }
-        (Es, Cursor) => "el cursor debe ser un identificador de transacción",
-        (Es, Locale) => "el idioma debe ser 'es' o 'en'",
-        (Es, Config) => "valor de configuración fuera de rango",
-        (En, AmountNotANumber) => "the amount must be a decimal number",
-        (En, AmountNotPositive) => "the amount must be greater than zero",
-        (En, AmountTooPrecise) => "the amount allows at most 2 decimal places",
-        (En, AmountTooLarge) => "the amount cannot exceed 1,000,000,000,000",
-        (En, Name) => "the name is required and has at most 100 characters",
-        (En, Email) => "the email address is not valid",
-        (En, Phone) => "the phone must be in E.164 format, e.g. +573001234567",
-        (En, Channel) => "the channel must be 'email' or 'sms'",
-        (En, Limit) => "the limit must be between 1 and 200",
-        (En, IdempotencyKey) => {
-            "the idempotency key must have between 1 and 200 visible characters"
+        (Es, Email) => "el correo electrónico no es válido".into(),
+        (Es, Phone) => "el teléfono debe estar en formato E.164, p. ej. +573001234567".into(),
+        (Es, Channel) => "el canal debe ser 'email' o 'sms'".into(),
+        (Es, Limit) => format!("el límite debe estar entre 1 y {MAX_PAGE}"),
+        (Es, IdempotencyKey) => format!(
+            "la clave de idempotencia debe tener entre 1 y {MAX_IDEMPOTENCY_KEY_CHARS} caracteres visibles"
+        ),
+        (Es, Cursor) => "el cursor debe ser un identificador de transacción".into(),
+        (Es, Locale) => "el idioma debe ser 'es' o 'en'".into(),
+        (Es, Config) => "valor de configuración fuera de rango".into(),
+        (Es, Id) => "no es un identificador válido".into(),
+        (Es, Category) => "la categoría debe ser 'FPV' o 'FIC'".into(),
+        (En, AmountNotANumber) => "the amount must be a decimal number".into(),
+        (En, AmountNotPositive) => "the amount must be greater than zero".into(),
+        (En, AmountTooPrecise) => {
+            format!("the amount allows at most {MINOR_DIGITS} decimal places")
         }
-        (En, Cursor) => "the cursor must be a transaction id",
-        (En, Locale) => "the locale must be 'es' or 'en'",
-        (En, Config) => "configuration value out of range",
+        (En, AmountTooLarge) => format!("the amount cannot exceed {}", format_cop(MAX_AMOUNT)),
+        (En, Name) => format!("the name is required and has at most {MAX_NAME_CHARS} characters"),
+        (En, Email) => "the email address is not valid".into(),
+        (En, Phone) => "the phone must be in E.164 format, e.g. +573001234567".into(),
+        (En, Channel) => "the channel must be 'email' or 'sms'".into(),
+        (En, Limit) => format!("the limit must be between 1 and {MAX_PAGE}"),
+        (En, IdempotencyKey) => format!(
+            "the idempotency key must have between 1 and {MAX_IDEMPOTENCY_KEY_CHARS} visible characters"
+        ),
+        (En, Cursor) => "the cursor must be a transaction id".into(),
+        (En, Locale) => "the locale must be 'es' or 'en'".into(),
+        (En, Config) => "configuration value out of range".into(),
+        (En, Id) => "not a valid id".into(),
+        (En, Category) => "the category must be 'FPV' or 'FIC'".into(),
     }
 }
 
@@ -50,6 +61,15 @@ impl Error {
     /// The human message in `locale`.
     pub fn message(&self, locale: Locale) -> String {
         error_message(self, locale)
+    }
+
+    /// For `VALIDATION_ERROR`, what is wrong with [`Error::field`], in `locale` (the message
+    /// without the field's name); `None` for other errors.
+    pub fn problem(&self, locale: Locale) -> Option<String> {
+        match self {
+            Error::Validation { problem, .. } => Some(invalid_text(*problem, locale)),
+            _ => None,
+        }
     }
 }
 
@@ -161,9 +181,6 @@ fn error_message(error: &Error, locale: Locale) -> String {
     }
 }
 
-/// The longest SMS body: one GSM-7 segment.
-pub const SMS_MAX_CHARS: usize = 160;
-
 /// Subject and body for a committed transaction, in `locale`, for the client's channel.
 pub(crate) fn render_notification(
     name: &str,
@@ -235,7 +252,15 @@ fn sms_body(
     }
     let keep = fund.chars().count().saturating_sub(overflow + 2);
     let short: String = fund.chars().take(keep).chain("..".chars()).collect();
-    compose(&short)
+    let body = compose(&short);
+    // Amounts and balances are at most MAX_AMOUNT, so the text around the fund's name always
+    // fits; only a bug in the templates above breaks this.
+    assert!(
+        body.chars().count() <= SMS_MAX_CHARS,
+        "SMS of {} characters",
+        body.chars().count()
+    );
+    body
 }
 
 #[cfg(test)]
@@ -243,8 +268,8 @@ mod tests {
     use super::*;
     use crate::client::Client;
     use crate::ids::ClientId;
-    use crate::money::cop;
     use crate::time::Timestamp;
+    use rust_decimal::Decimal;
     use uuid::Uuid;
 
     fn sample(
@@ -260,7 +285,7 @@ mod tests {
             email: "ana@example.com".into(),
             phone: "+573001234567".into(),
             channel,
-            balance: cop("0"),
+            balance: Decimal::ZERO,
             created_at: Timestamp::from_unix_micros(0),
         };
         let tx = Transaction {
@@ -269,8 +294,8 @@ mod tests {
             fund_id: 1,
             fund_name: fund_name.into(),
             kind,
-            amount: cop(amount),
-            balance_after: cop(amount),
+            amount: amount.parse().unwrap(),
+            balance_after: amount.parse().unwrap(),
             created_at: Timestamp::from_unix_micros(0),
             idempotency_key: None,
         };

@@ -1,7 +1,9 @@
 //! UTC timestamps and the clock port, so tests can drive time (and retry backoff) without sleeping.
 
 use std::fmt;
-use std::sync::Mutex;
+
+use parking_lot::Mutex;
+#[cfg(any(test, feature = "testing"))]
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -156,12 +158,15 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that only moves when told to; for tests of time-dependent behaviour.
+/// A clock that only moves when told to; for tests of time-dependent behaviour (feature
+/// `testing`).
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug)]
 pub struct ManualClock {
     micros: AtomicI64,
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl ManualClock {
     /// A clock standing at `start`.
     pub fn new(start: Timestamp) -> Self {
@@ -182,6 +187,7 @@ impl ManualClock {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         Timestamp(self.micros.load(Ordering::SeqCst))
@@ -216,11 +222,7 @@ impl IdGenerator {
         let micros = at.0.max(0);
         let secs = (micros / 1_000_000) as u64;
         let nanos = ((micros % 1_000_000) * 1000) as u32;
-        // A poisoned lock only means another thread panicked mid-generation; the state is valid.
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self.state.lock();
         let (context, last) = &mut *state;
         let candidate =
             uuid::Uuid::new_v7(uuid::Timestamp::from_unix(&*context, secs, nanos)).as_u128();

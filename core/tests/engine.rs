@@ -10,21 +10,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fundcore::{
-    Channel, Client, Config, DeliveryError, Durability, Engine, Error, Locale, ManualClock,
-    Notification, NotificationStatus, Notifier, RecordingNotifier, Timestamp, money,
+    Channel, Client, Config, DeliveryError, Durability, Engine, Error, ErrorCode, Locale,
+    ManualClock, Notification, NotificationStatus, Notifier, RecordingNotifier, Timestamp,
 };
 
 const START: Timestamp = Timestamp::from_unix_micros(1_795_000_000_000_000);
 
 fn engine_with_clock(store: &TestStore, max_attempts: u32) -> (Engine, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(START));
-    let config = Config {
-        clock: clock.clone(),
-        max_attempts,
-        retry_base_delay: Duration::from_secs(5),
-        retry_max_delay: Duration::from_secs(60),
-        ..Config::default()
-    };
+    let config = Config::builder()
+        .clock(clock.clone() as Arc<dyn fundcore::Clock>)
+        .max_attempts(max_attempts)
+        .retry_base_delay(Duration::from_secs(5))
+        .retry_max_delay(Duration::from_secs(60))
+        .build()
+        .unwrap();
     (store.open(config).unwrap(), clock)
 }
 
@@ -52,7 +52,7 @@ fn subscription_notification_names_fund_amount_transaction_and_new_balance() {
         let (engine, _) = engine_with_clock(&store, 8);
         let client = ana(&engine);
         let tx = engine
-            .subscribe(client.id, 2, money::parse_amount("130000").ok(), None)
+            .subscribe(client.id, 2, fundcore::parse_amount("130000").ok(), None)
             .unwrap();
         let n = only_notification(&engine, &client);
         assert_eq!(
@@ -282,9 +282,10 @@ fn reopening_gives_identical_state() {
 fn ids_keep_increasing_across_a_reopen_even_if_the_clock_went_back() {
     for store in TestStore::each() {
         let clock = Arc::new(ManualClock::new(START));
-        let config = || Config {
-            clock: clock.clone(),
-            ..Config::default()
+        let config = || {
+            let mut c = Config::default();
+            c.clock = clock.clone();
+            c
         };
         let engine = store.open(config()).unwrap();
         let client = ana(&engine);
@@ -311,15 +312,17 @@ fn ids_keep_increasing_across_a_reopen_even_if_the_clock_went_back() {
 #[test]
 fn initial_balance_and_catalogue_are_fixed_when_the_store_is_created() {
     for store in TestStore::each() {
-        let first = Config {
-            initial_balance: money::parse_amount("1000000").unwrap(),
-            ..Config::default()
+        let first = {
+            let mut c = Config::default();
+            c.initial_balance = fundcore::parse_amount("1000000").unwrap();
+            c
         };
         drop(store.open(first).unwrap());
-        let changed = Config {
-            initial_balance: money::parse_amount("1").unwrap(),
-            funds: vec![],
-            ..Config::default()
+        let changed = {
+            let mut c = Config::default();
+            c.initial_balance = fundcore::parse_amount("1").unwrap();
+            c.funds = vec![];
+            c
         };
         let engine = store.open(changed).unwrap();
         assert_eq!(engine.initial_balance().to_string(), "1000000.00");
@@ -372,21 +375,25 @@ fn opening_waits_for_a_store_that_is_being_closed() {
 #[test]
 fn invalid_configuration_is_refused() {
     let bad = [
-        Config {
-            max_attempts: 0,
-            ..Config::default()
+        {
+            let mut c = Config::default();
+            c.max_attempts = 0;
+            c
         },
-        Config {
-            initial_balance: money::parse_amount("-1").unwrap(),
-            ..Config::default()
+        {
+            let mut c = Config::default();
+            c.initial_balance = fundcore::parse_amount("-1").unwrap();
+            c
         },
-        Config {
-            funds: [fundcore::default_catalogue(), fundcore::default_catalogue()].concat(),
-            ..Config::default()
+        {
+            let mut c = Config::default();
+            c.funds = [fundcore::default_catalogue(), fundcore::default_catalogue()].concat();
+            c
         },
-        Config {
-            pool_size: 0,
-            ..Config::default()
+        {
+            let mut c = Config::default();
+            c.pool_size = 0;
+            c
         },
     ];
     for config in bad {
@@ -400,11 +407,12 @@ fn invalid_configuration_is_refused() {
 #[test]
 fn periodic_durability_is_made_durable_by_flush() {
     let dir = tempfile::tempdir().unwrap();
-    let config = || Config {
-        durability: Durability::Periodic {
+    let config = || {
+        let mut c = Config::default();
+        c.durability = Durability::Periodic {
             interval_ms: 60_000,
-        },
-        ..Config::default()
+        };
+        c
     };
     let engine = Engine::open(dir.path(), config()).unwrap();
     let client = ana(&engine);
@@ -444,7 +452,7 @@ fn every_error_has_a_distinct_stable_code_and_messages_in_both_locales() {
         },
         Error::BelowMinimum {
             fund_name: "F".into(),
-            minimum: money::parse_amount("75000").unwrap(),
+            minimum: fundcore::parse_amount("75000").unwrap(),
         },
         Error::InsufficientBalance {
             fund_name: "F".into(),
@@ -460,14 +468,23 @@ fn every_error_has_a_distinct_stable_code_and_messages_in_both_locales() {
         },
         Error::IdempotencyKeyReused { key: "k".into() },
         Error::ClientNotFound { id: "c".into() },
-        Error::FundNotFound { id: 9 },
+        Error::FundNotFound { id: "9".into() },
         Error::TransactionNotFound { id: "t".into() },
         Error::Storage {
             detail: "disk".into(),
         },
     ];
-    let codes: std::collections::BTreeSet<&str> = errors.iter().map(Error::code).collect();
+    let codes: std::collections::HashSet<ErrorCode> = errors.iter().map(Error::code).collect();
     assert_eq!(codes.len(), errors.len());
+    assert_eq!(codes.len(), ErrorCode::ALL.len(), "one error of every code");
+    for code in ErrorCode::ALL {
+        assert_eq!(
+            code.as_str().parse::<ErrorCode>(),
+            Ok(*code),
+            "{code} reads back"
+        );
+        assert_eq!(code.http_status(), code.kind().http_status());
+    }
     for err in &errors {
         let (es, en) = (err.message(Locale::Es), err.message(Locale::En));
         assert!(
@@ -494,5 +511,39 @@ fn a_history_cursor_is_a_transaction_id_and_malformed_text_is_a_validation_error
         let err = fundcore::TransactionId::parse_cursor("not-a-cursor").unwrap_err();
         assert_eq!(err.code(), "VALIDATION_ERROR");
         assert_eq!(err.field(), Some("before"));
+    }
+}
+
+#[test]
+fn a_history_page_has_a_cursor_only_when_a_following_page_exists() {
+    for store in TestStore::each() {
+        let (engine, _) = engine_with_clock(&store, 8);
+        let client = ana(&engine);
+        for _ in 0..2 {
+            engine.subscribe(client.id, 1, None, None).unwrap();
+            engine.cancel(client.id, 1, None).unwrap();
+        }
+        let all = engine.history(client.id, 10, None).unwrap();
+        assert_eq!(all.len(), 4);
+
+        let first = engine.history_page(client.id, 3, None).unwrap();
+        assert_eq!(first.items, all[..3]);
+        assert_eq!(
+            first.next,
+            Some(all[2].id),
+            "{store}: the cursor is the page's last id"
+        );
+        let last = engine.history_page(client.id, 3, first.next).unwrap();
+        assert_eq!(last.items, all[3..]);
+        assert_eq!(last.next, None, "{store}: the last page has no cursor");
+
+        let exactly_full = engine.history_page(client.id, 4, None).unwrap();
+        assert_eq!(exactly_full.items, all);
+        assert_eq!(
+            exactly_full.next, None,
+            "{store}: an exactly full last page has no cursor"
+        );
+        let two_and_two = engine.history_page(client.id, 2, Some(all[1].id)).unwrap();
+        assert_eq!((two_and_two.items.len(), two_and_two.next), (2, None));
     }
 }

@@ -202,9 +202,10 @@ fn fork_worker() {
     let Some(dir) = std::env::var_os(FORK_WORKER_DIR) else {
         return;
     };
-    let config = || Config {
-        durability: Durability::EveryCommit,
-        ..Config::default()
+    let config = || {
+        let mut c = Config::default();
+        c.durability = Durability::EveryCommit;
+        c
     };
     let engine = Engine::open(&dir, config()).unwrap();
     let ana = engine

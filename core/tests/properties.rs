@@ -11,7 +11,7 @@ use common::stores::{StoreKind, TestStore, kinds};
 use common::{check_invariants, snapshot};
 use fundcore::{
     Channel, ClientId, Config, Decimal, DeliveryError, Durability, Engine, FundId,
-    RecordingNotifier, Transaction, TransactionKind, money,
+    RecordingNotifier, Transaction, TransactionKind,
 };
 use proptest::prelude::*;
 
@@ -95,10 +95,10 @@ fn minimum(fund: FundId) -> Option<Decimal> {
 }
 
 fn config() -> Config {
-    Config {
-        durability: Durability::Periodic { interval_ms: 1000 },
-        ..Config::default()
-    }
+    Config::builder()
+        .durability(Durability::Periodic { interval_ms: 1000 })
+        .build()
+        .unwrap()
 }
 
 /// What the model says an operation must return: Ok(None) a new transaction,
@@ -192,8 +192,8 @@ fn run_sequence(ops: Vec<Op>, kind: StoreKind) {
                     Amount::Minimum => Ok(Some(minimum_of_fund)),
                     Amount::JustBelowMinimum => Ok(Some(minimum_of_fund - Decimal::new(1, 2))),
                     Amount::Cents(cents) => Ok(Some(Decimal::new(*cents as i64, 2))),
-                    Amount::Invalid(text) => money::parse_amount(text)
-                        .and_then(money::validate_amount)
+                    Amount::Invalid(text) => fundcore::parse_amount(text)
+                        .and_then(fundcore::validate_amount)
                         .map(Some),
                 };
                 let result = parsed
@@ -202,8 +202,10 @@ fn run_sequence(ops: Vec<Op>, kind: StoreKind) {
                 let predicted = match &parsed {
                     Err(_) => Err("VALIDATION_ERROR"),
                     Ok(a) => {
-                        let request =
-                            Request::Subscribe(fund, a.map(|a| money::validate_amount(a).unwrap()));
+                        let request = Request::Subscribe(
+                            fund,
+                            a.map(|a| fundcore::validate_amount(a).unwrap()),
+                        );
                         predict(&models[index], fund, &request, key.as_deref())
                     }
                 };
@@ -301,7 +303,7 @@ fn apply(
         (Ok(None), Ok(tx)) => {
             let request = match tx.kind {
                 TransactionKind::Subscription => {
-                    let amount_given = amount.map(|a| money::validate_amount(a).unwrap());
+                    let amount_given = amount.map(|a| fundcore::validate_amount(a).unwrap());
                     assert_eq!(
                         tx.amount,
                         amount_given.unwrap_or_else(|| minimum(fund).unwrap())
@@ -465,7 +467,7 @@ fn race(per_thread: Vec<Vec<ConcurrentOp>>, kind: StoreKind) -> Result<(), TestC
                         "INSUFFICIENT_BALANCE",
                         "IDEMPOTENCY_KEY_REUSED"
                     ]
-                    .contains(&err.code()),
+                    .contains(&err.code().as_str()),
                     "unexpected error {}: {err}",
                     err.code()
                 ),

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use fundcore::{
-    Channel, ClientId, Config, Decimal, Engine, Fund, RecordingNotifier, TransactionId, money,
+    Channel, ClientId, Config, Decimal, Engine, Fund, ParseIdError, RecordingNotifier,
+    TransactionId,
 };
 use serde_json::{Value, json};
 
@@ -23,7 +24,7 @@ fn text<'a>(args: &'a Value, key: &str) -> &'a str {
 fn config_from(spec: &Value) -> Config {
     let mut config = Config::default();
     if let Some(initial) = spec["initial_balance"].as_str() {
-        config.initial_balance = money::parse_amount(initial).unwrap();
+        config.initial_balance = fundcore::parse_amount(initial).unwrap();
     }
     if let Some(locale) = spec["locale"].as_str() {
         config.locale = locale.parse().unwrap();
@@ -38,13 +39,18 @@ fn config_from(spec: &Value) -> Config {
 }
 
 fn run_op(engine: &Engine, op: &str, args: &Value) -> Outcome {
-    let client = || text(args, "client").parse::<ClientId>();
-    let fund_id = || args["fund_id"].as_u64().expect("fund_id") as u32;
+    let client = || {
+        text(args, "client")
+            .parse::<ClientId>()
+            .map_err(ParseIdError::into_lookup_error)
+    };
+    let fund_id =
+        || fundcore::fund_id_from_integer(args["fund_id"].as_i64().expect("fund_id").into());
     let key = args["idempotency_key"].as_str();
     let json = |value: &dyn erased::Json| value.to_json();
     Ok(match op {
         "funds" => json(&engine.funds()),
-        "fund" => json(&engine.fund(fund_id())?),
+        "fund" => json(&engine.fund(fund_id()?)?),
         "register_client" => {
             let channel: Channel = text(args, "channel").parse()?;
             json(&engine.register_client(
@@ -58,21 +64,26 @@ fn run_op(engine: &Engine, op: &str, args: &Value) -> Outcome {
         "subscribe" => {
             let amount: Option<Decimal> = args["amount"]
                 .as_str()
-                .map(money::parse_amount)
+                .map(fundcore::parse_amount)
                 .transpose()?;
-            json(&engine.subscribe(client()?, fund_id(), amount, key)?)
+            json(&engine.subscribe(client()?, fund_id()?, amount, key)?)
         }
-        "cancel" => json(&engine.cancel(client()?, fund_id(), key)?),
+        "cancel" => json(&engine.cancel(client()?, fund_id()?, key)?),
         "subscriptions" => json(&engine.subscriptions(client()?)?),
         "history" => {
             let before = args["before"]
                 .as_str()
-                .map(str::parse::<TransactionId>)
+                .map(TransactionId::parse_cursor)
                 .transpose()?;
             let limit = args["limit"].as_u64().expect("limit") as usize;
             json(&engine.history(client()?, limit, before)?)
         }
-        "transaction" => json(&engine.transaction(text(args, "id").parse()?)?),
+        "transaction" => {
+            let id = text(args, "id")
+                .parse()
+                .map_err(ParseIdError::into_lookup_error)?;
+            json(&engine.transaction(id)?)
+        }
         "notifications" => json(&engine.notifications(client()?)?),
         "dispatch" => {
             let limit = args["limit"].as_u64().expect("limit") as usize;

@@ -1,8 +1,10 @@
 """Exceptions raised by fundcore.
 
-Every engine error is a :class:`FundcoreError` carrying the stable ``code`` of the
-specification (identical in every language), a human ``message`` in the engine's locale and,
-for ``VALIDATION_ERROR``, the ``field`` at fault.
+Every engine error is a :class:`FundcoreError` carrying the stable ``code`` (identical in
+every language), a human ``message`` in the engine's locale, the ``http_status`` a REST API
+answers with and, for ``VALIDATION_ERROR``, the ``field`` at fault and the ``problem`` with it.
+The class follows the kind of failure: invalid input (also a :class:`ValueError`), a conflict
+with the current state, an unknown id (also a :class:`LookupError`), or a store failure.
 """
 
 from __future__ import annotations
@@ -25,17 +27,31 @@ class FundcoreError(Exception):
         code: stable error code, e.g. ``"INSUFFICIENT_BALANCE"``.
         message: human message in the engine's locale (also ``str(error)``).
         field: the input at fault for ``VALIDATION_ERROR`` (e.g. ``"amount"``), else ``None``.
+        problem: for ``VALIDATION_ERROR``, what is wrong with ``field``, in the engine's locale
+            (the message without the field's name), else ``None``.
+        http_status: the HTTP status of the code (422, 409, 404 or 503).
     """
 
     code: str
     message: str
     field: str | None
+    problem: str | None
+    http_status: int
 
-    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        field: str | None = None,
+        problem: str | None = None,
+        http_status: int = 500,
+    ) -> None:
         super().__init__(code, message, field)
         self.code = code
         self.message = message
         self.field = field
+        self.problem = problem
+        self.http_status = http_status
 
     def __str__(self) -> str:
         return self.message
@@ -45,13 +61,14 @@ class FundcoreError(Exception):
         return f"{type(self).__name__}(code={self.code!r}, message={self.message!r}{extra})"
 
 
-class ValidationError(FundcoreError):
+class ValidationError(FundcoreError, ValueError):
     """Malformed input (``VALIDATION_ERROR``) or an amount below the fund's minimum
-    (``BELOW_MINIMUM``)."""
+    (``BELOW_MINIMUM``). Also a :class:`ValueError`."""
 
 
-class NotFoundError(FundcoreError):
-    """Unknown id: ``CLIENT_NOT_FOUND``, ``FUND_NOT_FOUND`` or ``TRANSACTION_NOT_FOUND``."""
+class NotFoundError(FundcoreError, LookupError):
+    """Unknown id: ``CLIENT_NOT_FOUND``, ``FUND_NOT_FOUND`` or ``TRANSACTION_NOT_FOUND``.
+    Also a :class:`LookupError`."""
 
 
 class ConflictError(FundcoreError):

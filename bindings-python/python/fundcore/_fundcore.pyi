@@ -8,11 +8,23 @@ from typing import Any, Literal, TypeAlias, final
 from fundcore._notifier import Notifier
 
 __all__ = [
+    "CATEGORIES",
+    "CHANNELS",
+    "ERROR_CODES",
+    "MAX_AMOUNT",
+    "MAX_EMAIL_CHARS",
+    "MAX_IDEMPOTENCY_KEY_CHARS",
+    "MAX_NAME_CHARS",
     "MAX_PAGE",
+    "MAX_PHONE_DIGITS",
+    "MIN_PHONE_DIGITS",
+    "MINOR_DIGITS",
+    "SMS_MAX_CHARS",
     "Client",
     "DispatchReport",
     "Engine",
     "Fund",
+    "HistoryPage",
     "Notification",
     "Subscription",
     "Transaction",
@@ -21,6 +33,29 @@ __all__ = [
 
 __version__: str
 MAX_PAGE: int
+"""The largest page of history a caller may ask for."""
+MAX_NAME_CHARS: int
+"""The longest client name, in characters (after trimming)."""
+MAX_EMAIL_CHARS: int
+"""The longest email address, in characters."""
+MAX_IDEMPOTENCY_KEY_CHARS: int
+"""The longest idempotency key, in characters."""
+MIN_PHONE_DIGITS: int
+"""The fewest digits of an E.164 phone number."""
+MAX_PHONE_DIGITS: int
+"""The most digits of an E.164 phone number."""
+MINOR_DIGITS: int
+"""Fractional digits of money."""
+MAX_AMOUNT: Decimal
+"""The largest amount of one subscription."""
+SMS_MAX_CHARS: int
+"""The longest SMS body."""
+CHANNELS: tuple[str, ...]
+"""The notification channels: ``("email", "sms")``."""
+CATEGORIES: tuple[str, ...]
+"""The fund categories: ``("FPV", "FIC")``."""
+ERROR_CODES: dict[str, int]
+"""Every error code with the HTTP status a REST API answers it with."""
 
 _Amount: TypeAlias = Decimal | int | str
 """A money argument. ``float`` is refused with ``TypeError``."""
@@ -171,6 +206,20 @@ class DispatchReport:
     def __hash__(self) -> int: ...
 
 @final
+class HistoryPage:
+    """A page of a client's history, newest first, with the cursor of the following page."""
+
+    @property
+    def items(self) -> list[Transaction]:
+        """The transactions of the page, newest first."""
+    @property
+    def next(self) -> str | None:
+        """The ``before`` cursor of the following page; ``None`` on the last page."""
+    def to_dict(self) -> dict[str, Any]:
+        """``{"items": [transaction dicts], "next": cursor or None}``."""
+    def __len__(self) -> int: ...
+
+@final
 class Engine:
     """The fund-subscription engine over an embedded store or a PostgreSQL database; safe to
     share between threads.
@@ -247,6 +296,11 @@ class Engine:
     def history(
         self, client_id: str, limit: int = 50, before: str | None = None
     ) -> list[Transaction]: ...
+    def history_page(
+        self, client_id: str, limit: int = 50, before: str | None = None
+    ) -> HistoryPage:
+        """A page of the client's history, as ``history()``, with ``next``, the cursor of the
+        following page (``None`` on the last page, also when it is exactly full)."""
     def transaction(self, transaction_id: str) -> Transaction: ...
     def notifications(self, client_id: str) -> list[Notification]: ...
     def dispatch_notifications(self, notifier: Notifier, limit: int = 100) -> DispatchReport:

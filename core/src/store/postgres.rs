@@ -1120,28 +1120,16 @@ fn channel(text: &str) -> Result<Channel> {
 }
 
 fn kind(text: &str) -> Result<TransactionKind> {
-    match text {
-        "subscription" => Ok(TransactionKind::Subscription),
-        "cancellation" => Ok(TransactionKind::Cancellation),
-        _ => Err(corrupt("transaction kind", text)),
-    }
+    text.parse().map_err(|_| corrupt("transaction kind", text))
 }
 
 fn status(text: &str) -> Result<NotificationStatus> {
-    match text {
-        "pending" => Ok(NotificationStatus::Pending),
-        "delivered" => Ok(NotificationStatus::Delivered),
-        "failed" => Ok(NotificationStatus::Failed),
-        _ => Err(corrupt("notification status", text)),
-    }
+    text.parse()
+        .map_err(|_| corrupt("notification status", text))
 }
 
 fn category(text: &str) -> Result<Category> {
-    match text {
-        "FPV" => Ok(Category::Fpv),
-        "FIC" => Ok(Category::Fic),
-        _ => Err(corrupt("category", text)),
-    }
+    text.parse().map_err(|_| corrupt("category", text))
 }
 
 fn locale(text: &str) -> Result<Locale> {

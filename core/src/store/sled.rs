@@ -11,9 +11,9 @@
 //! writers never race on a balance and reads see whole changes. Every per-client listing is a
 //! key range that starts with the client id.
 
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -242,23 +242,19 @@ impl SledStore {
     /// concurrent callers.
     fn group_flush(&self) -> Result<()> {
         let group = &self.group_commit;
-        // The state is plain counters, valid even if a holder panicked.
-        let mut state = group.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = group.state.lock();
         state.tickets += 1;
         let ticket = state.tickets;
         while state.durable_through < ticket {
             if state.leader_active {
-                state = group
-                    .flushed
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
+                group.flushed.wait(&mut state);
                 continue;
             }
             state.leader_active = true;
             let covers = state.tickets;
             drop(state);
             let flushed = self.db.flush();
-            state = group.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state = group.state.lock();
             state.leader_active = false;
             if flushed.is_ok() {
                 state.durable_through = state.durable_through.max(covers);
@@ -275,12 +271,9 @@ const CLIENT_LOCK_STRIPES: usize = 64;
 
 impl SledStore {
     fn client_lock(&self, client: ClientId) -> MutexGuard<'_, ()> {
-        // The last byte of a UUIDv7 is random, so stripes fill evenly. The lock guards no data
-        // (a panic elsewhere cannot leave it inconsistent), so a poisoned one is still usable.
+        // The last byte of a UUIDv7 is random, so stripes fill evenly.
         let stripe = usize::from(client.as_bytes()[15]) % CLIENT_LOCK_STRIPES;
-        self.client_locks[stripe]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.client_locks[stripe].lock()
     }
 
     fn load_client(&self, id: ClientId) -> Result<Option<Client>> {
