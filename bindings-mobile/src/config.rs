@@ -68,7 +68,7 @@ fn non_negative(value: i64, field: &'static str) -> Result<u64, fundcore::Error>
 pub(crate) fn core_config(config: EngineConfig) -> Result<fundcore::Config, fundcore::Error> {
     let mut core = fundcore::Config::default();
     if let Some(initial_balance) = config.initial_balance {
-        core.initial_balance = initial_balance;
+        core.initial_balance = initial_balance.to_decimal()?;
     }
     if let Some(funds) = config.funds {
         core.funds = funds
@@ -136,7 +136,7 @@ mod tests {
         let fund = |id| Fund {
             id,
             name: "F".into(),
-            minimum: "1000".parse().unwrap(),
+            minimum: fundcore::Decimal::from(1000).into(),
             category: Category::Fic,
             active: true,
         };

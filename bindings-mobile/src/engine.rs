@@ -102,6 +102,10 @@ impl FundEngine {
         amount: Option<Amount>,
         idempotency_key: Option<String>,
     ) -> Result<Transaction, FundError> {
+        let amount = amount
+            .map(|amount| amount.to_decimal())
+            .transpose()
+            .map_err(self.err())?;
         let client_id = self.client_id(&client_id)?;
         let fund_id = self.fund_id(fund_id)?;
         self.engine
@@ -232,6 +236,35 @@ mod tests {
     use crate::notifier::DeliveryError;
     use crate::types::TransactionKind;
 
+    /// An amount read where it is used, not while it crosses the FFI: its error is in the
+    /// engine's locale.
+    #[test]
+    fn amounts_no_decimal_holds_are_refused_in_the_engines_locale() {
+        let english = EngineConfig {
+            locale: Some(Locale::En),
+            ..EngineConfig::default()
+        };
+        let engine = FundEngine::with_config(None, Some(english)).unwrap();
+        let ana = engine
+            .register_client(
+                "Ana".into(),
+                "ana@example.com".into(),
+                "+573001234567".into(),
+                Channel::Email,
+            )
+            .unwrap();
+        let too_many_digits = Amount::from_text(format!("1{}", "0".repeat(40)));
+        let core_error = too_many_digits.to_decimal().unwrap_err();
+        let err = engine
+            .subscribe(ana.id, 1, Some(too_many_digits), None)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            FundError::from_core(core_error.clone(), fundcore::Locale::En)
+        );
+        assert_ne!(err, FundError::from_core(core_error, fundcore::Locale::Es));
+    }
+
     #[test]
     fn engine_round_trip_through_the_binding_types() {
         let engine = FundEngine::temporary().unwrap();
@@ -245,7 +278,12 @@ mod tests {
             .unwrap();
         assert_eq!(ana.balance.to_string(), "500000.00");
         let tx = engine
-            .subscribe(ana.id.clone(), 1, Some("80000".parse().unwrap()), None)
+            .subscribe(
+                ana.id.clone(),
+                1,
+                Some(fundcore::Decimal::from(80000).into()),
+                None,
+            )
             .unwrap();
         assert_eq!(tx.kind, TransactionKind::Subscription);
         assert_eq!(tx.amount.to_string(), "80000.00");

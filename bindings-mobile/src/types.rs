@@ -222,7 +222,7 @@ impl From<fundcore::Fund> for Fund {
         Fund {
             id: fund.id.into(),
             name: fund.name,
-            minimum: fund.minimum,
+            minimum: fund.minimum.into(),
             category: fund.category.into(),
             active: fund.active,
         }
@@ -237,7 +237,7 @@ impl TryFrom<Fund> for fundcore::Fund {
         Ok(fundcore::Fund {
             id: u32::try_from(fund.id).map_err(|_| config_error("funds"))?,
             name: fund.name,
-            minimum: fund.minimum,
+            minimum: fund.minimum.to_decimal()?,
             category: fund.category.into(),
             active: fund.active,
         })
@@ -252,7 +252,7 @@ impl From<fundcore::Client> for Client {
             email: client.email,
             phone: client.phone,
             channel: client.channel.into(),
-            balance: client.balance,
+            balance: client.balance.into(),
             created_at: time(client.created_at),
         }
     }
@@ -264,7 +264,7 @@ impl From<fundcore::Subscription> for Subscription {
             client_id: sub.client_id.to_string(),
             fund_id: sub.fund_id.into(),
             fund_name: sub.fund_name,
-            amount: sub.amount,
+            amount: sub.amount.into(),
             transaction_id: sub.transaction_id.to_string(),
             subscribed_at: time(sub.subscribed_at),
         }
@@ -279,8 +279,8 @@ impl From<fundcore::Transaction> for Transaction {
             fund_id: tx.fund_id.into(),
             fund_name: tx.fund_name,
             kind: tx.kind.into(),
-            amount: tx.amount,
-            balance_after: tx.balance_after,
+            amount: tx.amount.into(),
+            balance_after: tx.balance_after.into(),
             created_at: time(tx.created_at),
             idempotency_key: tx.idempotency_key,
         }
