@@ -6,6 +6,9 @@ use crate::money::Amount;
 use crate::types::{Fund, Locale};
 
 /// When committed changes reach the disk.
+///
+/// Declared here rather than taken from the core (`#[uniffi::remote]`): the core's interval is
+/// a `u64`, which Kotlin would make a `ULong` with mangled JVM names Java cannot call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum Durability {
     /// Flushed before each operation returns (the default).
@@ -20,7 +23,8 @@ pub enum Durability {
 /// `VALIDATION_ERROR`, on the field that holds it.
 ///
 /// `initial_balance` and `funds` are written into a store when it is created; a store keeps
-/// the rules it started with.
+/// the rules it started with. An amount here that the engine cannot read is refused in this
+/// configuration's `locale`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct EngineConfig {
     /// Balance of a new client (default COP 500.000).
@@ -77,7 +81,7 @@ pub(crate) fn core_config(config: EngineConfig) -> Result<fundcore::Config, fund
             .collect::<Result<_, _>>()?;
     }
     if let Some(locale) = config.locale {
-        core.locale = locale.into();
+        core.locale = locale;
     }
     if let Some(notify_on_cancel) = config.notify_on_cancel {
         core.notify_on_cancel = notify_on_cancel;

@@ -3,15 +3,13 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use fundcore::{ClientId, TransactionId};
-
 use crate::config::{EngineConfig, core_config};
 use crate::error::FundError;
 use crate::money::Amount;
 use crate::notifier::{Notifier, NotifierPort};
 use crate::types::{
-    Channel, Client, DispatchReport, Fund, Locale, Notification, Subscription, Transaction,
-    saturating_i32,
+    Channel, Client, ClientId, DispatchReport, Fund, Locale, Notification, Subscription,
+    Transaction, TransactionId, saturating_i32,
 };
 
 /// The fund-subscription engine over a sled store in a directory the app owns.
@@ -45,7 +43,7 @@ impl FundEngine {
         config: Option<EngineConfig>,
     ) -> Result<Arc<Self>, FundError> {
         let config = config.unwrap_or_default();
-        let locale = config.locale.map_or(fundcore::Locale::Es, Into::into);
+        let locale = config.locale.unwrap_or_default();
         let core_config = core_config(config).map_err(|err| FundError::from_core(err, locale))?;
         let engine = match path {
             Some(path) => fundcore::Engine::open(path, core_config),
@@ -57,7 +55,7 @@ impl FundEngine {
 
     /// Language of the engine's messages.
     pub fn locale(&self) -> Locale {
-        self.engine.locale().into()
+        self.engine.locale()
     }
 
     /// The fund catalogue, by id.
@@ -80,7 +78,7 @@ impl FundEngine {
         channel: Channel,
     ) -> Result<Client, FundError> {
         self.engine
-            .register_client(&name, &email, &phone, channel.into())
+            .register_client(&name, &email, &phone, channel)
             .map(Into::into)
             .map_err(self.err())
     }
@@ -256,7 +254,7 @@ mod tests {
         let too_many_digits = Amount::from_text(format!("1{}", "0".repeat(40)));
         let core_error = too_many_digits.to_decimal().unwrap_err();
         let err = engine
-            .subscribe(ana.id, 1, Some(too_many_digits), None)
+            .subscribe(ana.id.to_string(), 1, Some(too_many_digits), None)
             .unwrap_err();
         assert_eq!(
             err,
@@ -279,7 +277,7 @@ mod tests {
         assert_eq!(ana.balance.to_string(), "500000.00");
         let tx = engine
             .subscribe(
-                ana.id.clone(),
+                ana.id.to_string(),
                 1,
                 Some(fundcore::Decimal::from(80000).into()),
                 None,
@@ -287,7 +285,7 @@ mod tests {
             .unwrap();
         assert_eq!(tx.kind, TransactionKind::Subscription);
         assert_eq!(tx.amount.to_string(), "80000.00");
-        assert_eq!(engine.transaction(tx.id.clone()).unwrap(), tx);
+        assert_eq!(engine.transaction(tx.id.to_string()).unwrap(), tx);
         let err = engine.client("not-an-id".into()).unwrap_err();
         assert_eq!(err.code(), "CLIENT_NOT_FOUND");
     }
@@ -306,7 +304,7 @@ mod tests {
             )
             .unwrap();
         let negative = engine
-            .subscribe(ana.id.clone(), -3, None, None)
+            .subscribe(ana.id.to_string(), -3, None, None)
             .unwrap_err();
         assert_eq!(
             negative,
@@ -315,7 +313,9 @@ mod tests {
                 reason: "No existe el fondo -3".into(),
             }
         );
-        let too_large = engine.cancel(ana.id.clone(), 1 << 32, None).unwrap_err();
+        let too_large = engine
+            .cancel(ana.id.to_string(), 1 << 32, None)
+            .unwrap_err();
         assert_eq!(too_large.reason(), "No existe el fondo 4294967296");
         assert_eq!(engine.fund(i64::MIN).unwrap_err().code(), "FUND_NOT_FOUND");
         // The largest u32 is a valid (unknown) id: the core answers for it.
@@ -325,7 +325,11 @@ mod tests {
         assert_eq!(en.reason(), "Fund -3 not found");
         // Nothing was spent.
         assert_eq!(
-            engine.client(ana.id).unwrap().balance.to_string(),
+            engine
+                .client(ana.id.to_string())
+                .unwrap()
+                .balance
+                .to_string(),
             "500000.00"
         );
     }
@@ -349,10 +353,10 @@ mod tests {
             fundcore::Locale::Es,
         );
         for limit in [-1, i32::MIN, 0, 201] {
-            let err = engine.history(ana.id.clone(), limit, None).unwrap_err();
+            let err = engine.history(ana.id.to_string(), limit, None).unwrap_err();
             assert_eq!(err, core_error, "limit {limit}");
         }
-        engine.subscribe(ana.id, 1, None, None).unwrap();
+        engine.subscribe(ana.id.to_string(), 1, None, None).unwrap();
         struct Refuse;
         impl Notifier for Refuse {
             fn send(&self, _: Notification) -> Result<(), DeliveryError> {

@@ -4,10 +4,17 @@
 //! the JVM) and Swift (module `FundCore`, iOS and macOS). The app embeds the same engine, with
 //! its own sled store, and works offline.
 //!
-//! This crate only converts: records to uniffi records, money to the `Amount` custom type
-//! (decimal text on the wire, `java.math.BigDecimal` in Kotlin, `Decimal` in Swift), ids to
-//! strings, times to `SystemTime` (`java.time.Instant` / `Date`), and [`fundcore::Error`] to
-//! [`FundError`]. Every rule lives in [`fundcore::Engine`].
+//! This crate only declares and converts; every rule lives in [`fundcore::Engine`]:
+//!
+//! - `types`: the core's enums as they are (`#[uniffi::remote(Enum)]`), its ids as text and its
+//!   timestamps as `SystemTime` (`java.time.Instant` / `Date`) through `uniffi::custom_type!`,
+//!   and the records, with their conversions from the core's;
+//! - `money`: [`Amount`] (decimal text on the wire, `java.math.BigDecimal` in Kotlin, `Decimal`
+//!   in Swift), read by the engine where it is used, and the free functions on money;
+//! - `error`: [`FundError`] and the mapping of [`fundcore::Error`] to it;
+//! - `config`: [`EngineConfig`] and its translation to [`fundcore::Config`];
+//! - `notifier`: the app's [`Notifier`] and its adapter to the core's port;
+//! - `engine`: [`FundEngine`].
 //!
 //! Integers cross the FFI as signed types (`i64` fund ids, `i32` limits and counts, `i64`
 //! milliseconds and bytes): Kotlin gives every function or property that uses an unsigned type

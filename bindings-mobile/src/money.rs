@@ -2,10 +2,9 @@
 
 use std::fmt;
 
-use fundcore::Decimal;
+use fundcore::{Decimal, Locale};
 
 use crate::error::FundError;
-use crate::types::Locale;
 
 /// Money: an exact decimal, never a binary float (`java.math.BigDecimal` in Kotlin, `Decimal`
 /// in Swift, as `uniffi.toml` maps it).
@@ -21,10 +20,13 @@ use crate::types::Locale;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Amount(String);
 
-uniffi::custom_type!(Amount, String, {
-    lower: |amount| amount.0,
-    try_lift: |text| Ok(Amount(text)),
-});
+uniffi::custom_type!(
+    /// Money: an exact decimal, never a binary float; amounts from the engine have 2 decimals.
+    Amount, String, {
+        lower: |amount| amount.0,
+        try_lift: |text| Ok(Amount(text)),
+    }
+);
 
 impl Amount {
     /// The amount as the app sent it; tests build malformed ones with it.
@@ -60,7 +62,7 @@ impl fmt::Display for Amount {
 pub fn parse_amount(text: String, locale: Option<Locale>) -> Result<Amount, FundError> {
     fundcore::money::parse_amount(&text)
         .map(Amount::from)
-        .map_err(|err| FundError::from_core(err, locale.map_or(fundcore::Locale::Es, Into::into)))
+        .map_err(|err| FundError::from_core(err, locale.unwrap_or_default()))
 }
 
 /// Formats money for people, the Colombian way: `COP $75.000`, `COP $1.250.000,50`.

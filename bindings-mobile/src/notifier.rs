@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+#[cfg(doc)]
+use crate::engine::FundEngine;
 use crate::types::Notification;
 
 /// Why the app's notifier could not deliver (`DeliveryException` in Kotlin).
