@@ -496,7 +496,7 @@ class Facts:
 
     def mobile_cases(self) -> dict[str, str]:
         """Code -> case of the mobile `FundError` (also its Swift name), as `from_core` maps it."""
-        text = self.text("bindings-mobile/src/lib.rs")
+        text = self.text("bindings-mobile/src/error.rs")
         body = text.split("pub fn from_core", 1)[1].split("\n    }\n", 1)[0]
         by_code = dict(re.findall(r'"([A-Z_]+)" => FundError::(\w+)', body))
         variants = dict(re.findall(r"E::(\w+) \{[^}]*\} => FundError::(\w+)", body))

@@ -65,6 +65,8 @@ fun registerApiTests() {
         assertEquals("VALIDATION_ERROR", e.code, "code")
         assertEquals("COP \$75.000", formatCop(dec("75000")), "format")
         assertEquals("COP \$1.250.000,50", formatCop(dec("1250000.5")), "format with cents")
+        // More digits than the engine holds: no error to report, so the amount comes back as given.
+        assertEquals(dec("1E+40").toPlainString(), formatCop(dec("1E+40")), "format of an amount the engine cannot read")
         assertEquals(Channel.SMS, parseChannel("sms"), "channel")
     }
 
@@ -77,6 +79,37 @@ fun registerApiTests() {
                 assertEquals("amount", e.field, "field for $bad")
             }
             assertMoney("500000.00", engine.client(ana.id).balance, "balance unchanged")
+        }
+    }
+
+    test("money: a BigDecimal the engine cannot read is refused in the engine's locale, settings included") {
+        // The core's own answer for each text in each language, through parseAmount.
+        val reason = { bad: BigDecimal, locale: Locale ->
+            assertThrows<FundException.ValidationException> { parseAmount(bad.toPlainString(), locale) }.reason
+        }
+        for (bad in listOf(dec("1E+40"), dec("1E-40"))) {
+            val english = reason(bad, Locale.EN)
+            check(english != reason(bad, Locale.ES)) { "the core words $bad differently in English" }
+            FundEngine.withConfig(config = EngineConfig(locale = Locale.EN)).use { engine ->
+                val ana = engine.ana()
+                val e = assertThrows<FundException.ValidationException> { engine.subscribe(ana.id, 1, bad) }
+                assertEquals("amount", e.field, "field for $bad")
+                assertEquals(english, e.reason, "subscribe($bad) on an English engine")
+                assertMoney("500000.00", engine.client(ana.id).balance, "balance unchanged")
+            }
+            FundEngine.temporary().use { engine ->
+                val e = assertThrows<FundException.ValidationException> { engine.subscribe(engine.ana().id, 1, bad) }
+                assertEquals(reason(bad, Locale.ES), e.reason, "subscribe($bad) on a Spanish engine")
+            }
+            // An English configuration: its amounts are refused in English too.
+            val settings = listOf(
+                EngineConfig(locale = Locale.EN, initialBalance = bad),
+                EngineConfig(locale = Locale.EN, funds = listOf(Fund(1, "F", bad, Category.FIC, true))),
+            )
+            for (config in settings) {
+                val e = assertThrows<FundException.ValidationException> { FundEngine.withConfig(config = config).close() }
+                assertEquals(english, e.reason, "configuration amount $bad")
+            }
         }
     }
 

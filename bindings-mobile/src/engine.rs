@@ -1,0 +1,379 @@
+//! `FundEngine`: the core's engine behind the FFI.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::config::{EngineConfig, core_config};
+use crate::error::FundError;
+use crate::money::Amount;
+use crate::notifier::{Notifier, NotifierPort};
+use crate::types::{
+    Channel, Client, ClientId, DispatchReport, Fund, Locale, Notification, Subscription,
+    Transaction, TransactionId, saturating_i32,
+};
+
+/// The fund-subscription engine over a sled store in a directory the app owns.
+///
+/// Safe to call from several threads at once. One engine per directory per process: close it
+/// (`close()` in Kotlin, dropping the last reference in Swift) before opening it again.
+#[derive(uniffi::Object)]
+pub struct FundEngine {
+    engine: fundcore::Engine,
+}
+
+#[uniffi::export]
+impl FundEngine {
+    /// Opens (creating and seeding on first use) the store in directory `path`, with the
+    /// default settings.
+    #[uniffi::constructor]
+    pub fn new(path: String) -> Result<Arc<Self>, FundError> {
+        Self::with_config(Some(path), None)
+    }
+
+    /// Opens a fresh store in a temporary directory, removed when the engine is closed.
+    #[uniffi::constructor]
+    pub fn temporary() -> Result<Arc<Self>, FundError> {
+        Self::with_config(None, None)
+    }
+
+    /// Opens the store in `path` (a temporary store when `path` is null/nil) with `config`.
+    #[uniffi::constructor(default(path = None, config = None))]
+    pub fn with_config(
+        path: Option<String>,
+        config: Option<EngineConfig>,
+    ) -> Result<Arc<Self>, FundError> {
+        let config = config.unwrap_or_default();
+        let locale = config.locale.unwrap_or_default();
+        let core_config = core_config(config).map_err(|err| FundError::from_core(err, locale))?;
+        let engine = match path {
+            Some(path) => fundcore::Engine::open(path, core_config),
+            None => fundcore::Engine::open_temporary(core_config),
+        }
+        .map_err(|err| FundError::from_core(err, locale))?;
+        Ok(Arc::new(FundEngine { engine }))
+    }
+
+    /// Language of the engine's messages.
+    pub fn locale(&self) -> Locale {
+        self.engine.locale()
+    }
+
+    /// The fund catalogue, by id.
+    pub fn funds(&self) -> Vec<Fund> {
+        self.engine.funds().into_iter().map(Into::into).collect()
+    }
+
+    /// One fund.
+    pub fn fund(&self, id: i64) -> Result<Fund, FundError> {
+        let id = self.fund_id(id)?;
+        self.engine.fund(id).map(Into::into).map_err(self.err())
+    }
+
+    /// Registers a client with the initial balance.
+    pub fn register_client(
+        &self,
+        name: String,
+        email: String,
+        phone: String,
+        channel: Channel,
+    ) -> Result<Client, FundError> {
+        self.engine
+            .register_client(&name, &email, &phone, channel)
+            .map(Into::into)
+            .map_err(self.err())
+    }
+
+    /// One client, with its current balance.
+    pub fn client(&self, id: String) -> Result<Client, FundError> {
+        let id = self.client_id(&id)?;
+        self.engine.client(id).map(Into::into).map_err(self.err())
+    }
+
+    /// Subscribes a client to a fund for `amount` (the fund's minimum when null/nil).
+    ///
+    /// Repeating a call with the same `idempotency_key` returns the original transaction.
+    #[uniffi::method(default(amount = None, idempotency_key = None))]
+    pub fn subscribe(
+        &self,
+        client_id: String,
+        fund_id: i64,
+        amount: Option<Amount>,
+        idempotency_key: Option<String>,
+    ) -> Result<Transaction, FundError> {
+        let amount = amount
+            .map(|amount| amount.to_decimal())
+            .transpose()
+            .map_err(self.err())?;
+        let client_id = self.client_id(&client_id)?;
+        let fund_id = self.fund_id(fund_id)?;
+        self.engine
+            .subscribe(client_id, fund_id, amount, idempotency_key.as_deref())
+            .map(Into::into)
+            .map_err(self.err())
+    }
+
+    /// Cancels a client's active subscription to a fund, refunding the subscribed amount.
+    #[uniffi::method(default(idempotency_key = None))]
+    pub fn cancel(
+        &self,
+        client_id: String,
+        fund_id: i64,
+        idempotency_key: Option<String>,
+    ) -> Result<Transaction, FundError> {
+        let client_id = self.client_id(&client_id)?;
+        let fund_id = self.fund_id(fund_id)?;
+        self.engine
+            .cancel(client_id, fund_id, idempotency_key.as_deref())
+            .map(Into::into)
+            .map_err(self.err())
+    }
+
+    /// A client's active subscriptions, by fund id.
+    pub fn subscriptions(&self, client_id: String) -> Result<Vec<Subscription>, FundError> {
+        let client_id = self.client_id(&client_id)?;
+        self.engine
+            .subscriptions(client_id)
+            .map(|list| list.into_iter().map(Into::into).collect())
+            .map_err(self.err())
+    }
+
+    /// A client's transactions, newest first: at most `limit` (1 to 200), older than the
+    /// transaction `before` when given (an exclusive cursor: pass the last id of a page; any
+    /// other text is a validation error on `before`). A limit outside 1 to 200, negative
+    /// included, is the core's validation error on `limit`.
+    #[uniffi::method(default(before = None))]
+    pub fn history(
+        &self,
+        client_id: String,
+        limit: i32,
+        before: Option<String>,
+    ) -> Result<Vec<Transaction>, FundError> {
+        let client_id = self.client_id(&client_id)?;
+        let before = before
+            .map(|id| TransactionId::parse_cursor(&id))
+            .transpose()
+            .map_err(self.err())?;
+        self.engine
+            .history(client_id, count(limit), before)
+            .map(|list| list.into_iter().map(Into::into).collect())
+            .map_err(self.err())
+    }
+
+    /// One transaction by id.
+    pub fn transaction(&self, id: String) -> Result<Transaction, FundError> {
+        let id = TransactionId::from_str(&id).map_err(self.err())?;
+        self.engine
+            .transaction(id)
+            .map(Into::into)
+            .map_err(self.err())
+    }
+
+    /// A client's outbox entries, newest first, whatever their status.
+    pub fn notifications(&self, client_id: String) -> Result<Vec<Notification>, FundError> {
+        let client_id = self.client_id(&client_id)?;
+        self.engine
+            .notifications(client_id)
+            .map(|list| list.into_iter().map(Into::into).collect())
+            .map_err(self.err())
+    }
+
+    /// Delivers up to `limit` due pending notifications through the app's `notifier`, on the
+    /// calling thread. Retryable failures are retried on a later call, after a backoff. A
+    /// limit of 0 or less delivers nothing (as in the core and the Python binding).
+    pub fn dispatch_notifications(
+        &self,
+        notifier: Arc<dyn Notifier>,
+        limit: i32,
+    ) -> Result<DispatchReport, FundError> {
+        self.engine
+            .dispatch_notifications(&NotifierPort(notifier), count(limit))
+            .map(Into::into)
+            .map_err(self.err())
+    }
+
+    /// Puts up to `limit` failed notifications back in the queue; returns how many. A limit of
+    /// 0 or less requeues nothing.
+    pub fn retry_failed_notifications(&self, limit: i32) -> Result<i32, FundError> {
+        self.engine
+            .retry_failed_notifications(count(limit))
+            .map(saturating_i32)
+            .map_err(self.err())
+    }
+
+    /// Makes everything acknowledged so far durable.
+    pub fn flush(&self) -> Result<(), FundError> {
+        self.engine.flush().map_err(self.err())
+    }
+}
+
+impl FundEngine {
+    fn err(&self) -> impl Fn(fundcore::Error) -> FundError + use<> {
+        let locale = self.engine.locale();
+        move |err| FundError::from_core(err, locale)
+    }
+
+    fn client_id(&self, id: &str) -> Result<ClientId, FundError> {
+        ClientId::from_str(id).map_err(self.err())
+    }
+
+    /// The core's fund id; one outside `u32` names no fund.
+    fn fund_id(&self, id: i64) -> Result<u32, FundError> {
+        u32::try_from(id).map_err(|_| FundError::fund_not_found(id, self.engine.locale()))
+    }
+}
+
+/// A count (`limit`) for the core: a negative one becomes 0, which the core answers as it
+/// answers 0 (the history's `VALIDATION_ERROR` on `limit`; nothing to dispatch or requeue).
+fn count(limit: i32) -> usize {
+    usize::try_from(limit).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notifier::DeliveryError;
+    use crate::types::TransactionKind;
+
+    /// An amount read where it is used, not while it crosses the FFI: its error is in the
+    /// engine's locale.
+    #[test]
+    fn amounts_no_decimal_holds_are_refused_in_the_engines_locale() {
+        let english = EngineConfig {
+            locale: Some(Locale::En),
+            ..EngineConfig::default()
+        };
+        let engine = FundEngine::with_config(None, Some(english)).unwrap();
+        let ana = engine
+            .register_client(
+                "Ana".into(),
+                "ana@example.com".into(),
+                "+573001234567".into(),
+                Channel::Email,
+            )
+            .unwrap();
+        let too_many_digits = Amount::from_text(format!("1{}", "0".repeat(40)));
+        let core_error = too_many_digits.to_decimal().unwrap_err();
+        let err = engine
+            .subscribe(ana.id.to_string(), 1, Some(too_many_digits), None)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            FundError::from_core(core_error.clone(), fundcore::Locale::En)
+        );
+        assert_ne!(err, FundError::from_core(core_error, fundcore::Locale::Es));
+    }
+
+    #[test]
+    fn engine_round_trip_through_the_binding_types() {
+        let engine = FundEngine::temporary().unwrap();
+        let ana = engine
+            .register_client(
+                "Ana".into(),
+                "ana@example.com".into(),
+                "+573001234567".into(),
+                Channel::Sms,
+            )
+            .unwrap();
+        assert_eq!(ana.balance.to_string(), "500000.00");
+        let tx = engine
+            .subscribe(
+                ana.id.to_string(),
+                1,
+                Some(fundcore::Decimal::from(80000).into()),
+                None,
+            )
+            .unwrap();
+        assert_eq!(tx.kind, TransactionKind::Subscription);
+        assert_eq!(tx.amount.to_string(), "80000.00");
+        assert_eq!(engine.transaction(tx.id.to_string()).unwrap(), tx);
+        let err = engine.client("not-an-id".into()).unwrap_err();
+        assert_eq!(err.code(), "CLIENT_NOT_FOUND");
+    }
+
+    /// A fund id the core's `u32` cannot hold names no fund: the core's FUND_NOT_FOUND text,
+    /// with the id as given, in the engine's locale.
+    #[test]
+    fn fund_ids_outside_u32_are_fund_not_found_with_the_id_as_given() {
+        let engine = FundEngine::temporary().unwrap();
+        let ana = engine
+            .register_client(
+                "Ana".into(),
+                "ana@example.com".into(),
+                "+573001234567".into(),
+                Channel::Email,
+            )
+            .unwrap();
+        let negative = engine
+            .subscribe(ana.id.to_string(), -3, None, None)
+            .unwrap_err();
+        assert_eq!(
+            negative,
+            FundError::FundNotFound {
+                code: "FUND_NOT_FOUND".into(),
+                reason: "No existe el fondo -3".into(),
+            }
+        );
+        let too_large = engine
+            .cancel(ana.id.to_string(), 1 << 32, None)
+            .unwrap_err();
+        assert_eq!(too_large.reason(), "No existe el fondo 4294967296");
+        assert_eq!(engine.fund(i64::MIN).unwrap_err().code(), "FUND_NOT_FOUND");
+        // The largest u32 is a valid (unknown) id: the core answers for it.
+        let largest = engine.fund(u32::MAX.into()).unwrap_err();
+        assert_eq!(largest.reason(), "No existe el fondo 4294967295");
+        let en = FundError::fund_not_found(-3, fundcore::Locale::En);
+        assert_eq!(en.reason(), "Fund -3 not found");
+        // Nothing was spent.
+        assert_eq!(
+            engine
+                .client(ana.id.to_string())
+                .unwrap()
+                .balance
+                .to_string(),
+            "500000.00"
+        );
+    }
+
+    #[test]
+    fn negative_limits_get_the_cores_answer() {
+        let engine = FundEngine::temporary().unwrap();
+        let ana = engine
+            .register_client(
+                "Ana".into(),
+                "ana@example.com".into(),
+                "+573001234567".into(),
+                Channel::Email,
+            )
+            .unwrap();
+        let core_error = FundError::from_core(
+            fundcore::Error::Validation {
+                field: "limit",
+                problem: fundcore::Invalid::Limit,
+            },
+            fundcore::Locale::Es,
+        );
+        for limit in [-1, i32::MIN, 0, 201] {
+            let err = engine.history(ana.id.to_string(), limit, None).unwrap_err();
+            assert_eq!(err, core_error, "limit {limit}");
+        }
+        engine.subscribe(ana.id.to_string(), 1, None, None).unwrap();
+        struct Refuse;
+        impl Notifier for Refuse {
+            fn send(&self, _: Notification) -> Result<(), DeliveryError> {
+                Err(DeliveryError::Permanent {
+                    reason: "not called".into(),
+                })
+            }
+        }
+        let none = DispatchReport {
+            delivered: 0,
+            retried: 0,
+            failed: 0,
+        };
+        assert_eq!(
+            engine.dispatch_notifications(Arc::new(Refuse), -1).unwrap(),
+            none
+        );
+        assert_eq!(engine.retry_failed_notifications(-5).unwrap(), 0);
+    }
+}

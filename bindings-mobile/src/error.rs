@@ -1,0 +1,188 @@
+//! `FundError` (`FundException` in Kotlin): every error of the engine, with its stable code and
+//! its message in a locale.
+
+/// Every error of the engine: one case per stable code of `docs/errors.md` (`FundException` in
+/// Kotlin).
+///
+/// Each case carries the stable `code` (`"INSUFFICIENT_BALANCE"`, ...) and the human text in
+/// `reason`, in the engine's locale (Spanish by default). The text is not called `message`:
+/// that name belongs to Kotlin's `Throwable.message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum FundError {
+    /// `VALIDATION_ERROR`: malformed input; `field` names it (`amount`, `email`, ...).
+    #[error("{code}: {reason}")]
+    ValidationError {
+        code: String,
+        reason: String,
+        field: String,
+    },
+    /// `BELOW_MINIMUM`: the message names the fund and its minimum.
+    #[error("{code}: {reason}")]
+    BelowMinimum { code: String, reason: String },
+    /// `INSUFFICIENT_BALANCE`: `No tiene saldo disponible para vincularse al fondo <name>`.
+    #[error("{code}: {reason}")]
+    InsufficientBalance { code: String, reason: String },
+    /// `ALREADY_SUBSCRIBED`.
+    #[error("{code}: {reason}")]
+    AlreadySubscribed { code: String, reason: String },
+    /// `NOT_SUBSCRIBED`.
+    #[error("{code}: {reason}")]
+    NotSubscribed { code: String, reason: String },
+    /// `FUND_INACTIVE`.
+    #[error("{code}: {reason}")]
+    FundInactive { code: String, reason: String },
+    /// `IDEMPOTENCY_KEY_REUSED`.
+    #[error("{code}: {reason}")]
+    IdempotencyKeyReused { code: String, reason: String },
+    /// `CLIENT_NOT_FOUND`.
+    #[error("{code}: {reason}")]
+    ClientNotFound { code: String, reason: String },
+    /// `FUND_NOT_FOUND`.
+    #[error("{code}: {reason}")]
+    FundNotFound { code: String, reason: String },
+    /// `TRANSACTION_NOT_FOUND`.
+    #[error("{code}: {reason}")]
+    TransactionNotFound { code: String, reason: String },
+    /// `STORAGE_ERROR`: the store failed; nothing was committed.
+    #[error("{code}: {reason}")]
+    StorageError { code: String, reason: String },
+}
+
+impl FundError {
+    /// The core error with its message rendered in `locale`.
+    ///
+    /// The case follows the stable code, not the core's variant: the core may report one code
+    /// through several variants (every store failure is `STORAGE_ERROR`).
+    pub fn from_core(err: fundcore::Error, locale: fundcore::Locale) -> Self {
+        let code = err.code().to_owned();
+        let reason = err.message(locale);
+        match code.as_str() {
+            "VALIDATION_ERROR" => FundError::ValidationError {
+                field: err.field().unwrap_or_default().to_owned(),
+                code,
+                reason,
+            },
+            "BELOW_MINIMUM" => FundError::BelowMinimum { code, reason },
+            "INSUFFICIENT_BALANCE" => FundError::InsufficientBalance { code, reason },
+            "ALREADY_SUBSCRIBED" => FundError::AlreadySubscribed { code, reason },
+            "NOT_SUBSCRIBED" => FundError::NotSubscribed { code, reason },
+            "FUND_INACTIVE" => FundError::FundInactive { code, reason },
+            "IDEMPOTENCY_KEY_REUSED" => FundError::IdempotencyKeyReused { code, reason },
+            "CLIENT_NOT_FOUND" => FundError::ClientNotFound { code, reason },
+            "FUND_NOT_FOUND" => FundError::FundNotFound { code, reason },
+            "TRANSACTION_NOT_FOUND" => FundError::TransactionNotFound { code, reason },
+            // STORAGE_ERROR; a code added to the core later keeps its own `code` here.
+            _ => FundError::StorageError { code, reason },
+        }
+    }
+
+    /// `FUND_NOT_FOUND` for a fund id outside the core's `u32` range (negative or too large):
+    /// the core's message for a placeholder id, with the id as given in its place, so the text
+    /// stays the core's own.
+    pub fn fund_not_found(given: i64, locale: fundcore::Locale) -> Self {
+        let placeholder = u32::MAX;
+        let core = fundcore::Error::FundNotFound { id: placeholder };
+        FundError::FundNotFound {
+            code: core.code().to_owned(),
+            reason: core
+                .message(locale)
+                .replacen(&placeholder.to_string(), &given.to_string(), 1),
+        }
+    }
+
+    /// The stable code (`docs/errors.md`).
+    pub fn code(&self) -> &str {
+        match self {
+            FundError::ValidationError { code, .. }
+            | FundError::BelowMinimum { code, .. }
+            | FundError::InsufficientBalance { code, .. }
+            | FundError::AlreadySubscribed { code, .. }
+            | FundError::NotSubscribed { code, .. }
+            | FundError::FundInactive { code, .. }
+            | FundError::IdempotencyKeyReused { code, .. }
+            | FundError::ClientNotFound { code, .. }
+            | FundError::FundNotFound { code, .. }
+            | FundError::TransactionNotFound { code, .. }
+            | FundError::StorageError { code, .. } => code,
+        }
+    }
+
+    /// The human message.
+    pub fn reason(&self) -> &str {
+        match self {
+            FundError::ValidationError { reason, .. }
+            | FundError::BelowMinimum { reason, .. }
+            | FundError::InsufficientBalance { reason, .. }
+            | FundError::AlreadySubscribed { reason, .. }
+            | FundError::NotSubscribed { reason, .. }
+            | FundError::FundInactive { reason, .. }
+            | FundError::IdempotencyKeyReused { reason, .. }
+            | FundError::ClientNotFound { reason, .. }
+            | FundError::FundNotFound { reason, .. }
+            | FundError::TransactionNotFound { reason, .. }
+            | FundError::StorageError { reason, .. } => reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_errors_keep_their_code_and_localized_message() {
+        let err = fundcore::Error::InsufficientBalance {
+            fund_name: "FDO-ACCIONES".into(),
+        };
+        let es = FundError::from_core(err.clone(), fundcore::Locale::Es);
+        assert_eq!(es.code(), "INSUFFICIENT_BALANCE");
+        assert_eq!(
+            es.reason(),
+            "No tiene saldo disponible para vincularse al fondo FDO-ACCIONES"
+        );
+        let en = FundError::from_core(err, fundcore::Locale::En);
+        assert_eq!(en.code(), "INSUFFICIENT_BALANCE");
+        assert_ne!(en.reason(), es.reason());
+    }
+
+    #[test]
+    fn every_code_gets_its_own_case() {
+        use fundcore::Error as E;
+        let name = || "F".to_owned();
+        let errors = [
+            E::Validation {
+                field: "email",
+                problem: fundcore::Invalid::Email,
+            },
+            E::BelowMinimum {
+                fund_name: name(),
+                minimum: "1".parse().unwrap(),
+            },
+            E::InsufficientBalance { fund_name: name() },
+            E::AlreadySubscribed { fund_name: name() },
+            E::NotSubscribed { fund_name: name() },
+            E::FundInactive { fund_name: name() },
+            E::IdempotencyKeyReused { key: name() },
+            E::ClientNotFound { id: name() },
+            E::FundNotFound { id: 9 },
+            E::TransactionNotFound { id: name() },
+            E::Storage { detail: name() },
+        ];
+        let mut cases = std::collections::HashSet::new();
+        for err in errors {
+            let mapped = FundError::from_core(err.clone(), fundcore::Locale::Es);
+            assert_eq!(mapped.code(), err.code());
+            assert_eq!(mapped.reason(), err.message(fundcore::Locale::Es));
+            cases.insert(std::mem::discriminant(&mapped));
+        }
+        assert_eq!(cases.len(), 11, "one FundError case per code");
+        let validation = FundError::from_core(
+            E::Validation {
+                field: "email",
+                problem: fundcore::Invalid::Email,
+            },
+            fundcore::Locale::Es,
+        );
+        assert!(matches!(validation, FundError::ValidationError { field, .. } if field == "email"));
+    }
+}

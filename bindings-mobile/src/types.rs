@@ -1,0 +1,330 @@
+//! The records, enums, ids and times of the API.
+//!
+//! The core's enums cross the FFI as they are (`#[uniffi::remote(Enum)]`), and so do its ids
+//! (as text) and its timestamps (as `SystemTime`: `java.time.Instant` / `Date`), through
+//! `uniffi::custom_type!`. The records are declared here because each of them holds a value the
+//! core's own type cannot show to Java: a fund id or a count is a `u32` in the core, which
+//! Kotlin would make a `UInt` with mangled JVM names (`getId-pVg5ArA`), and money is
+//! [`Amount`], read where it is used (see there). Their conversions move each field as it is,
+//! except those.
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use fundcore::{
+    Category, Channel, ClientId, Locale, NotificationId, NotificationStatus, Timestamp,
+    TransactionId, TransactionKind,
+};
+
+use crate::config::config_error;
+use crate::error::FundError;
+use crate::money::Amount;
+
+// ---------------------------------------------------------------- the core's enums
+
+/// Fund category.
+#[uniffi::remote(Enum)]
+pub enum Category {
+    /// Voluntary pension fund.
+    Fpv,
+    /// Collective investment fund.
+    Fic,
+}
+
+/// How a client wants to be notified.
+#[uniffi::remote(Enum)]
+pub enum Channel {
+    Email,
+    Sms,
+}
+
+/// Subscription (money out of the balance) or cancellation (refund).
+#[uniffi::remote(Enum)]
+pub enum TransactionKind {
+    Subscription,
+    Cancellation,
+}
+
+/// Where an outbox entry stands.
+#[uniffi::remote(Enum)]
+pub enum NotificationStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+/// Language of error messages and notifications (`FundLocale` in Swift).
+#[uniffi::remote(Enum)]
+pub enum Locale {
+    Es,
+    En,
+}
+
+// ---------------------------------------------------------------- ids and times
+
+/// Each id crosses the FFI as its text (`String` in Kotlin and Swift, under the id's name).
+///
+/// Ids are only lowered: no operation takes a record that holds one (an id given to an
+/// operation is a `String`, read by the engine, whose errors are in its locale), so a lift
+/// never meets text that is not an id; should one, it fails with the core's reason.
+macro_rules! ids_as_text {
+    ($($(#[$doc:meta])* $id:ident),+ $(,)?) => {$(
+        uniffi::custom_type!($(#[$doc])* $id, String, {
+            remote,
+            lower: |id| id.to_string(),
+            try_lift: |text| Ok($id::from_str(&text)?),
+        });
+    )+};
+}
+
+ids_as_text!(
+    /// A client's id: UUIDv7 text.
+    ClientId,
+    /// A transaction's id: UUIDv7 text, so ids sort in creation order.
+    TransactionId,
+    /// A notification's id: UUIDv7 text; receivers drop duplicate deliveries by it.
+    NotificationId,
+);
+
+uniffi::custom_type!(
+    /// An instant, to the microsecond (`java.time.Instant` in Kotlin, `Date` in Swift).
+    Timestamp, SystemTime, {
+        remote,
+        lower: |at| system_time(at),
+        try_lift: |time| timestamp(time),
+    }
+);
+
+/// The instant of a core timestamp (microseconds since the Unix epoch).
+fn system_time(at: Timestamp) -> SystemTime {
+    let micros = at.unix_micros();
+    let offset = Duration::from_micros(micros.unsigned_abs());
+    if micros >= 0 {
+        UNIX_EPOCH + offset
+    } else {
+        UNIX_EPOCH - offset
+    }
+}
+
+/// A core timestamp from an instant, sub-microseconds dropped; an instant beyond the core's
+/// range (about 292,000 years either side of 1970) is an error.
+fn timestamp(time: SystemTime) -> uniffi::Result<Timestamp> {
+    let micros = match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i128::try_from(after.as_micros())?,
+        Err(before) => -i128::try_from(before.duration().as_micros())?,
+    };
+    Ok(Timestamp::from_unix_micros(i64::try_from(micros)?))
+}
+
+// ---------------------------------------------------------------- records
+
+/// An investment fund.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Fund {
+    /// 0 to 4294967295 (the core's `u32`); outside that range a fund id names no fund.
+    pub id: i64,
+    pub name: String,
+    pub minimum: Amount,
+    pub category: Category,
+    pub active: bool,
+}
+
+/// A client and its available balance.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Client {
+    pub id: ClientId,
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub channel: Channel,
+    pub balance: Amount,
+    pub created_at: Timestamp,
+}
+
+/// An active subscription of a client to a fund.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Subscription {
+    pub client_id: ClientId,
+    pub fund_id: i64,
+    pub fund_name: String,
+    pub amount: Amount,
+    pub transaction_id: TransactionId,
+    pub subscribed_at: Timestamp,
+}
+
+/// A subscription or cancellation; a cancellation's `amount` is the refund.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Transaction {
+    pub id: TransactionId,
+    pub client_id: ClientId,
+    pub fund_id: i64,
+    pub fund_name: String,
+    pub kind: TransactionKind,
+    pub amount: Amount,
+    pub balance_after: Amount,
+    pub created_at: Timestamp,
+    pub idempotency_key: Option<String>,
+}
+
+/// An outbox entry (`FundNotification` in Swift).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Notification {
+    pub id: NotificationId,
+    pub client_id: ClientId,
+    pub transaction_id: TransactionId,
+    pub channel: Channel,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub status: NotificationStatus,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+    pub next_attempt_at: Option<Timestamp>,
+}
+
+/// What one dispatch run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct DispatchReport {
+    pub delivered: i32,
+    pub retried: i32,
+    pub failed: i32,
+}
+
+impl From<fundcore::Fund> for Fund {
+    fn from(fund: fundcore::Fund) -> Self {
+        Fund {
+            id: fund.id.into(),
+            name: fund.name,
+            minimum: fund.minimum.into(),
+            category: fund.category,
+            active: fund.active,
+        }
+    }
+}
+
+/// A fund of a configured catalogue: an id outside the core's range is a bad catalogue.
+impl TryFrom<Fund> for fundcore::Fund {
+    type Error = fundcore::Error;
+
+    fn try_from(fund: Fund) -> Result<Self, Self::Error> {
+        Ok(fundcore::Fund {
+            id: u32::try_from(fund.id).map_err(|_| config_error("funds"))?,
+            name: fund.name,
+            minimum: fund.minimum.to_decimal()?,
+            category: fund.category,
+            active: fund.active,
+        })
+    }
+}
+
+impl From<fundcore::Client> for Client {
+    fn from(client: fundcore::Client) -> Self {
+        Client {
+            id: client.id,
+            name: client.name,
+            email: client.email,
+            phone: client.phone,
+            channel: client.channel,
+            balance: client.balance.into(),
+            created_at: client.created_at,
+        }
+    }
+}
+
+impl From<fundcore::Subscription> for Subscription {
+    fn from(sub: fundcore::Subscription) -> Self {
+        Subscription {
+            client_id: sub.client_id,
+            fund_id: sub.fund_id.into(),
+            fund_name: sub.fund_name,
+            amount: sub.amount.into(),
+            transaction_id: sub.transaction_id,
+            subscribed_at: sub.subscribed_at,
+        }
+    }
+}
+
+impl From<fundcore::Transaction> for Transaction {
+    fn from(tx: fundcore::Transaction) -> Self {
+        Transaction {
+            id: tx.id,
+            client_id: tx.client_id,
+            fund_id: tx.fund_id.into(),
+            fund_name: tx.fund_name,
+            kind: tx.kind,
+            amount: tx.amount.into(),
+            balance_after: tx.balance_after.into(),
+            created_at: tx.created_at,
+            idempotency_key: tx.idempotency_key,
+        }
+    }
+}
+
+impl From<fundcore::Notification> for Notification {
+    fn from(n: fundcore::Notification) -> Self {
+        Notification {
+            id: n.id,
+            client_id: n.client_id,
+            transaction_id: n.transaction_id,
+            channel: n.channel,
+            recipient: n.recipient,
+            subject: n.subject,
+            body: n.body,
+            status: n.status,
+            attempts: saturating_i32(n.attempts),
+            last_error: n.last_error,
+            created_at: n.created_at,
+            delivered_at: n.delivered_at,
+            next_attempt_at: n.next_attempt_at,
+        }
+    }
+}
+
+impl From<fundcore::DispatchReport> for DispatchReport {
+    fn from(report: fundcore::DispatchReport) -> Self {
+        DispatchReport {
+            delivered: saturating_i32(report.delivered),
+            retried: saturating_i32(report.retried),
+            failed: saturating_i32(report.failed),
+        }
+    }
+}
+
+/// A count from the core, for the FFI: it never exceeds the `i32` limit it was asked for.
+pub(crate) fn saturating_i32(n: impl TryInto<i32>) -> i32 {
+    n.try_into().unwrap_or(i32::MAX)
+}
+
+/// Parses a channel name (`"email"`, `"sms"`); anything else is `VALIDATION_ERROR` (field
+/// `channel`), with the message in `locale` (Spanish when null/nil).
+#[uniffi::export(default(locale = None))]
+pub fn parse_channel(text: String, locale: Option<Locale>) -> Result<Channel, FundError> {
+    Channel::from_str(&text).map_err(|err| FundError::from_core(err, locale.unwrap_or_default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_cross_as_instants_to_the_microsecond_both_ways() {
+        for micros in [
+            0,
+            1,
+            -1,
+            1_700_000_000_123_456,
+            -86_400_000_000,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let at = Timestamp::from_unix_micros(micros);
+            assert_eq!(timestamp(system_time(at)).unwrap(), at, "{micros} µs");
+        }
+        let sub_micro = UNIX_EPOCH + Duration::from_nanos(1_999);
+        assert_eq!(timestamp(sub_micro).unwrap().unix_micros(), 1);
+        let beyond = UNIX_EPOCH + Duration::from_micros(i64::MAX as u64 + 1);
+        assert!(timestamp(beyond).is_err());
+    }
+}
