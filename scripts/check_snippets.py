@@ -498,15 +498,7 @@ class Facts:
         """Code -> case of the mobile `FundError` (also its Swift name), as `from_core` maps it."""
         text = self.text("bindings-mobile/src/error.rs")
         body = text.split("pub fn from_core", 1)[1].split("\n    }\n", 1)[0]
-        by_code = dict(re.findall(r'"([A-Z_]+)" => FundError::(\w+)', body))
-        variants = dict(re.findall(r"E::(\w+) \{[^}]*\} => FundError::(\w+)", body))
-        fallback = re.search(r"_ => FundError::(\w+)", body)
-        cases: dict[str, str] = {}
-        for variant, code in self.core_variants():
-            case = by_code.get(code) or variants.get(variant) or (fallback.group(1) if fallback else None)
-            if case:
-                cases.setdefault(code, case)
-        return cases
+        return {screaming(code): case for code, case in re.findall(r"C::(\w+) => FundError::(\w+)", body)}
 
     def core_variants(self) -> list[tuple[str, str]]:
         """(variant, code) of every core error variant, from `Error::code`."""
@@ -588,6 +580,7 @@ class Facts:
                 text = path.read_text(encoding="utf-8")
                 fields.update(re.findall(r'(?:invalid|config_error)\(\s*"(\w+)"', text))
                 fields.update(re.findall(r'non_negative\([^,()]+,\s*"(\w+)"', text))
+                fields.update(re.findall(r'delay\([^,()]+,\s*"(\w+)"', text))
                 fields.update(re.findall(r'field:\s*"(\w+)"', text))
                 fields.update(re.findall(r'IdKind::\w+ => "(\w+)"', text))
         return fields

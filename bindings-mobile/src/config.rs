@@ -70,39 +70,34 @@ fn non_negative(value: i64, field: &'static str) -> Result<u64, fundcore::Error>
 }
 
 pub(crate) fn core_config(config: EngineConfig) -> Result<fundcore::Config, fundcore::Error> {
-    let mut core = fundcore::Config::default();
-    if let Some(initial_balance) = config.initial_balance {
-        core.initial_balance = initial_balance.to_decimal()?;
-    }
-    if let Some(funds) = config.funds {
-        core.funds = funds
-            .into_iter()
-            .map(fundcore::Fund::try_from)
-            .collect::<Result<_, _>>()?;
-    }
-    if let Some(locale) = config.locale {
-        core.locale = locale;
-    }
-    if let Some(notify_on_cancel) = config.notify_on_cancel {
-        core.notify_on_cancel = notify_on_cancel;
-    }
-    if let Some(max_attempts) = config.max_attempts {
-        core.max_attempts =
-            u32::try_from(max_attempts).map_err(|_| config_error("max_attempts"))?;
-    }
-    if let Some(ms) = config.retry_base_delay_ms {
-        core.retry_base_delay = Duration::from_millis(non_negative(ms, "retry_base_delay_ms")?);
-    }
-    if let Some(ms) = config.retry_max_delay_ms {
-        core.retry_max_delay = Duration::from_millis(non_negative(ms, "retry_max_delay_ms")?);
-    }
-    if let Some(durability) = config.durability {
-        core.durability = durability.try_into()?;
-    }
-    if let Some(bytes) = config.cache_capacity_bytes {
-        core.cache_capacity_bytes = non_negative(bytes, "cache_capacity_bytes")?;
-    }
-    Ok(core)
+    let delay = |ms: Option<i64>, field| -> Result<_, fundcore::Error> {
+        ms.map(|ms| non_negative(ms, field).map(Duration::from_millis))
+            .transpose()
+    };
+    let funds = config
+        .funds
+        .map(|funds| funds.into_iter().map(fundcore::Fund::try_from).collect())
+        .transpose()?;
+    let max_attempts = config
+        .max_attempts
+        .map(|n| u32::try_from(n).map_err(|_| config_error("max_attempts")))
+        .transpose()?;
+    fundcore::Config::builder()
+        .initial_balance(config.initial_balance.map(|a| a.to_decimal()).transpose()?)
+        .funds(funds)
+        .locale(config.locale)
+        .notify_on_cancel(config.notify_on_cancel)
+        .max_attempts(max_attempts)
+        .retry_base_delay(delay(config.retry_base_delay_ms, "retry_base_delay_ms")?)
+        .retry_max_delay(delay(config.retry_max_delay_ms, "retry_max_delay_ms")?)
+        .durability(config.durability.map(TryInto::try_into).transpose()?)
+        .cache_capacity_bytes(
+            config
+                .cache_capacity_bytes
+                .map(|bytes| non_negative(bytes, "cache_capacity_bytes"))
+                .transpose()?,
+        )
+        .build()
 }
 
 impl TryFrom<Durability> for fundcore::Durability {

@@ -161,7 +161,7 @@ impl FundEngine {
 
     /// One transaction by id.
     pub fn transaction(&self, id: String) -> Result<Transaction, FundError> {
-        let id = TransactionId::from_str(&id).map_err(self.err())?;
+        let id = TransactionId::from_str(&id).map_err(|err| self.err()(err.into_lookup_error()))?;
         self.engine
             .transaction(id)
             .map(Into::into)
@@ -212,13 +212,14 @@ impl FundEngine {
         move |err| FundError::from_core(err, locale)
     }
 
+    /// A client id to look up: malformed text names no client (`CLIENT_NOT_FOUND`).
     fn client_id(&self, id: &str) -> Result<ClientId, FundError> {
-        ClientId::from_str(id).map_err(self.err())
+        ClientId::from_str(id).map_err(|err| self.err()(err.into_lookup_error()))
     }
 
-    /// The core's fund id; one outside `u32` names no fund.
+    /// The core's fund id; one outside its range names no fund (the core says so).
     fn fund_id(&self, id: i64) -> Result<u32, FundError> {
-        u32::try_from(id).map_err(|_| FundError::fund_not_found(id, self.engine.locale()))
+        fundcore::fund_id_from_integer(id.into()).map_err(self.err())
     }
 }
 
@@ -321,8 +322,6 @@ mod tests {
         // The largest u32 is a valid (unknown) id: the core answers for it.
         let largest = engine.fund(u32::MAX.into()).unwrap_err();
         assert_eq!(largest.reason(), "No existe el fondo 4294967295");
-        let en = FundError::fund_not_found(-3, fundcore::Locale::En);
-        assert_eq!(en.reason(), "Fund -3 not found");
         // Nothing was spent.
         assert_eq!(
             engine

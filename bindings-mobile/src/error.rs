@@ -52,41 +52,28 @@ impl FundError {
     /// The core error with its message rendered in `locale`.
     ///
     /// The case follows the stable code, not the core's variant: the core may report one code
-    /// through several variants (every store failure is `STORAGE_ERROR`).
+    /// through several variants (every store failure is `STORAGE_ERROR`). The match is
+    /// exhaustive: a code added to the core does not compile until it has its case here.
     pub fn from_core(err: fundcore::Error, locale: fundcore::Locale) -> Self {
-        let code = err.code().to_owned();
+        use fundcore::ErrorCode as C;
+        let code = err.code().as_str().to_owned();
         let reason = err.message(locale);
-        match code.as_str() {
-            "VALIDATION_ERROR" => FundError::ValidationError {
+        match err.code() {
+            C::ValidationError => FundError::ValidationError {
                 field: err.field().unwrap_or_default().to_owned(),
                 code,
                 reason,
             },
-            "BELOW_MINIMUM" => FundError::BelowMinimum { code, reason },
-            "INSUFFICIENT_BALANCE" => FundError::InsufficientBalance { code, reason },
-            "ALREADY_SUBSCRIBED" => FundError::AlreadySubscribed { code, reason },
-            "NOT_SUBSCRIBED" => FundError::NotSubscribed { code, reason },
-            "FUND_INACTIVE" => FundError::FundInactive { code, reason },
-            "IDEMPOTENCY_KEY_REUSED" => FundError::IdempotencyKeyReused { code, reason },
-            "CLIENT_NOT_FOUND" => FundError::ClientNotFound { code, reason },
-            "FUND_NOT_FOUND" => FundError::FundNotFound { code, reason },
-            "TRANSACTION_NOT_FOUND" => FundError::TransactionNotFound { code, reason },
-            // STORAGE_ERROR; a code added to the core later keeps its own `code` here.
-            _ => FundError::StorageError { code, reason },
-        }
-    }
-
-    /// `FUND_NOT_FOUND` for a fund id outside the core's `u32` range (negative or too large):
-    /// the core's message for a placeholder id, with the id as given in its place, so the text
-    /// stays the core's own.
-    pub fn fund_not_found(given: i64, locale: fundcore::Locale) -> Self {
-        let placeholder = u32::MAX;
-        let core = fundcore::Error::FundNotFound { id: placeholder };
-        FundError::FundNotFound {
-            code: core.code().to_owned(),
-            reason: core
-                .message(locale)
-                .replacen(&placeholder.to_string(), &given.to_string(), 1),
+            C::BelowMinimum => FundError::BelowMinimum { code, reason },
+            C::InsufficientBalance => FundError::InsufficientBalance { code, reason },
+            C::AlreadySubscribed => FundError::AlreadySubscribed { code, reason },
+            C::NotSubscribed => FundError::NotSubscribed { code, reason },
+            C::FundInactive => FundError::FundInactive { code, reason },
+            C::IdempotencyKeyReused => FundError::IdempotencyKeyReused { code, reason },
+            C::ClientNotFound => FundError::ClientNotFound { code, reason },
+            C::FundNotFound => FundError::FundNotFound { code, reason },
+            C::TransactionNotFound => FundError::TransactionNotFound { code, reason },
+            C::StorageError => FundError::StorageError { code, reason },
         }
     }
 
@@ -164,18 +151,22 @@ mod tests {
             E::FundInactive { fund_name: name() },
             E::IdempotencyKeyReused { key: name() },
             E::ClientNotFound { id: name() },
-            E::FundNotFound { id: 9 },
+            E::FundNotFound { id: "9".into() },
             E::TransactionNotFound { id: name() },
             E::Storage { detail: name() },
         ];
         let mut cases = std::collections::HashSet::new();
         for err in errors {
             let mapped = FundError::from_core(err.clone(), fundcore::Locale::Es);
-            assert_eq!(mapped.code(), err.code());
+            assert_eq!(mapped.code(), err.code().as_str());
             assert_eq!(mapped.reason(), err.message(fundcore::Locale::Es));
             cases.insert(std::mem::discriminant(&mapped));
         }
-        assert_eq!(cases.len(), 11, "one FundError case per code");
+        assert_eq!(
+            cases.len(),
+            fundcore::ErrorCode::ALL.len(),
+            "one FundError case per code"
+        );
         let validation = FundError::from_core(
             E::Validation {
                 field: "email",

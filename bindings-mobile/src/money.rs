@@ -35,11 +35,11 @@ impl Amount {
         Amount(text)
     }
 
-    /// The amount as the engine reads it: [`fundcore::money::parse_amount`]'s decimal, or its
+    /// The amount as the engine reads it: [`fundcore::parse_amount`]'s decimal, or its
     /// `VALIDATION_ERROR` on `amount` for text no [`Decimal`] can hold. Range and precision are
     /// checked by the engine where the amount is used.
     pub fn to_decimal(&self) -> Result<Decimal, fundcore::Error> {
-        fundcore::money::parse_amount(&self.0)
+        fundcore::parse_amount(&self.0)
     }
 }
 
@@ -60,7 +60,7 @@ impl fmt::Display for Amount {
 /// `locale` (Spanish when null/nil). Range and precision are checked where the amount is used.
 #[uniffi::export(default(locale = None))]
 pub fn parse_amount(text: String, locale: Option<Locale>) -> Result<Amount, FundError> {
-    fundcore::money::parse_amount(&text)
+    fundcore::parse_amount(&text)
         .map(Amount::from)
         .map_err(|err| FundError::from_core(err, locale.unwrap_or_default()))
 }
@@ -72,7 +72,7 @@ pub fn parse_amount(text: String, locale: Option<Locale>) -> Result<Amount, Fund
 #[uniffi::export]
 pub fn format_cop(amount: Amount) -> String {
     match amount.to_decimal() {
-        Ok(decimal) => fundcore::money::format_cop(decimal),
+        Ok(decimal) => fundcore::format_cop(decimal),
         Err(_) => amount.0,
     }
 }

@@ -72,7 +72,7 @@ macro_rules! ids_as_text {
         uniffi::custom_type!($(#[$doc])* $id, String, {
             remote,
             lower: |id| id.to_string(),
-            try_lift: |text| Ok($id::from_str(&text)?),
+            try_lift: |text| Ok($id::from_str(&text).map_err(fundcore::Error::from)?),
         });
     )+};
 }
