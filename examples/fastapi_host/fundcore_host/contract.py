@@ -12,8 +12,9 @@ own catalogue and initial balance. The patterns use only what JSON Schema (ECMA-
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Literal
 
 import fundcore
 
@@ -121,7 +122,7 @@ def amount_pattern(minimum: Decimal, maximum: Decimal) -> str:
     return f"^{_group(alternatives)}$"
 
 
-def subscribe_body_schema(funds: Iterable[Any], balance_ceiling: Decimal) -> dict[str, Any]:
+def subscribe_body_schema(funds: Iterable[fundcore.Fund], balance_ceiling: Decimal) -> dict[str, Any]:
     """The subscribe body, one branch per fund of the engine's catalogue: an amount from the
     fund's minimum up to ``balance_ceiling`` (no balance is ever higher), or none (the minimum)."""
     branches = []
@@ -207,7 +208,7 @@ LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
 }
 
 
-def _error_examples(locale: str) -> dict[int, dict[str, Any]]:
+def _error_examples(locale: Literal["es", "en"]) -> dict[int, dict[str, Any]]:
     """One real envelope per status: host texts from the host, engine texts from an engine."""
     examples = {status: {"status": "error", "code": code, "message": host_message(code, locale), "errors": None}
                 for status, code in EXAMPLE_CODE.items() if code in HOST_STATUS}
@@ -257,7 +258,9 @@ _DESCRIPTIONS = {
 }
 
 
-def complete_document(document: dict[str, Any], engine: Any | None, locale: str) -> dict[str, Any]:
+def complete_document(
+    document: dict[str, Any], engine: fundcore.Engine | None, locale: Literal["es", "en"]
+) -> dict[str, Any]:
     """Adds to FastAPI's document what it cannot say by itself: the error responses of every
     operation (code enum and an example per status), the response headers, the links, and the
     subscribe body of the engine's catalogue (when the engine is open)."""

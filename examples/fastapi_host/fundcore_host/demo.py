@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = serve.load_settings()
         if settings is None:
             return 2
-        token = make_token(settings.jwt_secret, "admin", "admin", ttl_s=86_400)
+        token = make_token(settings.jwt_secret.get_secret_value(), "admin", "admin", ttl_s=86_400)
         store = settings.store_label
         if args.workers > 1:
             store += f", {args.workers} workers"

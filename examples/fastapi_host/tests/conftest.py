@@ -13,15 +13,16 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-import fundcore
 import pytest
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
+import fundcore
 from fundcore_host.app import create_app
 from fundcore_host.config import Settings, SmsSettings, SmtpSettings
 from fundcore_host.token import make_token
@@ -42,7 +43,6 @@ def make_settings(**overrides: Any) -> Settings:
     base: dict[str, Any] = dict(
         data_path="unused-the-tests-pass-an-engine",
         jwt_secret=SECRET,
-        jwt_secret_is_default=False,
         dispatch_interval_ms=20,
         rate_limit_per_minute=0,
         log_level="INFO",
@@ -242,7 +242,7 @@ class GatewayServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(length)
                 with outer.lock:
@@ -322,11 +322,11 @@ class LiveHost:
 
     def command(self) -> list[str]:
         if self.module == "uvicorn":
-            return [sys.executable, "-m", "uvicorn", "--app-dir", str(HOST_DIR), "fundcore_host.app:app",
-                    "--host", LOOPBACK, "--port", str(self.port), "--no-access-log"]
+            return [sys.executable, "-m", "uvicorn", "--app-dir", str(HOST_DIR), "--factory",
+                    "fundcore_host.app:create_app", "--host", LOOPBACK, "--port", str(self.port), "--no-access-log"]
         return [sys.executable, "-m", self.module, "--host", LOOPBACK, "--port", str(self.port), *self.args]
 
-    def start(self, wait: bool = True) -> "LiveHost":
+    def start(self, wait: bool = True) -> LiveHost:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(self.command(), env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                             cwd=str(self.log_path.parent))

@@ -377,7 +377,6 @@ def test_storage_error_is_503_envelope():
     import json as json_
 
     import fundcore
-
     from fundcore_host.errors import engine_error_response
 
     exc = fundcore.StorageError("STORAGE_ERROR", "el almacenamiento falló", None)
@@ -472,7 +471,7 @@ def test_head_is_authenticated_like_get(api):
 
 
 def test_request_headers_over_16_kib_are_431(api):
-    from fundcore_host.app import MAX_HEADER_BYTES
+    from fundcore_host.middleware import MAX_HEADER_BYTES
 
     assert MAX_HEADER_BYTES == 16 * 1024
     # 8 headers of 2,000 bytes: 16,000 bytes plus the test client's own, over the cap

@@ -105,7 +105,8 @@ def _bad_tokens(sub: str) -> dict[str, dict[str, str]]:
 
 def test_unauthenticated_is_401_everywhere(api, two_clients):
     ana, bob = two_clients
-    calls = client_calls(bob["id"]) + [
+    calls = [
+        *client_calls(bob["id"]),
         ("GET", "/funds", None),
         ("POST", "/clients", {"name": "Eve", "email": "eve@example.com", "phone": "+573001112233",
                               "channel": "email"}),

@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-import fundcore
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import fundcore
 from fundcore_host import contract
 
 CANONICAL = re.compile(contract.AMOUNT_SYNTAX)

@@ -8,10 +8,10 @@ import ssl
 import subprocess
 from types import SimpleNamespace
 
-import fundcore
 import pytest
 from conftest import ADMIN, SmtpServer, assert_envelope, free_port, register, wait_until
 
+import fundcore
 from fundcore_host.config import SmsSettings
 from fundcore_host.notifiers import EmailNotifier, LogNotifier, RoutingNotifier, SmsGatewayNotifier, build_notifier
 
@@ -193,7 +193,7 @@ def test_email_and_sms_arrive_exactly_once(app_factory, smtp_server, gateway):
                and all(n["status"] == "delivered" for n in _notifications(api, ana["id"])))
     assert len(gateway.requests) == 1
     # a few more rounds deliver nothing new
-    dispatcher = api.app.state.dispatcher
+    dispatcher = api.app.state.host.dispatcher
     rounds = dispatcher.rounds
     wait_until(lambda: dispatcher.rounds >= rounds + 3)
     assert len(smtp_server.messages) == 2 and len(gateway.requests) == 1
@@ -252,7 +252,7 @@ def test_smtp_outage_keeps_subscription_and_delivers_once_when_back(app_factory,
     (mail,) = smtp_server.messages
     assert mail["rcpt_tos"] == ["ana@example.com"] and mail["subject"] == n["subject"]
     assert mail["notification_id"] == n["id"]
-    dispatcher = api.app.state.dispatcher
+    dispatcher = api.app.state.host.dispatcher
     rounds = dispatcher.rounds
     wait_until(lambda: dispatcher.rounds >= rounds + 3)
     assert len(smtp_server.messages) == 1  # exactly once

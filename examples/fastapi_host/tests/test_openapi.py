@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 
-import fundcore
 import pytest
 from conftest import ADMIN, register
 
+import fundcore
 from fundcore_host import contract
 from fundcore_host.errors import ENGINE_STATUS, HOST_STATUS
 
@@ -90,7 +90,7 @@ def test_request_shapes(spec):
     assert register_body["name"]["pattern"] == contract.NAME_PATTERN and register_body["name"]["maxLength"] == 100
     assert register_body["email"]["pattern"] == contract.EMAIL_PATTERN
     assert register_body["phone"]["pattern"] == contract.PHONE_PATTERN
-    for path, method, op in operations(spec):
+    for path, _method, op in operations(spec):
         for parameter in op.get("parameters", []):
             schema = parameter["schema"]
             if parameter["name"] in ("client_id", "before"):

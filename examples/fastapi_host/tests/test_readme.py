@@ -93,7 +93,10 @@ def reader_env() -> dict[str, str]:
 def test_every_marked_block_is_found():
     assert len(marked_blocks(HOST_README)) == 2
     assert len(marked_blocks(ROOT_README)) == 1
-    example = "# too much: 409 INSUFFICIENT_BALANCE\ncurl -s $API \\\n  -d x\ncurl -s a  # 404 NOT_FOUND\n# COP 500.000\ncurl b\n"
+    example = (
+        "# too much: 409 INSUFFICIENT_BALANCE\ncurl -s $API \\\n  -d x\n"
+        "curl -s a  # 404 NOT_FOUND\n# COP 500.000\ncurl b\n"
+    )
     assert expected_statuses(example) == ["409", "404", "2xx"]
 
 
@@ -114,7 +117,7 @@ def test_the_curl_calls_of_the_readme(live_host, tmp_path, page, block):
     calls = STATUS_LINE.findall(done.stderr)
     expected = expected_statuses(block)
     assert len(calls) == len(expected), (calls, expected, done.stderr)
-    for (status, method, url), wanted in zip(calls, expected):
+    for (status, method, url), wanted in zip(calls, expected, strict=True):
         ok = status.startswith("2") if wanted == "2xx" else status == wanted
         assert ok, f"{page}: {method} {url} answered {status}, the README says {wanted}\n{done.stdout}"
     assert "Traceback" not in host.log()

@@ -24,7 +24,7 @@ def raw_request(port: int, head: bytes, chunk: int = 4096, max_bytes: int | None
                     answer += sock.recv(65536)
                     if answer:
                         break
-                except (socket.timeout, BlockingIOError):
+                except (TimeoutError, BlockingIOError):
                     pass
         except (BrokenPipeError, ConnectionResetError):
             pass
@@ -35,7 +35,7 @@ def raw_request(port: int, head: bytes, chunk: int = 4096, max_bytes: int | None
                 if not data:
                     break
                 answer += data
-        except (ConnectionResetError, socket.timeout):
+        except (TimeoutError, ConnectionResetError):
             pass
     return answer, min(sent, len(head))
 
@@ -116,3 +116,26 @@ def test_head_over_the_wire(live_host):
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200") and body == b""
     assert b"content-length: 15" in head.lower()
+
+
+def test_a_pool_size_the_engine_refuses_is_one_line_at_start(live_host, tmp_path):
+    """FUNDCORE_POOL_SIZE reaches the engine, whose rule decides (a pool of no connection is
+    refused before any connection is tried): one line naming it, status 1, no password."""
+    host = live_host(
+        env={"FUNDCORE_DATABASE_URL": f"postgresql://fundcore:s3cret-pw@{LOOPBACK}:9/fundcore",
+             "FUNDCORE_POOL_SIZE": "0", "FUNDCORE_DATA": None},
+        wait=False,
+    )
+    assert host.process.wait(timeout=60) == 1
+    output = host.log()
+    lines = output.splitlines()
+    assert len(lines) == 1 and "cannot start: " in lines[0] and "pool_size" in lines[0], output
+    assert "s3cret-pw" not in output and "Traceback" not in output
+
+
+def test_uvicorn_factory_builds_the_app_from_the_environment(live_host, tmp_path):
+    """`uvicorn --factory fundcore_host.app:create_app`: settings and store from FUNDCORE_*."""
+    host = live_host(module="uvicorn", env={"FUNDCORE_LOCALE": "en"})
+    status, body, _ = http_call("GET", f"{host.url}/clients/0190b2a4-7c1e-7000-8000-000000000000", headers=ADMIN)
+    assert status == 404 and body["message"] == "Client 0190b2a4-7c1e-7000-8000-000000000000 not found"
+    assert (tmp_path / "fundcore").is_dir()
