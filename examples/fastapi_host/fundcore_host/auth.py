@@ -52,9 +52,7 @@ def _unauthorized(locale: str) -> HostError:
     )
 
 
-def authenticate(
-    verifier: TokenVerifier, credentials: HTTPAuthorizationCredentials | None, locale: str
-) -> Principal:
+def authenticate(verifier: TokenVerifier, credentials: HTTPAuthorizationCredentials | None, locale: str) -> Principal:
     """The caller a bearer token names; raises 401 UNAUTHORIZED for a missing, malformed,
     expired or wrongly signed token, or one without a usable ``sub`` and ``role``."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:

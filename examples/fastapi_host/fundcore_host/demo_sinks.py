@@ -148,8 +148,9 @@ def start_sinks(directory: str | Path, host: str = "127.0.0.1", smtp_port: int =
     except BaseException:
         http.server_close()
         raise
-    thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.2}, name="demo-sms-sink",
-                              daemon=True)
+    thread = threading.Thread(
+        target=http.serve_forever, kwargs={"poll_interval": 0.2}, name="demo-sms-sink", daemon=True
+    )
     thread.start()
     return Sinks(host, smtp_port, http.server_address[1], mail_dir, sms_dir, smtp, http, thread)
 
@@ -162,8 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sms-port", type=int, default=8026)
     args = parser.parse_args(argv)
     sinks = start_sinks(args.dir, args.host, args.smtp_port, args.sms_port)
-    print(f"SMTP on {sinks.host}:{sinks.smtp_port} -> {sinks.mail_dir}/ ; SMS on {sinks.sms_url} -> {sinks.sms_dir}/",
-          flush=True)
+    print(
+        f"SMTP on {sinks.host}:{sinks.smtp_port} -> {sinks.mail_dir}/ ; SMS on {sinks.sms_url} -> {sinks.sms_dir}/",
+        flush=True,
+    )
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())

@@ -43,7 +43,9 @@ class Dispatcher:
         if any(counts.values()):
             log.info(
                 "dispatch round: delivered=%d retried=%d failed=%d",
-                counts["delivered"], counts["retried"], counts["failed"],
+                counts["delivered"],
+                counts["retried"],
+                counts["failed"],
             )
         return counts
 

@@ -158,7 +158,7 @@ def engine_error_response(exc: fundcore.FundcoreError) -> JSONResponse:
     if code == "VALIDATION_ERROR" and field:
         name = field
         # the engine's message reads "<field>: <problem>"; the per-field entry keeps the problem
-        problem = message[len(name) + 2:] if message.startswith(f"{name}: ") else message
+        problem = message[len(name) + 2 :] if message.startswith(f"{name}: ") else message
         errors = {name: problem or message}
     return envelope(status, code, message, errors)
 

@@ -158,8 +158,12 @@ class LogNotifier:
     def send(self, notification: fundcore.Notification) -> None:
         log.warning(
             "%s %s not sent (no %s configured): to=%s subject=%r body=%r",
-            notification.channel, notification.id, self.what,
-            printable(notification.recipient), notification.subject, notification.body,
+            notification.channel,
+            notification.id,
+            self.what,
+            printable(notification.recipient),
+            notification.subject,
+            notification.body,
         )
 
 

@@ -52,12 +52,14 @@ HEAD_BUFFER_BYTES = MAX_HEADER_BYTES + 8 * 1024
 def header_capped_protocol(locale: str) -> type[H11Protocol]:
     """uvicorn's h11 protocol, answering an oversized request head with the 431 envelope
     (uvicorn itself answers any parse error with a plain-text 400)."""
-    body = json.dumps({
-        "status": "error",
-        "code": "REQUEST_HEADERS_TOO_LARGE",
-        "message": host_message("REQUEST_HEADERS_TOO_LARGE", locale),
-        "errors": None,
-    }).encode("utf-8")
+    body = json.dumps(
+        {
+            "status": "error",
+            "code": "REQUEST_HEADERS_TOO_LARGE",
+            "message": host_message("REQUEST_HEADERS_TOO_LARGE", locale),
+            "errors": None,
+        }
+    ).encode("utf-8")
 
     class HeaderCappedH11Protocol(H11Protocol):
         def __init__(
@@ -178,7 +180,8 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
         if settings.database_url is None:
             log.error(
                 "cannot start: %d workers need the PostgreSQL store (FUNDCORE_DATABASE_URL); "
-                "the embedded store is open in one process only", workers,
+                "the embedded store is open in one process only",
+                workers,
             )
             return 2
         if not check_store_in_child(settings):
@@ -231,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument(
-        "--workers", type=int, default=1,
+        "--workers",
+        type=int,
+        default=1,
         help="worker processes, each with its own engine and dispatcher (more than 1 needs FUNDCORE_DATABASE_URL)",
     )
     args = parser.parse_args(argv)

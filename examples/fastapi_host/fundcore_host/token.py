@@ -99,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--ttl must be positive")
     settings = Settings.from_env()
     if settings.jwt_secret_is_default:
-        print("warning: FUNDCORE_JWT_SECRET is not set; signing with the local development secret",
-              file=sys.stderr)
+        print("warning: FUNDCORE_JWT_SECRET is not set; signing with the local development secret", file=sys.stderr)
     print(make_token(settings.jwt_secret.get_secret_value(), args.sub or "admin", args.role, args.ttl))
     return 0
 

@@ -45,17 +45,37 @@ def test_defaults_are_local_and_safe(env, caplog):
 
 def test_everything_from_env(env):
     s = env(
-        FUNDCORE_DATA="/srv/fundcore", FUNDCORE_JWT_SECRET="x" * 40, FUNDCORE_LOCALE="en",
-        FUNDCORE_SMTP_HOST="smtp.internal", FUNDCORE_SMTP_TLS="ssl", FUNDCORE_SMTP_USER="u",
-        FUNDCORE_SMTP_PASSWORD=" p ", FUNDCORE_SMTP_FROM="fondos@example.com", FUNDCORE_SMTP_TIMEOUT_S="3",
-        FUNDCORE_SMS_GATEWAY_URL="http://127.0.0.1:9000/sms", FUNDCORE_SMS_GATEWAY_TOKEN="t",
-        FUNDCORE_SMS_TIMEOUT_S="4", FUNDCORE_DISPATCH_INTERVAL_MS="250", FUNDCORE_DISPATCH_BATCH="10",
-        FUNDCORE_RATE_LIMIT_PER_MINUTE="0", FUNDCORE_RETRY_BASE_DELAY_MS="100", FUNDCORE_RETRY_MAX_DELAY_MS="5000",
-        FUNDCORE_MAX_ATTEMPTS="5", FUNDCORE_LOG_LEVEL="debug", FUNDCORE_POOL_SIZE="3",
+        FUNDCORE_DATA="/srv/fundcore",
+        FUNDCORE_JWT_SECRET="x" * 40,
+        FUNDCORE_LOCALE="en",
+        FUNDCORE_SMTP_HOST="smtp.internal",
+        FUNDCORE_SMTP_TLS="ssl",
+        FUNDCORE_SMTP_USER="u",
+        FUNDCORE_SMTP_PASSWORD=" p ",
+        FUNDCORE_SMTP_FROM="fondos@example.com",
+        FUNDCORE_SMTP_TIMEOUT_S="3",
+        FUNDCORE_SMS_GATEWAY_URL="http://127.0.0.1:9000/sms",
+        FUNDCORE_SMS_GATEWAY_TOKEN="t",
+        FUNDCORE_SMS_TIMEOUT_S="4",
+        FUNDCORE_DISPATCH_INTERVAL_MS="250",
+        FUNDCORE_DISPATCH_BATCH="10",
+        FUNDCORE_RATE_LIMIT_PER_MINUTE="0",
+        FUNDCORE_RETRY_BASE_DELAY_MS="100",
+        FUNDCORE_RETRY_MAX_DELAY_MS="5000",
+        FUNDCORE_MAX_ATTEMPTS="5",
+        FUNDCORE_LOG_LEVEL="debug",
+        FUNDCORE_POOL_SIZE="3",
     )
     assert s.data_path == "/srv/fundcore" and not s.jwt_secret_is_default and s.locale == "en"
     assert (s.smtp.host, s.smtp.port, s.smtp.tls, s.smtp.user, s.smtp.password, s.smtp.sender, s.smtp.timeout_s) == (
-        "smtp.internal", 465, "ssl", "u", " p ", "fondos@example.com", 3.0)
+        "smtp.internal",
+        465,
+        "ssl",
+        "u",
+        " p ",
+        "fondos@example.com",
+        3.0,
+    )
     assert (s.sms.gateway_url, s.sms.token, s.sms.timeout_s) == ("http://127.0.0.1:9000/sms", "t", 4.0)
     assert (s.dispatch_interval_ms, s.dispatch_batch, s.rate_limit_per_minute) == (250, 10, 0)
     assert (s.retry_base_delay_ms, s.retry_max_delay_ms, s.max_attempts) == (100, 5000, 5)
@@ -65,27 +85,46 @@ def test_everything_from_env(env):
 
 
 def test_blank_values_are_unset_and_blanks_around_values_are_dropped(env):
-    s = env(FUNDCORE_DATA="  ", FUNDCORE_SMTP_HOST=" ", FUNDCORE_LOCALE=" EN ", FUNDCORE_DISPATCH_BATCH=" 7 ",
-            FUNDCORE_SMTP_TLS=" SSL")
+    s = env(
+        FUNDCORE_DATA="  ",
+        FUNDCORE_SMTP_HOST=" ",
+        FUNDCORE_LOCALE=" EN ",
+        FUNDCORE_DISPATCH_BATCH=" 7 ",
+        FUNDCORE_SMTP_TLS=" SSL",
+    )
     assert (s.data_path, s.smtp.host, s.locale, s.dispatch_batch, s.smtp.tls) == (
-        "./data/fundcore", None, "en", 7, "ssl")
+        "./data/fundcore",
+        None,
+        "en",
+        7,
+        "ssl",
+    )
 
 
 def test_secrets_are_not_in_the_settings_repr(env):
-    shown = repr(env(FUNDCORE_JWT_SECRET="jwt-" + "s" * 40, FUNDCORE_SMTP_PASSWORD="smtp-pass",
-                     FUNDCORE_SMS_GATEWAY_TOKEN="gw-token", FUNDCORE_DATABASE_URL="postgresql://u:db-pass@h/db"))
+    shown = repr(
+        env(
+            FUNDCORE_JWT_SECRET="jwt-" + "s" * 40,
+            FUNDCORE_SMTP_PASSWORD="smtp-pass",
+            FUNDCORE_SMS_GATEWAY_TOKEN="gw-token",
+            FUNDCORE_DATABASE_URL="postgresql://u:db-pass@h/db",
+        )
+    )
     assert not [secret for secret in ("jwt-sss", "smtp-pass", "gw-token", "db-pass") if secret in shown], shown
 
 
-@pytest.mark.parametrize("variables, named", [
-    ({"FUNDCORE_SMTP_TLS": "tls13"}, "FUNDCORE_SMTP_TLS"),
-    ({"FUNDCORE_SMTP_PORT": "abc"}, "FUNDCORE_SMTP_PORT"),
-    ({"FUNDCORE_DISPATCH_INTERVAL_MS": "0"}, "FUNDCORE_DISPATCH_INTERVAL_MS"),
-    ({"FUNDCORE_LOCALE": "fr"}, "FUNDCORE_LOCALE"),
-    ({"FUNDCORE_MAX_ATTEMPTS": "0"}, "FUNDCORE_MAX_ATTEMPTS"),
-    ({"FUNDCORE_POOL_SIZE": "many"}, "FUNDCORE_POOL_SIZE"),
-    ({"FUNDCORE_LOG_LEVEL": "LOUD"}, "FUNDCORE_LOG_LEVEL"),
-])
+@pytest.mark.parametrize(
+    "variables, named",
+    [
+        ({"FUNDCORE_SMTP_TLS": "tls13"}, "FUNDCORE_SMTP_TLS"),
+        ({"FUNDCORE_SMTP_PORT": "abc"}, "FUNDCORE_SMTP_PORT"),
+        ({"FUNDCORE_DISPATCH_INTERVAL_MS": "0"}, "FUNDCORE_DISPATCH_INTERVAL_MS"),
+        ({"FUNDCORE_LOCALE": "fr"}, "FUNDCORE_LOCALE"),
+        ({"FUNDCORE_MAX_ATTEMPTS": "0"}, "FUNDCORE_MAX_ATTEMPTS"),
+        ({"FUNDCORE_POOL_SIZE": "many"}, "FUNDCORE_POOL_SIZE"),
+        ({"FUNDCORE_LOG_LEVEL": "LOUD"}, "FUNDCORE_LOG_LEVEL"),
+    ],
+)
 def test_bad_values_are_refused_naming_the_variable(env, variables, named):
     with pytest.raises(ConfigError) as refused:
         env(**variables)
@@ -100,8 +139,13 @@ def test_a_bad_secret_is_named_but_never_shown(env):
 
 def test_the_engine_opens_with_the_host_settings(env, tmp_path):
     """What the host passes is what fundcore.Engine accepts; unset values are the engine's defaults."""
-    s = env(FUNDCORE_DATA=str(tmp_path / "store"), FUNDCORE_RETRY_BASE_DELAY_MS="100",
-            FUNDCORE_RETRY_MAX_DELAY_MS="5000", FUNDCORE_MAX_ATTEMPTS="5", FUNDCORE_LOCALE="en")
+    s = env(
+        FUNDCORE_DATA=str(tmp_path / "store"),
+        FUNDCORE_RETRY_BASE_DELAY_MS="100",
+        FUNDCORE_RETRY_MAX_DELAY_MS="5000",
+        FUNDCORE_MAX_ATTEMPTS="5",
+        FUNDCORE_LOCALE="en",
+    )
     with s.open_engine() as engine:
         assert engine.locale == "en" and engine.path == str(tmp_path / "store")
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import typing
 from decimal import Decimal
 
-import fundcore
 from conftest import make_engine
 from fastapi.routing import APIRoute
 
+import fundcore
 from fundcore_host.app import create_app
 from fundcore_host.config import Settings
 from fundcore_host.models import (

@@ -74,8 +74,13 @@ def test_two_workers_on_one_database_keep_every_invariant(database_url: str, liv
     sinks = start_sinks(tmp_path / "sinks", LOOPBACK, free_port(), free_port())
     try:
         host = live_host(
-            env={"FUNDCORE_DATABASE_URL": database_url, "FUNDCORE_DISPATCH_INTERVAL_MS": "50",
-                 "FUNDCORE_POOL_SIZE": str(POOL_SIZE), "FUNDCORE_DATA": None, **sinks.notifier_env()},
+            env={
+                "FUNDCORE_DATABASE_URL": database_url,
+                "FUNDCORE_DISPATCH_INTERVAL_MS": "50",
+                "FUNDCORE_POOL_SIZE": str(POOL_SIZE),
+                "FUNDCORE_DATA": None,
+                **sinks.notifier_env(),
+            },
             args=["--workers", "2"],
         )
         wait_until(lambda: len(_worker_pids(host.log())) == 2, timeout_s=30)
@@ -83,9 +88,12 @@ def test_two_workers_on_one_database_keep_every_invariant(database_url: str, liv
 
         clients = []
         for i, channel in enumerate(["email", "sms", "email", "sms"]):
-            status, body, _ = http_call("POST", f"{host.url}/clients", {
-                "name": f"Cliente {i}", "email": f"c{i}@example.com", "phone": f"+57300123456{i}",
-                "channel": channel}, ADMIN)
+            status, body, _ = http_call(
+                "POST",
+                f"{host.url}/clients",
+                {"name": f"Cliente {i}", "email": f"c{i}@example.com", "phone": f"+57300123456{i}", "channel": channel},
+                ADMIN,
+            )
             assert status == 201, body
             clients.append(body["id"])
 
@@ -101,12 +109,14 @@ def test_two_workers_on_one_database_keep_every_invariant(database_url: str, liv
                 client = rng.choice(clients)
                 fund = rng.choice([1, 2, 3])
                 if rng.random() < 0.6:
-                    status, body, _ = http_call("POST", f"{host.url}/clients/{client}/subscriptions",
-                                                {"fund_id": fund}, ADMIN)  # the fund's minimum
+                    status, body, _ = http_call(
+                        "POST", f"{host.url}/clients/{client}/subscriptions", {"fund_id": fund}, ADMIN
+                    )  # the fund's minimum
                     ok = {201, 409}  # 409: already subscribed, or not enough balance
                 else:
-                    status, body, _ = http_call("DELETE", f"{host.url}/clients/{client}/subscriptions/{fund}",
-                                                headers=ADMIN)
+                    status, body, _ = http_call(
+                        "DELETE", f"{host.url}/clients/{client}/subscriptions/{fund}", headers=ADMIN
+                    )
                     ok = {200, 409}  # 409 NOT_SUBSCRIBED: no active subscription to that fund
                 with lock:
                     outcomes[status] += 1
@@ -171,9 +181,12 @@ def test_two_workers_on_one_database_keep_every_invariant(database_url: str, liv
 def test_a_bad_database_url_is_one_line_without_the_password(live_host: Any, tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
     host = live_host(
-        env={"FUNDCORE_DATABASE_URL": f"postgresql://fundcore:s3cret-pw@{LOOPBACK}:{port}/fundcore",
-             "FUNDCORE_DATA": None},
-        args=["--workers", "2"], wait=False,
+        env={
+            "FUNDCORE_DATABASE_URL": f"postgresql://fundcore:s3cret-pw@{LOOPBACK}:{port}/fundcore",
+            "FUNDCORE_DATA": None,
+        },
+        args=["--workers", "2"],
+        wait=False,
     )
     assert host.process is not None
     assert host.process.wait(timeout=120) == 1

@@ -44,7 +44,7 @@ def marked_blocks(page: Path) -> list[str]:
             while not FENCE.match(lines[j]):
                 j += 1
             if previous == MARKER:
-                blocks.append("\n".join(lines[i + 1:j]) + "\n")
+                blocks.append("\n".join(lines[i + 1 : j]) + "\n")
             i, previous = j + 1, ""
             continue
         if lines[i].strip():
@@ -54,8 +54,12 @@ def marked_blocks(page: Path) -> list[str]:
 
 
 def curl_blocks() -> list[tuple[str, str]]:
-    return [(page.relative_to(REPO).as_posix(), block) for page in PAGES for block in marked_blocks(page)
-            if "curl " in block]
+    return [
+        (page.relative_to(REPO).as_posix(), block)
+        for page in PAGES
+        for block in marked_blocks(page)
+        if "curl " in block
+    ]
 
 
 def expected_statuses(block: str) -> list[str]:
@@ -111,8 +115,14 @@ def test_the_curl_calls_of_the_readme(live_host, tmp_path, page, block):
     assert "127.0.0.1:8000" in block
     script = block.replace("127.0.0.1:8000", f"{LOOPBACK}:{host.port}")
     wrapper = "curl() { command curl -w '%{stderr}CURL-STATUS %{http_code} %{method} %{url_effective}\\n' \"$@\"; }\n"
-    done = subprocess.run(["bash", "-c", "set -eo pipefail\n" + wrapper + script], cwd=repository_like(
-        tmp_path / "work", data), env=reader_env(), capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        ["bash", "-c", "set -eo pipefail\n" + wrapper + script],
+        cwd=repository_like(tmp_path / "work", data),
+        env=reader_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, f"{page}\n{done.stdout}\n{done.stderr}\n{host.log()[-3000:]}"
     calls = STATUS_LINE.findall(done.stderr)
     expected = expected_statuses(block)
@@ -135,9 +145,16 @@ def test_the_block_that_starts_the_server(tmp_path):
     work = repository_like(tmp_path / "work", tmp_path / "data")
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
-        server = subprocess.Popen(["bash", "-c", script], cwd=work, env=reader_env(), stdout=out,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            ["bash", "-c", script],
+            cwd=work,
+            env=reader_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
+
         def healthy() -> bool:
             assert server.poll() is None, log.read_text()
             try:
