@@ -30,7 +30,7 @@ help:
 	@echo "make test-java        the jar's public names checked with javap, then a Java program against it"
 	@echo "make test-kotlin      test-java, kotlin-example, then the Kotlin tests on the JVM"
 	@echo "make test-baseline    the sqlite3 and psycopg (PostgreSQL) baselines' rule tests (benches/baseline)"
-	@echo "make lint             cargo fmt --check and clippy"
+	@echo "make lint             cargo fmt --check and clippy; ruff and mypy --strict over the Python (REST host, fundcore package)"
 	@echo "make fmt              format the Rust code"
 
 # The code blocks of every README and docs page, the make targets they name and the facts docs/
@@ -60,9 +60,15 @@ test-rust-suites:
 quickstart:
 	$(CARGO) run --example quickstart
 
-lint:
+# Rust: rustfmt and clippy. Python (ruff.toml, mypy.ini): ruff over the REST host and the
+# `fundcore` package's Python, ruff format on the host, mypy --strict over both (the binding read
+# from its source stubs, so no wheel is built).
+lint: host-lint-deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace $(CARGO_FEATURES) --all-targets -- -D warnings
+	$(VENV)/bin/ruff check examples/fastapi_host bindings-python/python
+	$(VENV)/bin/ruff format --check examples/fastapi_host
+	$(VENV)/bin/mypy -p fundcore -p fundcore_host
 
 fmt:
 	$(CARGO) fmt --all
@@ -134,7 +140,7 @@ kotlin-example: kotlin-jar
 HOST_DIR := examples/fastapi_host
 DEMO_HOST := 127.0.0.1
 DEMO_PORT := 8000
-.PHONY: host-deps host-demo-deps host-test-deps test-host test-schemathesis demo-postgres
+.PHONY: host-deps host-demo-deps host-test-deps host-lint-deps test-host test-schemathesis demo-postgres
 
 # The REST host's runtime dependencies (pinned) into .venv.
 host-deps: venv
@@ -147,6 +153,10 @@ host-demo-deps: venv
 # ... plus its test dependencies (pytest, hypothesis, httpx2, schemathesis).
 host-test-deps: venv
 	$(PIP) install -q --disable-pip-version-check -r $(HOST_DIR)/requirements-test.txt
+
+# ... plus the Python lint tools of `make lint` (ruff, mypy; requirements-lint.txt).
+host-lint-deps: venv
+	$(PIP) install -q --disable-pip-version-check -r requirements-lint.txt
 
 # Build the wheel into .venv, then serve the REST API on 127.0.0.1:8000 with the store in
 # ./data/fundcore, a local SMTP server and SMS gateway keeping what they receive in ./data/mail

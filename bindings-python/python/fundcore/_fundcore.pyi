@@ -3,7 +3,7 @@
 import datetime
 import os
 from decimal import Decimal
-from typing import Any, Literal, TypeAlias, final
+from typing import Literal, TypeAlias, TypedDict, final
 
 from fundcore._notifier import Notifier
 
@@ -60,6 +60,64 @@ ERROR_CODES: dict[str, int]
 _Amount: TypeAlias = Decimal | int | str
 """A money argument. ``float`` is refused with ``TypeError``."""
 
+# What each record's ``to_dict()`` returns: its JSON form (money as strings with 2 decimals,
+# times as RFC 3339 text in UTC with microseconds, ids as UUID text).
+
+class _FundDict(TypedDict):
+    id: int
+    name: str
+    minimum: str
+    category: Literal["FPV", "FIC"]
+    active: bool
+
+class _ClientDict(TypedDict):
+    id: str
+    name: str
+    email: str
+    phone: str
+    channel: Literal["email", "sms"]
+    balance: str
+    created_at: str
+
+class _SubscriptionDict(TypedDict):
+    client_id: str
+    fund_id: int
+    fund_name: str
+    amount: str
+    transaction_id: str
+    subscribed_at: str
+
+class _TransactionDict(TypedDict):
+    id: str
+    client_id: str
+    fund_id: int
+    fund_name: str
+    kind: Literal["subscription", "cancellation"]
+    amount: str
+    balance_after: str
+    created_at: str
+    idempotency_key: str | None
+
+class _NotificationDict(TypedDict):
+    id: str
+    client_id: str
+    transaction_id: str
+    channel: Literal["email", "sms"]
+    recipient: str
+    subject: str
+    body: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_error: str | None
+    created_at: str
+    delivered_at: str | None
+    next_attempt_at: str | None
+
+class _DispatchReportDict(TypedDict):
+    delivered: int
+    retried: int
+    failed: int
+
 def format_cop(amount: _Amount) -> str:
     """``format_cop(Decimal("75000"))`` is ``"COP $75.000"``."""
 
@@ -85,7 +143,7 @@ class Fund:
     def category(self) -> Literal["FPV", "FIC"]: ...
     @property
     def active(self) -> bool: ...
-    def to_dict(self) -> dict[str, Any]: ...
+    def to_dict(self) -> _FundDict: ...
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -107,7 +165,7 @@ class Client:
     def balance(self) -> Decimal: ...
     @property
     def created_at(self) -> datetime.datetime: ...
-    def to_dict(self) -> dict[str, Any]: ...
+    def to_dict(self) -> _ClientDict: ...
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -127,7 +185,7 @@ class Subscription:
     def transaction_id(self) -> str: ...
     @property
     def subscribed_at(self) -> datetime.datetime: ...
-    def to_dict(self) -> dict[str, Any]: ...
+    def to_dict(self) -> _SubscriptionDict: ...
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -153,7 +211,7 @@ class Transaction:
     def created_at(self) -> datetime.datetime: ...
     @property
     def idempotency_key(self) -> str | None: ...
-    def to_dict(self) -> dict[str, Any]: ...
+    def to_dict(self) -> _TransactionDict: ...
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -187,7 +245,7 @@ class Notification:
     def delivered_at(self) -> datetime.datetime | None: ...
     @property
     def next_attempt_at(self) -> datetime.datetime | None: ...
-    def to_dict(self) -> dict[str, Any]: ...
+    def to_dict(self) -> _NotificationDict: ...
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -201,7 +259,7 @@ class DispatchReport:
     def retried(self) -> int: ...
     @property
     def failed(self) -> int: ...
-    def to_dict(self) -> dict[str, Any]: ...
+    def to_dict(self) -> _DispatchReportDict: ...
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -314,4 +372,6 @@ class Engine:
     def retry_failed_notifications(self, limit: int = 100) -> int: ...
     def flush(self) -> None: ...
 
-def _record_from_json(kind: str, json: str) -> Any: ...
+def _record_from_json(
+    kind: str, json: str
+) -> Fund | Client | Subscription | Transaction | Notification | DispatchReport: ...

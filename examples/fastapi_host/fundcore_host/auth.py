@@ -1,4 +1,4 @@
-"""Bearer-JWT authentication, authorization rules and a small per-caller rate limiter.
+"""Bearer-JWT authentication and the authorization rules (the rate limit is ``rate_limit.py``).
 
 Rules (documented in the README):
 
@@ -14,22 +14,15 @@ Rules (documented in the README):
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import math
-import threading
-import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable
 
 import jwt
-from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from .errors import HostError, host_message
-from .token import ROLES, TokenVerifier
+from .token import Role, TokenVerifier, is_role
 
 log = logging.getLogger("fundcore_host.auth")
 
@@ -41,84 +34,14 @@ bearer_scheme = HTTPBearer(
 
 @dataclass(frozen=True)
 class Principal:
+    """The authenticated caller: the token's subject and role."""
+
     sub: str
-    role: str
+    role: Role
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
-
-
-class RateLimiter:
-    """Fixed windows per caller key; ``per_minute == 0`` disables it.
-
-    Each request costs the same whatever the number of callers, and at most ``max_keys``
-    callers are tracked. Windows are kept in the order they started (a caller whose window
-    ended gets a new one at the end), so the windows that ended are always at the front: each
-    check drops at most two of them, and a full table drops its oldest window to make room (that
-    caller simply starts a new window). ``work`` counts the entries looked at, for tests.
-    """
-
-    #: Ended windows dropped from the front per check (two: faster than one is added).
-    DROP_PER_CHECK = 2
-
-    def __init__(
-        self,
-        per_minute: int,
-        window_s: float = 60.0,
-        max_keys: int = 100_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if max_keys <= 0:
-            raise ValueError("max_keys must be positive")
-        self.per_minute = per_minute
-        self.window_s = window_s
-        self.max_keys = max_keys
-        self.work = 0
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._windows: OrderedDict[str, list[float]] = OrderedDict()  # key -> [start, count]
-
-    def __len__(self) -> int:
-        return len(self._windows)
-
-    def _hit(self, key: str, now: float) -> tuple[float, float]:
-        windows = self._windows
-        for _ in range(self.DROP_PER_CHECK):
-            if not windows:
-                break
-            self.work += 1
-            _, (oldest_start, _) = next(iter(windows.items()))
-            if now - oldest_start < self.window_s:
-                break
-            windows.popitem(last=False)
-        self.work += 1
-        entry = windows.get(key)
-        if entry is not None and now - entry[0] >= self.window_s:
-            entry[0], entry[1] = now, 0
-            windows.move_to_end(key)  # keeps the table in window-start order
-        elif entry is None:
-            if len(windows) >= self.max_keys:
-                self.work += 1
-                windows.popitem(last=False)
-            entry = windows[key] = [now, 0]
-        entry[1] += 1
-        return entry[0], entry[1]
-
-    def check(self, key: str, locale: str = "es") -> None:
-        """Count a request of ``key``; raises 429 RATE_LIMITED past ``per_minute`` in its window."""
-        if self.per_minute <= 0:
-            return
-        now = self._clock()
-        with self._lock:
-            start, count = self._hit(key, now)
-        if count > self.per_minute:
-            retry_after = max(1, math.ceil(self.window_s - (now - start)))
-            raise HostError(
-                "RATE_LIMITED",
-                host_message("RATE_LIMITED", locale),
-                headers={"Retry-After": str(retry_after)},
-            )
 
 
 def _unauthorized(locale: str) -> HostError:
@@ -129,42 +52,26 @@ def _unauthorized(locale: str) -> HostError:
     )
 
 
-async def current_principal(
-    request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
-) -> Principal:
-    """The authenticated caller; raises 401 (or 429 when a caller keeps failing)."""
-    settings = request.app.state.settings
-    limiter: RateLimiter = request.app.state.rate_limiter
-    locale = settings.locale
+def authenticate(verifier: TokenVerifier, credentials: HTTPAuthorizationCredentials | None, locale: str) -> Principal:
+    """The caller a bearer token names; raises 401 UNAUTHORIZED for a missing, malformed,
+    expired or wrongly signed token, or one without a usable ``sub`` and ``role``."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        limiter.check(f"anon:{_peer(request)}", locale)
         raise _unauthorized(locale)
     try:
-        verifier: TokenVerifier = request.app.state.token_verifier
         claims = verifier.verify(credentials.credentials)
     except jwt.PyJWTError as exc:
-        limiter.check(f"anon:{_peer(request)}", locale)
         log.info("rejected bearer token: %s", exc.__class__.__name__)
         raise _unauthorized(locale) from None
     sub, role = claims.get("sub"), claims.get("role")
-    if not isinstance(sub, str) or not sub or role not in ROLES:
-        limiter.check(f"anon:{_peer(request)}", locale)
+    if not isinstance(sub, str) or not sub or not is_role(role):
         raise _unauthorized(locale)
-    principal = Principal(sub=sub, role=role)
-    limiter.check(f"{role}:{hashlib.sha256(sub.encode()).hexdigest()[:32]}", locale)
-    request.state.principal = principal
-    return principal
+    return Principal(sub=sub, role=role)
 
 
-def _peer(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-async def require_admin(request: Request, principal: Principal = Depends(current_principal)) -> Principal:
+def require_admin(principal: Principal, locale: str) -> None:
+    """Only an admin passes; a client gets 403 FORBIDDEN."""
     if not principal.is_admin:
-        raise HostError("FORBIDDEN", host_message("FORBIDDEN", request.app.state.settings.locale))
-    return principal
+        raise HostError("FORBIDDEN", host_message("FORBIDDEN", locale))
 
 
 def _normalise_id(value: str) -> str:
@@ -181,9 +88,9 @@ def client_not_found(client_id: str, locale: str) -> HostError:
     return HostError("CLIENT_NOT_FOUND", message, status=404)
 
 
-def authorize_client(request: Request, principal: Principal, client_id: str) -> None:
+def authorize_client(principal: Principal, client_id: str, locale: str) -> None:
     """Admins pass; a client passes only for its own id, else 404 as if the id did not exist."""
     if principal.is_admin:
         return
     if _normalise_id(principal.sub) != _normalise_id(client_id):
-        raise client_not_found(client_id, request.app.state.settings.locale)
+        raise client_not_found(client_id, locale)

@@ -1,41 +1,38 @@
-"""Host configuration, read from environment variables (all optional, safe local defaults).
+"""Host configuration: :class:`Settings`, read from ``FUNDCORE_*`` environment variables
+(pydantic-settings; all optional, safe local defaults).
 
-| variable | default | meaning |
-|---|---|---|
-| FUNDCORE_DATA | ./data/fundcore | embedded store directory (one process per store) |
-| FUNDCORE_DATABASE_URL | unset | `postgresql://user:password@host:5432/db`: the PostgreSQL store instead of FUNDCORE_DATA; any number of workers and hosts may share it |
-| FUNDCORE_JWT_SECRET | a fixed local-only secret (logs a warning) | HS256 key for bearer tokens |
-| FUNDCORE_LOCALE | es | engine and host message locale (es / en) |
-| FUNDCORE_SMTP_HOST | unset: email is written to the log, not sent | SMTP server |
-| FUNDCORE_SMTP_PORT | 587 (starttls), 465 (ssl), 25 (none) | SMTP port |
-| FUNDCORE_SMTP_TLS | starttls | starttls / ssl / none |
-| FUNDCORE_SMTP_USER, FUNDCORE_SMTP_PASSWORD | unset | SMTP credentials (login only when a user is set) |
-| FUNDCORE_SMTP_FROM | fundcore@localhost | sender address |
-| FUNDCORE_SMTP_TIMEOUT_S | 10 | socket timeout |
-| FUNDCORE_SMS_GATEWAY_URL | unset: SMS is written to the log, not sent | HTTP endpoint that receives a JSON POST per SMS |
-| FUNDCORE_SMS_GATEWAY_TOKEN | unset | sent as `Authorization: Bearer <token>` to the gateway |
-| FUNDCORE_SMS_TIMEOUT_S | 10 | gateway timeout |
-| FUNDCORE_DISPATCH_INTERVAL_MS | 1000 | pause between two dispatch rounds |
-| FUNDCORE_DISPATCH_BATCH | 100 | notifications per round |
-| FUNDCORE_RATE_LIMIT_PER_MINUTE | 600 | requests per minute per caller (0 = off) |
-| FUNDCORE_RETRY_BASE_DELAY_MS, FUNDCORE_RETRY_MAX_DELAY_MS, FUNDCORE_MAX_ATTEMPTS | engine defaults | notification retry policy of the engine |
-| FUNDCORE_LOG_LEVEL | INFO | log level of the host |
+Each variable is the field of the same name with the ``FUNDCORE_`` prefix, upper case
+(``smtp_host`` is ``FUNDCORE_SMTP_HOST``); ``data_path`` is ``FUNDCORE_DATA``. An empty or blank
+value counts as unset. The README of the host lists them all (Configuration).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import urllib.parse
-from dataclasses import dataclass, field
-from typing import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+import fundcore
 
 log = logging.getLogger("fundcore_host")
 
 #: Used only when FUNDCORE_JWT_SECRET is unset; fine on a laptop, never in production.
 LOCAL_DEV_JWT_SECRET = "fundcore-local-development-secret-do-not-deploy"
 
-_TLS_DEFAULT_PORT = {"starttls": 587, "ssl": 465, "none": 25}
+ENV_PREFIX = "FUNDCORE_"
+
+TlsMode = Literal["starttls", "ssl", "none"]
+Locale = Literal["es", "en"]
+
+_TLS_DEFAULT_PORT: dict[TlsMode, int] = {"starttls": 587, "ssl": 465, "none": 25}
+#: Fields whose values are never repeated in a message.
+_SECRET_FIELDS = frozenset({"jwt_secret", "smtp_password", "sms_gateway_token", "database_url"})
+#: Fields taken as they are written (a password may start or end with a space).
+_UNTRIMMED_FIELDS = frozenset({"jwt_secret", "smtp_user", "smtp_password", "sms_gateway_token"})
 
 
 class ConfigError(ValueError):
@@ -55,29 +52,13 @@ def redact_url(url: str) -> str:
         return "<unparseable database URL>"
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
-    if value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def _opt_int(env: Mapping[str, str], name: str, minimum: int = 0) -> int | None:
-    raw = env.get(name, "").strip()
-    return _int(env, name, 0, minimum) if raw else None
-
-
 @dataclass(frozen=True)
 class SmtpSettings:
+    """Where and how email notifications are sent."""
+
     host: str | None = None
     port: int = 587
-    tls: str = "starttls"  # starttls | ssl | none
+    tls: TlsMode = "starttls"
     user: str | None = None
     password: str | None = None
     sender: str = "fundcore@localhost"
@@ -86,73 +67,128 @@ class SmtpSettings:
 
 @dataclass(frozen=True)
 class SmsSettings:
+    """The HTTP gateway SMS notifications are posted to."""
+
     gateway_url: str | None = None
     token: str | None = None
     timeout_s: float = 10.0
 
 
-@dataclass(frozen=True)
-class Settings:
-    data_path: str = "./data/fundcore"
-    database_url: str | None = None
-    jwt_secret: str = LOCAL_DEV_JWT_SECRET
-    jwt_secret_is_default: bool = True
-    locale: str = "es"
-    smtp: SmtpSettings = field(default_factory=SmtpSettings)
-    sms: SmsSettings = field(default_factory=SmsSettings)
-    dispatch_interval_ms: int = 1000
-    dispatch_batch: int = 100
-    dispatch_enabled: bool = True
-    rate_limit_per_minute: int = 600
-    retry_base_delay_ms: int | None = None
-    retry_max_delay_ms: int | None = None
-    max_attempts: int | None = None
+class Settings(BaseSettings):
+    """The host's settings; ``Settings()`` reads the environment, keywords override it."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,
+        frozen=True,
+        populate_by_name=True,
+        extra="forbid",
+    )
+
+    #: The embedded store's directory (one process per store).
+    data_path: str = Field("./data/fundcore", validation_alias="FUNDCORE_DATA")
+    #: ``postgresql://user:password@host:5432/db``: the PostgreSQL store instead of ``data_path``.
+    database_url: str | None = Field(None, repr=False)
+    #: PostgreSQL connections each engine (each worker) keeps open; unset: the engine's default.
+    pool_size: int | None = None
+    #: HS256 key of the bearer tokens; unset: a fixed local-only secret (a warning is logged).
+    jwt_secret: SecretStr = SecretStr(LOCAL_DEV_JWT_SECRET)
+    #: Language of the engine's and the host's messages.
+    locale: Locale = "es"
+    #: The SMTP server; unset: email is written to the log, not sent.
+    smtp_host: str | None = None
+    #: Unset: 587 for starttls, 465 for ssl, 25 for none.
+    smtp_port: int | None = Field(None, ge=1)
+    smtp_tls: TlsMode = "starttls"
+    #: Login only when a user is set.
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    #: The sender address.
+    smtp_from: str = "fundcore@localhost"
+    smtp_timeout_s: int = Field(10, ge=1)
+    #: Receives a JSON POST per SMS; unset: SMS is written to the log, not sent.
+    sms_gateway_url: str | None = None
+    #: Sent as ``Authorization: Bearer <token>`` to the gateway.
+    sms_gateway_token: SecretStr | None = None
+    sms_timeout_s: int = Field(10, ge=1)
+    #: Pause between two dispatch rounds.
+    dispatch_interval_ms: int = Field(1000, ge=1)
+    #: Notifications per dispatch round.
+    dispatch_batch: int = Field(100, ge=1)
+    #: Requests per minute per caller; 0 turns the limit off.
+    rate_limit_per_minute: int = Field(600, ge=0)
+    #: The engine's notification retry policy; unset: the engine's defaults.
+    retry_base_delay_ms: int | None = Field(None, ge=1)
+    retry_max_delay_ms: int | None = Field(None, ge=1)
+    max_attempts: int | None = Field(None, ge=1)
+    #: The host's log level.
     log_level: str = "INFO"
 
+    @model_validator(mode="before")
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
-        env = os.environ if env is None else env
-        secret = env.get("FUNDCORE_JWT_SECRET", "")
-        tls = (env.get("FUNDCORE_SMTP_TLS", "starttls").strip().lower() or "starttls")
-        if tls not in _TLS_DEFAULT_PORT:
-            raise ConfigError(f"FUNDCORE_SMTP_TLS must be starttls, ssl or none, got {tls!r}")
-        locale = env.get("FUNDCORE_LOCALE", "es").strip().lower() or "es"
-        if locale not in ("es", "en"):
-            raise ConfigError(f"FUNDCORE_LOCALE must be es or en, got {locale!r}")
-        smtp = SmtpSettings(
-            host=env.get("FUNDCORE_SMTP_HOST", "").strip() or None,
-            port=_int(env, "FUNDCORE_SMTP_PORT", _TLS_DEFAULT_PORT[tls], 1),
-            tls=tls,
-            user=env.get("FUNDCORE_SMTP_USER") or None,
-            password=env.get("FUNDCORE_SMTP_PASSWORD") or None,
-            sender=env.get("FUNDCORE_SMTP_FROM", "").strip() or "fundcore@localhost",
-            timeout_s=float(_int(env, "FUNDCORE_SMTP_TIMEOUT_S", 10, 1)),
+    def _blank_is_unset(cls, values: object) -> object:
+        """Surrounding blanks are dropped (secrets excepted) and a blank value counts as unset."""
+        if not isinstance(values, dict):
+            return values
+        cleaned: dict[object, object] = {}
+        for key, value in values.items():
+            if isinstance(value, str) and key not in _UNTRIMMED_FIELDS:
+                value = value.strip()
+            if value != "":
+                cleaned[key] = value
+        return cleaned
+
+    @field_validator("locale", "smtp_tls", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in logging.getLevelNamesMapping():
+            raise ValueError(f"must be a logging level such as INFO or DEBUG, got {value!r}")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError(f"must start with postgresql:// or postgres://, got {redact_url(value)!r}")
+        return value
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """The settings of the environment; raises :class:`ConfigError` naming the variable."""
+        try:
+            return cls()
+        except ValidationError as error:
+            raise ConfigError(_explain(error)) from None
+
+    @property
+    def jwt_secret_is_default(self) -> bool:
+        """Whether tokens are signed with the built-in local development secret."""
+        return self.jwt_secret.get_secret_value() == LOCAL_DEV_JWT_SECRET
+
+    @property
+    def smtp(self) -> SmtpSettings:
+        return SmtpSettings(
+            host=self.smtp_host,
+            port=self.smtp_port if self.smtp_port is not None else _TLS_DEFAULT_PORT[self.smtp_tls],
+            tls=self.smtp_tls,
+            user=self.smtp_user,
+            password=self.smtp_password.get_secret_value() if self.smtp_password is not None else None,
+            sender=self.smtp_from,
+            timeout_s=float(self.smtp_timeout_s),
         )
-        sms = SmsSettings(
-            gateway_url=env.get("FUNDCORE_SMS_GATEWAY_URL", "").strip() or None,
-            token=env.get("FUNDCORE_SMS_GATEWAY_TOKEN") or None,
-            timeout_s=float(_int(env, "FUNDCORE_SMS_TIMEOUT_S", 10, 1)),
-        )
-        database_url = env.get("FUNDCORE_DATABASE_URL", "").strip() or None
-        if database_url is not None and not database_url.startswith(("postgresql://", "postgres://")):
-            raise ConfigError(
-                f"FUNDCORE_DATABASE_URL must start with postgresql:// or postgres://, got {redact_url(database_url)!r}"
-            )
-        return cls(
-            data_path=env.get("FUNDCORE_DATA", "").strip() or "./data/fundcore",
-            database_url=database_url,
-            jwt_secret=secret or LOCAL_DEV_JWT_SECRET,
-            jwt_secret_is_default=not secret,
-            locale=locale,
-            smtp=smtp,
-            sms=sms,
-            dispatch_interval_ms=_int(env, "FUNDCORE_DISPATCH_INTERVAL_MS", 1000, 1),
-            dispatch_batch=_int(env, "FUNDCORE_DISPATCH_BATCH", 100, 1),
-            rate_limit_per_minute=_int(env, "FUNDCORE_RATE_LIMIT_PER_MINUTE", 600, 0),
-            retry_base_delay_ms=_opt_int(env, "FUNDCORE_RETRY_BASE_DELAY_MS", 1),
-            retry_max_delay_ms=_opt_int(env, "FUNDCORE_RETRY_MAX_DELAY_MS", 1),
-            max_attempts=_opt_int(env, "FUNDCORE_MAX_ATTEMPTS", 1),
-            log_level=env.get("FUNDCORE_LOG_LEVEL", "INFO").strip().upper() or "INFO",
+
+    @property
+    def sms(self) -> SmsSettings:
+        return SmsSettings(
+            gateway_url=self.sms_gateway_url,
+            token=self.sms_gateway_token.get_secret_value() if self.sms_gateway_token is not None else None,
+            timeout_s=float(self.sms_timeout_s),
         )
 
     @property
@@ -176,16 +212,16 @@ class Settings:
                 text = text.replace(password, "***").replace(urllib.parse.quote(password, safe=""), "***")
         return text
 
-    def engine_kwargs(self) -> dict[str, object]:
-        """Keyword configuration for ``fundcore.Engine`` (only what was set)."""
-        kwargs: dict[str, object] = {"locale": self.locale}
-        if self.retry_base_delay_ms is not None:
-            kwargs["retry_base_delay_ms"] = self.retry_base_delay_ms
-        if self.retry_max_delay_ms is not None:
-            kwargs["retry_max_delay_ms"] = self.retry_max_delay_ms
-        if self.max_attempts is not None:
-            kwargs["max_attempts"] = self.max_attempts
-        return kwargs
+    def open_engine(self) -> fundcore.Engine:
+        """The engine on :attr:`store` with these settings (``None``: the engine's default)."""
+        return fundcore.Engine(
+            self.store,
+            locale=self.locale,
+            max_attempts=self.max_attempts,
+            retry_base_delay_ms=self.retry_base_delay_ms,
+            retry_max_delay_ms=self.retry_max_delay_ms,
+            pool_size=self.pool_size,
+        )
 
     def warn_about_local_defaults(self) -> None:
         if self.jwt_secret_is_default:
@@ -193,9 +229,32 @@ class Settings:
                 "FUNDCORE_JWT_SECRET is not set: using the built-in local development secret. "
                 "Anyone can mint tokens for this server; set FUNDCORE_JWT_SECRET before deploying."
             )
-        elif len(self.jwt_secret.encode()) < 32:
+        elif len(self.jwt_secret.get_secret_value().encode()) < 32:
             log.warning("FUNDCORE_JWT_SECRET is shorter than 32 bytes; use a longer random secret")
-        if self.smtp.host is None:
+        if self.smtp_host is None:
             log.warning("FUNDCORE_SMTP_HOST is not set: email notifications are written to the log, not sent")
-        if self.sms.gateway_url is None:
+        if self.sms_gateway_url is None:
             log.warning("FUNDCORE_SMS_GATEWAY_URL is not set: SMS notifications are written to the log, not sent")
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a :class:`Settings` field."""
+    alias = Settings.model_fields[field].validation_alias if field in Settings.model_fields else None
+    return alias if isinstance(alias, str) else ENV_PREFIX + field.upper()
+
+
+def _explain(error: ValidationError) -> str:
+    """One line per refused variable: its name, the problem and (unless secret) the value."""
+    fields_by_alias = {
+        field.validation_alias: name
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.validation_alias, str)
+    }
+    problems = []
+    for item in error.errors(include_url=False):
+        located = str(item["loc"][0]) if item["loc"] else ""
+        field = fields_by_alias.get(located, located)
+        message = item["msg"].removeprefix("Value error, ")
+        shown = "" if field in _SECRET_FIELDS or item["type"] == "value_error" else f", got {item['input']!r}"
+        problems.append(f"{env_name(field)}: {message}{shown}")
+    return "; ".join(problems)

@@ -12,8 +12,9 @@ own catalogue and initial balance. The patterns use only what JSON Schema (ECMA-
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Literal
 
 import fundcore
 
@@ -121,7 +122,7 @@ def amount_pattern(minimum: Decimal, maximum: Decimal) -> str:
     return f"^{_group(alternatives)}$"
 
 
-def subscribe_body_schema(funds: Iterable[Any], balance_ceiling: Decimal) -> dict[str, Any]:
+def subscribe_body_schema(funds: Iterable[fundcore.Fund], balance_ceiling: Decimal) -> dict[str, Any]:
     """The subscribe body, one branch per fund of the engine's catalogue: an amount from the
     fund's minimum up to ``balance_ceiling`` (no balance is ever higher), or none (the minimum)."""
     branches = []
@@ -135,18 +136,20 @@ def subscribe_body_schema(funds: Iterable[Any], balance_ceiling: Decimal) -> dic
             ],
             "description": f"COP, from {minimum:.2f}; omitted or null: the minimum",
         }
-        branches.append({
-            "type": "object",
-            "title": f"fund {fund.id} ({fund.name})",
-            "properties": {"fund_id": {"type": "integer", "const": fund.id}, "amount": amount},
-            "required": ["fund_id"],
-            "additionalProperties": False,
-        })
+        branches.append(
+            {
+                "type": "object",
+                "title": f"fund {fund.id} ({fund.name})",
+                "properties": {"fund_id": {"type": "integer", "const": fund.id}, "amount": amount},
+                "required": ["fund_id"],
+                "additionalProperties": False,
+            }
+        )
     return {
         "title": "SubscribeRequest",
         "description": (
             "`fund_id` from `GET /funds` and an optional `amount`: a decimal string with at most 2 "
-            "decimals (`\"80000.50\"`) or a JSON integer, at least the fund's minimum (JSON floats are "
+            'decimals (`"80000.50"`) or a JSON integer, at least the fund\'s minimum (JSON floats are '
             "refused). One branch per fund of the catalogue."
         ),
         "anyOf": branches,
@@ -163,10 +166,20 @@ CODES_BY_STATUS: dict[int, list[str]] = {}
 for _code, _status in sorted({**ENGINE_STATUS, **HOST_STATUS}.items()):
     CODES_BY_STATUS.setdefault(_status, []).append(_code)
 #: The example code shown for each status.
-EXAMPLE_CODE = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "CLIENT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
-                409: "INSUFFICIENT_BALANCE", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
-                422: "BELOW_MINIMUM", 429: "RATE_LIMITED", 431: "REQUEST_HEADERS_TOO_LARGE",
-                500: "INTERNAL_ERROR", 503: "STORAGE_ERROR"}
+EXAMPLE_CODE = {
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "CLIENT_NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "INSUFFICIENT_BALANCE",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "BELOW_MINIMUM",
+    429: "RATE_LIMITED",
+    431: "REQUEST_HEADERS_TOO_LARGE",
+    500: "INTERNAL_ERROR",
+    503: "STORAGE_ERROR",
+}
 
 _REQUEST_ID_HEADER = {
     "description": "the request's id: the `X-Request-ID` sent (if it matched the pattern) or a generated one",
@@ -174,11 +187,21 @@ _REQUEST_ID_HEADER = {
     "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN},
 }
 _STATUS_HEADERS: dict[int, dict[str, Any]] = {
-    401: {"WWW-Authenticate": {"description": "always `Bearer`", "required": True,
-                               "schema": {"type": "string", "enum": ["Bearer"]}}},
+    401: {
+        "WWW-Authenticate": {
+            "description": "always `Bearer`",
+            "required": True,
+            "schema": {"type": "string", "enum": ["Bearer"]},
+        }
+    },
     405: {"Allow": {"description": "every method of the path", "required": True, "schema": {"type": "string"}}},
-    429: {"Retry-After": {"description": "seconds until the caller's window ends", "required": True,
-                          "schema": {"type": "integer", "minimum": 1}}},
+    429: {
+        "Retry-After": {
+            "description": "seconds until the caller's window ends",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
 }
 
 #: The links schemathesis and readers follow from a response to the next operation.
@@ -195,10 +218,14 @@ LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
             "operationId": "cancelSubscription",
             "parameters": {"client_id": "$response.body#/client_id", "fund_id": "$response.body#/fund_id"},
         },
-        "listTransactions": {"operationId": "listTransactions",
-                             "parameters": {"client_id": "$response.body#/client_id"}},
-        "listNotifications": {"operationId": "listNotifications",
-                              "parameters": {"client_id": "$response.body#/client_id"}},
+        "listTransactions": {
+            "operationId": "listTransactions",
+            "parameters": {"client_id": "$response.body#/client_id"},
+        },
+        "listNotifications": {
+            "operationId": "listNotifications",
+            "parameters": {"client_id": "$response.body#/client_id"},
+        },
     },
     ("cancelSubscription", "200"): {
         "getClient": {"operationId": "getClient", "parameters": {"client_id": "$response.body#/client_id"}},
@@ -207,10 +234,13 @@ LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
 }
 
 
-def _error_examples(locale: str) -> dict[int, dict[str, Any]]:
+def _error_examples(locale: Literal["es", "en"]) -> dict[int, dict[str, Any]]:
     """One real envelope per status: host texts from the host, engine texts from an engine."""
-    examples = {status: {"status": "error", "code": code, "message": host_message(code, locale), "errors": None}
-                for status, code in EXAMPLE_CODE.items() if code in HOST_STATUS}
+    examples = {
+        status: {"status": "error", "code": code, "message": host_message(code, locale), "errors": None}
+        for status, code in EXAMPLE_CODE.items()
+        if code in HOST_STATUS
+    }
     with fundcore.Engine(locale=locale) as engine:
         client = engine.register_client("Ana", "ana@example.com", "+573001234567", channel="email")
         engine.subscribe(client.id, 1, Decimal("80000"))
@@ -223,8 +253,12 @@ def _error_examples(locale: str) -> dict[int, dict[str, Any]]:
                 call()
             except fundcore.FundcoreError as error:
                 examples[status] = {"status": "error", "code": error.code, "message": error.message, "errors": None}
-    examples[503] = {"status": "error", "code": "STORAGE_ERROR",
-                     "message": "(the engine's message: the store failed and nothing was changed)", "errors": None}
+    examples[503] = {
+        "status": "error",
+        "code": "STORAGE_ERROR",
+        "message": "(the engine's message: the store failed and nothing was changed)",
+        "errors": None,
+    }
     return examples
 
 
@@ -232,13 +266,17 @@ def _error_response(status: int, description: str, example: dict[str, Any]) -> d
     return {
         "description": description,
         "headers": {"X-Request-ID": _REQUEST_ID_HEADER, **_STATUS_HEADERS.get(status, {})},
-        "content": {"application/json": {
-            "schema": {"allOf": [
-                {"$ref": "#/components/schemas/ErrorEnvelope"},
-                {"properties": {"code": {"enum": CODES_BY_STATUS[status]}}},
-            ]},
-            "example": example,
-        }},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "allOf": [
+                        {"$ref": "#/components/schemas/ErrorEnvelope"},
+                        {"properties": {"code": {"enum": CODES_BY_STATUS[status]}}},
+                    ]
+                },
+                "example": example,
+            }
+        },
     }
 
 
@@ -257,7 +295,9 @@ _DESCRIPTIONS = {
 }
 
 
-def complete_document(document: dict[str, Any], engine: Any | None, locale: str) -> dict[str, Any]:
+def complete_document(
+    document: dict[str, Any], engine: fundcore.Engine | None, locale: Literal["es", "en"]
+) -> dict[str, Any]:
     """Adds to FastAPI's document what it cannot say by itself: the error responses of every
     operation (code enum and an example per status), the response headers, the links, and the
     subscribe body of the engine's catalogue (when the engine is open)."""
@@ -280,7 +320,8 @@ def complete_document(document: dict[str, Any], engine: Any | None, locale: str)
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     schemas["ErrorEnvelope"]["properties"]["code"] = {
-        "type": "string", "enum": sorted({**ENGINE_STATUS, **HOST_STATUS}),
+        "type": "string",
+        "enum": sorted({**ENGINE_STATUS, **HOST_STATUS}),
         "description": "stable error code; its HTTP status is fixed",
     }
     if engine is not None:

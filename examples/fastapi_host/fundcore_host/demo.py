@@ -52,8 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--smtp-port", type=int, default=8025)
     parser.add_argument("--sms-port", type=int, default=8026)
-    parser.add_argument("--workers", type=int, default=1,
-                        help="worker processes (more than 1 needs FUNDCORE_DATABASE_URL, the PostgreSQL store)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (more than 1 needs FUNDCORE_DATABASE_URL, the PostgreSQL store)",
+    )
     args = parser.parse_args(argv)
     data = Path(args.data)
     os.environ.setdefault("FUNDCORE_DATA", str(data / "fundcore"))
@@ -67,21 +71,27 @@ def main(argv: list[str] | None = None) -> int:
         settings = serve.load_settings()
         if settings is None:
             return 2
-        token = make_token(settings.jwt_secret, "admin", "admin", ttl_s=86_400)
+        token = make_token(settings.jwt_secret.get_secret_value(), "admin", "admin", ttl_s=86_400)
         store = settings.store_label
         if args.workers > 1:
             store += f", {args.workers} workers"
         url = f"http://{args.host}:{args.port}"
         if args.workers > 1 or settings.database_url:
             # the workers open their own engines; the banner comes first
-            print(banner(url, store, sinks.mail_dir, sinks.sms_dir,
-                         f"{sinks.host}:{sinks.smtp_port}", sinks.sms_url, token), flush=True)
+            print(
+                banner(
+                    url, store, sinks.mail_dir, sinks.sms_dir, f"{sinks.host}:{sinks.smtp_port}", sinks.sms_url, token
+                ),
+                flush=True,
+            )
             return serve.serve(settings, args.host, args.port, args.workers)
         engine = serve.open_store(settings)
         if engine is None:
             return 1
-        print(banner(url, store, sinks.mail_dir, sinks.sms_dir,
-                     f"{sinks.host}:{sinks.smtp_port}", sinks.sms_url, token), flush=True)
+        print(
+            banner(url, store, sinks.mail_dir, sinks.sms_dir, f"{sinks.host}:{sinks.smtp_port}", sinks.sms_url, token),
+            flush=True,
+        )
         serve.run(settings, engine, args.host, args.port)
         return 0
     finally:

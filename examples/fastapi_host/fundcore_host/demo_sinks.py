@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,13 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 #: The largest SMS request the gateway reads.
 MAX_SMS_REQUEST_BYTES = 64 * 1024
 
 
 def _file_name(kind_id: str, suffix: str) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     safe_id = re.sub(r"[^A-Za-z0-9._-]", "_", kind_id)[:80] or uuid.uuid4().hex
     return f"{stamp}-{safe_id}{suffix}"
 
@@ -55,8 +56,8 @@ class _MailHandler:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        raw = envelope.original_content or envelope.content
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        raw = envelope.original_content or b""  # the message as received, set by aiosmtpd before DATA ends
         parsed = message_from_bytes(raw, policy=default_policy)
         notification_id = str(parsed.get("X-Fundcore-Notification-Id") or uuid.uuid4().hex)
         _write_whole(self.folder, _file_name(notification_id, ".eml"), raw)
@@ -65,7 +66,7 @@ class _MailHandler:
 
 def _sms_handler(folder: Path) -> type[BaseHTTPRequestHandler]:
     class SmsHandler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             if self.path.split("?", 1)[0] != "/sms":
                 self._answer(404, {"accepted": False, "error": "POST /sms"})
                 return
@@ -81,13 +82,13 @@ def _sms_handler(folder: Path) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 self._answer(400, {"accepted": False, "error": "not JSON"})
                 return
-            record = {"received_at": datetime.now(timezone.utc).isoformat(), "message": message}
+            record = {"received_at": datetime.now(UTC).isoformat(), "message": message}
             notification_id = str(message.get("id") if isinstance(message, dict) else "") or uuid.uuid4().hex
             text = json.dumps(record, ensure_ascii=False, indent=2) + "\n"
             _write_whole(folder, _file_name(notification_id, ".json"), text.encode("utf-8"))
             self._answer(200, {"accepted": True})
 
-        def _answer(self, status: int, payload: dict[str, Any]) -> None:
+        def _answer(self, status: int, payload: dict[str, object]) -> None:
             body = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -147,8 +148,9 @@ def start_sinks(directory: str | Path, host: str = "127.0.0.1", smtp_port: int =
     except BaseException:
         http.server_close()
         raise
-    thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.2}, name="demo-sms-sink",
-                              daemon=True)
+    thread = threading.Thread(
+        target=http.serve_forever, kwargs={"poll_interval": 0.2}, name="demo-sms-sink", daemon=True
+    )
     thread.start()
     return Sinks(host, smtp_port, http.server_address[1], mail_dir, sms_dir, smtp, http, thread)
 
@@ -161,8 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sms-port", type=int, default=8026)
     args = parser.parse_args(argv)
     sinks = start_sinks(args.dir, args.host, args.smtp_port, args.sms_port)
-    print(f"SMTP on {sinks.host}:{sinks.smtp_port} -> {sinks.mail_dir}/ ; SMS on {sinks.sms_url} -> {sinks.sms_dir}/",
-          flush=True)
+    print(
+        f"SMTP on {sinks.host}:{sinks.smtp_port} -> {sinks.mail_dir}/ ; SMS on {sinks.sms_url} -> {sinks.sms_dir}/",
+        flush=True,
+    )
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())

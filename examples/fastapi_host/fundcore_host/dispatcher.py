@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+
+import fundcore
 
 log = logging.getLogger("fundcore_host.dispatcher")
 
 
-def _count(report: Any, name: str) -> int:
-    if isinstance(report, dict):
-        return int(report.get(name, 0))
-    return int(getattr(report, name, 0))
-
-
 class Dispatcher:
-    def __init__(self, engine: Any, notifier: Any, interval_ms: int = 1000, batch: int = 100) -> None:
+    """Runs ``engine.dispatch_notifications(notifier)`` in a background thread (see the module)."""
+
+    def __init__(
+        self, engine: fundcore.Engine, notifier: fundcore.Notifier, interval_ms: int = 1000, batch: int = 100
+    ) -> None:
         if interval_ms <= 0 or batch <= 0:
             raise ValueError("interval_ms and batch must be positive")
         self.engine = engine
@@ -40,11 +39,13 @@ class Dispatcher:
         with self._round_lock:
             report = self.engine.dispatch_notifications(self.notifier, limit=self.batch)
             self.rounds += 1
-        counts = {k: _count(report, k) for k in ("delivered", "retried", "failed")}
+        counts = {"delivered": report.delivered, "retried": report.retried, "failed": report.failed}
         if any(counts.values()):
             log.info(
                 "dispatch round: delivered=%d retried=%d failed=%d",
-                counts["delivered"], counts["retried"], counts["failed"],
+                counts["delivered"],
+                counts["retried"],
+                counts["failed"],
             )
         return counts
 

@@ -13,11 +13,24 @@ are ``VALIDATION_ERROR`` (422) with one entry per offending field in ``errors``.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal
 
-from fastapi.encoders import jsonable_encoder
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.types import Scope
+
+import fundcore
+
+from .json_body import DUPLICATE_KEY_ERROR, INVALID_JSON_ERROR
+from .logs import printable
+
+log = logging.getLogger("fundcore_host")
 
 #: HTTP status of every engine error code (docs/errors.md).
 ENGINE_STATUS: dict[str, int] = {
@@ -131,31 +144,26 @@ def envelope(
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     """The one way the host writes an error response."""
-    body: dict[str, Any] = {
-        "status": "error",
-        "code": code,
-        "message": message,
-        "errors": dict(errors) if errors else None,
-    }
-    return JSONResponse(status_code=status, content=jsonable_encoder(body), headers=dict(headers or {}))
+    body = {"status": "error", "code": code, "message": message, "errors": dict(errors) if errors else None}
+    return JSONResponse(status_code=status, content=body, headers=dict(headers or {}))
 
 
-def engine_error_response(exc: Exception) -> JSONResponse:
+def engine_error_response(exc: fundcore.FundcoreError) -> JSONResponse:
     """Render a ``fundcore.FundcoreError`` with the status of its code (docs/errors.md)."""
-    code = str(getattr(exc, "code", "") or "INTERNAL_ERROR")
-    message = str(getattr(exc, "message", "") or exc)
+    code = exc.code or "INTERNAL_ERROR"
+    message = exc.message or str(exc)
     status = ENGINE_STATUS.get(code, 500)
     errors = None
-    field = getattr(exc, "field", None)
+    field = exc.field
     if code == "VALIDATION_ERROR" and field:
-        name = str(field)
+        name = field
         # the engine's message reads "<field>: <problem>"; the per-field entry keeps the problem
-        problem = message[len(name) + 2:] if message.startswith(f"{name}: ") else message
+        problem = message[len(name) + 2 :] if message.startswith(f"{name}: ") else message
         errors = {name: problem or message}
     return envelope(status, code, message, errors)
 
 
-def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+def field_name(loc: Sequence[int | str]) -> str:
     """Turn a pydantic error location into a field name.
 
     ``("body", "amount")`` -> ``"amount"``, ``("query", "limit")`` -> ``"limit"``,
@@ -169,3 +177,100 @@ def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     if parts and parts[0] in {"body"} and len(parts) > 1:
         parts = parts[1:]
     return ".".join(parts) if parts else "body"
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """The ``responses`` of an operation that may answer these error statuses (the document
+    then gets each one's codes and example from ``contract.complete_document``)."""
+    return {status: {"model": ErrorEnvelope} for status in statuses}
+
+
+# --------------------------------------------------------------------------- exception handlers
+
+#: What an HTTP error raised by Starlette or FastAPI becomes: code and status.
+_HTTP_CODES = {
+    400: ("VALIDATION_ERROR", 422),
+    401: ("UNAUTHORIZED", 401),
+    403: ("FORBIDDEN", 403),
+    404: ("NOT_FOUND", 404),
+    405: ("METHOD_NOT_ALLOWED", 405),
+    413: ("PAYLOAD_TOO_LARGE", 413),
+    415: ("UNSUPPORTED_MEDIA_TYPE", 415),
+    422: ("VALIDATION_ERROR", 422),
+    429: ("RATE_LIMITED", 429),
+}
+
+
+def validation_response(exc: RequestValidationError, locale: str) -> JSONResponse:
+    """A request that does not fit its models: 422 with each offending field's problem."""
+    errors: dict[str, str] = {}
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        kind = err.get("type", "")
+        if kind in ("json_invalid", INVALID_JSON_ERROR):
+            name, text = "body", host_message("BAD_JSON", locale)
+        elif kind == DUPLICATE_KEY_ERROR:
+            name, text = str(err.get("ctx", {}).get("key", "body")), host_message("DUPLICATE_KEY", locale)
+        elif kind == "string_pattern_mismatch":
+            # pydantic's text would quote the whole pattern; the document states it
+            name, text = field_name(loc), host_message("FORMAT", locale)
+        else:
+            name = field_name(loc)
+            text = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        errors.setdefault(name, text)
+    return envelope(422, "VALIDATION_ERROR", host_message("VALIDATION_ERROR", locale), errors or None)
+
+
+def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> str:
+    """Every method of every route whose path matches the request (RFC 9110 §15.5.6), HEAD
+    wherever GET is, as the ``Allow`` header of a 405."""
+    methods: set[str] = set()
+    # inside a Mount the scope's root_path includes the mount's prefix: match from the top
+    scope = {**scope, "root_path": scope.get("app_root_path", scope.get("root_path", ""))}
+    for route in routes:
+        if isinstance(route, Mount):
+            if route.matches(scope)[0] != Match.NONE:
+                methods.add("GET")  # the static files of the docs
+        elif isinstance(route, Route) and route.methods and route.matches(scope)[0] != Match.NONE:
+            methods.update(route.methods)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
+def install_exception_handlers(app: FastAPI, locale: str, included_routes: Sequence[BaseRoute]) -> None:
+    """Every failure a request can meet, rendered as the envelope with its status.
+
+    ``included_routes``: the routes of the routers the app includes (FastAPI keeps an included
+    router as one entry of ``app.routes``), for the ``Allow`` header of a 405.
+    """
+
+    @app.exception_handler(fundcore.FundcoreError)
+    async def engine_error(request: Request, exc: fundcore.FundcoreError) -> JSONResponse:
+        response = engine_error_response(exc)
+        if response.status_code >= 500:
+            log.error("engine error %s: %s", printable(exc.code), printable(exc.message))
+        return response
+
+    @app.exception_handler(HostError)
+    async def host_error(request: Request, exc: HostError) -> JSONResponse:
+        return envelope(exc.status, exc.code, exc.message or host_message(exc.code, locale), exc.errors, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_response(exc, locale)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code in _HTTP_CODES:
+            code, status = _HTTP_CODES[exc.status_code]
+            message = host_message(code, locale)
+        elif exc.status_code >= 500:
+            code, status, message = "INTERNAL_ERROR", 500, host_message("INTERNAL_ERROR", locale)
+        else:
+            code, status, message = "BAD_REQUEST", exc.status_code, str(exc.detail)
+        if status == 405:
+            # Starlette names only the methods of the first route matching the path.
+            headers["Allow"] = allowed_methods([*app.routes, *included_routes], request.scope)
+        return envelope(status, code, message, None, headers)

@@ -31,6 +31,9 @@ _UNSAFE_RE = re.compile(f"[{_UNSAFE}]")
 _UNSAFE_OR_BACKSLASH_RE = re.compile(f"[{_UNSAFE}\\\\]")
 _NAMED = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
+#: The name of the handler :func:`configure_logging` installs (so it is installed once).
+_HANDLER_NAME = "fundcore_host"
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
@@ -45,7 +48,7 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\u{code:04x}"
 
 
-def printable(value: Any) -> str:
+def printable(value: object) -> str:
     """``value`` as text safe for one log line: control characters and backslashes escaped."""
     return _UNSAFE_OR_BACKSLASH_RE.sub(_escape, str(value))
 
@@ -84,9 +87,9 @@ def configure_logging(level: str = "INFO") -> None:
     """Log lines of the host carry the request id: ``... [request_id] message`` (installed once)."""
     root = logging.getLogger("fundcore_host")
     root.setLevel(level)
-    if not any(getattr(h, "_fundcore_host", False) for h in root.handlers):
+    if not any(h.get_name() == _HANDLER_NAME for h in root.handlers):
         handler = make_handler()
-        handler._fundcore_host = True  # type: ignore[attr-defined]
+        handler.set_name(_HANDLER_NAME)
         root.addHandler(handler)
 
 

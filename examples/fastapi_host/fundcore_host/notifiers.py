@@ -21,7 +21,6 @@ import urllib.error
 import urllib.request
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Any, Protocol
 
 import fundcore
 
@@ -31,18 +30,6 @@ from .logs import printable
 log = logging.getLogger("fundcore_host.notifiers")
 
 
-class Notifier(Protocol):
-    def send(self, notification: Any) -> None: ...
-
-
-def channel_of(notification: Any) -> str:
-    """``"email"`` or ``"sms"`` whatever the binding uses for the channel (str or enum)."""
-    channel = getattr(notification, "channel", "")
-    channel = getattr(channel, "value", channel)
-    text = str(channel).lower()
-    return text.rsplit(".", 1)[-1]
-
-
 class EmailNotifier:
     """Sends each notification as a plain-text email through an SMTP server."""
 
@@ -50,12 +37,13 @@ class EmailNotifier:
         if not settings.host:
             raise ValueError("EmailNotifier needs an SMTP host")
         self.settings = settings
+        self.host = settings.host
         self.ssl_context = ssl_context
 
     def _context(self) -> ssl.SSLContext:
         return self.ssl_context or ssl.create_default_context()
 
-    def build_message(self, n: Any) -> EmailMessage:
+    def build_message(self, n: fundcore.Notification) -> EmailMessage:
         msg = EmailMessage()
         msg["From"] = self.settings.sender
         msg["To"] = str(n.recipient)
@@ -71,8 +59,8 @@ class EmailNotifier:
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
         if s.tls == "ssl":
-            return smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_s, context=self._context())
-        smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout_s)
+            return smtplib.SMTP_SSL(self.host, s.port, timeout=s.timeout_s, context=self._context())
+        smtp = smtplib.SMTP(self.host, s.port, timeout=s.timeout_s)
         try:
             if s.tls == "starttls":
                 smtp.starttls(context=self._context())
@@ -81,7 +69,7 @@ class EmailNotifier:
             raise
         return smtp
 
-    def send(self, notification: Any) -> None:
+    def send(self, notification: fundcore.Notification) -> None:
         msg = self.build_message(notification)
         try:
             smtp = self._connect()
@@ -125,8 +113,9 @@ class SmsGatewayNotifier:
         if not settings.gateway_url.startswith(("http://", "https://")):
             raise ValueError("the SMS gateway URL must be http:// or https://")
         self.settings = settings
+        self.url = settings.gateway_url
 
-    def payload(self, n: Any) -> dict[str, str]:
+    def payload(self, n: fundcore.Notification) -> dict[str, str]:
         return {
             "id": str(n.id),
             "to": str(n.recipient),
@@ -135,7 +124,7 @@ class SmsGatewayNotifier:
             "transaction_id": str(n.transaction_id),
         }
 
-    def send(self, notification: Any) -> None:
+    def send(self, notification: fundcore.Notification) -> None:
         data = json.dumps(self.payload(notification)).encode("utf-8")
         headers = {
             "Content-Type": "application/json",
@@ -145,7 +134,7 @@ class SmsGatewayNotifier:
         }
         if self.settings.token:
             headers["Authorization"] = f"Bearer {self.settings.token}"
-        request = urllib.request.Request(self.settings.gateway_url, data=data, headers=headers, method="POST")
+        request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=self.settings.timeout_s) as response:
                 response.read()
@@ -166,22 +155,26 @@ class LogNotifier:
     def __init__(self, what: str) -> None:
         self.what = what
 
-    def send(self, notification: Any) -> None:
+    def send(self, notification: fundcore.Notification) -> None:
         log.warning(
             "%s %s not sent (no %s configured): to=%s subject=%r body=%r",
-            channel_of(notification), notification.id, self.what,
-            printable(notification.recipient), notification.subject, notification.body,
+            notification.channel,
+            notification.id,
+            self.what,
+            printable(notification.recipient),
+            notification.subject,
+            notification.body,
         )
 
 
 class RoutingNotifier:
     """Routes each notification by ``notification.channel`` ("email" / "sms")."""
 
-    def __init__(self, email: Notifier, sms: Notifier) -> None:
-        self.routes: dict[str, Notifier] = {"email": email, "sms": sms}
+    def __init__(self, email: fundcore.Notifier, sms: fundcore.Notifier) -> None:
+        self.routes: dict[str, fundcore.Notifier] = {"email": email, "sms": sms}
 
-    def send(self, notification: Any) -> None:
-        channel = channel_of(notification)
+    def send(self, notification: fundcore.Notification) -> None:
+        channel = notification.channel
         target = self.routes.get(channel)
         if target is None:
             raise fundcore.PermanentDeliveryError(f"unknown channel {channel!r}")
@@ -190,6 +183,6 @@ class RoutingNotifier:
 
 def build_notifier(smtp: SmtpSettings, sms: SmsSettings, ssl_context: ssl.SSLContext | None = None) -> RoutingNotifier:
     """The notifier the host uses, from its settings (log stand-ins where nothing is configured)."""
-    email: Notifier = EmailNotifier(smtp, ssl_context) if smtp.host else LogNotifier("FUNDCORE_SMTP_HOST")
-    text: Notifier = SmsGatewayNotifier(sms) if sms.gateway_url else LogNotifier("FUNDCORE_SMS_GATEWAY_URL")
+    email: fundcore.Notifier = EmailNotifier(smtp, ssl_context) if smtp.host else LogNotifier("FUNDCORE_SMTP_HOST")
+    text: fundcore.Notifier = SmsGatewayNotifier(sms) if sms.gateway_url else LogNotifier("FUNDCORE_SMS_GATEWAY_URL")
     return RoutingNotifier(email=email, sms=text)

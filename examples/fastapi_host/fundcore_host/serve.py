@@ -1,7 +1,7 @@
 """Run the host: ``python -m fundcore_host.serve [--host 127.0.0.1] [--port 8000]`` (what
 ``make demo`` runs; settings from the environment, see ``config.py``).
 
-Over a bare ``uvicorn fundcore_host.app:app`` this adds:
+Over a bare ``uvicorn --factory fundcore_host.app:create_app`` this adds:
 
 * **the store is opened first**: when it cannot be (another process holds it, say), the
   engine's message is logged as one line and the process exits with status 1, no traceback;
@@ -19,23 +19,28 @@ Over a bare ``uvicorn fundcore_host.app:app`` this adds:
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import logging
 import multiprocessing
-import os
 import sys
 import uuid
+from multiprocessing.connection import Connection
 from typing import Any
 
-import fundcore
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import ServerState
 
-from .app import MAX_HEADER_BYTES, create_app
+import fundcore
+
+from .app import create_app
 from .config import ConfigError, Settings
 from .errors import host_message
 from .logs import configure_logging, printable, uvicorn_log_config
+from .middleware import MAX_HEADER_BYTES
 
 log = logging.getLogger("fundcore_host")
 
@@ -47,20 +52,28 @@ HEAD_BUFFER_BYTES = MAX_HEADER_BYTES + 8 * 1024
 def header_capped_protocol(locale: str) -> type[H11Protocol]:
     """uvicorn's h11 protocol, answering an oversized request head with the 431 envelope
     (uvicorn itself answers any parse error with a plain-text 400)."""
-    body = json.dumps({
-        "status": "error",
-        "code": "REQUEST_HEADERS_TOO_LARGE",
-        "message": host_message("REQUEST_HEADERS_TOO_LARGE", locale),
-        "errors": None,
-    }).encode("utf-8")
+    body = json.dumps(
+        {
+            "status": "error",
+            "code": "REQUEST_HEADERS_TOO_LARGE",
+            "message": host_message("REQUEST_HEADERS_TOO_LARGE", locale),
+            "errors": None,
+        }
+    ).encode("utf-8")
 
     class HeaderCappedH11Protocol(H11Protocol):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
+        def __init__(
+            self,
+            config: uvicorn.Config,
+            server_state: ServerState,
+            app_state: dict[str, Any],
+            _loop: asyncio.AbstractEventLoop | None = None,
+        ) -> None:
+            super().__init__(config, server_state, app_state, _loop)
             self._head_too_large = False
             next_event = self.conn.next_event
 
-            def watched_next_event() -> Any:
+            def watched_next_event() -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
                 try:
                     return next_event()
                 except h11.RemoteProtocolError as error:
@@ -91,35 +104,36 @@ def header_capped_protocol(locale: str) -> type[H11Protocol]:
     return HeaderCappedH11Protocol
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> type[H11Protocol]:
     """``fundcore_host.serve:WorkerH11Protocol``: the capped protocol for worker processes,
-    which uvicorn imports by name (a class built in a function cannot be sent to them)."""
+    which uvicorn imports by name (a class built in a function cannot be sent to them); its
+    locale is the environment's, which the parent process checked."""
     if name == "WorkerH11Protocol":
-        locale = os.environ.get("FUNDCORE_LOCALE", "es").strip().lower()
-        globals()[name] = header_capped_protocol(locale if locale in ("es", "en") else "es")
-        return globals()[name]
+        protocol = header_capped_protocol(Settings.from_env().locale)
+        globals()[name] = protocol
+        return protocol
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def open_store(settings: Settings) -> Any | None:
+def open_store(settings: Settings) -> fundcore.Engine | None:
     """The engine on ``settings.store``, or ``None`` after one log line saying why not
     (e.g. the store is open in another process, or the database cannot be reached: the
     engine's own words, no traceback, never the database password)."""
     try:
-        return fundcore.Engine(settings.store, **settings.engine_kwargs())
+        return settings.open_engine()
     except fundcore.FundcoreError as error:
-        log.error("cannot start: %s", printable(settings.redact(str(getattr(error, "message", error)))))
+        log.error("cannot start: %s", printable(settings.redact(error.message)))
         return None
 
 
-def _probe_store(settings: Settings, result: Any) -> None:
+def _probe_store(settings: Settings, result: Connection) -> None:
     """Run in a separate process: open and close the store, send back the error text or ``None``."""
     try:
-        fundcore.Engine(settings.store, **settings.engine_kwargs()).close()
+        settings.open_engine().close()
         result.send(None)
     except fundcore.FundcoreError as error:
-        result.send(str(getattr(error, "message", error)))
-    except Exception as error:  # noqa: BLE001 - reported to the parent as one line
+        result.send(error.message)
+    except Exception as error:  # reported to the parent as one line
         result.send(f"{type(error).__name__}: {error}")
 
 
@@ -144,10 +158,11 @@ def check_store_in_child(settings: Settings) -> bool:
 
 def run_workers(settings: Settings, host: str, port: int, workers: int) -> None:
     """Serve with ``workers`` processes (uvicorn's supervisor); each opens its own engine at
-    startup (``fundcore_host.app:app`` reads the same environment)."""
-    try:
+    startup (``create_app()`` reads the same environment)."""
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the workers have shut down cleanly
         uvicorn.run(
-            "fundcore_host.app:app",
+            "fundcore_host.app:create_app",
+            factory=True,
             host=host,
             port=port,
             workers=workers,
@@ -157,8 +172,6 @@ def run_workers(settings: Settings, host: str, port: int, workers: int) -> None:
             log_config=uvicorn_log_config(settings.log_level),
             lifespan="on",
         )
-    except KeyboardInterrupt:
-        pass
 
 
 def serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
@@ -167,7 +180,8 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
         if settings.database_url is None:
             log.error(
                 "cannot start: %d workers need the PostgreSQL store (FUNDCORE_DATABASE_URL); "
-                "the embedded store is open in one process only", workers,
+                "the embedded store is open in one process only",
+                workers,
             )
             return 2
         if not check_store_in_child(settings):
@@ -182,7 +196,7 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     return 0
 
 
-def run(settings: Settings, engine: Any, host: str, port: int) -> None:
+def run(settings: Settings, engine: fundcore.Engine, host: str, port: int) -> None:
     """Serve the app on ``engine`` until interrupted; the engine is closed afterwards."""
     try:
         app = create_app(settings, engine=engine)
@@ -196,10 +210,9 @@ def run(settings: Settings, engine: Any, host: str, port: int) -> None:
             log_config=uvicorn_log_config(settings.log_level),
             lifespan="on",
         )
-        try:
+        # Ctrl-C: uvicorn has shut down cleanly and raises the signal again afterwards
+        with contextlib.suppress(KeyboardInterrupt):
             uvicorn.Server(config).run()
-        except KeyboardInterrupt:
-            pass  # Ctrl-C: uvicorn has shut down cleanly and raises the signal again afterwards
     finally:
         engine.close()
 
@@ -221,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument(
-        "--workers", type=int, default=1,
+        "--workers",
+        type=int,
+        default=1,
         help="worker processes, each with its own engine and dispatcher (more than 1 needs FUNDCORE_DATABASE_URL)",
     )
     args = parser.parse_args(argv)

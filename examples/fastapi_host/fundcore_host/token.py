@@ -11,13 +11,21 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
+from typing import Literal, TypeGuard
 
 import jwt
 
 ALGORITHM = "HS256"
-ROLES = ("client", "admin")
+Role = Literal["client", "admin"]
+ROLES: tuple[Role, ...] = ("client", "admin")
 LEEWAY_S = 5
+#: A token's claims (a JSON object).
+Claims = dict[str, object]
+
+
+def is_role(value: object) -> TypeGuard[Role]:
+    """Whether ``value`` is one of :data:`ROLES`."""
+    return value in ROLES
 
 
 def make_token(secret: str, sub: str, role: str, ttl_s: int = 3600, now: float | None = None) -> str:
@@ -27,19 +35,20 @@ def make_token(secret: str, sub: str, role: str, ttl_s: int = 3600, now: float |
     if not sub:
         raise ValueError("sub must not be empty")
     issued = int(now if now is not None else time.time())
-    claims: dict[str, Any] = {"sub": sub, "role": role, "iat": issued, "exp": issued + int(ttl_s)}
+    claims: Claims = {"sub": sub, "role": role, "iat": issued, "exp": issued + int(ttl_s)}
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def decode_token(secret: str, token: str) -> dict[str, Any]:
+def decode_token(secret: str, token: str) -> Claims:
     """Verify signature and expiry; ``sub``, ``role`` and ``exp`` are required. Raises jwt.PyJWTError."""
-    return jwt.decode(
+    claims: Claims = jwt.decode(
         token,
         secret,
         algorithms=[ALGORITHM],
         options={"require": ["sub", "role", "exp"]},
         leeway=LEEWAY_S,
     )
+    return claims
 
 
 class TokenVerifier:
@@ -53,21 +62,23 @@ class TokenVerifier:
     def __init__(self, secret: str, max_entries: int = 10_000) -> None:
         self._secret = secret
         self._max_entries = max_entries
-        self._verified: dict[str, dict[str, Any]] = {}
+        self._verified: dict[str, tuple[float, Claims]] = {}  # token -> (exp, claims)
 
-    def verify(self, token: str) -> dict[str, Any]:
+    def verify(self, token: str) -> Claims:
         """The token's claims; raises jwt.PyJWTError like ``decode_token``."""
-        claims = self._verified.get(token)
-        if claims is not None:
-            if claims["exp"] > time.time() - LEEWAY_S:
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            expires, claims = remembered
+            if expires > time.time() - LEEWAY_S:
                 return claims
             self._verified.pop(token, None)
         claims = decode_token(self._secret, token)
-        if not isinstance(claims.get("exp"), (int, float)):
+        expires_at = claims.get("exp")
+        if not isinstance(expires_at, (int, float)):
             return claims  # not remembered: its expiry could not be rechecked
         if len(self._verified) >= self._max_entries:
             self._verified.pop(next(iter(self._verified)), None)  # the oldest entry
-        self._verified[token] = claims
+        self._verified[token] = (float(expires_at), claims)
         return claims
 
 
@@ -88,9 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--ttl must be positive")
     settings = Settings.from_env()
     if settings.jwt_secret_is_default:
-        print("warning: FUNDCORE_JWT_SECRET is not set; signing with the local development secret",
-              file=sys.stderr)
-    print(make_token(settings.jwt_secret, args.sub or "admin", args.role, args.ttl))
+        print("warning: FUNDCORE_JWT_SECRET is not set; signing with the local development secret", file=sys.stderr)
+    print(make_token(settings.jwt_secret.get_secret_value(), args.sub or "admin", args.role, args.ttl))
     return 0
 
 

@@ -13,15 +13,16 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-import fundcore
 import pytest
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
+import fundcore
 from fundcore_host.app import create_app
 from fundcore_host.config import Settings, SmsSettings, SmtpSettings
 from fundcore_host.token import make_token
@@ -42,7 +43,6 @@ def make_settings(**overrides: Any) -> Settings:
     base: dict[str, Any] = dict(
         data_path="unused-the-tests-pass-an-engine",
         jwt_secret=SECRET,
-        jwt_secret_is_default=False,
         dispatch_interval_ms=20,
         rate_limit_per_minute=0,
         log_level="INFO",
@@ -136,8 +136,9 @@ def api(app_factory: Callable[..., TestClient]) -> TestClient:
     return app_factory(notifier=RecordingNotifier())
 
 
-def register(api: TestClient, name: str = "Ana", channel: str = "email", phone: str = "+573001234567",
-             email: str | None = None) -> dict[str, Any]:
+def register(
+    api: TestClient, name: str = "Ana", channel: str = "email", phone: str = "+573001234567", email: str | None = None
+) -> dict[str, Any]:
     body = {"name": name, "email": email or f"{name.lower()}@example.com", "phone": phone, "channel": channel}
     response = api.post("/clients", json=body, headers=ADMIN)
     assert response.status_code == 201, response.text
@@ -215,8 +216,9 @@ class SmtpServer:
             return list(self.recorder.messages)
 
     def settings(self, **overrides: Any) -> SmtpSettings:
-        values: dict[str, Any] = dict(host=LOOPBACK, port=self.port, tls="none", sender="fondos@example.com",
-                                      timeout_s=5.0)
+        values: dict[str, Any] = dict(
+            host=LOOPBACK, port=self.port, tls="none", sender="fondos@example.com", timeout_s=5.0
+        )
         values.update(overrides)
         return SmtpSettings(**values)
 
@@ -242,7 +244,7 @@ class GatewayServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(length)
                 with outer.lock:
@@ -302,8 +304,13 @@ class LiveHost:
     """``python -m fundcore_host.serve`` in its own process on a loopback port (as `make demo`
     runs it), its log in a file."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str | None] | None = None,
-                 module: str = "fundcore_host.serve", args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        env: dict[str, str | None] | None = None,
+        module: str = "fundcore_host.serve",
+        args: list[str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
         self.log_path = data_dir / f"host-{self.port}.log"
@@ -322,14 +329,27 @@ class LiveHost:
 
     def command(self) -> list[str]:
         if self.module == "uvicorn":
-            return [sys.executable, "-m", "uvicorn", "--app-dir", str(HOST_DIR), "fundcore_host.app:app",
-                    "--host", LOOPBACK, "--port", str(self.port), "--no-access-log"]
+            return [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                str(HOST_DIR),
+                "--factory",
+                "fundcore_host.app:create_app",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(self.port),
+                "--no-access-log",
+            ]
         return [sys.executable, "-m", self.module, "--host", LOOPBACK, "--port", str(self.port), *self.args]
 
-    def start(self, wait: bool = True) -> "LiveHost":
+    def start(self, wait: bool = True) -> LiveHost:
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(self.command(), env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            cwd=str(self.log_path.parent))
+            self.process = subprocess.Popen(
+                self.command(), env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=str(self.log_path.parent)
+            )
         if wait:
             wait_until(self.ready, timeout_s=30, interval_s=0.05)
         return self
@@ -364,8 +384,13 @@ def live_host(tmp_path: Path) -> Iterator[Callable[..., LiveHost]]:
     """Start hosts with ``live_host(env=..., data_dir=...)``; all are stopped at teardown."""
     started: list[LiveHost] = []
 
-    def start(env: dict[str, str | None] | None = None, data_dir: Path | None = None, wait: bool = True,
-              module: str = "fundcore_host.serve", args: list[str] | None = None) -> LiveHost:
+    def start(
+        env: dict[str, str | None] | None = None,
+        data_dir: Path | None = None,
+        wait: bool = True,
+        module: str = "fundcore_host.serve",
+        args: list[str] | None = None,
+    ) -> LiveHost:
         host = LiveHost(data_dir or tmp_path, env, module, args)
         started.append(host)
         return host.start(wait=wait)
@@ -375,12 +400,14 @@ def live_host(tmp_path: Path) -> Iterator[Callable[..., LiveHost]]:
         host.stop()
 
 
-def http_call(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
-              timeout_s: float = 30) -> tuple[int, Any, Any]:
+def http_call(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None, timeout_s: float = 30
+) -> tuple[int, Any, Any]:
     """One HTTP request over a real socket: (status, parsed JSON body or raw bytes, headers)."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             raw, status, response_headers = response.read(), response.status, response.headers

@@ -42,7 +42,11 @@ def test_funds_catalogue(api):
     funds = r.json()
     assert [f["id"] for f in funds] == [1, 2, 3, 4, 5]
     assert funds[0] == {
-        "id": 1, "name": "FPV_BTG_PACTUAL_RECAUDADORA", "minimum": MIN_FUND_1, "category": "FPV", "active": True,
+        "id": 1,
+        "name": "FPV_BTG_PACTUAL_RECAUDADORA",
+        "minimum": MIN_FUND_1,
+        "category": "FPV",
+        "active": True,
     }
     assert funds[3]["name"] == "FDO-ACCIONES" and funds[3]["minimum"] == "250000.00"
 
@@ -86,15 +90,20 @@ def test_register_client_request_validation(api, body, field):
 
 def test_unknown_client_is_404(api):
     for path in ("", "/subscriptions", "/transactions", "/notifications"):
-        assert_envelope(api.get(f"/clients/0190b2a4-7c1e-7000-8000-000000000000{path}", headers=ADMIN),
-                        404, "CLIENT_NOT_FOUND")
+        assert_envelope(
+            api.get(f"/clients/0190b2a4-7c1e-7000-8000-000000000000{path}", headers=ADMIN), 404, "CLIENT_NOT_FOUND"
+        )
     assert_envelope(api.get("/clients/not-a-uuid", headers=ADMIN), 404, "CLIENT_NOT_FOUND")
     assert_envelope(
         api.post("/clients/0190b2a4-7c1e-7000-8000-000000000000/subscriptions", json={"fund_id": 1}, headers=ADMIN),
-        404, "CLIENT_NOT_FOUND",
+        404,
+        "CLIENT_NOT_FOUND",
     )
-    assert_envelope(api.delete("/clients/0190b2a4-7c1e-7000-8000-000000000000/subscriptions/1", headers=ADMIN),
-                    404, "CLIENT_NOT_FOUND")
+    assert_envelope(
+        api.delete("/clients/0190b2a4-7c1e-7000-8000-000000000000/subscriptions/1", headers=ADMIN),
+        404,
+        "CLIENT_NOT_FOUND",
+    )
 
 
 def test_subscribe_list_and_cancel(api):
@@ -150,8 +159,7 @@ def test_subscribe_amount_forms(api, amount, expected):
 )
 def test_subscribe_refuses_floats_and_non_numbers(api, raw):
     cid = register(api)["id"]
-    r = api.post(f"/clients/{cid}/subscriptions", content=raw,
-                 headers={**ADMIN, "Content-Type": "application/json"})
+    r = api.post(f"/clients/{cid}/subscriptions", content=raw, headers={**ADMIN, "Content-Type": "application/json"})
     body = assert_envelope(r, 422, "VALIDATION_ERROR")
     assert "amount" in body["errors"]
     # nothing changed
@@ -159,19 +167,24 @@ def test_subscribe_refuses_floats_and_non_numbers(api, raw):
     assert api.get(f"/clients/{cid}/transactions", headers=ADMIN).json() == {"items": [], "next": None}
 
 
-@pytest.mark.parametrize("raw, amount", [(b"80000.0", "80000.00"), (b"8e4", "80000.00"), (b"8.0E4", "80000.00"),
-                                         (b"75000", "75000.00")])
+@pytest.mark.parametrize(
+    "raw, amount", [(b"80000.0", "80000.00"), (b"8e4", "80000.00"), (b"8.0E4", "80000.00"), (b"75000", "75000.00")]
+)
 def test_whole_json_numbers_are_integers(api, raw, amount):
     """JSON Schema counts 80000.0 and 8e4 as integers; the host reads them exactly, as decimals."""
     cid = register(api)["id"]
-    r = api.post(f"/clients/{cid}/subscriptions", content=b'{"fund_id": 1.0, "amount": ' + raw + b"}",
-                 headers={**ADMIN, "Content-Type": "application/json"})
+    r = api.post(
+        f"/clients/{cid}/subscriptions",
+        content=b'{"fund_id": 1.0, "amount": ' + raw + b"}",
+        headers={**ADMIN, "Content-Type": "application/json"},
+    )
     assert r.status_code == 201, r.text
     assert r.json()["amount"] == amount and r.json()["fund_id"] == 1
 
 
-@pytest.mark.parametrize("amount", ["80000.123", "-80000", "0", "1000000000000.01", "080000", "+80000", " 80000",
-                                    "80000.", -80000])
+@pytest.mark.parametrize(
+    "amount", ["80000.123", "-80000", "0", "1000000000000.01", "080000", "+80000", " 80000", "80000.", -80000]
+)
 def test_subscribe_engine_amount_validation(api, amount):
     cid = register(api)["id"]
     r = api.post(f"/clients/{cid}/subscriptions", json={"fund_id": 1, "amount": amount}, headers=ADMIN)
@@ -186,8 +199,9 @@ def test_subscribe_business_errors(api):
     assert_envelope(api.post(url, json={"fund_id": 99}, headers=ADMIN), 404, "FUND_NOT_FOUND")
     assert api.post(url, json={"fund_id": 4, "amount": "300000"}, headers=ADMIN).status_code == 201
     assert_envelope(api.post(url, json={"fund_id": 4}, headers=ADMIN), 409, "ALREADY_SUBSCRIBED")
-    body = assert_envelope(api.post(url, json={"fund_id": 2, "amount": "200001"}, headers=ADMIN),
-                           409, "INSUFFICIENT_BALANCE")
+    body = assert_envelope(
+        api.post(url, json={"fund_id": 2, "amount": "200001"}, headers=ADMIN), 409, "INSUFFICIENT_BALANCE"
+    )
     assert body["message"] == "No tiene saldo disponible para vincularse al fondo FPV_BTG_PACTUAL_ECOPETROL"
     assert_envelope(api.delete(f"{url}/1", headers=ADMIN), 409, "NOT_SUBSCRIBED")
     assert_envelope(api.delete(f"{url}/99", headers=ADMIN), 404, "FUND_NOT_FOUND")
@@ -200,13 +214,21 @@ def test_subscribe_business_errors(api):
 def test_subscribe_request_validation(api):
     cid = register(api)["id"]
     url = f"/clients/{cid}/subscriptions"
-    for body, field in [({}, "fund_id"), ({"fund_id": "1"}, "fund_id"), ({"fund_id": 1.5}, "fund_id"),
-                        ({"fund_id": -1}, "fund_id"), ({"fund_id": 2**40}, "fund_id"),
-                        ({"fund_id": 1, "extra": True}, "extra")]:
+    for body, field in [
+        ({}, "fund_id"),
+        ({"fund_id": "1"}, "fund_id"),
+        ({"fund_id": 1.5}, "fund_id"),
+        ({"fund_id": -1}, "fund_id"),
+        ({"fund_id": 2**40}, "fund_id"),
+        ({"fund_id": 1, "extra": True}, "extra"),
+    ]:
         env = assert_envelope(api.post(url, json=body, headers=ADMIN), 422, "VALIDATION_ERROR")
         assert field in env["errors"], (body, env)
-    env = assert_envelope(api.post(url, content=b"{not json", headers={**ADMIN, "Content-Type": "application/json"}),
-                          422, "VALIDATION_ERROR")
+    env = assert_envelope(
+        api.post(url, content=b"{not json", headers={**ADMIN, "Content-Type": "application/json"}),
+        422,
+        "VALIDATION_ERROR",
+    )
     assert "body" in env["errors"]
     env = assert_envelope(api.post(url, json=[1, 2], headers=ADMIN), 422, "VALIDATION_ERROR")
     assert_envelope(api.delete(f"{url}/abc", headers=ADMIN), 422, "VALIDATION_ERROR")
@@ -223,16 +245,18 @@ def test_idempotency_key(api):
     assert first.json()["idempotency_key"] == "order-7f3a"
     assert api.get(f"/clients/{cid}", headers=ADMIN).json()["balance"] == "440000.00"
     assert len(api.get(f"/clients/{cid}/transactions", headers=ADMIN).json()["items"]) == 1
-    assert_envelope(api.post(url, json={"fund_id": 3, "amount": "70000"}, headers={**ADMIN, **key}),
-                    409, "IDEMPOTENCY_KEY_REUSED")
+    assert_envelope(
+        api.post(url, json={"fund_id": 3, "amount": "70000"}, headers={**ADMIN, **key}), 409, "IDEMPOTENCY_KEY_REUSED"
+    )
     # cancel with a key, replayed
     ckey = {"Idempotency-Key": "cancel-1"}
     c1 = api.delete(f"{url}/3", headers={**ADMIN, **ckey})
     c2 = api.delete(f"{url}/3", headers={**ADMIN, **ckey})
     assert c1.status_code == 200 and c2.status_code == 200 and c1.json() == c2.json()
     assert api.get(f"/clients/{cid}", headers=ADMIN).json()["balance"] == "500000.00"
-    assert_envelope(api.post(url, json={"fund_id": 3}, headers={**ADMIN, "Idempotency-Key": "x" * 201}),
-                    422, "VALIDATION_ERROR")
+    assert_envelope(
+        api.post(url, json={"fund_id": 3}, headers={**ADMIN, "Idempotency-Key": "x" * 201}), 422, "VALIDATION_ERROR"
+    )
 
 
 def test_transactions_pagination(api):
@@ -246,7 +270,11 @@ def test_transactions_pagination(api):
     everything = full.json()
     assert everything["next"] is None
     assert [(t["kind"], t["fund_id"]) for t in everything["items"]] == [
-        ("cancellation", 3), ("subscription", 5), ("subscription", 3), ("subscription", 1)]
+        ("cancellation", 3),
+        ("subscription", 5),
+        ("subscription", 3),
+        ("subscription", 1),
+    ]
     seen, cursor, pages = [], None, 0
     while True:
         params = {"limit": 3} | ({"before": cursor} if cursor else {})
@@ -260,8 +288,9 @@ def test_transactions_pagination(api):
         assert pages < 10
     assert seen == everything["items"] and pages == 2
     for bad in ("0", "201", "x", "-1"):
-        env = assert_envelope(api.get(f"/clients/{cid}/transactions", params={"limit": bad}, headers=ADMIN),
-                              422, "VALIDATION_ERROR")
+        env = assert_envelope(
+            api.get(f"/clients/{cid}/transactions", params={"limit": bad}, headers=ADMIN), 422, "VALIDATION_ERROR"
+        )
         assert "limit" in env["errors"]
     assert api.get(f"/clients/{cid}/transactions", params={"limit": 200}, headers=ADMIN).status_code == 200
     assert api.get(f"/clients/{cid}/transactions", params={"limit": 1}, headers=ADMIN).json()["next"] is not None
@@ -291,8 +320,11 @@ def test_unknown_route_and_method(api):
 def test_payload_too_large(api):
     cid = register(api)["id"]
     big = b'{"fund_id": 1, "pad": "' + b"x" * 70_000 + b'"}'
-    assert_envelope(api.post(f"/clients/{cid}/subscriptions", content=big,
-                             headers={**ADMIN, "Content-Type": "application/json"}), 413, "PAYLOAD_TOO_LARGE")
+    assert_envelope(
+        api.post(f"/clients/{cid}/subscriptions", content=big, headers={**ADMIN, "Content-Type": "application/json"}),
+        413,
+        "PAYLOAD_TOO_LARGE",
+    )
 
     def chunks():
         yield b'{"fund_id": 1, "pad": "'
@@ -300,8 +332,13 @@ def test_payload_too_large(api):
             yield b"x" * 1000
         yield b'"}'
 
-    assert_envelope(api.post(f"/clients/{cid}/subscriptions", content=chunks(),
-                             headers={**ADMIN, "Content-Type": "application/json"}), 413, "PAYLOAD_TOO_LARGE")
+    assert_envelope(
+        api.post(
+            f"/clients/{cid}/subscriptions", content=chunks(), headers={**ADMIN, "Content-Type": "application/json"}
+        ),
+        413,
+        "PAYLOAD_TOO_LARGE",
+    )
     assert api.get(f"/clients/{cid}", headers=ADMIN).json()["balance"] == "500000.00"
 
 
@@ -334,9 +371,17 @@ def test_engine_error_mapping_covers_every_code():
     from fundcore_host.errors import ENGINE_STATUS
 
     assert ENGINE_STATUS == {
-        "VALIDATION_ERROR": 422, "BELOW_MINIMUM": 422, "INSUFFICIENT_BALANCE": 409, "ALREADY_SUBSCRIBED": 409,
-        "NOT_SUBSCRIBED": 409, "FUND_INACTIVE": 409, "IDEMPOTENCY_KEY_REUSED": 409, "CLIENT_NOT_FOUND": 404,
-        "FUND_NOT_FOUND": 404, "TRANSACTION_NOT_FOUND": 404, "STORAGE_ERROR": 503,
+        "VALIDATION_ERROR": 422,
+        "BELOW_MINIMUM": 422,
+        "INSUFFICIENT_BALANCE": 409,
+        "ALREADY_SUBSCRIBED": 409,
+        "NOT_SUBSCRIBED": 409,
+        "FUND_INACTIVE": 409,
+        "IDEMPOTENCY_KEY_REUSED": 409,
+        "CLIENT_NOT_FOUND": 404,
+        "FUND_NOT_FOUND": 404,
+        "TRANSACTION_NOT_FOUND": 404,
+        "STORAGE_ERROR": 503,
     }
 
 
@@ -345,8 +390,13 @@ def test_openapi_docs(api):
     spec = api.get("/openapi.json").json()
     paths = spec["paths"]
     assert set(paths) >= {
-        "/health", "/funds", "/clients", "/clients/{client_id}", "/clients/{client_id}/subscriptions",
-        "/clients/{client_id}/subscriptions/{fund_id}", "/clients/{client_id}/transactions",
+        "/health",
+        "/funds",
+        "/clients",
+        "/clients/{client_id}",
+        "/clients/{client_id}/subscriptions",
+        "/clients/{client_id}/subscriptions/{fund_id}",
+        "/clients/{client_id}/transactions",
         "/clients/{client_id}/notifications",
     }
     post = paths["/clients/{client_id}/subscriptions"]["post"]
@@ -360,15 +410,16 @@ def test_fund_inactive_is_409(app_factory):
 
     import fundcore
 
-    eng = make_engine(funds=[
-        fundcore.Fund(1, "FPV_BTG_PACTUAL_RECAUDADORA", Decimal("75000"), "FPV"),
-        fundcore.Fund(9, "FONDO_CERRADO", Decimal("1000"), "FIC", active=False),
-    ])
+    eng = make_engine(
+        funds=[
+            fundcore.Fund(1, "FPV_BTG_PACTUAL_RECAUDADORA", Decimal("75000"), "FPV"),
+            fundcore.Fund(9, "FONDO_CERRADO", Decimal("1000"), "FIC", active=False),
+        ]
+    )
     api = app_factory(eng=eng)
     assert [(f["id"], f["active"]) for f in api.get("/funds", headers=ADMIN).json()] == [(1, True), (9, False)]
     cid = register(api)["id"]
-    assert_envelope(api.post(f"/clients/{cid}/subscriptions", json={"fund_id": 9}, headers=ADMIN),
-                    409, "FUND_INACTIVE")
+    assert_envelope(api.post(f"/clients/{cid}/subscriptions", json={"fund_id": 9}, headers=ADMIN), 409, "FUND_INACTIVE")
     assert api.get(f"/clients/{cid}", headers=ADMIN).json()["balance"] == "500000.00"
 
 
@@ -377,15 +428,18 @@ def test_storage_error_is_503_envelope():
     import json as json_
 
     import fundcore
-
     from fundcore_host.errors import engine_error_response
 
     exc = fundcore.StorageError("STORAGE_ERROR", "el almacenamiento falló", None)
     assert isinstance(exc, fundcore.FundcoreError)
     response = engine_error_response(exc)
     assert response.status_code == 503
-    assert json_.loads(response.body) == {"status": "error", "code": "STORAGE_ERROR",
-                                          "message": "el almacenamiento falló", "errors": None}
+    assert json_.loads(response.body) == {
+        "status": "error",
+        "code": "STORAGE_ERROR",
+        "message": "el almacenamiento falló",
+        "errors": None,
+    }
 
 
 def test_store_on_disk_survives_restart(tmp_path):
@@ -452,8 +506,18 @@ def test_405_allow_lists_every_method_of_the_path(api, method, path, allow):
         assert_envelope(r, 405, "METHOD_NOT_ALLOWED")
 
 
-@pytest.mark.parametrize("path", ["/health", "/funds", "/clients/{cid}", "/clients/{cid}/subscriptions",
-                                  "/clients/{cid}/transactions", "/clients/{cid}/notifications", "/openapi.json"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/health",
+        "/funds",
+        "/clients/{cid}",
+        "/clients/{cid}/subscriptions",
+        "/clients/{cid}/transactions",
+        "/clients/{cid}/notifications",
+        "/openapi.json",
+    ],
+)
 def test_head_on_every_get_route(api, path):
     cid = register(api)["id"]
     url = path.format(cid=cid)
@@ -472,7 +536,7 @@ def test_head_is_authenticated_like_get(api):
 
 
 def test_request_headers_over_16_kib_are_431(api):
-    from fundcore_host.app import MAX_HEADER_BYTES
+    from fundcore_host.middleware import MAX_HEADER_BYTES
 
     assert MAX_HEADER_BYTES == 16 * 1024
     # 8 headers of 2,000 bytes: 16,000 bytes plus the test client's own, over the cap
@@ -488,10 +552,13 @@ def test_request_headers_over_16_kib_are_431(api):
     assert api.get("/funds", headers=ADMIN | ok).status_code == 200
 
 
-@pytest.mark.parametrize("raw", [
-    b'{"name": "A\\ud800", "email": "ana@example.com", "phone": "+573001234567", "channel": "email"}',
-    b'{"name": "Ana", "email": "ana@example.com", "phone": "+573001234567", "channel": "email", "\\udfff": 1}',
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"name": "A\\ud800", "email": "ana@example.com", "phone": "+573001234567", "channel": "email"}',
+        b'{"name": "Ana", "email": "ana@example.com", "phone": "+573001234567", "channel": "email", "\\udfff": 1}',
+    ],
+)
 def test_a_lone_surrogate_escape_is_invalid_json_not_a_500(api, raw):
     r = api.post("/clients", content=raw, headers={**ADMIN, "Content-Type": "application/json"})
     body = assert_envelope(r, 422, "VALIDATION_ERROR")
@@ -504,8 +571,9 @@ def test_a_paired_surrogate_escape_is_text(api):
     assert r.status_code == 201 and r.json()["name"] == "Ana 😀"
 
 
-@pytest.mark.parametrize("field, value", [("name", "\tAna"), ("email", "ana@ejemplo"), ("phone", "+57 300"),
-                                          ("name", "Ana\n")])
+@pytest.mark.parametrize(
+    "field, value", [("name", "\tAna"), ("email", "ana@ejemplo"), ("phone", "+57 300"), ("name", "Ana\n")]
+)
 def test_shapes_outside_the_document_are_refused_with_a_short_text(api, field, value):
     body = {"name": "Ana", "email": "ana@example.com", "phone": "+573001234567", "channel": "email", field: value}
     env = assert_envelope(api.post("/clients", json=body, headers=ADMIN), 422, "VALIDATION_ERROR")

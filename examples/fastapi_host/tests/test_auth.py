@@ -91,24 +91,28 @@ def _bad_tokens(sub: str) -> dict[str, dict[str, str]]:
         "basic scheme": {"Authorization": "Basic YWRtaW46YWRtaW4="},
         "wrong secret": bearer(sub, "admin", secret="another-secret-another-secret-another-secret"),
         "expired": {"Authorization": "Bearer " + make_token(SECRET, sub, "admin", ttl_s=60, now=now - 3600)},
-        "alg none": {"Authorization": "Bearer " + jwt.encode({"sub": sub, "role": "admin", "exp": now + 600},
-                                                             key=None, algorithm="none")},
+        "alg none": {
+            "Authorization": "Bearer "
+            + jwt.encode({"sub": sub, "role": "admin", "exp": now + 600}, key=None, algorithm="none")
+        },
         "no role": {"Authorization": "Bearer " + jwt.encode({"sub": sub, "exp": now + 600}, SECRET, "HS256")},
-        "bad role": {"Authorization": "Bearer " + jwt.encode({"sub": sub, "role": "root", "exp": now + 600},
-                                                             SECRET, "HS256")},
+        "bad role": {
+            "Authorization": "Bearer " + jwt.encode({"sub": sub, "role": "root", "exp": now + 600}, SECRET, "HS256")
+        },
         "no exp": {"Authorization": "Bearer " + jwt.encode({"sub": sub, "role": "admin"}, SECRET, "HS256")},
         "no sub": {"Authorization": "Bearer " + jwt.encode({"role": "admin", "exp": now + 600}, SECRET, "HS256")},
-        "HS512": {"Authorization": "Bearer " + jwt.encode({"sub": sub, "role": "admin", "exp": now + 600},
-                                                          SECRET, "HS512")},
+        "HS512": {
+            "Authorization": "Bearer " + jwt.encode({"sub": sub, "role": "admin", "exp": now + 600}, SECRET, "HS512")
+        },
     }
 
 
 def test_unauthenticated_is_401_everywhere(api, two_clients):
     ana, bob = two_clients
-    calls = client_calls(bob["id"]) + [
+    calls = [
+        *client_calls(bob["id"]),
         ("GET", "/funds", None),
-        ("POST", "/clients", {"name": "Eve", "email": "eve@example.com", "phone": "+573001112233",
-                              "channel": "email"}),
+        ("POST", "/clients", {"name": "Eve", "email": "eve@example.com", "phone": "+573001112233", "channel": "email"}),
     ]
     for label, headers in _bad_tokens(ana["id"]).items():
         for method, path, body in calls:
@@ -126,18 +130,36 @@ def test_token_command_prints_a_valid_token(tmp_path):
     import sys
 
     env = {**os.environ, "FUNDCORE_JWT_SECRET": SECRET}
-    out = subprocess.run([sys.executable, "-m", "fundcore_host.token", "--role", "admin"], env=env,
-                         capture_output=True, text=True, check=True, timeout=60,
-                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    out = subprocess.run(
+        [sys.executable, "-m", "fundcore_host.token", "--role", "admin"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
     claims = jwt.decode(out.stdout.strip(), SECRET, algorithms=["HS256"])
     assert claims["role"] == "admin" and claims["exp"] > time.time()
-    out = subprocess.run([sys.executable, "-m", "fundcore_host.token", "--role", "client", "--sub", "abc",
-                          "--ttl", "60"], env=env, capture_output=True, text=True, check=True, timeout=60,
-                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    out = subprocess.run(
+        [sys.executable, "-m", "fundcore_host.token", "--role", "client", "--sub", "abc", "--ttl", "60"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
     claims = jwt.decode(out.stdout.strip(), SECRET, algorithms=["HS256"])
     assert claims["sub"] == "abc" and claims["role"] == "client"
-    bad = subprocess.run([sys.executable, "-m", "fundcore_host.token", "--role", "client"], env=env,
-                         capture_output=True, text=True, timeout=60, cwd=os.path.dirname(os.path.dirname(__file__)))
+    bad = subprocess.run(
+        [sys.executable, "-m", "fundcore_host.token", "--role", "client"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
     assert bad.returncode != 0
 
 
@@ -146,19 +168,30 @@ def test_refusal_comes_before_body_validation(api, two_clients):
     ana, bob = two_clients
     for raw in (b"{not json", b'{"fund_id": 1.5}', b"\xff\xfe", b"[]"):
         headers = {"Content-Type": "application/json"}
-        assert_envelope(api.post(f"/clients/{bob['id']}/subscriptions", content=raw, headers=headers),
-                        401, "UNAUTHORIZED")
-        assert_envelope(api.post(f"/clients/{bob['id']}/subscriptions", content=raw,
-                                 headers=headers | bearer(ana["id"])), 404, "CLIENT_NOT_FOUND")
+        assert_envelope(
+            api.post(f"/clients/{bob['id']}/subscriptions", content=raw, headers=headers), 401, "UNAUTHORIZED"
+        )
+        assert_envelope(
+            api.post(f"/clients/{bob['id']}/subscriptions", content=raw, headers=headers | bearer(ana["id"])),
+            404,
+            "CLIENT_NOT_FOUND",
+        )
         assert_envelope(api.post("/clients", content=raw, headers=headers | bearer(ana["id"])), 403, "FORBIDDEN")
         assert_envelope(api.post("/clients", content=raw, headers=headers), 401, "UNAUTHORIZED")
-        env = assert_envelope(api.post(f"/clients/{bob['id']}/subscriptions", content=raw,
-                                       headers=headers | ADMIN), 422, "VALIDATION_ERROR")
+        env = assert_envelope(
+            api.post(f"/clients/{bob['id']}/subscriptions", content=raw, headers=headers | ADMIN),
+            422,
+            "VALIDATION_ERROR",
+        )
         assert set(env["errors"]) <= {"body", "fund_id"}
-    assert_envelope(api.get(f"/clients/{bob['id']}/transactions", params={"limit": "x"}, headers=bearer(ana["id"])),
-                    404, "CLIENT_NOT_FOUND")
-    assert_envelope(api.delete(f"/clients/{bob['id']}/subscriptions/abc", headers=bearer(ana["id"])),
-                    404, "CLIENT_NOT_FOUND")
+    assert_envelope(
+        api.get(f"/clients/{bob['id']}/transactions", params={"limit": "x"}, headers=bearer(ana["id"])),
+        404,
+        "CLIENT_NOT_FOUND",
+    )
+    assert_envelope(
+        api.delete(f"/clients/{bob['id']}/subscriptions/abc", headers=bearer(ana["id"])), 404, "CLIENT_NOT_FOUND"
+    )
 
 
 def test_a_token_accepted_before_is_refused_once_it_expires(api):

@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-import fundcore
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import fundcore
 from fundcore_host import contract
 
 CANONICAL = re.compile(contract.AMOUNT_SYNTAX)
@@ -23,8 +23,9 @@ def in_range(text: str, low: Decimal, high: Decimal) -> bool:
 cents = st.integers(min_value=0, max_value=10**9)
 amount_texts = st.one_of(
     st.integers(min_value=0, max_value=10**10).map(str),
-    st.tuples(st.integers(min_value=0, max_value=10**10), st.integers(min_value=0, max_value=99),
-              st.sampled_from([1, 2])).map(lambda t: f"{t[0]}.{t[1]:02d}"[: len(str(t[0])) + 1 + t[2]]),
+    st.tuples(
+        st.integers(min_value=0, max_value=10**10), st.integers(min_value=0, max_value=99), st.sampled_from([1, 2])
+    ).map(lambda t: f"{t[0]}.{t[1]:02d}"[: len(str(t[0])) + 1 + t[2]]),
     st.from_regex(r"\A[0-9]{1,12}(\.[0-9]{0,3})?\Z"),
 )
 
@@ -37,8 +38,10 @@ def test_amount_pattern_matches_exactly_the_amounts_in_range(low, span, text):
     assert bool(pattern.fullmatch(text)) == in_range(text, minimum, maximum), (minimum, maximum, text)
 
 
-@pytest.mark.parametrize("low, high", [("75000", "500000"), ("0.01", "1000000000000"), ("125000.50", "125000.50"),
-                                      ("99.99", "100.01"), ("0", "0.09")])
+@pytest.mark.parametrize(
+    "low, high",
+    [("75000", "500000"), ("0.01", "1000000000000"), ("125000.50", "125000.50"), ("99.99", "100.01"), ("0", "0.09")],
+)
 def test_amount_pattern_bounds_and_neighbours(low, high):
     minimum, maximum = Decimal(low), Decimal(high)
     pattern = re.compile(contract.amount_pattern(minimum, maximum))

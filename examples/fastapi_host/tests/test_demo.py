@@ -26,21 +26,36 @@ def test_the_demo_delivers_email_and_sms_into_files(live_host, tmp_path):
     assert http_call("GET", f"{host.url}/funds", headers=ADMIN)[0] == 401  # not the suite's secret
     assert (data / "fundcore").is_dir()  # the store where the banner says
 
-    status, ana, _ = http_call("POST", f"{host.url}/clients", {"name": "Ana", "email": "ana@example.com",
-                                                              "phone": "+573001234567", "channel": "email"}, admin)
+    status, ana, _ = http_call(
+        "POST",
+        f"{host.url}/clients",
+        {"name": "Ana", "email": "ana@example.com", "phone": "+573001234567", "channel": "email"},
+        admin,
+    )
     assert status == 201
-    status, bob, _ = http_call("POST", f"{host.url}/clients", {"name": "Bob", "email": "bob@example.com",
-                                                              "phone": "+573005550000", "channel": "sms"}, admin)
+    status, bob, _ = http_call(
+        "POST",
+        f"{host.url}/clients",
+        {"name": "Bob", "email": "bob@example.com", "phone": "+573005550000", "channel": "sms"},
+        admin,
+    )
     assert status == 201
-    assert http_call("POST", f"{host.url}/clients/{ana['id']}/subscriptions", {"fund_id": 1, "amount": "80000"},
-                     admin)[0] == 201
+    assert (
+        http_call("POST", f"{host.url}/clients/{ana['id']}/subscriptions", {"fund_id": 1, "amount": "80000"}, admin)[0]
+        == 201
+    )
     assert http_call("POST", f"{host.url}/clients/{bob['id']}/subscriptions", {"fund_id": 3}, admin)[0] == 201
 
     def notifications(cid):
         return http_call("GET", f"{host.url}/clients/{cid}/notifications", headers=admin)[1]
 
-    wait_until(lambda: notifications(ana["id"])[0]["status"] == "delivered"
-               and notifications(bob["id"])[0]["status"] == "delivered", timeout_s=30)
+    wait_until(
+        lambda: (
+            notifications(ana["id"])[0]["status"] == "delivered"
+            and notifications(bob["id"])[0]["status"] == "delivered"
+        ),
+        timeout_s=30,
+    )
     (mail_note,), (sms_note,) = notifications(ana["id"]), notifications(bob["id"])
 
     (mail_file,) = list((data / "mail").glob("*.eml"))
@@ -58,14 +73,24 @@ def test_the_demo_delivers_email_and_sms_into_files(live_host, tmp_path):
 
 def test_a_notification_is_not_delivered_while_the_gateway_is_down(live_host, tmp_path):
     """The demo's notifiers are the real ones: with no gateway listening the entry stays pending."""
-    host = live_host(env={"FUNDCORE_SMS_GATEWAY_URL": f"http://{LOOPBACK}:{free_port()}/sms",
-                          "FUNDCORE_DISPATCH_INTERVAL_MS": "50", "FUNDCORE_RETRY_BASE_DELAY_MS": "20",
-                          "FUNDCORE_RETRY_MAX_DELAY_MS": "50"})
-    status, bob, _ = http_call("POST", f"{host.url}/clients", {"name": "Bob", "email": "bob@example.com",
-                                                              "phone": "+573005550000", "channel": "sms"}, ADMIN)
+    host = live_host(
+        env={
+            "FUNDCORE_SMS_GATEWAY_URL": f"http://{LOOPBACK}:{free_port()}/sms",
+            "FUNDCORE_DISPATCH_INTERVAL_MS": "50",
+            "FUNDCORE_RETRY_BASE_DELAY_MS": "20",
+            "FUNDCORE_RETRY_MAX_DELAY_MS": "50",
+        }
+    )
+    status, bob, _ = http_call(
+        "POST",
+        f"{host.url}/clients",
+        {"name": "Bob", "email": "bob@example.com", "phone": "+573005550000", "channel": "sms"},
+        ADMIN,
+    )
     assert status == 201
     assert http_call("POST", f"{host.url}/clients/{bob['id']}/subscriptions", {"fund_id": 3}, ADMIN)[0] == 201
-    wait_until(lambda: http_call("GET", f"{host.url}/clients/{bob['id']}/notifications",
-                                 headers=ADMIN)[1][0]["attempts"] >= 2)
+    wait_until(
+        lambda: http_call("GET", f"{host.url}/clients/{bob['id']}/notifications", headers=ADMIN)[1][0]["attempts"] >= 2
+    )
     (note,) = http_call("GET", f"{host.url}/clients/{bob['id']}/notifications", headers=ADMIN)[1]
     assert note["status"] == "pending" and "unreachable" in note["last_error"]

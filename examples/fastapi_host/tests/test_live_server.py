@@ -38,8 +38,9 @@ def live():
 
 def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read()), response.headers
@@ -49,8 +50,12 @@ def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None
 
 
 def new_client(base: str) -> str:
-    status, body, _ = http("POST", f"{base}/clients", {"name": "Ana", "email": "ana@example.com",
-                                                       "phone": "+573001234567", "channel": "email"}, ADMIN)
+    status, body, _ = http(
+        "POST",
+        f"{base}/clients",
+        {"name": "Ana", "email": "ana@example.com", "phone": "+573001234567", "channel": "email"},
+        ADMIN,
+    )
     assert status == 201
     return body["id"]
 
@@ -58,8 +63,11 @@ def new_client(base: str) -> str:
 def test_concurrent_subscribes_to_one_fund(live):
     cid = new_client(live)
     with ThreadPoolExecutor(max_workers=12) as pool:
-        results = list(pool.map(lambda _: http("POST", f"{live}/clients/{cid}/subscriptions", {"fund_id": 1},
-                                               ADMIN)[:2], range(24)))
+        results = list(
+            pool.map(
+                lambda _: http("POST", f"{live}/clients/{cid}/subscriptions", {"fund_id": 1}, ADMIN)[:2], range(24)
+            )
+        )
     statuses = sorted(s for s, _ in results)
     assert statuses.count(201) == 1 and statuses.count(409) == 23
     assert {b["code"] for s, b in results if s == 409} == {"ALREADY_SUBSCRIBED"}
@@ -71,8 +79,14 @@ def test_concurrent_subscribes_never_overdraw(live):
     # 5 funds, 700.000 asked in total, 500.000 available: some must be refused, none overdrawn
     asks = [(1, "100000"), (2, "150000"), (3, "100000"), (4, "250000"), (5, "100000")] * 3
     with ThreadPoolExecutor(max_workers=10) as pool:
-        results = list(pool.map(lambda a: http("POST", f"{live}/clients/{cid}/subscriptions",
-                                               {"fund_id": a[0], "amount": a[1]}, ADMIN)[:2], asks))
+        results = list(
+            pool.map(
+                lambda a: http("POST", f"{live}/clients/{cid}/subscriptions", {"fund_id": a[0], "amount": a[1]}, ADMIN)[
+                    :2
+                ],
+                asks,
+            )
+        )
     assert all(s in (201, 409) for s, _ in results), results
     assert {b["code"] for s, b in results if s == 409} <= {"ALREADY_SUBSCRIBED", "INSUFFICIENT_BALANCE"}
     balance = Decimal(http("GET", f"{live}/clients/{cid}", headers=ADMIN)[1]["balance"])
@@ -86,8 +100,14 @@ def test_concurrent_retries_with_one_idempotency_key(live):
     cid = new_client(live)
     headers = {**ADMIN, "Idempotency-Key": "retry-storm"}
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda _: http("POST", f"{live}/clients/{cid}/subscriptions",
-                                               {"fund_id": 3, "amount": "60000"}, headers)[:2], range(16)))
+        results = list(
+            pool.map(
+                lambda _: http(
+                    "POST", f"{live}/clients/{cid}/subscriptions", {"fund_id": 3, "amount": "60000"}, headers
+                )[:2],
+                range(16),
+            )
+        )
     assert {s for s, _ in results} == {201}
     assert len({b["id"] for _, b in results}) == 1
     assert http("GET", f"{live}/clients/{cid}", headers=ADMIN)[1]["balance"] == "440000.00"

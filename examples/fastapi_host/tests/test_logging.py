@@ -99,9 +99,18 @@ def test_a_request_id_with_a_trailing_newline_is_replaced(app_factory, log_strea
         sent.append(message)
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-        "path": "/health", "raw_path": b"/health", "query_string": b"", "root_path": "",
-        "headers": [(b"x-request-id", b"abc-123\n")], "client": ("127.0.0.1", 1), "server": None,
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/health",
+        "raw_path": b"/health",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"x-request-id", b"abc-123\n")],
+        "client": ("127.0.0.1", 1),
+        "server": None,
     }
     asyncio.run(api.app(scope, receive, send))
     start = next(m for m in sent if m["type"] == "http.response.start")
@@ -111,7 +120,10 @@ def test_a_request_id_with_a_trailing_newline_is_replaced(app_factory, log_strea
 
 
 def test_engine_ids_in_messages_are_logged_escaped(api, log_stream):
-    cid = api.post("/clients", json={"name": "Ana", "email": "ana@example.com", "phone": "+573001234567",
-                                     "channel": "email"}, headers=ADMIN).json()["id"]
+    cid = api.post(
+        "/clients",
+        json={"name": "Ana", "email": "ana@example.com", "phone": "+573001234567", "channel": "email"},
+        headers=ADMIN,
+    ).json()["id"]
     assert api.post(f"/clients/{cid}/subscriptions", json={"fund_id": 1}, headers=ADMIN).status_code == 201
     assert f"client {cid} subscribed to fund 1" in log_stream.getvalue()

@@ -8,10 +8,10 @@ import ssl
 import subprocess
 from types import SimpleNamespace
 
-import fundcore
 import pytest
 from conftest import ADMIN, SmtpServer, assert_envelope, free_port, register, wait_until
 
+import fundcore
 from fundcore_host.config import SmsSettings
 from fundcore_host.notifiers import EmailNotifier, LogNotifier, RoutingNotifier, SmsGatewayNotifier, build_notifier
 
@@ -19,9 +19,18 @@ from fundcore_host.notifiers import EmailNotifier, LogNotifier, RoutingNotifier,
 def note(**overrides):
     """A plain object carrying the notification attributes the notifiers read."""
     values = dict(
-        id="0190b2a4-7c1e-7000-8000-0000000000aa", client_id="c-1", transaction_id="t-1", channel="email",
-        recipient="ana@example.com", subject="Suscripción confirmada", body="Se vinculó al fondo DEUDAPRIVADA.",
-        status="pending", attempts=0, last_error=None, created_at="2026-01-01T00:00:00Z", delivered_at=None,
+        id="0190b2a4-7c1e-7000-8000-0000000000aa",
+        client_id="c-1",
+        transaction_id="t-1",
+        channel="email",
+        recipient="ana@example.com",
+        subject="Suscripción confirmada",
+        body="Se vinculó al fondo DEUDAPRIVADA.",
+        status="pending",
+        attempts=0,
+        last_error=None,
+        created_at="2026-01-01T00:00:00Z",
+        delivered_at=None,
     )
     values.update(overrides)
     return SimpleNamespace(**values)
@@ -55,9 +64,27 @@ def test_email_notifier_classifies_failures(smtp_server):
 def _self_signed(tmp_path):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     return cert, key
 
@@ -75,8 +102,9 @@ def test_email_notifier_starttls_with_login(tmp_path):
         logins.append(ok)
         return AuthResult(success=ok)
 
-    server = SmtpServer(free_port(), tls_context=server_ctx, require_starttls=True, authenticator=authenticator,
-                        auth_require_tls=True)
+    server = SmtpServer(
+        free_port(), tls_context=server_ctx, require_starttls=True, authenticator=authenticator, auth_require_tls=True
+    )
     server.start()
     try:
         client_ctx = ssl.create_default_context(cafile=str(cert))
@@ -117,8 +145,13 @@ def test_sms_notifier_posts_json(gateway):
     SmsGatewayNotifier(gateway.settings()).send(note(channel="sms", recipient="+573001234567", body="Hola"))
     (req,) = gateway.requests
     assert req["path"] == "/sms"
-    assert req["json"] == {"id": "0190b2a4-7c1e-7000-8000-0000000000aa", "to": "+573001234567", "body": "Hola",
-                           "client_id": "c-1", "transaction_id": "t-1"}
+    assert req["json"] == {
+        "id": "0190b2a4-7c1e-7000-8000-0000000000aa",
+        "to": "+573001234567",
+        "body": "Hola",
+        "client_id": "c-1",
+        "transaction_id": "t-1",
+    }
     assert req["headers"]["authorization"] == "Bearer gw-token"
     assert req["headers"]["idempotency-key"] == "0190b2a4-7c1e-7000-8000-0000000000aa"
     assert req["headers"]["content-type"] == "application/json"
@@ -170,8 +203,9 @@ def test_email_and_sms_arrive_exactly_once(app_factory, smtp_server, gateway):
     tx = r.json()
     assert api.post(f"/clients/{bob['id']}/subscriptions", json={"fund_id": 3}, headers=ADMIN).status_code == 201
 
-    wait_until(lambda: all(n["status"] == "delivered" for n in _notifications(api, ana["id"]) +
-                           _notifications(api, bob["id"])))
+    wait_until(
+        lambda: all(n["status"] == "delivered" for n in _notifications(api, ana["id"]) + _notifications(api, bob["id"]))
+    )
     (n_ana,) = _notifications(api, ana["id"])
     (n_bob,) = _notifications(api, bob["id"])
     assert n_ana["transaction_id"] == tx["id"] and n_ana["attempts"] == 1 and n_ana["delivered_at"]
@@ -189,11 +223,14 @@ def test_email_and_sms_arrive_exactly_once(app_factory, smtp_server, gateway):
 
     # the cancellation is notified too (default on), again exactly once
     assert api.delete(f"/clients/{ana['id']}/subscriptions/1", headers=ADMIN).status_code == 200
-    wait_until(lambda: len(smtp_server.messages) == 2
-               and all(n["status"] == "delivered" for n in _notifications(api, ana["id"])))
+    wait_until(
+        lambda: (
+            len(smtp_server.messages) == 2 and all(n["status"] == "delivered" for n in _notifications(api, ana["id"]))
+        )
+    )
     assert len(gateway.requests) == 1
     # a few more rounds deliver nothing new
-    dispatcher = api.app.state.dispatcher
+    dispatcher = api.app.state.host.dispatcher
     rounds = dispatcher.rounds
     wait_until(lambda: dispatcher.rounds >= rounds + 3)
     assert len(smtp_server.messages) == 2 and len(gateway.requests) == 1
@@ -207,8 +244,12 @@ def test_permanent_failures_fail_at_once(app_factory, smtp_server, gateway):
     gateway.status_queue.append(400)
     assert api.post(f"/clients/{gone['id']}/subscriptions", json={"fund_id": 3}, headers=ADMIN).status_code == 201
     assert api.post(f"/clients/{bob['id']}/subscriptions", json={"fund_id": 3}, headers=ADMIN).status_code == 201
-    wait_until(lambda: _notifications(api, gone["id"])[0]["status"] == "failed"
-               and _notifications(api, bob["id"])[0]["status"] == "failed")
+    wait_until(
+        lambda: (
+            _notifications(api, gone["id"])[0]["status"] == "failed"
+            and _notifications(api, bob["id"])[0]["status"] == "failed"
+        )
+    )
     for cid in (gone["id"], bob["id"]):
         (n,) = _notifications(api, cid)
         assert n["attempts"] == 1 and n["last_error"]
@@ -252,9 +293,10 @@ def test_smtp_outage_keeps_subscription_and_delivers_once_when_back(app_factory,
     (mail,) = smtp_server.messages
     assert mail["rcpt_tos"] == ["ana@example.com"] and mail["subject"] == n["subject"]
     assert mail["notification_id"] == n["id"]
-    dispatcher = api.app.state.dispatcher
+    dispatcher = api.app.state.host.dispatcher
     rounds = dispatcher.rounds
     wait_until(lambda: dispatcher.rounds >= rounds + 3)
     assert len(smtp_server.messages) == 1  # exactly once
-    assert_envelope(api.post(f"/clients/{ana['id']}/subscriptions", json={"fund_id": 4}, headers=ADMIN),
-                    409, "ALREADY_SUBSCRIBED")
+    assert_envelope(
+        api.post(f"/clients/{ana['id']}/subscriptions", json={"fund_id": 4}, headers=ADMIN), 409, "ALREADY_SUBSCRIBED"
+    )

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 
-import fundcore
 import pytest
 from conftest import ADMIN, register
 
+import fundcore
 from fundcore_host import contract
 from fundcore_host.errors import ENGINE_STATUS, HOST_STATUS
 
@@ -73,14 +73,19 @@ def test_every_operation_lists_405_413_431_500_with_the_envelope(spec):
 
 def test_error_examples_are_the_engines_own_messages(spec):
     example = spec["paths"]["/clients/{client_id}/subscriptions"]["post"]["responses"]["409"]["content"][
-        "application/json"]["example"]
+        "application/json"
+    ]["example"]
     with fundcore.Engine() as engine:
         client = engine.register_client("Ana", "ana@example.com", "+573001234567", channel="email")
         engine.subscribe(client.id, 1, "80000")
         with pytest.raises(fundcore.InsufficientBalanceError) as refused:
             engine.subscribe(client.id, 4, "450000")
-    assert example == {"status": "error", "code": "INSUFFICIENT_BALANCE", "message": refused.value.message,
-                       "errors": None}
+    assert example == {
+        "status": "error",
+        "code": "INSUFFICIENT_BALANCE",
+        "message": refused.value.message,
+        "errors": None,
+    }
 
 
 def test_request_shapes(spec):
@@ -90,7 +95,7 @@ def test_request_shapes(spec):
     assert register_body["name"]["pattern"] == contract.NAME_PATTERN and register_body["name"]["maxLength"] == 100
     assert register_body["email"]["pattern"] == contract.EMAIL_PATTERN
     assert register_body["phone"]["pattern"] == contract.PHONE_PATTERN
-    for path, method, op in operations(spec):
+    for path, _method, op in operations(spec):
         for parameter in op.get("parameters", []):
             schema = parameter["schema"]
             if parameter["name"] in ("client_id", "before"):
@@ -124,8 +129,11 @@ def test_subscribe_body_is_the_engines_catalogue(api, spec):
 
 def test_response_shapes(spec):
     schemas = spec["components"]["schemas"]
-    for name, fields in {"ClientOut": ("id", "created_at"), "TransactionOut": ("id", "client_id", "created_at"),
-                         "NotificationOut": ("id", "transaction_id", "created_at")}.items():
+    for name, fields in {
+        "ClientOut": ("id", "created_at"),
+        "TransactionOut": ("id", "client_id", "created_at"),
+        "NotificationOut": ("id", "transaction_id", "created_at"),
+    }.items():
         properties = schemas[name]["properties"]
         for field in fields:
             assert properties[field]["format"] in ("uuid", "date-time"), (name, field)
@@ -138,7 +146,9 @@ def test_links_drive_the_next_operations(spec):
     assert created["getClient"] == {"operationId": "getClient", "parameters": {"client_id": "$response.body#/id"}}
     subscribed = spec["paths"]["/clients/{client_id}/subscriptions"]["post"]["responses"]["201"]["links"]
     assert subscribed["cancelSubscription"]["parameters"] == {
-        "client_id": "$response.body#/client_id", "fund_id": "$response.body#/fund_id"}
+        "client_id": "$response.body#/client_id",
+        "fund_id": "$response.body#/fund_id",
+    }
     known = set(OPERATIONS.values())
     for _, _, op in operations(spec):
         for response in op["responses"].values():
@@ -150,12 +160,15 @@ def test_what_the_document_admits_is_served(api, spec):
     """One request per shape the document admits, at its edges."""
     cid = register(api, name=" \u3000Ñandú 😀 ", email="a.b+c@Example-1.co")["id"]
     key = "~" + "k" * 198 + "!"
-    r = api.post(f"/clients/{cid}/subscriptions", json={"fund_id": 3, "amount": "50000"},
-                 headers=ADMIN | {"Idempotency-Key": key})
+    r = api.post(
+        f"/clients/{cid}/subscriptions",
+        json={"fund_id": 3, "amount": "50000"},
+        headers=ADMIN | {"Idempotency-Key": key},
+    )
     assert r.status_code == 201, r.text
-    assert api.post(f"/clients/{cid}/subscriptions", json={"fund_id": 5, "amount": None}, headers=ADMIN).status_code \
-        == 201
+    assert (
+        api.post(f"/clients/{cid}/subscriptions", json={"fund_id": 5, "amount": None}, headers=ADMIN).status_code == 201
+    )
     cursor = r.json()["id"].upper()  # any UUID spelling
-    page = api.get(f"/clients/{cid}/transactions", params={"limit": fundcore.MAX_PAGE, "before": cursor},
-                   headers=ADMIN)
+    page = api.get(f"/clients/{cid}/transactions", params={"limit": fundcore.MAX_PAGE, "before": cursor}, headers=ADMIN)
     assert page.status_code == 200 and page.json()["items"] == []

@@ -16,18 +16,21 @@ import threading
 import urllib.parse
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from conftest import ADMIN, LOOPBACK, free_port, http_call, wait_until
+
 from fundcore_host.demo_sinks import start_sinks
 
 INITIAL_BALANCE = Decimal("500000")
 CALLERS = 64
 CALLS_PER_CALLER = 8
+#: FUNDCORE_POOL_SIZE of the two-worker test: each worker's engine keeps at most this many connections.
+POOL_SIZE = 3
 
 
 def _psql() -> str:
@@ -49,6 +52,15 @@ def database_url() -> Iterator[str]:
     subprocess.run([_psql(), server, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=False)
 
 
+def _connections_to(database_url: str) -> int:
+    """How many connections the test server has open to the database of ``database_url``."""
+    name = urllib.parse.urlsplit(database_url).path.lstrip("/")
+    query = f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}'"
+    server = os.environ["FUNDCORE_TEST_DATABASE_URL"]
+    counted = subprocess.run([_psql(), server, "-Atc", query], check=True, capture_output=True, text=True)
+    return int(counted.stdout)
+
+
 def _worker_pids(log: str) -> set[int]:
     return {int(pid) for pid in re.findall(r"fundcore host ready \(store: [^)]*, pid (\d+)\)", log)}
 
@@ -62,8 +74,13 @@ def test_two_workers_on_one_database_keep_every_invariant(database_url: str, liv
     sinks = start_sinks(tmp_path / "sinks", LOOPBACK, free_port(), free_port())
     try:
         host = live_host(
-            env={"FUNDCORE_DATABASE_URL": database_url, "FUNDCORE_DISPATCH_INTERVAL_MS": "50",
-                 "FUNDCORE_DATA": None, **sinks.notifier_env()},
+            env={
+                "FUNDCORE_DATABASE_URL": database_url,
+                "FUNDCORE_DISPATCH_INTERVAL_MS": "50",
+                "FUNDCORE_POOL_SIZE": str(POOL_SIZE),
+                "FUNDCORE_DATA": None,
+                **sinks.notifier_env(),
+            },
             args=["--workers", "2"],
         )
         wait_until(lambda: len(_worker_pids(host.log())) == 2, timeout_s=30)
@@ -71,9 +88,12 @@ def test_two_workers_on_one_database_keep_every_invariant(database_url: str, liv
 
         clients = []
         for i, channel in enumerate(["email", "sms", "email", "sms"]):
-            status, body, _ = http_call("POST", f"{host.url}/clients", {
-                "name": f"Cliente {i}", "email": f"c{i}@example.com", "phone": f"+57300123456{i}",
-                "channel": channel}, ADMIN)
+            status, body, _ = http_call(
+                "POST",
+                f"{host.url}/clients",
+                {"name": f"Cliente {i}", "email": f"c{i}@example.com", "phone": f"+57300123456{i}", "channel": channel},
+                ADMIN,
+            )
             assert status == 201, body
             clients.append(body["id"])
 
@@ -89,12 +109,14 @@ def test_two_workers_on_one_database_keep_every_invariant(database_url: str, liv
                 client = rng.choice(clients)
                 fund = rng.choice([1, 2, 3])
                 if rng.random() < 0.6:
-                    status, body, _ = http_call("POST", f"{host.url}/clients/{client}/subscriptions",
-                                                {"fund_id": fund}, ADMIN)  # the fund's minimum
+                    status, body, _ = http_call(
+                        "POST", f"{host.url}/clients/{client}/subscriptions", {"fund_id": fund}, ADMIN
+                    )  # the fund's minimum
                     ok = {201, 409}  # 409: already subscribed, or not enough balance
                 else:
-                    status, body, _ = http_call("DELETE", f"{host.url}/clients/{client}/subscriptions/{fund}",
-                                                headers=ADMIN)
+                    status, body, _ = http_call(
+                        "DELETE", f"{host.url}/clients/{client}/subscriptions/{fund}", headers=ADMIN
+                    )
                     ok = {200, 409}  # 409 NOT_SUBSCRIBED: no active subscription to that fund
                 with lock:
                     outcomes[status] += 1
@@ -109,6 +131,8 @@ def test_two_workers_on_one_database_keep_every_invariant(database_url: str, liv
         assert not any(t.is_alive() for t in threads)
         assert not unexpected, unexpected[:5]
         assert outcomes[201] > 0 and outcomes[200] > 0, outcomes
+        # 64 callers on 2 workers, each engine within its pool (an engine's default is larger)
+        assert 2 <= _connections_to(database_url) <= 2 * POOL_SIZE
 
         expected_notifications: set[str] = set()
         for client in clients:
@@ -134,7 +158,7 @@ def test_two_workers_on_one_database_keep_every_invariant(database_url: str, liv
                 assert replayed == Decimal(tx["balance_after"]), tx
             assert replayed == balance
 
-            def all_delivered() -> list[dict[str, Any]] | None:
+            def all_delivered(client: str = client) -> list[dict[str, Any]] | None:
                 _, notes, _ = http_call("GET", f"{host.url}/clients/{client}/notifications", headers=ADMIN)
                 return notes if all(n["status"] == "delivered" for n in notes) else None
 
@@ -157,9 +181,12 @@ def test_two_workers_on_one_database_keep_every_invariant(database_url: str, liv
 def test_a_bad_database_url_is_one_line_without_the_password(live_host: Any, tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
     host = live_host(
-        env={"FUNDCORE_DATABASE_URL": f"postgresql://fundcore:s3cret-pw@{LOOPBACK}:{port}/fundcore",
-             "FUNDCORE_DATA": None},
-        args=["--workers", "2"], wait=False,
+        env={
+            "FUNDCORE_DATABASE_URL": f"postgresql://fundcore:s3cret-pw@{LOOPBACK}:{port}/fundcore",
+            "FUNDCORE_DATA": None,
+        },
+        args=["--workers", "2"],
+        wait=False,
     )
     assert host.process is not None
     assert host.process.wait(timeout=120) == 1

@@ -25,16 +25,38 @@ GHOST = "0190b2a4-7c1e-7000-8000-00000000dead"
 
 amounts = st.one_of(
     st.none(),
-    st.sampled_from(["50000", "75000.00", "80000.5", "100000", "125000.10", "250000", "400000", "499999.99",
-                     "0", "-1", "0.001", "1e5", "abc", "", " 1", "1000000000000.01", "99999999999999999999"]),
+    st.sampled_from(
+        [
+            "50000",
+            "75000.00",
+            "80000.5",
+            "100000",
+            "125000.10",
+            "250000",
+            "400000",
+            "499999.99",
+            "0",
+            "-1",
+            "0.001",
+            "1e5",
+            "abc",
+            "",
+            " 1",
+            "1000000000000.01",
+            "99999999999999999999",
+        ]
+    ),
     st.decimals(min_value=0, max_value=600000, places=2, allow_nan=False).map(str),
     st.integers(min_value=-10, max_value=10**16),
     st.floats(allow_nan=True, allow_infinity=True),
     st.booleans(),
     st.lists(st.integers(), max_size=2),
 )
-fund_ids = st.one_of(st.integers(min_value=1, max_value=6), st.integers(min_value=-3, max_value=2**33),
-                     st.sampled_from(["1", 1.5, None, True]))
+fund_ids = st.one_of(
+    st.integers(min_value=1, max_value=6),
+    st.integers(min_value=-3, max_value=2**33),
+    st.sampled_from(["1", 1.5, None, True]),
+)
 keys = st.one_of(st.none(), st.sampled_from(["k1", "k2", "k3", "", "x" * 201, "a b"]))
 auth_kinds = st.sampled_from(["admin", "self", "self", "self", "other", "none", "garbage"])
 limits = st.one_of(st.none(), st.integers(min_value=-2, max_value=205), st.sampled_from(["x", "1.5", ""]))
@@ -76,8 +98,10 @@ class RestMachine(RuleBasedStateMachine):
             assert set(body) == {"status", "code", "message", "errors"}, body
             assert body["status"] == "error" and isinstance(body["code"], str) and body["code"].isupper()
             assert isinstance(body["message"], str) and body["message"]
-            assert body["errors"] is None or (isinstance(body["errors"], dict) and all(
-                isinstance(k, str) and isinstance(v, str) for k, v in body["errors"].items()))
+            assert body["errors"] is None or (
+                isinstance(body["errors"], dict)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in body["errors"].items())
+            )
         return body
 
     def snapshot(self, cid: str) -> tuple[Any, Any, Any]:
@@ -98,20 +122,28 @@ class RestMachine(RuleBasedStateMachine):
 
     @initialize(target=clients)
     def first_client(self) -> str:
-        r = self.http.post("/clients", json={"name": "Ana", "email": "ana@example.com", "phone": "+573001234567",
-                                             "channel": "email"}, headers=ADMIN)
+        r = self.http.post(
+            "/clients",
+            json={"name": "Ana", "email": "ana@example.com", "phone": "+573001234567", "channel": "email"},
+            headers=ADMIN,
+        )
         assert r.status_code == 201
         self.known.append(r.json()["id"])
         return r.json()["id"]
 
-    @rule(target=clients, name=st.sampled_from(["Bea", "", "x" * 101, "Çé"]),
-          email=st.sampled_from(["bea@example.com", "nope", ""]),
-          phone=st.sampled_from(["+573001234567", "123", "+57 300"]),
-          channel=st.sampled_from(["email", "sms", "fax", 1]), kind=auth_kinds)
+    @rule(
+        target=clients,
+        name=st.sampled_from(["Bea", "", "x" * 101, "Çé"]),
+        email=st.sampled_from(["bea@example.com", "nope", ""]),
+        phone=st.sampled_from(["+573001234567", "123", "+57 300"]),
+        channel=st.sampled_from(["email", "sms", "fax", 1]),
+        kind=auth_kinds,
+    )
     def register(self, name, email, phone, channel, kind):
         headers = ADMIN if kind in ("admin", "self") else self.headers_for(kind, GHOST)
-        r = self.http.post("/clients", json={"name": name, "email": email, "phone": phone, "channel": channel},
-                           headers=headers)
+        r = self.http.post(
+            "/clients", json={"name": name, "email": email, "phone": phone, "channel": channel}, headers=headers
+        )
         body = self.check(r)
         if kind not in ("admin", "self"):
             assert r.status_code in (401, 403)
@@ -129,8 +161,9 @@ class RestMachine(RuleBasedStateMachine):
             body["amount"] = amount
         headers = self.headers_for(kind, cid) | ({"Idempotency-Key": key} if key is not None else {})
         content = json.dumps(body, allow_nan=True)
-        r = self.http.post(f"/clients/{cid}/subscriptions", content=content,
-                           headers=headers | {"Content-Type": "application/json"})
+        r = self.http.post(
+            f"/clients/{cid}/subscriptions", content=content, headers=headers | {"Content-Type": "application/json"}
+        )
         out = self.check(r)
         fractional = isinstance(amount, float) and not (math.isfinite(amount) and amount == int(amount))
         if fractional and not omit_amount and r.status_code != 401 and kind != "other":
@@ -153,8 +186,13 @@ class RestMachine(RuleBasedStateMachine):
             assert out["kind"] == "cancellation"
             self.tx_ids.append(out["id"])
 
-    @rule(cid=clients, limit=limits, use_cursor=st.booleans(), kind=auth_kinds,
-          what=st.sampled_from(["", "/subscriptions", "/transactions", "/notifications"]))
+    @rule(
+        cid=clients,
+        limit=limits,
+        use_cursor=st.booleans(),
+        kind=auth_kinds,
+        what=st.sampled_from(["", "/subscriptions", "/transactions", "/notifications"]),
+    )
     def read(self, cid, limit, use_cursor, kind, what):
         params: dict[str, Any] = {}
         if what == "/transactions":
@@ -172,15 +210,19 @@ class RestMachine(RuleBasedStateMachine):
             assert set(out) == {"items", "next"}
             assert all(t["client_id"] == cid for t in out["items"])
 
-    @rule(path=st.sampled_from(["/funds", "/health", "/clients", "/clients/x/y", "/docs", "/nothing"]),
-          method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),
-          raw=st.one_of(st.binary(max_size=64), st.text(max_size=64).map(str.encode),
-                        st.just(b'{"fund_id": 1, "amount": 1.5}')),
-          kind=auth_kinds)
+    @rule(
+        path=st.sampled_from(["/funds", "/health", "/clients", "/clients/x/y", "/docs", "/nothing"]),
+        method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),
+        raw=st.one_of(
+            st.binary(max_size=64), st.text(max_size=64).map(str.encode), st.just(b'{"fund_id": 1, "amount": 1.5}')
+        ),
+        kind=auth_kinds,
+    )
     def noise(self, path, method, raw, kind):
         cid = self.known[0]
-        r = self.http.request(method, path, content=raw,
-                              headers=self.headers_for(kind, cid) | {"Content-Type": "application/json"})
+        r = self.http.request(
+            method, path, content=raw, headers=self.headers_for(kind, cid) | {"Content-Type": "application/json"}
+        )
         assert r.status_code < 500
         if path != "/docs" or r.status_code >= 400:
             self.check(r)
@@ -188,8 +230,9 @@ class RestMachine(RuleBasedStateMachine):
     @rule(cid=clients, raw=st.one_of(st.binary(max_size=80), st.text(max_size=80).map(str.encode)))
     def garbage_subscribe(self, cid, raw):
         before = self.snapshot(cid) if cid in self.known else None
-        r = self.http.post(f"/clients/{cid}/subscriptions", content=raw,
-                           headers=ADMIN | {"Content-Type": "application/json"})
+        r = self.http.post(
+            f"/clients/{cid}/subscriptions", content=raw, headers=ADMIN | {"Content-Type": "application/json"}
+        )
         self.check(r)
         if before is not None and r.status_code >= 400:
             assert self.snapshot(cid) == before

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from fundcore_host.auth import RateLimiter
 from fundcore_host.errors import HostError
+from fundcore_host.rate_limit import RateLimiter
 
 
 class ManualClock:

@@ -44,7 +44,7 @@ def marked_blocks(page: Path) -> list[str]:
             while not FENCE.match(lines[j]):
                 j += 1
             if previous == MARKER:
-                blocks.append("\n".join(lines[i + 1:j]) + "\n")
+                blocks.append("\n".join(lines[i + 1 : j]) + "\n")
             i, previous = j + 1, ""
             continue
         if lines[i].strip():
@@ -54,8 +54,12 @@ def marked_blocks(page: Path) -> list[str]:
 
 
 def curl_blocks() -> list[tuple[str, str]]:
-    return [(page.relative_to(REPO).as_posix(), block) for page in PAGES for block in marked_blocks(page)
-            if "curl " in block]
+    return [
+        (page.relative_to(REPO).as_posix(), block)
+        for page in PAGES
+        for block in marked_blocks(page)
+        if "curl " in block
+    ]
 
 
 def expected_statuses(block: str) -> list[str]:
@@ -93,7 +97,10 @@ def reader_env() -> dict[str, str]:
 def test_every_marked_block_is_found():
     assert len(marked_blocks(HOST_README)) == 2
     assert len(marked_blocks(ROOT_README)) == 1
-    example = "# too much: 409 INSUFFICIENT_BALANCE\ncurl -s $API \\\n  -d x\ncurl -s a  # 404 NOT_FOUND\n# COP 500.000\ncurl b\n"
+    example = (
+        "# too much: 409 INSUFFICIENT_BALANCE\ncurl -s $API \\\n  -d x\n"
+        "curl -s a  # 404 NOT_FOUND\n# COP 500.000\ncurl b\n"
+    )
     assert expected_statuses(example) == ["409", "404", "2xx"]
 
 
@@ -108,13 +115,19 @@ def test_the_curl_calls_of_the_readme(live_host, tmp_path, page, block):
     assert "127.0.0.1:8000" in block
     script = block.replace("127.0.0.1:8000", f"{LOOPBACK}:{host.port}")
     wrapper = "curl() { command curl -w '%{stderr}CURL-STATUS %{http_code} %{method} %{url_effective}\\n' \"$@\"; }\n"
-    done = subprocess.run(["bash", "-c", "set -eo pipefail\n" + wrapper + script], cwd=repository_like(
-        tmp_path / "work", data), env=reader_env(), capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        ["bash", "-c", "set -eo pipefail\n" + wrapper + script],
+        cwd=repository_like(tmp_path / "work", data),
+        env=reader_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, f"{page}\n{done.stdout}\n{done.stderr}\n{host.log()[-3000:]}"
     calls = STATUS_LINE.findall(done.stderr)
     expected = expected_statuses(block)
     assert len(calls) == len(expected), (calls, expected, done.stderr)
-    for (status, method, url), wanted in zip(calls, expected):
+    for (status, method, url), wanted in zip(calls, expected, strict=True):
         ok = status.startswith("2") if wanted == "2xx" else status == wanted
         assert ok, f"{page}: {method} {url} answered {status}, the README says {wanted}\n{done.stdout}"
     assert "Traceback" not in host.log()
@@ -132,9 +145,16 @@ def test_the_block_that_starts_the_server(tmp_path):
     work = repository_like(tmp_path / "work", tmp_path / "data")
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
-        server = subprocess.Popen(["bash", "-c", script], cwd=work, env=reader_env(), stdout=out,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            ["bash", "-c", script],
+            cwd=work,
+            env=reader_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
+
         def healthy() -> bool:
             assert server.poll() is None, log.read_text()
             try:

@@ -27,14 +27,25 @@ def test_the_running_host_conforms_to_its_openapi_document(live_host, tmp_path):
     host = live_host()
     token = make_token(SECRET, "schemathesis-admin", "admin", ttl_s=3600)
     command = [
-        sys.executable, "-m", "schemathesis.cli", "run", f"{host.url}/openapi.json",
-        "--checks", "all",
-        "--mode", "all",
-        "--phases", "examples,coverage,fuzzing,stateful",
-        "--max-examples", str(EXAMPLES),
-        "--header", f"Authorization: Bearer {token}",
-        "--request-timeout", "30",
-        "--generation-database", "none",
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "run",
+        f"{host.url}/openapi.json",
+        "--checks",
+        "all",
+        "--mode",
+        "all",
+        "--phases",
+        "examples,coverage,fuzzing,stateful",
+        "--max-examples",
+        str(EXAMPLES),
+        "--header",
+        f"Authorization: Bearer {token}",
+        "--request-timeout",
+        "30",
+        "--generation-database",
+        "none",
         "--no-color",
     ]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)

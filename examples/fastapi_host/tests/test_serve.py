@@ -18,13 +18,13 @@ def raw_request(port: int, head: bytes, chunk: int = 4096, max_bytes: int | None
         answer = b""
         try:
             while sent < len(head) and (max_bytes is None or sent < max_bytes):
-                sock.sendall(head[sent:sent + chunk])
+                sock.sendall(head[sent : sent + chunk])
                 sent += chunk
                 try:
                     answer += sock.recv(65536)
                     if answer:
                         break
-                except (socket.timeout, BlockingIOError):
+                except (TimeoutError, BlockingIOError):
                     pass
         except (BrokenPipeError, ConnectionResetError):
             pass
@@ -35,7 +35,7 @@ def raw_request(port: int, head: bytes, chunk: int = 4096, max_bytes: int | None
                 if not data:
                     break
                 answer += data
-        except (ConnectionResetError, socket.timeout):
+        except (TimeoutError, ConnectionResetError):
             pass
     return answer, min(sent, len(head))
 
@@ -70,7 +70,8 @@ def test_under_bare_uvicorn_the_failure_is_one_line_too(live_host, tmp_path):
     assert len(ours) == 1 and "cannot start: " in ours[0], output
     # what uvicorn adds is its own one-line summary, nothing else at error level
     assert [line for line in output.splitlines() if "ERROR" in line and "fundcore_host" not in line] == [
-        "ERROR:    Application startup failed. Exiting."], output
+        "ERROR:    Application startup failed. Exiting."
+    ], output
 
 
 def test_headers_over_16_kib_are_431_on_the_wire(live_host):
@@ -90,8 +91,12 @@ def test_an_8_mb_header_is_refused_before_it_is_read(live_host):
     answer, sent = raw_request(host.port, head, chunk=4096)
     status, headers, body = envelope_of(answer)
     assert status.startswith("HTTP/1.1 431"), answer[:200]
-    assert body == {"status": "error", "code": "REQUEST_HEADERS_TOO_LARGE",
-                    "message": "Los encabezados de la solicitud son demasiado grandes", "errors": None}
+    assert body == {
+        "status": "error",
+        "code": "REQUEST_HEADERS_TOO_LARGE",
+        "message": "Los encabezados de la solicitud son demasiado grandes",
+        "errors": None,
+    }
     assert headers["connection"] == "close" and headers["x-request-id"]
     assert sent < 1024 * 1024, sent  # the server answered and closed long before 8 MB went out
     # and it keeps serving
@@ -100,8 +105,11 @@ def test_an_8_mb_header_is_refused_before_it_is_read(live_host):
 
 def test_a_forged_log_line_stays_one_escaped_line_in_the_servers_log(live_host):
     host = live_host()
-    status, _, _ = http_call("GET", f"{host.url}/clients/x%0A2030-01-01%2000:00:00,000%20INFO%20forged%1B[2J",
-                             headers={**ADMIN, "X-Request-ID": "live-forge"})
+    status, _, _ = http_call(
+        "GET",
+        f"{host.url}/clients/x%0A2030-01-01%2000:00:00,000%20INFO%20forged%1B[2J",
+        headers={**ADMIN, "X-Request-ID": "live-forge"},
+    )
     assert status == 404
     # the access line is written once the response is sent: wait for it
     lines = wait_until(lambda: [line for line in host.log().splitlines() if "[live-forge]" in line])
@@ -116,3 +124,29 @@ def test_head_over_the_wire(live_host):
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200") and body == b""
     assert b"content-length: 15" in head.lower()
+
+
+def test_a_pool_size_the_engine_refuses_is_one_line_at_start(live_host, tmp_path):
+    """FUNDCORE_POOL_SIZE reaches the engine, whose rule decides (a pool of no connection is
+    refused before any connection is tried): one line naming it, status 1, no password."""
+    host = live_host(
+        env={
+            "FUNDCORE_DATABASE_URL": f"postgresql://fundcore:s3cret-pw@{LOOPBACK}:9/fundcore",
+            "FUNDCORE_POOL_SIZE": "0",
+            "FUNDCORE_DATA": None,
+        },
+        wait=False,
+    )
+    assert host.process.wait(timeout=60) == 1
+    output = host.log()
+    lines = output.splitlines()
+    assert len(lines) == 1 and "cannot start: " in lines[0] and "pool_size" in lines[0], output
+    assert "s3cret-pw" not in output and "Traceback" not in output
+
+
+def test_uvicorn_factory_builds_the_app_from_the_environment(live_host, tmp_path):
+    """`uvicorn --factory fundcore_host.app:create_app`: settings and store from FUNDCORE_*."""
+    host = live_host(module="uvicorn", env={"FUNDCORE_LOCALE": "en"})
+    status, body, _ = http_call("GET", f"{host.url}/clients/0190b2a4-7c1e-7000-8000-000000000000", headers=ADMIN)
+    assert status == 404 and body["message"] == "Client 0190b2a4-7c1e-7000-8000-000000000000 not found"
+    assert (tmp_path / "fundcore").is_dir()

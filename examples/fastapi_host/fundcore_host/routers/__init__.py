@@ -1,0 +1,16 @@
+"""The REST API by area, one ``APIRouter`` each, in the order the document lists them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from . import clients, funds, health, notifications, subscriptions, transactions
+
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    funds.router,
+    clients.router,
+    subscriptions.router,
+    transactions.router,
+    notifications.router,
+)

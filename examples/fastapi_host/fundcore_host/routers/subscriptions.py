@@ -1,0 +1,89 @@
+"""A client's subscriptions: list, subscribe (apertura) and cancel (cancelación)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path
+from pydantic import StringConstraints
+from pydantic.json_schema import SkipJsonSchema
+from starlette.concurrency import run_in_threadpool
+
+from .. import contract
+from ..dependencies import AuthorizedClient, EngineDep
+from ..errors import error_responses
+from ..json_body import MoneySafeRoute
+from ..logs import printable
+from ..models import SubscribeRequest, SubscriptionOut, TransactionOut
+
+log = logging.getLogger("fundcore_host")
+
+router = APIRouter(route_class=MoneySafeRoute, tags=["subscriptions"])
+
+#: Optional: ``None`` when absent (a header is never null, so the document shows only the string).
+IdempotencyKey = Annotated[
+    Annotated[
+        str,
+        StringConstraints(
+            min_length=1, max_length=contract.IDEMPOTENCY_KEY_MAX_CHARS, pattern=contract.IDEMPOTENCY_KEY_PATTERN
+        ),
+    ]
+    | SkipJsonSchema[None],
+    Header(
+        alias="Idempotency-Key",
+        description=(
+            "optional, 1 to 200 visible ASCII characters; a repeated request with the same key "
+            "returns the original transaction"
+        ),
+    ),
+]
+FundIdPath = Annotated[int, Path(ge=0, le=contract.FUND_ID_MAX, description="fund id (see GET /funds)")]
+
+
+@router.get(
+    "/clients/{client_id}/subscriptions",
+    summary="The client's active subscriptions",
+    operation_id="listSubscriptions",
+    responses=error_responses(401, 404, 422, 429, 503),
+)
+async def list_subscriptions(client_id: AuthorizedClient, engine: EngineDep) -> list[SubscriptionOut]:
+    subscriptions = await run_in_threadpool(engine.subscriptions, client_id)
+    return [SubscriptionOut.from_record(subscription) for subscription in subscriptions]
+
+
+@router.post(
+    "/clients/{client_id}/subscriptions",
+    status_code=201,
+    summary="Subscribe to a fund (apertura)",
+    operation_id="subscribe",
+    responses=error_responses(401, 404, 409, 422, 429, 503),
+)
+async def subscribe(
+    client_id: AuthorizedClient,
+    body: SubscribeRequest,
+    engine: EngineDep,
+    idempotency_key: IdempotencyKey = None,
+) -> TransactionOut:
+    tx = await run_in_threadpool(
+        engine.subscribe, client_id, body.fund_id, body.amount_decimal(), idempotency_key=idempotency_key
+    )
+    log.info("client %s subscribed to fund %s: transaction %s", printable(client_id), body.fund_id, tx.id)
+    return TransactionOut.from_record(tx)
+
+
+@router.delete(
+    "/clients/{client_id}/subscriptions/{fund_id}",
+    summary="Cancel a subscription (cancelación); refunds the subscribed amount",
+    operation_id="cancelSubscription",
+    responses=error_responses(401, 404, 409, 422, 429, 503),
+)
+async def cancel(
+    client_id: AuthorizedClient,
+    fund_id: FundIdPath,
+    engine: EngineDep,
+    idempotency_key: IdempotencyKey = None,
+) -> TransactionOut:
+    tx = await run_in_threadpool(engine.cancel, client_id, fund_id, idempotency_key=idempotency_key)
+    log.info("client %s cancelled fund %s: transaction %s", printable(client_id), fund_id, tx.id)
+    return TransactionOut.from_record(tx)
