@@ -113,6 +113,10 @@ class _NotificationDict(TypedDict):
     delivered_at: str | None
     next_attempt_at: str | None
 
+class _HistoryPageDict(TypedDict):
+    items: list[_TransactionDict]
+    next: str | None
+
 class _DispatchReportDict(TypedDict):
     delivered: int
     retried: int
@@ -273,7 +277,7 @@ class HistoryPage:
     @property
     def next(self) -> str | None:
         """The ``before`` cursor of the following page; ``None`` on the last page."""
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> _HistoryPageDict:
         """``{"items": [transaction dicts], "next": cursor or None}``."""
     def __len__(self) -> int: ...
 
