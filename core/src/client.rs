@@ -92,6 +92,16 @@ pub(crate) struct ContactData {
 
 /// Checks name, email and phone; returns them trimmed (email domain lower-cased).
 pub(crate) fn validate_contact(name: &str, email: &str, phone: &str) -> Result<ContactData> {
+    Ok(ContactData {
+        name: validate_name(name)?,
+        email: validate_email(email)?,
+        phone: validate_phone(phone)?,
+    })
+}
+
+/// A client's or fund's name, trimmed: not empty, at most [`MAX_NAME_CHARS`], no control
+/// characters.
+pub(crate) fn validate_name(name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty()
         || name.chars().count() > MAX_NAME_CHARS
@@ -99,16 +109,21 @@ pub(crate) fn validate_contact(name: &str, email: &str, phone: &str) -> Result<C
     {
         return Err(Error::invalid("name", Invalid::Name));
     }
-    let email = normalize_email(email).ok_or(Error::invalid("email", Invalid::Email))?;
+    Ok(name.to_owned())
+}
+
+/// An email address, trimmed, its domain lower-cased.
+pub(crate) fn validate_email(email: &str) -> Result<String> {
+    normalize_email(email).ok_or(Error::invalid("email", Invalid::Email))
+}
+
+/// An E.164 phone number, trimmed.
+pub(crate) fn validate_phone(phone: &str) -> Result<String> {
     let phone = phone.trim();
     if !is_e164(phone) {
         return Err(Error::invalid("phone", Invalid::Phone));
     }
-    Ok(ContactData {
-        name: name.to_owned(),
-        email,
-        phone: phone.to_owned(),
-    })
+    Ok(phone.to_owned())
 }
 
 /// A deliberately plain check: one `@`, a non-empty local part, a dotted domain, no spaces.

@@ -4,7 +4,6 @@
 //! Each operation reads through the storage port, lets [`crate::rules`] decide, writes the
 //! change through the port, then makes it durable: lock/read → decide → write → flush.
 
-use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
@@ -44,16 +43,15 @@ use crate::time::{IdGenerator, Timestamp};
 /// parent cannot open one either ([`Error::EmbeddedStoreForked`]).
 #[derive(Clone, Debug)]
 pub struct Engine {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
-struct Inner {
-    store: Box<dyn Store>,
-    config: Config,
+pub(crate) struct Inner {
+    pub(crate) store: Box<dyn Store>,
+    pub(crate) config: Config,
     initial_balance: Decimal,
-    funds: BTreeMap<FundId, Fund>,
-    ids: IdGenerator,
+    pub(crate) ids: IdGenerator,
     dispatch_lock: Mutex<()>,
     /// The id of the process that opened the store (see [`Engine::check_process`]).
     opened_in: u32,
@@ -117,11 +115,6 @@ impl Engine {
             inner: Arc::new(Inner {
                 store,
                 initial_balance: stored.initial_balance,
-                funds: stored
-                    .funds
-                    .into_iter()
-                    .map(|fund| (fund.id, fund))
-                    .collect(),
                 ids,
                 dispatch_lock: Mutex::new(()),
                 opened_in: std::process::id(),
@@ -161,24 +154,17 @@ impl Engine {
         &self.inner.config
     }
 
-    /// The fund catalogue, by id.
-    pub fn funds(&self) -> Vec<Fund> {
-        self.inner.funds.values().cloned().collect()
+    /// The fund catalogue, by id, as the store has it now (administrators change it; on a
+    /// shared database, from any process).
+    pub fn funds(&self) -> Result<Vec<Fund>> {
+        self.check_process()?;
+        self.inner.store.funds()
     }
 
     /// One fund.
     pub fn fund(&self, id: FundId) -> Result<Fund> {
         self.check_process()?;
-        self.catalogue_fund(id)
-    }
-
-    /// A fund of the catalogue, for operations that checked the process already.
-    fn catalogue_fund(&self, id: FundId) -> Result<Fund> {
-        self.inner
-            .funds
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| Error::FundNotFound { id: id.to_string() })
+        self.inner.store.fund(id)?.ok_or_else(|| fund_not_found(id))
     }
 
     /// Registers a client with the initial balance.
@@ -232,11 +218,10 @@ impl Engine {
         let key = idempotency_key
             .map(rules::validate_idempotency_key)
             .transpose()?;
-        let fund = self.catalogue_fund(fund_id)?;
         let request = Request::Subscribe { fund_id, amount };
-        let amount = amount.unwrap_or(fund.minimum);
-        self.move_money(client_id, &fund, request, key, |view| {
-            rules::check_subscribe(&fund, amount, &view.client, view.subscription.as_ref())?;
+        self.move_money(client_id, fund_id, request, key, |view, fund| {
+            let amount = amount.unwrap_or(fund.minimum);
+            rules::check_subscribe(fund, amount, &view.client, view.subscription.as_ref())?;
             Ok((TransactionKind::Subscription, amount))
         })
     }
@@ -254,24 +239,23 @@ impl Engine {
         let key = idempotency_key
             .map(rules::validate_idempotency_key)
             .transpose()?;
-        let fund = self.catalogue_fund(fund_id)?;
         let request = Request::Cancel { fund_id };
-        self.move_money(client_id, &fund, request, key, |view| {
-            let refund = rules::check_cancel(&fund, view.subscription.as_ref())?;
+        self.move_money(client_id, fund_id, request, key, |view, fund| {
+            let refund = rules::check_cancel(fund, view.subscription.as_ref())?;
             Ok((TransactionKind::Cancellation, refund))
         })
     }
 
-    /// The one write path for money: the store reads the client, its subscription to `fund`
-    /// and what `key` names; a replay answers with the original; otherwise `rule` decides and
-    /// every record of the change is committed at once.
+    /// The one write path for money: the store reads the client, the fund as the catalogue has
+    /// it now, the client's subscription to it and what `key` names; a replay answers with the
+    /// original; otherwise `rule` decides and every record of the change is committed at once.
     fn move_money(
         &self,
         client_id: ClientId,
-        fund: &Fund,
+        fund_id: FundId,
         request: Request,
         key: Option<&str>,
-        rule: impl Fn(&MoneyView) -> Result<(TransactionKind, Decimal)>,
+        rule: impl Fn(&MoneyView, &Fund) -> Result<(TransactionKind, Decimal)>,
     ) -> Result<Transaction> {
         let mut decide = |view: MoneyView| -> Result<Decision> {
             if let Some((original_request, original)) = view.replay {
@@ -283,15 +267,16 @@ impl Engine {
                     })
                 };
             }
-            let (kind, amount) = rule(&view)?;
+            let fund = view.fund.clone().ok_or_else(|| fund_not_found(fund_id))?;
+            let (kind, amount) = rule(&view, &fund)?;
             Ok(Decision::Commit(Box::new(
-                self.money_move(view, fund, kind, amount, &request, key),
+                self.money_move(view, &fund, kind, amount, &request, key),
             )))
         };
         let transaction = self
             .inner
             .store
-            .move_money(client_id, fund.id, key, &mut decide)?
+            .move_money(client_id, fund_id, key, &mut decide)?
             .ok_or_else(|| client_not_found(client_id))?;
         // A replay is flushed too: its original may still be on its way to disk.
         self.commit_durably()?;
@@ -486,7 +471,7 @@ impl Engine {
         self.inner.store.flush()
     }
 
-    fn commit_durably(&self) -> Result<()> {
+    pub(crate) fn commit_durably(&self) -> Result<()> {
         match self.inner.config.durability {
             _ if self.inner.store.commits_are_durable() => Ok(()),
             Durability::EveryCommit => self.inner.store.flush(),
@@ -494,7 +479,7 @@ impl Engine {
         }
     }
 
-    fn now(&self) -> Timestamp {
+    pub(crate) fn now(&self) -> Timestamp {
         self.inner.config.clock.now()
     }
 
@@ -516,6 +501,10 @@ impl Drop for Engine {
     }
 }
 
-fn client_not_found(id: ClientId) -> Error {
+pub(crate) fn client_not_found(id: ClientId) -> Error {
     Error::ClientNotFound { id: id.to_string() }
+}
+
+pub(crate) fn fund_not_found(id: FundId) -> Error {
+    Error::FundNotFound { id: id.to_string() }
 }

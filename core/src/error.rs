@@ -43,6 +43,8 @@ pub enum ErrorCode {
     FundInactive,
     /// Same idempotency key, different request.
     IdempotencyKeyReused,
+    /// `create_fund` with an id that is taken.
+    FundAlreadyExists,
     /// Unknown client id.
     ClientNotFound,
     /// Unknown fund id.
@@ -68,7 +70,7 @@ impl ErrorCode {
         match self {
             ValidationError | BelowMinimum => ErrorKind::Invalid,
             InsufficientBalance | AlreadySubscribed | NotSubscribed | FundInactive
-            | IdempotencyKeyReused => ErrorKind::Conflict,
+            | IdempotencyKeyReused | FundAlreadyExists => ErrorKind::Conflict,
             ClientNotFound | FundNotFound | TransactionNotFound => ErrorKind::NotFound,
             StorageError => ErrorKind::Unavailable,
         }
@@ -153,6 +155,12 @@ pub enum Invalid {
     Id,
     /// The fund category is not `FPV` or `FIC`.
     Category,
+    /// The actor of an administrative change is empty, too long or has control characters.
+    Actor,
+    /// The request id of an administrative change is empty, too long or has control characters.
+    RequestId,
+    /// A change that changes nothing: no field was given.
+    NoChange,
 }
 
 /// Everything that can go wrong in fundcore.
@@ -207,6 +215,12 @@ pub enum Error {
     IdempotencyKeyReused {
         /// The key.
         key: String,
+    },
+    /// A fund with that id exists already (`FUND_ALREADY_EXISTS`).
+    #[error("{}", self.message(Locale::Es))]
+    FundAlreadyExists {
+        /// The id asked for.
+        id: u32,
     },
     /// Unknown client (`CLIENT_NOT_FOUND`).
     #[error("{}", self.message(Locale::Es))]
@@ -281,6 +295,7 @@ impl Error {
             Error::NotSubscribed { .. } => ErrorCode::NotSubscribed,
             Error::FundInactive { .. } => ErrorCode::FundInactive,
             Error::IdempotencyKeyReused { .. } => ErrorCode::IdempotencyKeyReused,
+            Error::FundAlreadyExists { .. } => ErrorCode::FundAlreadyExists,
             Error::ClientNotFound { .. } => ErrorCode::ClientNotFound,
             Error::FundNotFound { .. } => ErrorCode::FundNotFound,
             Error::TransactionNotFound { .. } => ErrorCode::TransactionNotFound,
@@ -323,6 +338,8 @@ pub enum IdKind {
     Transaction,
     /// A notification id (UUID).
     Notification,
+    /// An audit event id (UUID).
+    AuditEvent,
     /// A fund id (an integer).
     Fund,
 }
@@ -334,6 +351,7 @@ impl IdKind {
             IdKind::Client => "client_id",
             IdKind::Transaction => "transaction_id",
             IdKind::Notification => "notification_id",
+            IdKind::AuditEvent => "audit_event_id",
             IdKind::Fund => "fund_id",
         }
     }
@@ -358,7 +376,9 @@ impl ParseIdError {
             IdKind::Client => Error::ClientNotFound { id: self.text },
             IdKind::Transaction => Error::TransactionNotFound { id: self.text },
             IdKind::Fund => Error::FundNotFound { id: self.text },
-            IdKind::Notification => Error::invalid(self.kind.field(), Invalid::Id),
+            IdKind::Notification | IdKind::AuditEvent => {
+                Error::invalid(self.kind.field(), Invalid::Id)
+            }
         }
     }
 }

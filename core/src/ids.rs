@@ -63,6 +63,11 @@ uuid_id!(
     NotificationId,
     IdKind::Notification
 );
+uuid_id!(
+    /// An audit event's id; UUIDv7, so events sort in the order they happened.
+    AuditEventId,
+    IdKind::AuditEvent
+);
 
 impl TransactionId {
     /// Reads a history cursor (the id of the last transaction of a page). Malformed text is a

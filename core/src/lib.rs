@@ -23,6 +23,8 @@
 
 #![deny(missing_docs)]
 
+mod admin;
+mod audit;
 mod client;
 mod config;
 mod copy;
@@ -42,6 +44,8 @@ mod store;
 mod texts;
 mod time;
 
+pub use admin::{ContactChanges, FundChanges};
+pub use audit::{Actor, AuditAction, AuditEvent};
 pub use client::{Channel, Client};
 pub use config::{Config, ConfigBuilder, Durability};
 pub use copy::{CopyReport, StoreLocation, copy_store};
@@ -49,7 +53,8 @@ pub use engine::Engine;
 pub use error::{Error, ErrorCode, ErrorKind, IdKind, Invalid, ParseIdError, Result};
 pub use fund::{Category, Fund, default_catalogue};
 pub use ids::{
-    ClientId, FundId, NotificationId, TransactionId, fund_id_from_integer, parse_fund_id,
+    AuditEventId, ClientId, FundId, NotificationId, TransactionId, fund_id_from_integer,
+    parse_fund_id,
 };
 pub use ledger::{Subscription, Transaction, TransactionKind};
 pub use limits::{MAX_IDEMPOTENCY_KEY_CHARS, MAX_PAGE, SMS_MAX_CHARS};

@@ -22,6 +22,10 @@ pub const MAX_PHONE_DIGITS: usize = 15;
 pub const MAX_PAGE: usize = 200;
 /// The longest idempotency key, in characters.
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 200;
+/// The longest actor of an administrative change (who asked for it), in characters.
+pub const MAX_ACTOR_CHARS: usize = 200;
+/// The longest request id kept with an audit event, in characters.
+pub const MAX_REQUEST_ID_CHARS: usize = 200;
 /// The longest SMS body: one GSM-7 segment.
 pub const SMS_MAX_CHARS: usize = 160;
 

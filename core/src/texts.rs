@@ -6,7 +6,8 @@ use crate::error::{Error, Invalid};
 use crate::ids::TransactionId;
 use crate::ledger::{Transaction, TransactionKind};
 use crate::limits::{
-    MAX_AMOUNT, MAX_IDEMPOTENCY_KEY_CHARS, MAX_NAME_CHARS, MAX_PAGE, MINOR_DIGITS, SMS_MAX_CHARS,
+    MAX_ACTOR_CHARS, MAX_AMOUNT, MAX_IDEMPOTENCY_KEY_CHARS, MAX_NAME_CHARS, MAX_PAGE,
+    MAX_REQUEST_ID_CHARS, MINOR_DIGITS, SMS_MAX_CHARS,
 };
 use crate::locale::Locale;
 use crate::money::format_cop;
@@ -35,6 +36,13 @@ pub(crate) fn invalid_text(problem: Invalid, locale: Locale) -> String {
         (Es, Config) => "valor de configuración fuera de rango".into(),
         (Es, Id) => "no es un identificador válido".into(),
         (Es, Category) => "la categoría debe ser 'FPV' o 'FIC'".into(),
+        (Es, Actor) => format!(
+            "el actor es obligatorio y tiene como máximo {MAX_ACTOR_CHARS} caracteres visibles"
+        ),
+        (Es, RequestId) => format!(
+            "el identificador de solicitud tiene entre 1 y {MAX_REQUEST_ID_CHARS} caracteres visibles"
+        ),
+        (Es, NoChange) => "indique al menos un campo a cambiar".into(),
         (En, AmountNotANumber) => "the amount must be a decimal number".into(),
         (En, AmountNotPositive) => "the amount must be greater than zero".into(),
         (En, AmountTooPrecise) => {
@@ -54,6 +62,13 @@ pub(crate) fn invalid_text(problem: Invalid, locale: Locale) -> String {
         (En, Config) => "configuration value out of range".into(),
         (En, Id) => "not a valid id".into(),
         (En, Category) => "the category must be 'FPV' or 'FIC'".into(),
+        (En, Actor) => {
+            format!("the actor is required and has at most {MAX_ACTOR_CHARS} visible characters")
+        }
+        (En, RequestId) => {
+            format!("the request id has between 1 and {MAX_REQUEST_ID_CHARS} visible characters")
+        }
+        (En, NoChange) => "give at least one field to change".into(),
     }
 }
 
@@ -118,6 +133,8 @@ fn error_message(error: &Error, locale: Locale) -> String {
         Error::IdempotencyKeyReused { key } => {
             format!("The idempotency key '{key}' was already used for a different request")
         }
+        Error::FundAlreadyExists { id } if es => format!("Ya existe el fondo {id}"),
+        Error::FundAlreadyExists { id } => format!("Fund {id} already exists"),
         Error::ClientNotFound { id } if es => format!("No existe el cliente {id}"),
         Error::ClientNotFound { id } => format!("Client {id} not found"),
         Error::FundNotFound { id } if es => format!("No existe el fondo {id}"),

@@ -10,10 +10,11 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::audit::AuditEvent;
 use crate::client::{Channel, Client};
 use crate::error::Result;
 use crate::fund::Fund;
-use crate::ids::{ClientId, FundId, NotificationId, TransactionId};
+use crate::ids::{AuditEventId, ClientId, FundId, NotificationId, TransactionId};
 use crate::ledger::{Subscription, Transaction};
 use crate::locale::Locale;
 use crate::outbox::{Notification, NotificationStatus};
@@ -117,6 +118,8 @@ pub(crate) struct IdempotencyRecord {
 #[derive(Clone, Debug)]
 pub(crate) struct MoneyView {
     pub client: Client,
+    /// The fund as the catalogue has it now; `None` when there is no such fund.
+    pub fund: Option<Fund>,
     /// The client's active subscription to the fund.
     pub subscription: Option<Subscription>,
     /// The request and transaction an already used idempotency key names.
@@ -252,6 +255,41 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
 
     /// Writes a client and everything about it, as copied from another store, in one commit.
     fn import_bundle(&self, bundle: &ClientBundle) -> Result<()>;
+
+    /// The catalogue, by fund id.
+    fn funds(&self) -> Result<Vec<Fund>>;
+
+    /// One fund of the catalogue.
+    fn fund(&self, id: FundId) -> Result<Option<Fund>>;
+
+    /// Adds `fund` with its audit event, in one commit; false (and nothing written) when the
+    /// id is taken.
+    fn create_fund(&self, fund: &Fund, event: &AuditEvent) -> Result<bool>;
+
+    /// Reads the fund, lets `decide` return its new state with the audit event (or `None`
+    /// when nothing changes), and commits both at once while no other change to the catalogue
+    /// can commit. `None` when there is no such fund; otherwise the fund as it now is.
+    fn update_fund(
+        &self,
+        id: FundId,
+        decide: &mut dyn FnMut(Fund) -> Result<Option<(Fund, AuditEvent)>>,
+    ) -> Result<Option<Fund>>;
+
+    /// As [`Store::update_fund`], for a client's contact data, under the client's lock.
+    fn update_client(
+        &self,
+        id: ClientId,
+        decide: &mut dyn FnMut(Client) -> Result<Option<(Client, AuditEvent)>>,
+    ) -> Result<Option<Client>>;
+
+    /// Up to `limit` clients, newest first, older than `before` when given.
+    fn clients(&self, limit: usize, before: Option<ClientId>) -> Result<Vec<Client>>;
+
+    /// Up to `limit` audit events, newest first, older than `before` when given.
+    fn audit_events(&self, limit: usize, before: Option<AuditEventId>) -> Result<Vec<AuditEvent>>;
+
+    /// Writes audit events copied from another store (the catalogue comes with the seed).
+    fn import_audit_events(&self, events: &[AuditEvent]) -> Result<()>;
 
     /// What the store has done so far.
     fn stats(&self) -> StoreStats {

@@ -22,10 +22,11 @@ use serde::{Deserialize, Serialize};
 use super::{
     Claimed, ClientBundle, Decision, IdempotencyRecord, LedgerEntry, MoneyView, Notice, Seed, Store,
 };
+use crate::audit::AuditEvent;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::fund::Fund;
-use crate::ids::{ClientId, FundId, TransactionId};
+use crate::ids::{AuditEventId, ClientId, FundId, TransactionId};
 use crate::ledger::{Subscription, Transaction};
 use crate::outbox::NotificationStatus;
 use crate::time::Timestamp;
@@ -56,11 +57,15 @@ pub(crate) struct SledStore {
     pub outbox_due: sled::Tree,
     /// client id ++ transaction id -> (): failed notifications, for retrying them.
     pub outbox_failed: sled::Tree,
+    /// audit event id -> AuditEvent (JSON: its before/after are JSON objects).
+    pub audit: sled::Tree,
     /// sequence number -> the writes of a change being applied (see the module docs).
     journal: sled::Tree,
     next_journal_key: AtomicU64,
     group_commit: GroupCommit,
     client_locks: Vec<Mutex<()>>,
+    /// Held while a fund is created or updated: catalogue changes are read-modify-write.
+    catalogue_lock: Mutex<()>,
 }
 
 /// The trees a change may write to.
@@ -75,6 +80,8 @@ pub(crate) enum Table {
     Idempotency,
     OutboxDue,
     OutboxFailed,
+    // New tables go last: the journal stores a table by its position.
+    Audit,
 }
 
 /// One write of a change: a value stored under a key, or a key removed.
@@ -148,10 +155,12 @@ impl SledStore {
             idempotency: tree("idempotency")?,
             outbox_due: tree("outbox_due")?,
             outbox_failed: tree("outbox_failed")?,
+            audit: tree("audit")?,
             journal: tree("journal")?,
             next_journal_key: AtomicU64::new(0),
             group_commit: GroupCommit::default(),
             client_locks: (0..CLIENT_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            catalogue_lock: Mutex::new(()),
             db,
         })
     }
@@ -191,6 +200,7 @@ impl SledStore {
             Table::Idempotency => &self.idempotency,
             Table::OutboxDue => &self.outbox_due,
             Table::OutboxFailed => &self.outbox_failed,
+            Table::Audit => &self.audit,
         }
     }
 
@@ -279,6 +289,13 @@ impl SledStore {
     fn load_client(&self, id: ClientId) -> Result<Option<Client>> {
         self.clients
             .get(id.as_bytes())?
+            .map(|bytes| decode(&bytes))
+            .transpose()
+    }
+
+    fn load_fund(&self, id: FundId) -> Result<Option<Fund>> {
+        self.funds
+            .get(fund_key(id))?
             .map(|bytes| decode(&bytes))
             .transpose()
     }
@@ -391,8 +408,10 @@ impl Store for SledStore {
             .get(subscription_key)?
             .map(|bytes| decode(&bytes))
             .transpose()?;
+        let fund = self.load_fund(fund)?;
         let view = MoneyView {
             client,
+            fund,
             subscription,
             replay,
             // The engine's id generator is already above every id of this process's store.
@@ -687,6 +706,111 @@ impl Store for SledStore {
     fn commits_are_durable(&self) -> bool {
         false
     }
+
+    fn funds(&self) -> Result<Vec<Fund>> {
+        self.funds
+            .iter()
+            .map(|entry| decode::<Fund>(&entry?.1))
+            .collect()
+    }
+
+    fn fund(&self, id: FundId) -> Result<Option<Fund>> {
+        self.load_fund(id)
+    }
+
+    fn create_fund(&self, fund: &Fund, event: &AuditEvent) -> Result<bool> {
+        let _catalogue = self.catalogue_lock.lock();
+        if self.funds.contains_key(fund_key(fund.id))? {
+            return Ok(false);
+        }
+        self.commit(&[
+            Write::put(Table::Funds, &fund_key(fund.id), fund)?,
+            audit_write(event)?,
+        ])?;
+        Ok(true)
+    }
+
+    fn update_fund(
+        &self,
+        id: FundId,
+        decide: &mut dyn FnMut(Fund) -> Result<Option<(Fund, AuditEvent)>>,
+    ) -> Result<Option<Fund>> {
+        let _catalogue = self.catalogue_lock.lock();
+        let Some(current) = self.load_fund(id)? else {
+            return Ok(None);
+        };
+        let Some((updated, event)) = decide(current.clone())? else {
+            return Ok(Some(current));
+        };
+        self.commit(&[
+            Write::put(Table::Funds, &fund_key(id), &updated)?,
+            audit_write(&event)?,
+        ])?;
+        Ok(Some(updated))
+    }
+
+    fn update_client(
+        &self,
+        id: ClientId,
+        decide: &mut dyn FnMut(Client) -> Result<Option<(Client, AuditEvent)>>,
+    ) -> Result<Option<Client>> {
+        let _serialized = self.client_lock(id);
+        let Some(current) = self.load_client(id)? else {
+            return Ok(None);
+        };
+        let Some((updated, event)) = decide(current.clone())? else {
+            return Ok(Some(current));
+        };
+        self.commit(&[
+            Write::put(Table::Clients, id.as_bytes(), &updated)?,
+            audit_write(&event)?,
+        ])?;
+        Ok(Some(updated))
+    }
+
+    fn clients(&self, limit: usize, before: Option<ClientId>) -> Result<Vec<Client>> {
+        let range = match before {
+            Some(before) => self.clients.range(..before.as_bytes().to_vec()),
+            None => self.clients.range::<Vec<u8>, _>(..),
+        };
+        range
+            .rev()
+            .take(limit)
+            .map(|entry| decode(&entry?.1))
+            .collect()
+    }
+
+    fn audit_events(&self, limit: usize, before: Option<AuditEventId>) -> Result<Vec<AuditEvent>> {
+        let range = match before {
+            Some(before) => self.audit.range(..before.as_bytes().to_vec()),
+            None => self.audit.range::<Vec<u8>, _>(..),
+        };
+        range
+            .rev()
+            .take(limit)
+            .map(|entry| decode_json(&entry?.1))
+            .collect()
+    }
+
+    fn import_audit_events(&self, events: &[AuditEvent]) -> Result<()> {
+        let writes = events.iter().map(audit_write).collect::<Result<Vec<_>>>()?;
+        self.commit(&writes)
+    }
+}
+
+/// The write of an audit event (JSON, since its before/after are JSON objects).
+fn audit_write(event: &AuditEvent) -> Result<Write> {
+    let bytes =
+        serde_json::to_vec(event).map_err(|err| Error::storage(format!("encode: {err}")))?;
+    Ok(Write::Put(
+        Table::Audit,
+        event.id.as_bytes().to_vec(),
+        bytes,
+    ))
+}
+
+fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|err| Error::storage(format!("corrupt record: {err}")))
 }
 
 impl Drop for SledStore {
