@@ -258,6 +258,9 @@ impl Engine {
         rule: impl Fn(&MoneyView, &Fund) -> Result<(TransactionKind, Decimal)>,
     ) -> Result<Transaction> {
         let mut decide = |view: MoneyView| -> Result<Decision> {
+            // The fund is named first, before the key: an unknown fund is FUND_NOT_FOUND even
+            // with a key used before.
+            let fund = view.fund.clone().ok_or_else(|| fund_not_found(fund_id))?;
             if let Some((original_request, original)) = view.replay {
                 return if original_request == request {
                     Ok(Decision::Replay(original))
@@ -267,17 +270,23 @@ impl Engine {
                     })
                 };
             }
-            let fund = view.fund.clone().ok_or_else(|| fund_not_found(fund_id))?;
             let (kind, amount) = rule(&view, &fund)?;
             Ok(Decision::Commit(Box::new(
                 self.money_move(view, &fund, kind, amount, &request, key),
             )))
         };
-        let transaction = self
-            .inner
-            .store
-            .move_money(client_id, fund_id, key, &mut decide)?
-            .ok_or_else(|| client_not_found(client_id))?;
+        let Some(transaction) =
+            self.inner
+                .store
+                .move_money(client_id, fund_id, key, &mut decide)?
+        else {
+            // An unknown fund is named first, as when both ids are unknown the fund is checked
+            // first (an extra read on this error path only).
+            return Err(match self.inner.store.fund(fund_id)? {
+                Some(_) => client_not_found(client_id),
+                None => fund_not_found(fund_id),
+            });
+        };
         // A replay is flushed too: its original may still be on its way to disk.
         self.commit_durably()?;
         Ok(transaction)

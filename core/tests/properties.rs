@@ -10,10 +10,12 @@ use std::sync::{Arc, Barrier};
 use common::stores::{StoreKind, TestStore, kinds};
 use common::{check_invariants, snapshot};
 use fundcore::{
-    Channel, ClientId, Config, Decimal, DeliveryError, Durability, Engine, FundId,
-    RecordingNotifier, Transaction, TransactionKind,
+    Actor, AuditAction, AuditEvent, Channel, ClientId, Config, ContactChanges, Decimal,
+    DeliveryError, Durability, Engine, FundChanges, FundId, RecordingNotifier, Transaction,
+    TransactionId, TransactionKind,
 };
 use proptest::prelude::*;
+use serde_json::json;
 
 #[derive(Clone, Debug)]
 enum Amount {
@@ -47,6 +49,22 @@ enum Op {
         outcome: u8,
     },
     Reopen,
+    /// An administrator changes a fund's minimum and/or active flag (fund 6 or 7 may not exist).
+    UpdateFund {
+        fund: FundId,
+        minimum_cents: Option<u64>,
+        active: Option<bool>,
+    },
+    /// An administrator adds fund 6 or 7 (taken once created).
+    CreateFund {
+        fund: FundId,
+        minimum_cents: u64,
+    },
+    /// A client changes its channel.
+    UpdateContact {
+        client: usize,
+        sms: bool,
+    },
 }
 
 fn amount() -> impl Strategy<Value = Amount> {
@@ -60,18 +78,32 @@ fn amount() -> impl Strategy<Value = Amount> {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    // Fund 6 does not exist.
-    let fund = 1u32..=6;
+    // Funds 6 and 7 exist only once an administrator creates them.
+    let fund = 1u32..=7;
     let key = prop::option::weighted(0.4, 0u8..4);
     prop_oneof![
         2 => any::<bool>().prop_map(|sms| Op::Register { sms }),
         6 => (0usize..4, fund.clone(), amount(), key.clone())
             .prop_map(|(client, fund, amount, key)| Op::Subscribe { client, fund, amount, key }),
         4 => (0usize..4, fund.clone(), key).prop_map(|(client, fund, key)| Op::Cancel { client, fund, key }),
-        1 => fund.prop_map(|fund| Op::OnUnknownClient { fund }),
+        1 => fund.clone().prop_map(|fund| Op::OnUnknownClient { fund }),
         1 => (0u8..3).prop_map(|outcome| Op::Dispatch { outcome }),
         1 => Just(Op::Reopen),
+        2 => (fund, prop::option::of(1_000u64..=30_000_000), prop::option::of(any::<bool>()))
+            .prop_map(|(fund, minimum_cents, active)| Op::UpdateFund { fund, minimum_cents, active }),
+        1 => (6u32..=7, 1_000u64..=30_000_000).prop_map(|(fund, minimum_cents)| Op::CreateFund { fund, minimum_cents }),
+        1 => (0usize..4, any::<bool>()).prop_map(|(client, sms)| Op::UpdateContact { client, sms }),
     ]
+}
+
+/// The catalogue as the model knows it: minimum and active flag by fund id.
+type Catalogue = BTreeMap<FundId, (Decimal, bool)>;
+
+fn default_catalogue() -> Catalogue {
+    fundcore::default_catalogue()
+        .into_iter()
+        .map(|f| (f.id, (f.minimum, f.active)))
+        .collect()
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -87,11 +119,8 @@ struct ClientModel {
     keys: HashMap<String, (Request, Transaction)>,
 }
 
-fn minimum(fund: FundId) -> Option<Decimal> {
-    fundcore::default_catalogue()
-        .into_iter()
-        .find(|f| f.id == fund)
-        .map(|f| f.minimum)
+fn minimum(catalogue: &Catalogue, fund: FundId) -> Option<Decimal> {
+    catalogue.get(&fund).map(|(minimum, _)| *minimum)
 }
 
 fn config() -> Config {
@@ -105,8 +134,14 @@ fn config() -> Config {
 /// Ok(Some(tx)) a replay of `tx`, Err(code) a refusal.
 type Predicted = Result<Option<Transaction>, &'static str>;
 
-fn predict(model: &ClientModel, fund: FundId, request: &Request, key: Option<&str>) -> Predicted {
-    let Some(minimum) = minimum(fund) else {
+fn predict(
+    catalogue: &Catalogue,
+    model: &ClientModel,
+    fund: FundId,
+    request: &Request,
+    key: Option<&str>,
+) -> Predicted {
+    let Some(&(minimum, active)) = catalogue.get(&fund) else {
         return Err("FUND_NOT_FOUND");
     };
     if let Some((first_request, first_tx)) = key.and_then(|k| model.keys.get(k)) {
@@ -119,7 +154,9 @@ fn predict(model: &ClientModel, fund: FundId, request: &Request, key: Option<&st
     match request {
         Request::Subscribe(_, amount) => {
             let amount = amount.unwrap_or(minimum);
-            if amount < minimum {
+            if !active {
+                Err("FUND_INACTIVE")
+            } else if amount < minimum {
                 Err("BELOW_MINIMUM")
             } else if model.active.contains_key(&fund) {
                 Err("ALREADY_SUBSCRIBED")
@@ -153,6 +190,9 @@ fn run_sequence(ops: Vec<Op>, kind: StoreKind) {
     let initial = engine.initial_balance();
     let mut ids: Vec<ClientId> = Vec::new();
     let mut models: Vec<ClientModel> = Vec::new();
+    let mut catalogue = default_catalogue();
+    let mut audited = 0usize;
+    let mut recorded: HashMap<TransactionId, Transaction> = HashMap::new();
     for (step, op) in ops.into_iter().enumerate() {
         match op {
             Op::Register { sms } => {
@@ -171,7 +211,7 @@ fn run_sequence(ops: Vec<Op>, kind: StoreKind) {
                 let err = engine
                     .cancel(ClientId(uuid_v7_unknown()), fund, None)
                     .unwrap_err();
-                let expected = if minimum(fund).is_some() {
+                let expected = if minimum(&catalogue, fund).is_some() {
                     "CLIENT_NOT_FOUND"
                 } else {
                     "FUND_NOT_FOUND"
@@ -186,7 +226,7 @@ fn run_sequence(ops: Vec<Op>, kind: StoreKind) {
             } => {
                 let index = client % ids.len();
                 let key = key.map(|k| format!("k-{k}"));
-                let minimum_of_fund = minimum(fund).unwrap_or(Decimal::ONE);
+                let minimum_of_fund = minimum(&catalogue, fund).unwrap_or(Decimal::ONE);
                 let parsed = match amount {
                     Amount::Default => Ok(None),
                     Amount::Minimum => Ok(Some(minimum_of_fund)),
@@ -206,11 +246,12 @@ fn run_sequence(ops: Vec<Op>, kind: StoreKind) {
                             fund,
                             a.map(|a| fundcore::validate_amount(a).unwrap()),
                         );
-                        predict(&models[index], fund, &request, key.as_deref())
+                        predict(&catalogue, &models[index], fund, &request, key.as_deref())
                     }
                 };
                 apply(
                     &mut models[index],
+                    &catalogue,
                     step,
                     predicted,
                     result,
@@ -223,14 +264,28 @@ fn run_sequence(ops: Vec<Op>, kind: StoreKind) {
                 let index = client % ids.len();
                 let key = key.map(|k| format!("k-{k}"));
                 let result = engine.cancel(ids[index], fund, key.as_deref());
-                let predicted =
-                    predict(&models[index], fund, &Request::Cancel(fund), key.as_deref());
-                apply(&mut models[index], step, predicted, result, None, fund, key);
+                let predicted = predict(
+                    &catalogue,
+                    &models[index],
+                    fund,
+                    &Request::Cancel(fund),
+                    key.as_deref(),
+                );
+                apply(
+                    &mut models[index],
+                    &catalogue,
+                    step,
+                    predicted,
+                    result,
+                    None,
+                    fund,
+                    key,
+                );
             }
             Op::OnUnknownClient { fund } => {
                 let unknown = ClientId(uuid_v7_unknown());
                 let err = engine.subscribe(unknown, fund, None, None).unwrap_err();
-                let expected = if minimum(fund).is_some() {
+                let expected = if minimum(&catalogue, fund).is_some() {
                     "CLIENT_NOT_FOUND"
                 } else {
                     "FUND_NOT_FOUND"
@@ -260,6 +315,131 @@ fn run_sequence(ops: Vec<Op>, kind: StoreKind) {
                 assert_eq!(notifier.attempts(), pending);
             }
             Op::Reopen => engine = reopen(engine, &store, &ids),
+            Op::UpdateFund {
+                fund,
+                minimum_cents,
+                active,
+            } => {
+                let changes = FundChanges {
+                    minimum: minimum_cents.map(|cents| Decimal::new(cents as i64, 2)),
+                    active,
+                    ..FundChanges::default()
+                };
+                let result = engine.update_fund(fund, &changes, &Actor::new("ops"));
+                match (catalogue.get_mut(&fund), result) {
+                    (_, Err(err)) if changes == FundChanges::default() => {
+                        assert_eq!(err.code(), "VALIDATION_ERROR", "step {step}")
+                    }
+                    (None, Err(err)) => assert_eq!(err.code(), "FUND_NOT_FOUND", "step {step}"),
+                    (Some(entry), Ok(updated)) => {
+                        let before = *entry;
+                        let after = (
+                            changes.minimum.unwrap_or(before.0),
+                            active.unwrap_or(before.1),
+                        );
+                        *entry = after;
+                        assert_eq!((updated.minimum, updated.active), after, "step {step}");
+                        if after != before {
+                            audited += 1;
+                            let event = newest_event(&engine);
+                            assert_eq!(event.action, AuditAction::FundUpdated, "step {step}");
+                            assert_eq!(event.target, fund.to_string());
+                            let expected =
+                                (after.0 != before.0).then(|| json!(after.0.to_string()));
+                            assert_eq!(
+                                event.after.get("minimum").cloned(),
+                                expected,
+                                "step {step}: the event records the new minimum only when it changed"
+                            );
+                        }
+                    }
+                    (entry, result) => {
+                        panic!("step {step}: fund {entry:?}, update gave {result:?}")
+                    }
+                }
+            }
+            Op::CreateFund {
+                fund,
+                minimum_cents,
+            } => {
+                let minimum = Decimal::new(minimum_cents as i64, 2);
+                let result = engine.create_fund(
+                    fund,
+                    "NUEVO",
+                    minimum,
+                    fundcore::Category::Fic,
+                    &Actor::new("ops").with_request_id(format!("step-{step}")),
+                );
+                match (catalogue.contains_key(&fund), result) {
+                    (true, Err(err)) => {
+                        assert_eq!(err.code(), "FUND_ALREADY_EXISTS", "step {step}")
+                    }
+                    (false, Ok(created)) => {
+                        assert_eq!((created.minimum, created.active), (minimum, true));
+                        catalogue.insert(fund, (minimum, true));
+                        audited += 1;
+                        let event = newest_event(&engine);
+                        assert_eq!(event.action, AuditAction::FundCreated, "step {step}");
+                        assert_eq!(
+                            event.request_id.as_deref(),
+                            Some(format!("step-{step}").as_str())
+                        );
+                        assert_eq!(event.after["minimum"], json!(minimum.to_string()));
+                    }
+                    (exists, result) => {
+                        panic!("step {step}: exists {exists}, create gave {result:?}")
+                    }
+                }
+            }
+            Op::UpdateContact { client, sms } if !ids.is_empty() => {
+                let id = ids[client % ids.len()];
+                let before = engine.client(id).unwrap();
+                let channel = if sms { Channel::Sms } else { Channel::Email };
+                let changes = ContactChanges {
+                    channel: Some(channel),
+                    ..ContactChanges::default()
+                };
+                let updated = engine
+                    .update_client(id, &changes, &Actor::new(id.to_string()))
+                    .unwrap();
+                assert_eq!(updated.channel, channel);
+                assert_eq!(
+                    updated.balance, before.balance,
+                    "step {step}: a contact change moves no money"
+                );
+                if before.channel != channel {
+                    audited += 1;
+                    let event = newest_event(&engine);
+                    assert_eq!(event.action, AuditAction::ClientUpdated);
+                    assert_eq!(event.target, id.to_string());
+                    assert_eq!(event.before["channel"], json!(before.channel.as_str()));
+                    assert_eq!(event.after["channel"], json!(channel.as_str()));
+                }
+            }
+            Op::UpdateContact { .. } => {}
+        }
+        let events = all_events(&engine);
+        assert_eq!(
+            events.len(),
+            audited,
+            "step {step}: one audit event per effective change"
+        );
+        for id in &ids {
+            let channel = engine.client(*id).unwrap().channel;
+            let notifications = engine.notifications(*id).unwrap();
+            for tx in engine.history(*id, fundcore::MAX_PAGE, None).unwrap() {
+                if !recorded.contains_key(&tx.id) {
+                    // Made in this step: notified on the client's channel of now.
+                    for n in notifications.iter().filter(|n| n.transaction_id == tx.id) {
+                        assert_eq!(
+                            n.channel, channel,
+                            "step {step}: new notification's channel"
+                        );
+                    }
+                }
+                let first = recorded.entry(tx.id).or_insert_with(|| tx.clone());
+                assert_eq!(&tx, first, "step {step}: a recorded transaction changed");
+            }
         }
         if let Err(broken) = check_invariants(&engine, &ids) {
             panic!("step {step}: invariant broken: {broken}");
@@ -285,8 +465,29 @@ fn run_sequence(ops: Vec<Op>, kind: StoreKind) {
     reopen(engine, &store, &ids);
 }
 
+/// The newest audit event.
+fn newest_event(engine: &Engine) -> AuditEvent {
+    engine.audit_events(1, None).unwrap().items.remove(0)
+}
+
+/// Every audit event, newest first, through the pages.
+fn all_events(engine: &Engine) -> Vec<AuditEvent> {
+    let mut events = Vec::new();
+    let mut before = None;
+    loop {
+        let page = engine.audit_events(7, before).unwrap();
+        events.extend(page.items);
+        match page.next {
+            Some(next) => before = Some(next),
+            None => return events,
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn apply(
     model: &mut ClientModel,
+    catalogue: &Catalogue,
     step: usize,
     predicted: Predicted,
     result: fundcore::Result<Transaction>,
@@ -306,7 +507,7 @@ fn apply(
                     let amount_given = amount.map(|a| fundcore::validate_amount(a).unwrap());
                     assert_eq!(
                         tx.amount,
-                        amount_given.unwrap_or_else(|| minimum(fund).unwrap())
+                        amount_given.unwrap_or_else(|| minimum(catalogue, fund).unwrap())
                     );
                     model.balance -= tx.amount;
                     model.active.insert(fund, tx.amount);

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use fundcore::{
-    Channel, ClientId, Config, Decimal, Engine, Fund, ParseIdError, RecordingNotifier,
-    TransactionId,
+    Actor, Channel, ClientId, Config, ContactChanges, Decimal, Engine, Fund, FundChanges,
+    ParseIdError, RecordingNotifier, TransactionId,
 };
 use serde_json::{Value, json};
 
@@ -49,7 +49,7 @@ fn run_op(engine: &Engine, op: &str, args: &Value) -> Outcome {
     let key = args["idempotency_key"].as_str();
     let json = |value: &dyn erased::Json| value.to_json();
     Ok(match op {
-        "funds" => json(&engine.funds()),
+        "funds" => json(&engine.funds()?),
         "fund" => json(&engine.fund(fund_id()?)?),
         "register_client" => {
             let channel: Channel = text(args, "channel").parse()?;
@@ -89,8 +89,69 @@ fn run_op(engine: &Engine, op: &str, args: &Value) -> Outcome {
             let limit = args["limit"].as_u64().expect("limit") as usize;
             json(&engine.dispatch_notifications(&RecordingNotifier::new(), limit)?)
         }
+        "create_fund" => {
+            let minimum = fundcore::parse_amount(text(args, "minimum"))?;
+            let category = text(args, "category").parse()?;
+            json(&engine.create_fund(
+                fund_id()?,
+                text(args, "name"),
+                minimum,
+                category,
+                &actor(args),
+            )?)
+        }
+        "update_fund" => {
+            let changes = FundChanges {
+                name: args["name"].as_str().map(str::to_owned),
+                minimum: args["minimum"]
+                    .as_str()
+                    .map(fundcore::parse_amount)
+                    .transpose()?,
+                active: args["active"].as_bool(),
+            };
+            json(&engine.update_fund(fund_id()?, &changes, &actor(args))?)
+        }
+        "update_client" => {
+            let changes = ContactChanges {
+                name: args["name"].as_str().map(str::to_owned),
+                email: args["email"].as_str().map(str::to_owned),
+                phone: args["phone"].as_str().map(str::to_owned),
+                channel: args["channel"].as_str().map(str::parse).transpose()?,
+            };
+            json(&engine.update_client(client()?, &changes, &actor(args))?)
+        }
+        "clients" => {
+            let limit = args["limit"].as_u64().expect("limit") as usize;
+            let before = args["before"]
+                .as_str()
+                .map(|text| text.parse::<ClientId>())
+                .transpose()?;
+            page(engine.clients(limit, before)?)
+        }
+        "audit_events" => {
+            let limit = args["limit"].as_u64().expect("limit") as usize;
+            let before = args["before"]
+                .as_str()
+                .map(|text| text.parse::<fundcore::AuditEventId>())
+                .transpose()?;
+            page(engine.audit_events(limit, before)?)
+        }
         other => panic!("unknown op {other}"),
     })
+}
+
+/// Who makes an administrative change: `actor` and, when given, `request_id`.
+fn actor(args: &Value) -> Actor {
+    let actor = Actor::new(text(args, "actor"));
+    match args["request_id"].as_str() {
+        Some(request_id) => actor.with_request_id(request_id),
+        None => actor,
+    }
+}
+
+/// A page as the REST API shows it: `{"items": [...], "next": cursor or null}`.
+fn page<T: serde::Serialize, C: std::fmt::Display>(page: fundcore::Page<T, C>) -> Value {
+    json!({"items": page.items, "next": page.next.map(|cursor| cursor.to_string())})
 }
 
 /// Serialization through a trait object, so `run_op` stays one flat match.

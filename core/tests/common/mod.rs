@@ -6,8 +6,8 @@ pub mod stores;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use fundcore::{
-    ClientId, Decimal, Engine, FundId, Notification, Subscription, Transaction, TransactionId,
-    TransactionKind,
+    Channel, ClientId, Decimal, Engine, FundId, Notification, Subscription, Transaction,
+    TransactionId, TransactionKind,
 };
 
 /// Every transaction of a client, newest first, read page by page through the cursor.
@@ -141,11 +141,17 @@ pub fn check_invariants(engine: &Engine, clients: &[ClientId]) -> Result<(), Str
                 return Err(format!("{}: lookup by id differs from history", tx.id));
             }
         }
-        // 5. exactly one outbox entry per notified transaction, on the client's channel
+        // 5. exactly one outbox entry per notified transaction, to the client, addressed as its
+        // channel says (the channel of the transaction's time: a contact change since leaves
+        // queued entries as they were; run_sequence checks new entries against the model)
         let mut per_tx: HashMap<TransactionId, usize> = HashMap::new();
         for n in &notifications {
             *per_tx.entry(n.transaction_id).or_default() += 1;
-            if n.channel != client.channel || n.client_id != client_id {
+            let addressed = match n.channel {
+                Channel::Email => n.recipient.contains('@'),
+                Channel::Sms => n.recipient.starts_with('+'),
+            };
+            if !addressed || n.client_id != client_id {
                 return Err(format!(
                     "{}: notification on the wrong channel or client",
                     n.id
