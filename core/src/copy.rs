@@ -79,7 +79,8 @@ fn redacted_url(url: &str) -> String {
 /// What a copy moved (and verified record by record).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CopyReport {
-    /// Funds of the catalogue.
+    /// Funds of the catalogue, as it is now (funds created since the store was made, with their
+    /// current minimums and active flags).
     pub funds: usize,
     /// Clients, with their balances.
     pub clients: u64,
@@ -91,14 +92,17 @@ pub struct CopyReport {
     pub subscriptions: u64,
     /// Idempotency records.
     pub idempotency_keys: u64,
+    /// Audit events (the whole audit trail).
+    pub audit_events: u64,
 }
 
-/// Clients copied per page.
+/// Clients (and audit events) copied per page.
 const PAGE: usize = 500;
 
 /// Copies the store at `from` into the empty store at `to` (created when missing), then reads
-/// every client back from `to` and compares it with the source. Refuses a target that holds
-/// clients or was created with other settings. Run it while nothing writes to the source.
+/// every client and audit event back from `to` and compares it with the source. The catalogue
+/// is copied as it is now. Refuses a target that holds clients or audit events, or was created
+/// with other settings. Run it while nothing writes to the source.
 pub fn copy_store(from: &StoreLocation, to: &StoreLocation) -> Result<CopyReport> {
     let source = from.open()?;
     let target = to.open()?;
@@ -108,6 +112,11 @@ pub fn copy_store(from: &StoreLocation, to: &StoreLocation) -> Result<CopyReport
     if !target.client_ids(None, 1)?.is_empty() {
         return Err(Error::storage(format!(
             "{to} already holds clients: copy only into an empty store"
+        )));
+    }
+    if !target.audit_events(1, None)?.is_empty() {
+        return Err(Error::storage(format!(
+            "{to} already holds audit events: copy only into an empty store"
         )));
     }
     match target.stored_seed()? {
@@ -151,8 +160,33 @@ pub fn copy_store(from: &StoreLocation, to: &StoreLocation) -> Result<CopyReport
             _ => break,
         }
     }
+    report.audit_events = copy_audit_trail(source.as_ref(), target.as_ref(), to)?;
+    // The catalogue once more, now that everything else is in: what the target serves is what
+    // the source had.
+    verify(target.funds()? == source.funds()?, "the catalogue", to)?;
     target.flush()?;
     Ok(report)
+}
+
+/// Copies the audit trail page by page, newest first, checking each page read back from the
+/// target against the source; returns how many events it copied.
+fn copy_audit_trail(source: &dyn Store, target: &dyn Store, to: &StoreLocation) -> Result<u64> {
+    let mut copied = 0;
+    let mut before = None;
+    loop {
+        let page = source.audit_events(PAGE, before)?;
+        if page.is_empty() {
+            return Ok(copied);
+        }
+        target.import_audit_events(&page)?;
+        let read_back = target.audit_events(PAGE, before)?;
+        verify(read_back == page, "audit events", to)?;
+        copied += page.len() as u64;
+        if page.len() < PAGE {
+            return Ok(copied);
+        }
+        before = page.last().map(|event| event.id);
+    }
 }
 
 fn verify(same: bool, what: &str, to: &StoreLocation) -> Result<()> {

@@ -513,7 +513,7 @@ fn processes_connecting_at_once_create_the_schema_once() {
         .query_one("SELECT count(*) FROM fundcore_migrations", &[])
         .unwrap()
         .get(0);
-    assert_eq!(migrations, 1);
+    assert_eq!(migrations, 2, "each known migration applied once");
     let funds: i64 = db
         .query_one("SELECT count(*) FROM fundcore_funds", &[])
         .unwrap()

@@ -50,13 +50,15 @@ fn copy(args: &[String]) -> ExitCode {
         Ok(report) => {
             println!(
                 "copied {from} -> {to}: {} funds, {} clients, {} transactions, {} notifications, \
-                 {} active subscriptions, {} idempotency keys; every client verified",
+                 {} active subscriptions, {} idempotency keys, {} audit events; every record \
+                 verified",
                 report.funds,
                 report.clients,
                 report.transactions,
                 report.notifications,
                 report.subscriptions,
-                report.idempotency_keys
+                report.idempotency_keys,
+                report.audit_events
             );
             ExitCode::SUCCESS
         }

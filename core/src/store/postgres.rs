@@ -1,11 +1,18 @@
 //! The PostgreSQL store: any number of processes and hosts share one database.
 //!
-//! - A subscribe or cancel takes two round trips: one statement reads the client, its
-//!   subscription to the fund and what the idempotency key names (one snapshot); the engine
-//!   decides; one statement writes every record, guarded by the client's `version`, so it
-//!   commits only if the client is still as it was read. The client's row is the only lock it
-//!   takes. A lost race reads again; after [`OPTIMISTIC_TRIES`] lost races the change runs in
-//!   a transaction that locks the client's row first.
+//! - A subscribe or cancel takes two round trips: one statement reads the client, the fund as
+//!   the catalogue has it now, the client's subscription to it and what the idempotency key
+//!   names (one snapshot); the engine decides; one statement writes every record, guarded by
+//!   the client's and the fund's `version`, so it commits only if neither changed since the
+//!   read (a new minimum or a closed fund is never missed by a subscription that commits
+//!   after it). The client's row is the only lock it takes; the fund's row is only read. A
+//!   lost race reads again; after [`OPTIMISTIC_TRIES`] lost races the change runs in a
+//!   transaction that locks the client's row first.
+//! - An administrative change (a fund created or updated, a client's contact data changed)
+//!   commits with its audit event in one transaction: an update locks the row it changes
+//!   (`SELECT … FOR UPDATE`), lets the engine decide, and bumps the row's `version`. Audit
+//!   events are only ever inserted; their `before`/`after` are `jsonb`, sent and read as JSON
+//!   text (serde_json encodes them, as for the embedded store).
 //! - Serialization failures and deadlocks (SQLSTATE 40001, 40P01) are retried with bounded
 //!   backoff, so the same code runs on Postgres-compatible distributed databases.
 //! - The outbox is shared by every dispatcher: a due entry is claimed with `FOR UPDATE SKIP
@@ -25,19 +32,26 @@ use super::{
     Claimed, ClientBundle, Decision, IdempotencyRecord, LedgerEntry, MoneyMove, MoneyView, Notice,
     Request, Seed, Store, StoreStats,
 };
+use crate::audit::{AuditAction, AuditEvent};
 use crate::client::{Channel, Client};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fund::{Category, Fund};
-use crate::ids::{ClientId, FundId, NotificationId, TransactionId};
+use crate::ids::{AuditEventId, ClientId, FundId, NotificationId, TransactionId};
 use crate::ledger::{Subscription, Transaction, TransactionKind};
 use crate::locale::Locale;
 use crate::outbox::NotificationStatus;
 use crate::time::Timestamp;
 
 /// The schema migrations this library knows, in order: (version, name, SQL).
-const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "initial", include_str!("migrations/0001_initial.sql")),
+    (
+        2,
+        "administration",
+        include_str!("migrations/0002_administration.sql"),
+    ),
+];
 
 /// Lost optimistic races before a change locks the client's row instead.
 const OPTIMISTIC_TRIES: u32 = 3;
@@ -237,13 +251,15 @@ impl PgStore {
             let Some(row) = rows.first() else {
                 return Ok(None);
             };
-            let (view, version) = money_view(row)?;
+            let (view, versions) = money_view(row)?;
             let change = match decide(view)? {
                 Decision::Replay(original) => return Ok(Some(Ok(original))),
                 Decision::Commit(change) => change,
             };
+            versions.check_fund_read()?;
             self.trip();
-            let written = write_money(client, &sql.write_money, version, &change).map_err(wrote)?;
+            let written =
+                write_money(client, &sql.write_money, versions, &change).map_err(wrote)?;
             return Ok(Some(if written {
                 Ok(change.entry.transaction)
             } else {
@@ -268,13 +284,14 @@ impl PgStore {
         let Some(row) = rows.first() else {
             return Ok(None);
         };
-        let (view, version) = money_view(row)?;
+        let (view, versions) = money_view(row)?;
         let change = match decide(view)? {
             Decision::Replay(original) => return Ok(Some(Ok(original))),
             Decision::Commit(change) => change,
         };
+        versions.check_fund_read()?;
         self.trip();
-        let written = write_money(&mut tx, &sql.write_money, version, &change).map_err(wrote)?;
+        let written = write_money(&mut tx, &sql.write_money, versions, &change).map_err(wrote)?;
         self.trip();
         tx.commit().map_err(wrote)?;
         Ok(Some(if written {
@@ -400,6 +417,16 @@ struct Statements {
     claim_due: Statement,
     settle: Statement,
     requeue_failed: Statement,
+    funds: Statement,
+    fund: Statement,
+    create_fund: Statement,
+    lock_fund: Statement,
+    write_fund: Statement,
+    lock_client_row: Statement,
+    write_client: Statement,
+    clients: Statement,
+    audit_events: Statement,
+    import_audit_events: Statement,
 }
 
 const CLIENT_COLUMNS: &str = "c.id, c.name, c.email, c.phone, c.channel, c.balance, c.created_at";
@@ -409,15 +436,21 @@ const SUBSCRIPTION_COLUMNS: &str =
     "s.client_id, s.fund_id, s.fund_name, s.amount, s.transaction_id, s.subscribed_at";
 const NOTICE_COLUMNS: &str = "o.id, o.channel, o.recipient, o.client_name, o.locale, o.status, \
      o.attempts, o.last_error, o.delivered_at, o.next_attempt_at";
+const FUND_COLUMNS: &str = "f.id, f.name, f.minimum, f.category, f.active";
+const AUDIT_COLUMNS: &str = "e.id, e.at, e.actor, e.action, e.target, e.before::text, \
+     e.after::text, e.request_id";
 
 impl Statements {
     fn prepare(client: &mut postgres::Client) -> std::result::Result<Statements, postgres::Error> {
+        // Column positions are read by `money_view`.
         let read_money = format!(
             "SELECT {CLIENT_COLUMNS}, c.version, c.newest_transaction_id,
                     {SUBSCRIPTION_COLUMNS},
                     k.request_kind, k.request_fund_id, k.request_amount,
-                    {TRANSACTION_COLUMNS}
+                    {TRANSACTION_COLUMNS},
+                    {FUND_COLUMNS}, f.version
              FROM fundcore_clients c
+             LEFT JOIN fundcore_funds f ON f.id = $2
              LEFT JOIN fundcore_subscriptions s ON s.client_id = c.id AND s.fund_id = $2
              LEFT JOIN fundcore_idempotency_keys k ON k.client_id = c.id AND k.key = $3
              LEFT JOIN fundcore_transactions t ON t.client_id = c.id AND t.id = k.transaction_id
@@ -482,17 +515,137 @@ impl Statements {
                  FROM failed
                  WHERE o.client_id = failed.client_id AND o.transaction_id = failed.transaction_id",
             )?,
+            funds: client.prepare(&format!(
+                "SELECT {FUND_COLUMNS} FROM fundcore_funds f ORDER BY f.id"
+            ))?,
+            fund: client.prepare(&format!(
+                "SELECT {FUND_COLUMNS} FROM fundcore_funds f WHERE f.id = $1"
+            ))?,
+            create_fund: client.prepare(&format!(
+                "WITH created AS (
+                     INSERT INTO fundcore_funds (id, name, minimum, category, active)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING
+                     RETURNING id
+                 ), logged AS ({})
+                 SELECT count(*) FROM created",
+                insert_audit_event(6, "created")
+            ))?,
+            lock_fund: client.prepare(&format!(
+                "SELECT {FUND_COLUMNS} FROM fundcore_funds f WHERE f.id = $1 FOR UPDATE"
+            ))?,
+            write_fund: client.prepare(&format!(
+                "WITH changed AS (
+                     UPDATE fundcore_funds
+                     SET name = $2, minimum = $3, category = $4, active = $5,
+                         version = version + 1
+                     WHERE id = $1
+                     RETURNING id
+                 ), logged AS ({})
+                 SELECT count(*) FROM changed",
+                insert_audit_event(6, "changed")
+            ))?,
+            lock_client_row: client.prepare(&format!(
+                "SELECT {CLIENT_COLUMNS} FROM fundcore_clients c WHERE c.id = $1 FOR UPDATE"
+            ))?,
+            // The client's version moves too: a subscribe or cancel read before the change
+            // must not queue a notification on the old channel or recipient after it.
+            write_client: client.prepare(&format!(
+                "WITH changed AS (
+                     UPDATE fundcore_clients
+                     SET name = $2, email = $3, phone = $4, channel = $5,
+                         version = version + 1
+                     WHERE id = $1
+                     RETURNING id
+                 ), logged AS ({})
+                 SELECT count(*) FROM changed",
+                insert_audit_event(6, "changed")
+            ))?,
+            clients: client.prepare(&format!(
+                "SELECT {CLIENT_COLUMNS} FROM fundcore_clients c
+                 WHERE c.id < $1 ORDER BY c.id DESC LIMIT $2"
+            ))?,
+            audit_events: client.prepare(&format!(
+                "SELECT {AUDIT_COLUMNS} FROM fundcore_audit_events e
+                 WHERE e.id < $1 ORDER BY e.id DESC LIMIT $2"
+            ))?,
+            import_audit_events: client.prepare(
+                "INSERT INTO fundcore_audit_events
+                     (id, at, actor, action, target, before, after, request_id)
+                 SELECT id, at, actor, action, target, before::jsonb, after::jsonb, request_id
+                 FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[],
+                             $5::text[], $6::text[], $7::text[], $8::text[])
+                     AS e(id, at, actor, action, target, before, after, request_id)",
+            )?,
         })
     }
 }
 
+/// An insert of one audit event whose eight values are the parameters from `$first` on (see
+/// [`AuditRow`]), made once per row of the CTE `source` (the change it records).
+fn insert_audit_event(first: usize, source: &str) -> String {
+    let p = |offset: usize| first + offset;
+    format!(
+        "INSERT INTO fundcore_audit_events
+             (id, at, actor, action, target, before, after, request_id)
+         SELECT ${}::uuid, ${}::timestamptz, ${}::text, ${}::text, ${}::text,
+                ${}::text::jsonb, ${}::text::jsonb, ${}::text
+         FROM {source}",
+        p(0),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7),
+    )
+}
+
+/// An audit event as the parameters of a statement: `before` and `after` as JSON text.
+struct AuditRow<'a> {
+    event: &'a AuditEvent,
+    at: SystemTime,
+    action: &'static str,
+    before: String,
+    after: String,
+}
+
+impl<'a> AuditRow<'a> {
+    fn new(event: &'a AuditEvent) -> Result<AuditRow<'a>> {
+        Ok(AuditRow {
+            event,
+            at: to_sql_time(event.at),
+            action: event.action.as_str(),
+            before: json_text(&event.before)?,
+            after: json_text(&event.after)?,
+        })
+    }
+
+    /// The eight values [`insert_audit_event`] expects, in order.
+    fn params(&self) -> [&(dyn ToSql + Sync); 8] {
+        [
+            &self.event.id.0,
+            &self.at,
+            &self.event.actor,
+            &self.action,
+            &self.event.target,
+            &self.before,
+            &self.after,
+            &self.event.request_id,
+        ]
+    }
+}
+
 /// Every record of a subscribe or cancel in one statement, written only if the client's
-/// `version` is still the one read ($4): otherwise nothing is written and the count is 0.
+/// `version` is still the one read ($4) and so is the fund's ($19): otherwise nothing is
+/// written and the count is 0. The fund's row is read, not locked: every sub-statement sees the
+/// statement's snapshot, so a fund changed before the write began fails the guard.
 const WRITE_MONEY: &str = "
 WITH moved AS (
     UPDATE fundcore_clients
     SET balance = $2, version = version + 1, newest_transaction_id = $3
     WHERE id = $1 AND version = $4
+      AND EXISTS (SELECT 1 FROM fundcore_funds WHERE id = $5 AND version = $19)
     RETURNING id
 ), recorded AS (
     INSERT INTO fundcore_transactions
@@ -519,11 +672,12 @@ WITH moved AS (
 )
 SELECT count(*) FROM moved";
 
-/// Writes a decided change if the client is still at `version`; false if it is not.
+/// Writes a decided change if the client and the fund are still at the versions read; false if
+/// either is not.
 fn write_money(
     client: &mut impl postgres::GenericClient,
     statement: &Statement,
-    version: i64,
+    versions: Versions,
     change: &MoneyMove,
 ) -> std::result::Result<bool, postgres::Error> {
     let tx = &change.entry.transaction;
@@ -550,7 +704,7 @@ fn write_money(
             &tx.client_id.0,
             &change.client.balance,
             &tx.id.0,
-            &version,
+            &versions.client,
             &i64::from(tx.fund_id),
             &tx.fund_name,
             &tx.kind.as_str(),
@@ -565,6 +719,7 @@ fn write_money(
             &notice.map(|n| n.recipient.as_str()),
             &notice.map(|n| n.client_name.as_str()),
             &notice.map(|n| n.locale.as_str()),
+            &versions.fund,
         ],
     )?;
     Ok(row.try_get::<_, i64>(0)? == 1)
@@ -607,13 +762,10 @@ impl Store for PgStore {
                 .map_err(read)?;
             let funds = conn
                 .client
-                .query(
-                    "SELECT id, name, minimum, category, active FROM fundcore_funds ORDER BY id",
-                    &[],
-                )
+                .query(&conn.sql.funds, &[])
                 .map_err(read)?
                 .iter()
-                .map(fund_from)
+                .map(|row| fund_from(row, 0))
                 .collect::<Result<_>>()?;
             Ok(Seed {
                 initial_balance,
@@ -628,6 +780,7 @@ impl Store for PgStore {
             for sql in [
                 "SELECT id FROM fundcore_clients ORDER BY id DESC LIMIT 1",
                 "SELECT id FROM fundcore_transactions ORDER BY id DESC LIMIT 1",
+                "SELECT id FROM fundcore_audit_events ORDER BY id DESC LIMIT 1",
             ] {
                 if let Some(row) = conn.client.query_opt(sql, &[]).map_err(read)? {
                     largest = largest.max(row.try_get(0).map_err(read)?);
@@ -856,13 +1009,10 @@ impl Store for PgStore {
             };
             let funds = conn
                 .client
-                .query(
-                    "SELECT id, name, minimum, category, active FROM fundcore_funds ORDER BY id",
-                    &[],
-                )
+                .query(&conn.sql.funds, &[])
                 .map_err(read)?
                 .iter()
-                .map(fund_from)
+                .map(|row| fund_from(row, 0))
                 .collect::<Result<_>>()?;
             Ok(Some(Seed {
                 initial_balance: col(&row, 0)?,
@@ -982,6 +1132,200 @@ impl Store for PgStore {
 
     fn import_bundle(&self, bundle: &ClientBundle) -> Result<()> {
         self.run(|conn, _| import_bundle(&mut conn.client, bundle).map_err(wrote))
+    }
+
+    fn funds(&self) -> Result<Vec<Fund>> {
+        self.run(|conn, store| {
+            store.trip();
+            let rows = conn.client.query(&conn.sql.funds, &[]).map_err(read)?;
+            Ok(rows
+                .iter()
+                .map(|row| fund_from(row, 0))
+                .collect::<Result<_>>()?)
+        })
+    }
+
+    fn fund(&self, id: FundId) -> Result<Option<Fund>> {
+        self.run(|conn, store| {
+            store.trip();
+            let rows = conn
+                .client
+                .query(&conn.sql.fund, &[&i64::from(id)])
+                .map_err(read)?;
+            Ok(rows.first().map(|row| fund_from(row, 0)).transpose()?)
+        })
+    }
+
+    fn create_fund(&self, fund: &Fund, event: &AuditEvent) -> Result<bool> {
+        let audit = AuditRow::new(event)?;
+        let fund_id = i64::from(fund.id);
+        let category = fund.category.as_str();
+        self.run(|conn, store| {
+            // One statement, so one transaction: the fund and its event, or (id taken) nothing.
+            let mut params: Vec<&(dyn ToSql + Sync)> =
+                vec![&fund_id, &fund.name, &fund.minimum, &category, &fund.active];
+            params.extend(audit.params());
+            store.trip();
+            let row = conn
+                .client
+                .query_one(&conn.sql.create_fund, &params)
+                .map_err(wrote)?;
+            Ok(col::<i64>(&row, 0)? == 1)
+        })
+    }
+
+    fn update_fund(
+        &self,
+        id: FundId,
+        decide: &mut dyn FnMut(Fund) -> Result<Option<(Fund, AuditEvent)>>,
+    ) -> Result<Option<Fund>> {
+        let fund_id = i64::from(id);
+        self.run(|conn, store| {
+            let Conn { client, sql } = conn;
+            store.trip();
+            let mut tx = client.transaction().map_err(read)?;
+            store.trip();
+            let rows = tx.query(&sql.lock_fund, &[&fund_id]).map_err(read)?;
+            let Some(row) = rows.first() else {
+                return Ok(None);
+            };
+            let current = fund_from(row, 0)?;
+            let Some((updated, event)) = decide(current.clone())? else {
+                // Nothing changes: no event either.
+                store.trip();
+                tx.rollback().map_err(read)?;
+                return Ok(Some(current));
+            };
+            let audit = AuditRow::new(&event)?;
+            let category = updated.category.as_str();
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+                &fund_id,
+                &updated.name,
+                &updated.minimum,
+                &category,
+                &updated.active,
+            ];
+            params.extend(audit.params());
+            store.trip();
+            let row = tx.query_one(&sql.write_fund, &params).map_err(wrote)?;
+            if col::<i64>(&row, 0)? != 1 {
+                return Err(Error::storage("a locked fund vanished").into());
+            }
+            store.trip();
+            tx.commit().map_err(wrote)?;
+            Ok(Some(updated))
+        })
+    }
+
+    fn update_client(
+        &self,
+        id: ClientId,
+        decide: &mut dyn FnMut(Client) -> Result<Option<(Client, AuditEvent)>>,
+    ) -> Result<Option<Client>> {
+        self.run(|conn, store| {
+            let Conn { client, sql } = conn;
+            store.trip();
+            let mut tx = client.transaction().map_err(read)?;
+            store.trip();
+            let rows = tx.query(&sql.lock_client_row, &[&id.0]).map_err(read)?;
+            let Some(row) = rows.first() else {
+                return Ok(None);
+            };
+            let current = client_from(row, 0)?;
+            let Some((updated, event)) = decide(current.clone())? else {
+                store.trip();
+                tx.rollback().map_err(read)?;
+                return Ok(Some(current));
+            };
+            let audit = AuditRow::new(&event)?;
+            let channel = updated.channel.as_str();
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+                &id.0,
+                &updated.name,
+                &updated.email,
+                &updated.phone,
+                &channel,
+            ];
+            params.extend(audit.params());
+            store.trip();
+            let row = tx.query_one(&sql.write_client, &params).map_err(wrote)?;
+            if col::<i64>(&row, 0)? != 1 {
+                return Err(Error::storage("a locked client vanished").into());
+            }
+            store.trip();
+            tx.commit().map_err(wrote)?;
+            Ok(Some(updated))
+        })
+    }
+
+    fn clients(&self, limit: usize, before: Option<ClientId>) -> Result<Vec<Client>> {
+        let before = before.map_or(uuid::Uuid::max(), |id| id.0);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(|conn, store| {
+            store.trip();
+            let rows = conn
+                .client
+                .query(&conn.sql.clients, &[&before, &limit])
+                .map_err(read)?;
+            Ok(rows
+                .iter()
+                .map(|row| client_from(row, 0))
+                .collect::<Result<_>>()?)
+        })
+    }
+
+    fn audit_events(&self, limit: usize, before: Option<AuditEventId>) -> Result<Vec<AuditEvent>> {
+        let before = before.map_or(uuid::Uuid::max(), |id| id.0);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(|conn, store| {
+            store.trip();
+            let rows = conn
+                .client
+                .query(&conn.sql.audit_events, &[&before, &limit])
+                .map_err(read)?;
+            Ok(rows
+                .iter()
+                .map(|row| audit_event_from(row, 0))
+                .collect::<Result<_>>()?)
+        })
+    }
+
+    fn import_audit_events(&self, events: &[AuditEvent]) -> Result<()> {
+        let rows = events
+            .iter()
+            .map(AuditRow::new)
+            .collect::<Result<Vec<_>>>()?;
+        // One array per column: the whole batch is one statement.
+        let ids: Vec<uuid::Uuid> = rows.iter().map(|row| row.event.id.0).collect();
+        let ats: Vec<SystemTime> = rows.iter().map(|row| row.at).collect();
+        let actors: Vec<&str> = rows.iter().map(|row| row.event.actor.as_str()).collect();
+        let actions: Vec<&str> = rows.iter().map(|row| row.action).collect();
+        let targets: Vec<&str> = rows.iter().map(|row| row.event.target.as_str()).collect();
+        let befores: Vec<&str> = rows.iter().map(|row| row.before.as_str()).collect();
+        let afters: Vec<&str> = rows.iter().map(|row| row.after.as_str()).collect();
+        let request_ids: Vec<Option<&str>> = rows
+            .iter()
+            .map(|row| row.event.request_id.as_deref())
+            .collect();
+        self.run(|conn, store| {
+            store.trip();
+            conn.client
+                .execute(
+                    &conn.sql.import_audit_events,
+                    &[
+                        &ids,
+                        &ats,
+                        &actors,
+                        &actions,
+                        &targets,
+                        &befores,
+                        &afters,
+                        &request_ids,
+                    ],
+                )
+                .map_err(wrote)?;
+            Ok(())
+        })
     }
 
     fn stats(&self) -> StoreStats {
@@ -1136,13 +1480,40 @@ fn locale(text: &str) -> Result<Locale> {
     text.parse().map_err(|_| corrupt("locale", text))
 }
 
-fn fund_from(row: &Row) -> Result<Fund> {
+fn action(text: &str) -> Result<AuditAction> {
+    text.parse().map_err(|_| corrupt("audit action", text))
+}
+
+/// A JSON object as the text sent for a `jsonb` column.
+fn json_text(object: &serde_json::Map<String, serde_json::Value>) -> Result<String> {
+    serde_json::to_string(object).map_err(|err| Error::storage(format!("encode: {err}")))
+}
+
+/// A `jsonb` column read as text.
+fn json_object(text: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
+    serde_json::from_str(text).map_err(|_| corrupt("audit event field", text))
+}
+
+fn audit_event_from(row: &Row, at: usize) -> Result<AuditEvent> {
+    Ok(AuditEvent {
+        id: AuditEventId(col(row, at)?),
+        at: from_sql_time(col(row, at + 1)?),
+        actor: col(row, at + 2)?,
+        action: action(col(row, at + 3)?)?,
+        target: col(row, at + 4)?,
+        before: json_object(col(row, at + 5)?)?,
+        after: json_object(col(row, at + 6)?)?,
+        request_id: col(row, at + 7)?,
+    })
+}
+
+fn fund_from(row: &Row, at: usize) -> Result<Fund> {
     Ok(Fund {
-        id: fund_id(col(row, 0)?)?,
-        name: col(row, 1)?,
-        minimum: col(row, 2)?,
-        category: category(col(row, 3)?)?,
-        active: col(row, 4)?,
+        id: fund_id(col(row, at)?)?,
+        name: col(row, at + 1)?,
+        minimum: col(row, at + 2)?,
+        category: category(col(row, at + 3)?)?,
+        active: col(row, at + 4)?,
     })
 }
 
@@ -1200,8 +1571,31 @@ fn notice_from(row: &Row, at: usize) -> Result<Notice> {
     })
 }
 
-/// The read of a subscribe or cancel, and the client's version it was made at.
-fn money_view(row: &Row) -> Result<(MoneyView, i64)> {
+/// The versions of the client's and the fund's rows a subscribe or cancel was read at; its
+/// write commits only if both are unchanged.
+#[derive(Clone, Copy, Debug)]
+struct Versions {
+    client: i64,
+    /// `None` when the fund does not exist (no change can then be written).
+    fund: Option<i64>,
+}
+
+impl Versions {
+    /// A change can be written only against a fund that was read (the guard would fail
+    /// forever otherwise).
+    fn check_fund_read(self) -> Result<()> {
+        match self.fund {
+            Some(_) => Ok(()),
+            None => Err(Error::storage("a money move for a fund the store did not read")),
+        }
+    }
+}
+
+/// Where [`FUND_COLUMNS`] start in the row of `read_money`.
+const MONEY_FUND_AT: usize = 18 + TRANSACTION_WIDTH;
+
+/// The read of a subscribe or cancel, and the versions it was made at.
+fn money_view(row: &Row) -> Result<(MoneyView, Versions)> {
     let client = client_from(row, 0)?;
     let version: i64 = col(row, 7)?;
     let newest: Option<uuid::Uuid> = col(row, 8)?;
@@ -1232,13 +1626,25 @@ fn money_view(row: &Row) -> Result<(MoneyView, i64)> {
         }
         None => None,
     };
+    let (fund, fund_version) = match col::<Option<i64>>(row, MONEY_FUND_AT)? {
+        Some(_) => (
+            Some(fund_from(row, MONEY_FUND_AT)?),
+            Some(col::<i64>(row, MONEY_FUND_AT + 5)?),
+        ),
+        None => (None, None),
+    };
     let view = MoneyView {
         client,
+        fund,
         subscription,
         replay,
         newest_transaction: newest.map(TransactionId),
     };
-    Ok((view, version))
+    let versions = Versions {
+        client: version,
+        fund: fund_version,
+    };
+    Ok((view, versions))
 }
 
 fn to_sql_time(at: Timestamp) -> SystemTime {
