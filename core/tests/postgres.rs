@@ -10,15 +10,18 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Barrier, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use common::SplitMix;
 use common::stores::{fresh_database, server_url};
 use fundcore::{
-    Channel, ClientId, Config, Decimal, DeliveryError, Engine, Notification, NotificationStatus,
-    Notifier, Transaction,
+    Actor, AuditAction, AuditEvent, Category, Channel, ClientId, Clock, Config, ContactChanges,
+    Decimal, DeliveryError, Engine, Fund, FundChanges, Notification, NotificationStatus, Notifier,
+    SystemClock, Timestamp, Transaction, TransactionKind,
 };
+use serde_json::{Map, Value, json};
 
 const WORKER: &str = "FUNDCORE_PG_WORKER";
 const WORKER_URL: &str = "FUNDCORE_PG_WORKER_URL";
@@ -578,4 +581,700 @@ fn bad_urls_wrong_passwords_and_unreachable_hosts_are_clear_storage_errors() {
     assert!(text.contains("127.0.0.1"), "names the host: {text}");
     assert!(text.contains("password"), "says what is wrong: {text}");
     assert!(!text.contains("wrong-secret"), "never the password: {text}");
+}
+
+// ------------------------------------------------------------------ administration
+
+fn cop(amount: i64) -> Decimal {
+    Decimal::new(amount, 0)
+}
+
+fn admin_actor() -> Actor {
+    Actor::new("ops@example.com").with_request_id("req-7")
+}
+
+fn minimum_change(minimum: Decimal) -> FundChanges {
+    FundChanges {
+        minimum: Some(minimum),
+        ..FundChanges::default()
+    }
+}
+
+fn active_change(active: bool) -> FundChanges {
+    FundChanges {
+        active: Some(active),
+        ..FundChanges::default()
+    }
+}
+
+/// The whole audit trail, newest first, read page by page through the cursor.
+fn full_audit_trail(engine: &Engine) -> Vec<AuditEvent> {
+    let mut all = Vec::new();
+    let mut before = None;
+    loop {
+        let page = engine.audit_events(3, before).unwrap();
+        all.extend(page.items);
+        match page.next {
+            Some(next) => before = Some(next),
+            None => return all,
+        }
+    }
+}
+
+/// A fund's fields as its audit events record them.
+fn recorded_fields(fund: &Fund) -> Map<String, Value> {
+    match json!({
+        "name": fund.name,
+        "minimum": fund.minimum.to_string(),
+        "category": fund.category.as_str(),
+        "active": fund.active,
+    }) {
+        Value::Object(fields) => fields,
+        _ => unreachable!("an object"),
+    }
+}
+
+/// Two engines with their own pools on one database, as two processes would have.
+fn two_processes(url: &str) -> (Engine, Engine) {
+    (
+        Engine::connect(url, Config::default()).unwrap(),
+        Engine::connect(url, Config::default()).unwrap(),
+    )
+}
+
+#[test]
+fn a_change_made_by_one_process_is_seen_by_another_at_once() {
+    if is_worker() {
+        return;
+    }
+    let _server = shared_server();
+    let url = fresh_database();
+    let (admin, other) = two_processes(&url);
+    let actor = admin_actor();
+    let client = register(&other, 1)[0];
+
+    // A fund created by one process is served and used by the other.
+    let created = admin
+        .create_fund(6, "FONDO_NUEVO", cop(80_000), Category::Fic, &actor)
+        .unwrap();
+    assert_eq!(other.fund(6).unwrap(), created);
+    assert!(other.funds().unwrap().contains(&created));
+    assert_eq!(
+        other.subscribe(client, 6, None, None).unwrap().amount,
+        cop(80_000)
+    );
+
+    // A new minimum set by one process applies to the other's next subscription; the
+    // subscription made before it is refunded exactly its stored amount.
+    let seeded_minimum = other.fund(1).unwrap().minimum;
+    assert_eq!(
+        other.subscribe(client, 1, None, None).unwrap().amount,
+        cop(75_000)
+    );
+    admin
+        .update_fund(1, &minimum_change(cop(90_000)), &actor)
+        .unwrap();
+    let refund = other.cancel(client, 1, None).unwrap();
+    assert_eq!(
+        refund.amount,
+        cop(75_000),
+        "the stored amount, not the minimum"
+    );
+    assert_eq!(
+        other.subscribe(client, 1, None, None).unwrap().amount,
+        cop(90_000)
+    );
+    let err = other
+        .subscribe(client, 6, None, None)
+        .expect_err("already subscribed");
+    assert_eq!(err.code(), "ALREADY_SUBSCRIBED");
+
+    // A fund closed by one process is refused by the other, which may still cancel.
+    other.subscribe(client, 3, None, None).unwrap();
+    admin.update_fund(2, &active_change(false), &actor).unwrap();
+    admin.update_fund(3, &active_change(false), &actor).unwrap();
+    let err = other.subscribe(client, 2, None, None).unwrap_err();
+    assert_eq!(err.code(), "FUND_INACTIVE", "{err}");
+    assert_eq!(
+        other.cancel(client, 3, None).unwrap().amount,
+        cop(50_000),
+        "cancelling in a closed fund is allowed"
+    );
+
+    // A contact change made by one process: the other's next notification uses it, the
+    // entries already queued keep theirs.
+    let changed = admin
+        .update_client(
+            client,
+            &ContactChanges {
+                channel: Some(Channel::Sms),
+                phone: Some("+573009998877".into()),
+                ..ContactChanges::default()
+            },
+            &actor,
+        )
+        .unwrap();
+    assert_eq!(other.client(client).unwrap(), changed);
+    admin.update_fund(2, &active_change(true), &actor).unwrap();
+    let tx = other.subscribe(client, 2, None, None).unwrap();
+    for notification in other.notifications(client).unwrap() {
+        let expected = if notification.transaction_id == tx.id {
+            (Channel::Sms, "+573009998877")
+        } else {
+            (Channel::Email, "c@example.com")
+        };
+        assert_eq!(
+            (notification.channel, notification.recipient.as_str()),
+            expected
+        );
+    }
+
+    // A taken id is refused from either process, with nothing written.
+    let trail = full_audit_trail(&other);
+    let err = other
+        .create_fund(6, "OTRO", cop(1_000), Category::Fpv, &actor)
+        .unwrap_err();
+    assert_eq!(err.code(), "FUND_ALREADY_EXISTS");
+    assert_eq!(admin.fund(6).unwrap(), created);
+    assert_eq!(
+        full_audit_trail(&admin),
+        trail,
+        "a refused change leaves no event"
+    );
+
+    // Either process lists the trail newest first, who and which request made each change.
+    let summary: Vec<(AuditAction, &str)> = trail
+        .iter()
+        .map(|event| (event.action, event.target.as_str()))
+        .collect();
+    let client_text = client.to_string();
+    assert_eq!(
+        summary,
+        [
+            (AuditAction::FundUpdated, "2"),
+            (AuditAction::ClientUpdated, client_text.as_str()),
+            (AuditAction::FundUpdated, "3"),
+            (AuditAction::FundUpdated, "2"),
+            (AuditAction::FundUpdated, "1"),
+            (AuditAction::FundCreated, "6"),
+        ]
+    );
+    assert!(
+        trail.iter().all(|event| event.actor == "ops@example.com"
+            && event.request_id.as_deref() == Some("req-7"))
+    );
+    assert_eq!(
+        Value::Object(trail[5].after.clone()),
+        Value::Object(recorded_fields(&created))
+    );
+    assert!(trail[5].before.is_empty());
+    assert_eq!(
+        (&trail[4].before, &trail[4].after),
+        (
+            &json_object(json!({"minimum": seeded_minimum.to_string()})),
+            &json_object(json!({"minimum": admin.fund(1).unwrap().minimum.to_string()}))
+        )
+    );
+    assert_eq!(
+        trail[1].after,
+        json_object(json!({"channel": "sms", "phone": "+573009998877"}))
+    );
+    common::check_invariants(&other, &[client]).unwrap();
+}
+
+fn json_object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(fields) => fields,
+        _ => unreachable!("an object"),
+    }
+}
+
+#[test]
+fn clients_and_audit_events_are_listed_newest_first_page_by_page() {
+    if is_worker() {
+        return;
+    }
+    let _server = shared_server();
+    let (admin, other) = two_processes(&fresh_database());
+    let mut registered = register(&admin, 4);
+    registered.extend(register(&other, 3));
+    registered.reverse();
+    let mut listed = Vec::new();
+    let mut before = None;
+    loop {
+        let page = other.clients(2, before).unwrap();
+        assert!(page.items.len() <= 2);
+        listed.extend(page.items.iter().map(|client| client.id));
+        match page.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(listed, registered);
+
+    let actor = admin_actor();
+    for minimum in 1..=7 {
+        let engine = if minimum % 2 == 0 { &admin } else { &other };
+        engine
+            .update_fund(4, &minimum_change(cop(100_000 + minimum)), &actor)
+            .unwrap();
+    }
+    let trail = full_audit_trail(&admin);
+    assert_eq!(trail.len(), 7);
+    assert!(trail.windows(2).all(|pair| pair[0].id > pair[1].id));
+    let afters: Vec<_> = trail.iter().map(|e| e.after["minimum"].clone()).collect();
+    let expected: Vec<_> = (1..=7)
+        .rev()
+        .map(|m| json!(format!("{}.00", 100_000 + m)))
+        .collect();
+    assert_eq!(afters, expected);
+}
+
+#[test]
+fn concurrent_updates_of_one_fund_keep_one_audit_event_per_effective_change() {
+    if is_worker() {
+        return;
+    }
+    let _server = shared_server();
+    let url = fresh_database();
+    let (first, second) = two_processes(&url);
+    let initial = first.fund(1).unwrap();
+    let barrier = Arc::new(Barrier::new(8));
+    let minimums = [cop(75_000), cop(80_000), cop(85_000)];
+    let answered: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8u64)
+            .map(|seed| {
+                let engine = if seed % 2 == 0 { &first } else { &second }.clone();
+                let barrier = barrier.clone();
+                scope.spawn(move || {
+                    let mut rng = SplitMix(seed + 500);
+                    let actor = Actor::new(format!("admin-{seed}"));
+                    barrier.wait();
+                    (0..30)
+                        .filter(|_| {
+                            let changes = match rng.below(3) {
+                                0 => active_change(rng.below(2) == 0),
+                                1 => minimum_change(minimums[rng.below(3) as usize]),
+                                _ => FundChanges {
+                                    minimum: Some(minimums[rng.below(3) as usize]),
+                                    active: Some(rng.below(2) == 0),
+                                    ..FundChanges::default()
+                                },
+                            };
+                            engine.update_fund(1, &changes, &actor).is_ok()
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(answered, 240, "every update was answered");
+
+    // Replaying the events, oldest first, from the fund as it was: each starts from the state
+    // the previous one left (no update was lost or recorded twice) and changes something.
+    let mut events: Vec<AuditEvent> = full_audit_trail(&first);
+    events.reverse();
+    assert!(
+        events
+            .iter()
+            .all(|e| e.action == AuditAction::FundUpdated && e.target == "1")
+    );
+    let mut state = recorded_fields(&initial);
+    for event in &events {
+        assert!(!event.after.is_empty(), "an event that changes nothing");
+        assert_eq!(
+            event.before.keys().collect::<Vec<_>>(),
+            event.after.keys().collect::<Vec<_>>()
+        );
+        for (field, old) in &event.before {
+            assert_eq!(
+                &state[field], old,
+                "event {} starts from a stale state",
+                event.id
+            );
+            assert_ne!(
+                &event.after[field], old,
+                "event {} changes nothing",
+                event.id
+            );
+        }
+        state.extend(event.after.clone());
+    }
+    assert_eq!(state, recorded_fields(&second.fund(1).unwrap()));
+    assert!(
+        events.len() >= 40,
+        "too few effective changes to prove anything: {}",
+        events.len()
+    );
+    // The fund's version moved once per effective change, and only then.
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let version: i64 = db
+        .query_one("SELECT version FROM fundcore_funds WHERE id = 1", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, events.len() as i64);
+}
+
+/// The system clock, with a hook run (once) the next time it is read: inside an engine's
+/// decision, between the store's read and its write.
+#[derive(Default)]
+struct HookClock {
+    hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl std::fmt::Debug for HookClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HookClock")
+    }
+}
+
+impl HookClock {
+    fn arm(&self, hook: impl FnOnce() + Send + 'static) {
+        *self.hook.lock().unwrap() = Some(Box::new(hook));
+    }
+}
+
+impl Clock for HookClock {
+    fn now(&self) -> Timestamp {
+        let hook = self.hook.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook();
+        }
+        SystemClock.now()
+    }
+}
+
+/// An engine whose clock runs a hook, and an engine of another "process" for the hook to use.
+fn engine_with_hook(url: &str) -> (Engine, Arc<HookClock>, Engine) {
+    let clock = Arc::new(HookClock::default());
+    let shared: Arc<dyn Clock> = clock.clone();
+    let config = Config::builder().clock(shared).build().unwrap();
+    let engine = Engine::connect(url, config).unwrap();
+    (
+        engine,
+        clock,
+        Engine::connect(url, Config::default()).unwrap(),
+    )
+}
+
+#[test]
+fn a_subscribe_whose_fund_changes_before_its_write_reads_again() {
+    if is_worker() {
+        return;
+    }
+    let _server = shared_server();
+    let url = fresh_database();
+    let (engine, clock, admin) = engine_with_hook(&url);
+    let client = register(&engine, 1)[0];
+
+    // The minimum is raised after the subscribe read 75.000 and before it writes.
+    let raiser = admin.clone();
+    clock.arm(move || {
+        raiser
+            .update_fund(1, &minimum_change(cop(95_000)), &admin_actor())
+            .unwrap();
+    });
+    let races = engine.store_stats().lost_races;
+    let tx = engine.subscribe(client, 1, None, None).unwrap();
+    assert_eq!(
+        tx.amount,
+        cop(95_000),
+        "committed with a minimum already replaced"
+    );
+    assert_eq!(engine.store_stats().lost_races, races + 1);
+
+    // The fund is closed between the read and the write: refused, nothing written.
+    let closer = admin.clone();
+    clock.arm(move || {
+        closer
+            .update_fund(3, &active_change(false), &admin_actor())
+            .unwrap();
+    });
+    let err = engine.subscribe(client, 3, None, None).unwrap_err();
+    assert_eq!(err.code(), "FUND_INACTIVE", "{err}");
+    assert_eq!(common::full_history(&engine, client), vec![tx.clone()]);
+
+    // The fund is renamed between the read and the write: the transaction has the new name.
+    let renamer = admin.clone();
+    clock.arm(move || {
+        let rename = FundChanges {
+            name: Some("DEUDAPRIVADA_PLUS".into()),
+            ..FundChanges::default()
+        };
+        renamer.update_fund(5, &rename, &admin_actor()).unwrap();
+    });
+    let renamed = engine.subscribe(client, 5, None, None).unwrap();
+    assert_eq!(renamed.fund_name, "DEUDAPRIVADA_PLUS");
+
+    // The client's channel changes between the read and the write: the notification of the
+    // subscription, created after the change, goes on the new channel.
+    let contact = admin.clone();
+    clock.arm(move || {
+        let to_sms = ContactChanges {
+            channel: Some(Channel::Sms),
+            ..ContactChanges::default()
+        };
+        contact
+            .update_client(client, &to_sms, &admin_actor())
+            .unwrap();
+    });
+    let tx = engine.subscribe(client, 4, None, None).unwrap();
+    let notification = engine
+        .notifications(client)
+        .unwrap()
+        .into_iter()
+        .find(|n| n.transaction_id == tx.id)
+        .unwrap();
+    assert_eq!(
+        (notification.channel, notification.recipient.as_str()),
+        (Channel::Sms, "+573001234567")
+    );
+    common::check_invariants(&engine, &[client]).unwrap();
+}
+
+#[test]
+fn subscribes_racing_new_minimums_never_commit_a_replaced_minimum() {
+    if is_worker() {
+        return;
+    }
+    let _server = shared_server();
+    let url = fresh_database();
+    let (admin, subscriber) = two_processes(&url);
+    // A check in the database itself, on the snapshot the write sees (a STABLE function reads
+    // the statement's snapshot): no subscription at the fund's minimum is stored below the
+    // minimum in force when it is written.
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    db.batch_execute(
+        "CREATE FUNCTION test_refuse_replaced_minimum() RETURNS trigger
+         LANGUAGE plpgsql STABLE AS $$
+         DECLARE current numeric;
+         BEGIN
+             SELECT minimum INTO current FROM fundcore_funds WHERE id = NEW.fund_id;
+             IF NEW.kind = 'subscription' AND NEW.amount < current THEN
+                 RAISE EXCEPTION 'replaced minimum: % written while % was in force',
+                     NEW.amount, current;
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER test_refuse_replaced_minimum BEFORE INSERT ON fundcore_transactions
+         FOR EACH ROW EXECUTE FUNCTION test_refuse_replaced_minimum();",
+    )
+    .unwrap();
+    let clients = register(&subscriber, 8);
+    let raising = AtomicBool::new(true);
+    let (subscribed, failures) = std::thread::scope(|scope| {
+        let workers: Vec<_> = clients
+            .chunks(2)
+            .map(|mine| {
+                let (subscriber, raising) = (&subscriber, &raising);
+                scope.spawn(move || {
+                    let mut subscribed = Vec::new();
+                    let mut failures = Vec::new();
+                    while raising.load(Ordering::Relaxed) {
+                        for &client in mine {
+                            match subscriber.subscribe(client, 1, None, None) {
+                                Ok(tx) => subscribed.push(tx),
+                                Err(err) => failures.push(err.to_string()),
+                            }
+                            if let Err(err) = subscriber.cancel(client, 1, None) {
+                                failures.push(err.to_string());
+                            }
+                        }
+                    }
+                    (subscribed, failures)
+                })
+            })
+            .collect();
+        // Many iterations: each raise is a chance to land between a subscribe's read and its
+        // write.
+        for step in 1..=400 {
+            admin
+                .update_fund(1, &minimum_change(cop(75_000 + 10 * step)), &admin_actor())
+                .unwrap();
+        }
+        raising.store(false, Ordering::Relaxed);
+        workers.into_iter().map(|w| w.join().unwrap()).fold(
+            (Vec::new(), Vec::new()),
+            |(mut all, mut failed), (s, f)| {
+                all.extend(s);
+                failed.extend(f);
+                (all, failed)
+            },
+        )
+    });
+    assert_eq!(failures, Vec::<String>::new());
+    let minimums: HashSet<Decimal> = (0..=400).map(|step| cop(75_000 + 10 * step)).collect();
+    assert!(
+        subscribed
+            .iter()
+            .all(|tx| tx.kind == TransactionKind::Subscription && minimums.contains(&tx.amount))
+    );
+    let stats = subscriber.store_stats();
+    // Each client has one caller, so every lost race was a fund changed under a subscribe.
+    assert!(
+        stats.lost_races >= 5 && subscribed.len() >= 200,
+        "too few races to prove anything: {stats:?}, {} subscriptions",
+        subscribed.len()
+    );
+    common::check_invariants(&subscriber, &clients).unwrap();
+}
+
+/// Creates, in an empty database, the schema of version 1 exactly as that library left it,
+/// with a store's settings, its catalogue and a client with a subscription.
+fn database_at_schema_1(url: &str) -> ClientId {
+    let mut db = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    db.batch_execute(
+        "CREATE TABLE fundcore_schema_lock (id integer PRIMARY KEY);
+         CREATE TABLE fundcore_migrations (
+             version integer PRIMARY KEY,
+             name text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now());
+         INSERT INTO fundcore_schema_lock (id) VALUES (1);",
+    )
+    .unwrap();
+    db.batch_execute(include_str!("../src/store/migrations/0001_initial.sql"))
+        .unwrap();
+    let client = ClientId(uuid::Uuid::now_v7());
+    let subscription = uuid::Uuid::now_v7();
+    let notification = uuid::Uuid::now_v7();
+    db.execute(
+        "INSERT INTO fundcore_migrations (version, name) VALUES (1, 'initial')",
+        &[],
+    )
+    .unwrap();
+    db.batch_execute(&format!(
+        "INSERT INTO fundcore_settings (initial_balance) VALUES (500000.00);
+         INSERT INTO fundcore_funds (id, name, minimum, category, active) VALUES
+             (1, 'FPV_BTG_PACTUAL_RECAUDADORA', 75000.00, 'FPV', true),
+             (3, 'DEUDAPRIVADA', 50000.00, 'FIC', true);
+         INSERT INTO fundcore_clients
+             (id, name, email, phone, channel, balance, created_at, version,
+              newest_transaction_id)
+         VALUES ('{client}', 'Ana', 'ana@example.com', '+573001234567', 'email', 425000.00,
+                 now(), 1, '{subscription}');
+         INSERT INTO fundcore_transactions
+             (client_id, id, fund_id, fund_name, kind, amount, balance_after, created_at)
+         VALUES ('{client}', '{subscription}', 1, 'FPV_BTG_PACTUAL_RECAUDADORA',
+                 'subscription', 75000.00, 425000.00, now());
+         INSERT INTO fundcore_subscriptions
+             (client_id, fund_id, fund_name, amount, transaction_id, subscribed_at)
+         VALUES ('{client}', 1, 'FPV_BTG_PACTUAL_RECAUDADORA', 75000.00, '{subscription}',
+                 now());
+         INSERT INTO fundcore_outbox
+             (client_id, transaction_id, id, channel, recipient, client_name, locale, status,
+              attempts, delivered_at)
+         VALUES ('{client}', '{subscription}', '{notification}', 'email', 'ana@example.com',
+                 'Ana', 'es', 'delivered', 1, now());"
+    ))
+    .unwrap();
+    client
+}
+
+#[test]
+fn a_database_at_schema_1_is_upgraded_by_processes_connecting_at_once() {
+    if is_worker() {
+        return;
+    }
+    let _server = shared_server();
+    let url = fresh_database();
+    let client = database_at_schema_1(&url);
+    let barrier = Arc::new(Barrier::new(8));
+    let engines: Vec<Engine> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (url, barrier) = (url.clone(), barrier.clone());
+                scope.spawn(move || {
+                    barrier.wait();
+                    Engine::connect(&url, Config::default()).expect("connect and upgrade")
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let versions: Vec<i32> = db
+        .query(
+            "SELECT version FROM fundcore_migrations ORDER BY version",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(versions, [1, 2], "migration 2 applied once");
+
+    // What version 1 stored is intact and works with what version 2 adds.
+    let engine = &engines[3];
+    assert_eq!(
+        engine
+            .funds()
+            .unwrap()
+            .iter()
+            .map(|f| f.id)
+            .collect::<Vec<_>>(),
+        [1, 3],
+        "the stored catalogue counts, not the configured one"
+    );
+    assert_eq!(engine.client(client).unwrap().balance, cop(425_000));
+    engines[0]
+        .update_fund(1, &minimum_change(cop(80_000)), &admin_actor())
+        .unwrap();
+    assert_eq!(
+        engines[5].cancel(client, 1, None).unwrap().amount,
+        cop(75_000)
+    );
+    assert_eq!(
+        engines[6].subscribe(client, 1, None, None).unwrap().amount,
+        cop(80_000)
+    );
+    assert_eq!(full_audit_trail(&engines[7]).len(), 1);
+    common::check_invariants(engine, &[client]).unwrap();
+}
+
+#[test]
+fn administrative_changes_take_few_round_trips_and_subscribes_still_two() {
+    if is_worker() {
+        return;
+    }
+    let _server = shared_server();
+    let engine = Engine::connect(&fresh_database(), Config::default()).unwrap();
+    let client = register(&engine, 1)[0];
+    let actor = admin_actor();
+    let trips = |f: &dyn Fn()| {
+        let before = engine.store_stats().round_trips;
+        f();
+        engine.store_stats().round_trips - before
+    };
+    assert_eq!(
+        trips(&|| {
+            engine
+                .create_fund(9, "FONDO_NUEVE", cop(60_000), Category::Fpv, &actor)
+                .unwrap();
+        }),
+        1,
+        "create_fund is one statement"
+    );
+    assert_eq!(
+        trips(&|| {
+            engine
+                .update_fund(9, &minimum_change(cop(70_000)), &actor)
+                .unwrap();
+        }),
+        4,
+        "begin, lock, write with its event, commit"
+    );
+    assert_eq!(
+        trips(&|| {
+            engine.subscribe(client, 9, None, None).unwrap();
+        }),
+        2,
+        "the fund comes with the money read"
+    );
+    assert_eq!(
+        trips(&|| {
+            engine.cancel(client, 9, None).unwrap();
+        }),
+        2
+    );
 }
