@@ -139,6 +139,8 @@ macro_rules! display_to_py {
 }
 
 display_to_py!(
+    fundcore::AuditEventId,
+    fundcore::AuditAction,
     ClientId,
     TransactionId,
     NotificationId,
@@ -147,6 +149,12 @@ display_to_py!(
     TransactionKind,
     NotificationStatus
 );
+
+impl ToPy for serde_json::Map<String, serde_json::Value> {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, &serde_json::Value::Object(self.clone()))
+    }
+}
 
 impl<T: ToPy> ToPy for Option<T> {
     fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -9,8 +9,8 @@ use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use fundcore::{
-    Channel, ClientId, Config, DeliveryError, Durability, Error, Invalid, Locale, Notifier,
-    StoreLocation, TransactionId,
+    Actor, Channel, ClientId, Config, ContactChanges, DeliveryError, Durability, Error,
+    FundChanges, Invalid, Locale, Notifier, StoreLocation, TransactionId,
 };
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -18,7 +18,10 @@ use pyo3::types::{PyBool, PyInt};
 
 use crate::convert::{ToPy, amount_arg, count_arg};
 use crate::errors::{Failure, errors_module};
-use crate::records::{Client, DispatchReport, Fund, HistoryPage, Subscription, Transaction};
+use crate::records::{
+    AuditEventPage, Client, ClientPage, DispatchReport, Fund, HistoryPage, Subscription,
+    Transaction,
+};
 
 /// The fund-subscription engine over an embedded store or a PostgreSQL database.
 ///
@@ -84,6 +87,11 @@ fn fund_arg(value: &Bound<'_, PyAny>) -> Result<u32, Failure> {
         ))));
     }
     Ok(fundcore::parse_fund_id(&value.str()?.to_cow()?)?)
+}
+
+/// Who makes an administrative change.
+fn actor_of(name: String, request_id: Option<String>) -> Actor {
+    Actor { name, request_id }
 }
 
 /// `path` as the engine shows it: a directory as given, a database URL without credentials.
@@ -290,7 +298,132 @@ impl Engine {
 
     /// The fund catalogue, by id.
     fn funds(&self, py: Python<'_>) -> PyResult<Vec<Fund>> {
-        Ok(self.engine(py)?.funds().into_iter().map(Fund).collect())
+        self.run(py, |engine| engine.funds())
+            .map(|funds| funds.into_iter().map(Fund).collect())
+    }
+
+    /// Adds a fund to the catalogue (active), recorded in the audit trail with `actor` and
+    /// `request_id`. Raises `ConflictError` (`FUND_ALREADY_EXISTS`) for a taken id and
+    /// `ValidationError` for a bad name, minimum or category.
+    #[pyo3(signature = (fund_id, name, minimum, category, *, actor, request_id = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn create_fund(
+        &self,
+        py: Python<'_>,
+        fund_id: &Bound<'_, PyAny>,
+        name: &str,
+        minimum: &Bound<'_, PyAny>,
+        category: &str,
+        actor: String,
+        request_id: Option<String>,
+    ) -> PyResult<Fund> {
+        let convert = || -> Result<_, Failure> {
+            let id = fund_arg(fund_id)?;
+            let minimum = amount_arg(minimum, "minimum")?;
+            let category: fundcore::Category = category.parse()?;
+            Ok((id, minimum, category))
+        };
+        let (id, minimum, category) = convert().map_err(|f| self.fail(py, f))?;
+        let actor = actor_of(actor, request_id);
+        self.run(py, |engine| {
+            engine.create_fund(id, name, minimum, category, &actor)
+        })
+        .map(Fund)
+    }
+
+    /// Changes a fund's `name`, `minimum` or `active` flag (the ones given), recorded in the
+    /// audit trail. A new minimum applies to later subscriptions; an inactive fund refuses new
+    /// subscriptions and still allows cancellations. Raises `NotFoundError` (`FUND_NOT_FOUND`).
+    #[pyo3(signature = (fund_id, *, name = None, minimum = None, active = None, actor, request_id = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn update_fund(
+        &self,
+        py: Python<'_>,
+        fund_id: &Bound<'_, PyAny>,
+        name: Option<String>,
+        minimum: Option<&Bound<'_, PyAny>>,
+        active: Option<bool>,
+        actor: String,
+        request_id: Option<String>,
+    ) -> PyResult<Fund> {
+        let convert = || -> Result<_, Failure> {
+            let id = fund_arg(fund_id)?;
+            let minimum = minimum
+                .map(|minimum| amount_arg(minimum, "minimum"))
+                .transpose()?;
+            Ok((id, minimum))
+        };
+        let (id, minimum) = convert().map_err(|f| self.fail(py, f))?;
+        let changes = FundChanges {
+            name,
+            minimum,
+            active,
+        };
+        let actor = actor_of(actor, request_id);
+        self.run(py, |engine| engine.update_fund(id, &changes, &actor))
+            .map(Fund)
+    }
+
+    /// Changes a client's `name`, `email`, `phone` or `channel` (the ones given), validated as
+    /// in `register_client` and recorded in the audit trail. Notifications created afterwards
+    /// use the new channel and recipient. Raises `NotFoundError` (`CLIENT_NOT_FOUND`).
+    #[pyo3(signature = (client_id, *, name = None, email = None, phone = None, channel = None, actor, request_id = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn update_client(
+        &self,
+        py: Python<'_>,
+        client_id: &str,
+        name: Option<String>,
+        email: Option<String>,
+        phone: Option<String>,
+        channel: Option<&str>,
+        actor: String,
+        request_id: Option<String>,
+    ) -> PyResult<Client> {
+        let id = self.client_id(py, client_id)?;
+        let channel = channel
+            .map(Channel::from_str)
+            .transpose()
+            .map_err(|err| self.fail(py, err))?;
+        let changes = ContactChanges {
+            name,
+            email,
+            phone,
+            channel,
+        };
+        let actor = actor_of(actor, request_id);
+        self.run(py, |engine| engine.update_client(id, &changes, &actor))
+            .map(Client)
+    }
+
+    /// A page of clients, newest first (`limit` 1..=MAX_PAGE), older than the client `before`.
+    #[pyo3(signature = (limit = 50, before = None))]
+    fn clients(&self, py: Python<'_>, limit: i128, before: Option<&str>) -> PyResult<ClientPage> {
+        let before = before
+            .map(|text| ClientId::from_str(text).map_err(Error::from))
+            .transpose()
+            .map_err(|err| self.fail(py, err.on_field("before")))?;
+        let limit = count_arg(limit);
+        self.run(py, |engine| engine.clients(limit, before))
+            .map(ClientPage)
+    }
+
+    /// A page of the audit trail, newest first (`limit` 1..=MAX_PAGE), older than the event
+    /// `before`.
+    #[pyo3(signature = (limit = 50, before = None))]
+    fn audit_events(
+        &self,
+        py: Python<'_>,
+        limit: i128,
+        before: Option<&str>,
+    ) -> PyResult<AuditEventPage> {
+        let before = before
+            .map(|text| fundcore::AuditEventId::from_str(text).map_err(Error::from))
+            .transpose()
+            .map_err(|err| self.fail(py, err.on_field("before")))?;
+        let limit = count_arg(limit);
+        self.run(py, |engine| engine.audit_events(limit, before))
+            .map(AuditEventPage)
     }
 
     /// One fund. Raises `NotFoundError` (`FUND_NOT_FOUND`).

@@ -45,7 +45,8 @@ pub fn class_for_code(code: ErrorCode) -> &'static str {
     match code {
         ValidationError | BelowMinimum => "ValidationError",
         InsufficientBalance => "InsufficientBalanceError",
-        AlreadySubscribed | NotSubscribed | FundInactive | IdempotencyKeyReused => "ConflictError",
+        AlreadySubscribed | NotSubscribed | FundInactive | IdempotencyKeyReused
+        | FundAlreadyExists => "ConflictError",
         ClientNotFound | FundNotFound | TransactionNotFound => "NotFoundError",
         StorageError => "StorageError",
     }

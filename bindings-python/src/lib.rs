@@ -56,6 +56,9 @@ fn fundcore_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.setattr("__version__", env!("CARGO_PKG_VERSION"))?;
     add_limits(m)?;
     m.add_class::<records::HistoryPage>()?;
+    m.add_class::<records::ClientPage>()?;
+    m.add_class::<records::AuditEventPage>()?;
+    m.add_class::<records::AuditEvent>()?;
     m.add_class::<engine::Engine>()?;
     m.add_class::<records::Fund>()?;
     m.add_class::<records::Client>()?;

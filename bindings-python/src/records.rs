@@ -245,6 +245,28 @@ record! {
 }
 
 record! {
+    /// One administrative change, as it was made (never altered).
+    AuditEvent(fundcore::AuditEvent) {
+        /// Event id (UUIDv7 string, in the order the changes happened).
+        id,
+        /// When the change committed (UTC `datetime`).
+        at,
+        /// Who asked for it.
+        actor,
+        /// `"fund_created"`, `"fund_updated"` or `"client_updated"`.
+        action,
+        /// The fund id or client id changed (`str`).
+        target,
+        /// The changed fields before the change (`dict`; empty for a fund created).
+        before,
+        /// The changed fields after the change (`dict`).
+        after,
+        /// The request that made the change, or `None`.
+        request_id,
+    }
+}
+
+record! {
     /// What one `Engine.dispatch_notifications` run did.
     DispatchReport(fundcore::DispatchReport) {
         /// Entries the notifier accepted.
@@ -285,6 +307,10 @@ pub fn _record_from_json(
             .into_pyobject(py)?
             .into_any()
             .unbind(),
+        "AuditEvent" => AuditEvent::from_json_text(json)?
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
         "DispatchReport" => DispatchReport::from_json_text(json)?
             .into_pyobject(py)?
             .into_any()
@@ -297,43 +323,62 @@ pub fn _record_from_json(
     })
 }
 
-/// A page of a client's history, newest first: `items` and `next`, the `before` cursor of the
-/// following page (`None` on the last page, also when it is exactly full).
-#[pyclass(frozen, module = "fundcore")]
-pub struct HistoryPage(pub fundcore::Page<fundcore::Transaction, fundcore::TransactionId>);
+macro_rules! page {
+    ($(#[doc = $doc:literal])* $name:ident($item:ident, $core_item:ty, $cursor:ty)) => {
+        $(#[doc = $doc])*
+        #[pyclass(frozen, module = "fundcore")]
+        pub struct $name(pub fundcore::Page<$core_item, $cursor>);
 
-#[pymethods]
-impl HistoryPage {
-    /// The transactions of the page (`list[Transaction]`), newest first.
-    #[getter]
-    fn items(&self) -> Vec<Transaction> {
-        self.0.items.iter().cloned().map(Transaction).collect()
-    }
+        #[pymethods]
+        impl $name {
+            /// The records of the page, newest first.
+            #[getter]
+            fn items(&self) -> Vec<$item> {
+                self.0.items.iter().cloned().map($item).collect()
+            }
 
-    /// The cursor of the following page (`str`), or `None` on the last page.
-    #[getter]
-    fn next(&self) -> Option<String> {
-        self.0.next.map(|id| id.to_string())
-    }
+            /// The `before` cursor of the following page (`str`), or `None` on the last page.
+            #[getter]
+            fn next(&self) -> Option<String> {
+                self.0.next.map(|id| id.to_string())
+            }
 
-    /// `{"items": [transaction dicts], "next": cursor or None}`, the REST page.
-    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let page = serde_json::json!({ "items": self.0.items, "next": self.0.next });
-        json_to_py(py, &page)
-    }
+            /// `{"items": [record dicts], "next": cursor or None}`, the REST page.
+            fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                let page = serde_json::json!({ "items": self.0.items, "next": self.0.next });
+                json_to_py(py, &page)
+            }
 
-    fn __len__(&self) -> usize {
-        self.0.items.len()
-    }
+            fn __len__(&self) -> usize {
+                self.0.items.len()
+            }
 
-    fn __repr__(&self) -> String {
-        let next = self
-            .0
-            .next
-            .map_or_else(|| "None".to_owned(), |id| format!("'{id}'"));
-        format!(
-            "HistoryPage(items=<{} transactions>, next={next})",
-            self.0.items.len()
-        )
-    }
+            fn __repr__(&self) -> String {
+                let next = self.0.next.map_or_else(|| "None".to_owned(), |id| format!("'{id}'"));
+                format!(
+                    "{}(items=<{} records>, next={next})",
+                    stringify!($name),
+                    self.0.items.len()
+                )
+            }
+        }
+    };
 }
+
+page!(
+    /// A page of a client's history, newest first: `items` and `next`, the `before` cursor of
+    /// the following page (`None` on the last page, also when it is exactly full).
+    HistoryPage(Transaction, fundcore::Transaction, fundcore::TransactionId)
+);
+
+page!(
+    /// A page of clients, newest first: `items` and `next`, the `before` cursor of the
+    /// following page (`None` on the last page).
+    ClientPage(Client, fundcore::Client, fundcore::ClientId)
+);
+
+page!(
+    /// A page of the audit trail, newest first: `items` and `next`, the `before` cursor of
+    /// the following page (`None` on the last page).
+    AuditEventPage(AuditEvent, fundcore::AuditEvent, fundcore::AuditEventId)
+);

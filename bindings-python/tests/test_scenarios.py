@@ -67,6 +67,21 @@ def run_op(eng: fundcore.Engine, op: str, args: dict):
         return eng.notifications(args["client"])
     if op == "dispatch":
         return eng.dispatch_notifications(RecordingNotifier(), limit=args["limit"])
+    who = {"actor": args.get("actor"), "request_id": args.get("request_id")}
+    if op == "create_fund":
+        return eng.create_fund(args["fund_id"], args["name"], money(args["minimum"]), args["category"], **who)
+    if op == "update_fund":
+        changes = {k: args[k] for k in ("name", "active") if k in args}
+        if "minimum" in args:
+            changes["minimum"] = money(args["minimum"])
+        return eng.update_fund(args["fund_id"], **changes, **who)
+    if op == "update_client":
+        changes = {k: args[k] for k in ("name", "email", "phone", "channel") if k in args}
+        return eng.update_client(args["client"], **changes, **who)
+    if op == "clients":
+        return eng.clients(limit=args["limit"], before=args.get("before"))
+    if op == "audit_events":
+        return eng.audit_events(limit=args["limit"], before=args.get("before"))
     raise AssertionError(f"unknown op {op}")
 
 
@@ -95,6 +110,10 @@ def assert_matches(expected, actual, path="result"):
 
 
 def to_json(result):
+    if isinstance(result, (fundcore.ClientPage, fundcore.AuditEventPage)):
+        items = [to_json(item) for item in result.items]
+        assert result.to_dict() == {"items": items, "next": result.next}
+        return {"items": items, "next": result.next}
     if isinstance(result, list):
         for item in result:
             assert_attributes_match_dict(item)

@@ -20,7 +20,10 @@ __all__ = [
     "MIN_PHONE_DIGITS",
     "MINOR_DIGITS",
     "SMS_MAX_CHARS",
+    "AuditEvent",
+    "AuditEventPage",
     "Client",
+    "ClientPage",
     "DispatchReport",
     "Engine",
     "Fund",
@@ -115,6 +118,24 @@ class _NotificationDict(TypedDict):
 
 class _HistoryPageDict(TypedDict):
     items: list[_TransactionDict]
+    next: str | None
+
+class _AuditEventDict(TypedDict):
+    id: str
+    at: str
+    actor: str
+    action: Literal["fund_created", "fund_updated", "client_updated"]
+    target: str
+    before: dict[str, object]
+    after: dict[str, object]
+    request_id: str | None
+
+class _ClientPageDict(TypedDict):
+    items: list[_ClientDict]
+    next: str | None
+
+class _AuditEventPageDict(TypedDict):
+    items: list[_AuditEventDict]
     next: str | None
 
 class _DispatchReportDict(TypedDict):
@@ -268,6 +289,52 @@ class DispatchReport:
     def __hash__(self) -> int: ...
 
 @final
+class AuditEvent:
+    """One administrative change, as it was made (immutable; never altered)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def at(self) -> datetime.datetime: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def action(self) -> Literal["fund_created", "fund_updated", "client_updated"]: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def before(self) -> dict[str, object]: ...
+    @property
+    def after(self) -> dict[str, object]: ...
+    @property
+    def request_id(self) -> str | None: ...
+    def to_dict(self) -> _AuditEventDict: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class ClientPage:
+    """A page of clients, newest first, with the cursor of the following page."""
+
+    @property
+    def items(self) -> list[Client]: ...
+    @property
+    def next(self) -> str | None: ...
+    def to_dict(self) -> _ClientPageDict: ...
+    def __len__(self) -> int: ...
+
+@final
+class AuditEventPage:
+    """A page of the audit trail, newest first, with the cursor of the following page."""
+
+    @property
+    def items(self) -> list[AuditEvent]: ...
+    @property
+    def next(self) -> str | None: ...
+    def to_dict(self) -> _AuditEventPageDict: ...
+    def __len__(self) -> int: ...
+
+@final
 class HistoryPage:
     """A page of a client's history, newest first, with the cursor of the following page."""
 
@@ -358,6 +425,39 @@ class Engine:
     def history(
         self, client_id: str, limit: int = 50, before: str | None = None
     ) -> list[Transaction]: ...
+    def create_fund(
+        self,
+        fund_id: int,
+        name: str,
+        minimum: _Amount,
+        category: Literal["FPV", "FIC"],
+        *,
+        actor: str,
+        request_id: str | None = None,
+    ) -> Fund: ...
+    def update_fund(
+        self,
+        fund_id: int,
+        *,
+        name: str | None = None,
+        minimum: _Amount | None = None,
+        active: bool | None = None,
+        actor: str,
+        request_id: str | None = None,
+    ) -> Fund: ...
+    def update_client(
+        self,
+        client_id: str,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+        channel: Literal["email", "sms"] | None = None,
+        actor: str,
+        request_id: str | None = None,
+    ) -> Client: ...
+    def clients(self, limit: int = 50, before: str | None = None) -> ClientPage: ...
+    def audit_events(self, limit: int = 50, before: str | None = None) -> AuditEventPage: ...
     def history_page(
         self, client_id: str, limit: int = 50, before: str | None = None
     ) -> HistoryPage:
@@ -378,4 +478,4 @@ class Engine:
 
 def _record_from_json(
     kind: str, json: str
-) -> Fund | Client | Subscription | Transaction | Notification | DispatchReport: ...
+) -> Fund | Client | Subscription | Transaction | Notification | AuditEvent | DispatchReport: ...
