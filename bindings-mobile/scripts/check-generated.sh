@@ -24,7 +24,7 @@ need "$SWIFT" "open class FundEngine"
 need "$SWIFT" "public convenience init(path: String)"
 need "$SWIFT" "public static func temporary()"
 need "$SWIFT" "public static func withConfig(path: String? = nil, config: EngineConfig? = nil)"
-need "$SWIFT" "open func funds() -> [Fund]"
+need "$SWIFT" "open func funds()throws  -> [Fund]"
 need "$SWIFT" "open func fund(id: Int64)"
 need "$SWIFT" "open func registerClient(name: String, email: String, phone: String, channel: Channel)"
 need "$SWIFT" "open func client(id: String)"
@@ -36,6 +36,11 @@ need "$SWIFT" "open func transaction(id: String)"
 need "$SWIFT" "open func notifications(clientId: String)"
 need "$SWIFT" "open func dispatchNotifications(notifier: Notifier, limit: Int32)"
 need "$SWIFT" "open func retryFailedNotifications(limit: Int32)"
+need "$SWIFT" "open func createFund(id: Int64, name: String, minimum: Amount, category: Category, actor: String, requestId: String? = nil)"
+need "$SWIFT" "open func updateFund(id: Int64, name: String? = nil, minimum: Amount? = nil, active: Bool? = nil, actor: String, requestId: String? = nil)"
+need "$SWIFT" "open func updateClient(clientId: String, name: String? = nil, email: String? = nil, phone: String? = nil, channel: Channel? = nil, actor: String, requestId: String? = nil)"
+need "$SWIFT" "open func clients(limit: Int32, before: String? = nil)"
+need "$SWIFT" "open func auditEvents(limit: Int32, before: String? = nil)"
 need "$SWIFT" "open func flush()"
 need "$SWIFT" "open func locale() -> FundLocale"
 need "$SWIFT" "public protocol Notifier"
@@ -44,10 +49,13 @@ need "$SWIFT" "public typealias Amount = Decimal"
 need "$SWIFT" "public func parseAmount(text: String"
 need "$SWIFT" "public func parseChannel(text: String"
 need "$SWIFT" "public func formatCop(amount: Amount)"
-for record in Fund Client Subscription Transaction FundNotification DispatchReport EngineConfig; do
+for record in Fund Client Subscription Transaction FundNotification DispatchReport EngineConfig \
+              AuditEvent ClientPage AuditEventPage; do
   need "$SWIFT" "public struct $record:"
 done
-for e in Category Channel TransactionKind NotificationStatus FundLocale Durability; do
+need "$SWIFT" "public let before: [String: String]"
+need "$SWIFT" "public let after: [String: String]"
+for e in Category Channel TransactionKind NotificationStatus FundLocale Durability AuditAction; do
   need "$SWIFT" "public enum $e"
 done
 # uniffi writes `public` on the line before error enums.
@@ -55,7 +63,7 @@ for e in FundError DeliveryError; do
   need "$SWIFT" "enum $e: Swift.Error"
 done
 for c in ValidationError BelowMinimum InsufficientBalance AlreadySubscribed NotSubscribed FundInactive \
-         IdempotencyKeyReused ClientNotFound FundNotFound TransactionNotFound StorageError; do
+         IdempotencyKeyReused FundAlreadyExists ClientNotFound FundNotFound TransactionNotFound StorageError; do
   need "$SWIFT" "case $c(code: String, reason: String"
 done
 need "$SWIFT" "case Retryable(reason: String"
@@ -65,14 +73,22 @@ need "$SWIFT" "case Permanent(reason: String"
 need "$KOTLIN" "package com.fundcore"
 need "$KOTLIN" "constructor(\`path\`: kotlin.String)"
 for op in funds fund registerClient client subscribe cancel subscriptions history transaction \
-          notifications dispatchNotifications retryFailedNotifications flush locale temporary withConfig; do
+          notifications dispatchNotifications retryFailedNotifications flush locale temporary withConfig \
+          createFund updateFund updateClient clients auditEvents; do
   need "$KOTLIN" "fun \`$op\`("
 done
 need "$KOTLIN" "public interface Notifier"
 need "$KOTLIN" "public typealias Amount = java.math.BigDecimal"
+need "$KOTLIN" "@Throws(FundException::class)override fun \`funds\`(): List<Fund>"
+need "$KOTLIN" "fun \`updateFund\`(\`id\`: kotlin.Long, \`name\`: kotlin.String? = null, \`minimum\`: Amount? = null, \`active\`: kotlin.Boolean? = null, \`actor\`: kotlin.String, \`requestId\`: kotlin.String? = null)"
+for record in AuditEvent ClientPage AuditEventPage; do
+  need "$KOTLIN" "data class $record ("
+done
+need "$KOTLIN" "val \`before\`: Map<kotlin.String, kotlin.String>"
+need "$KOTLIN" "enum class AuditAction"
 need "$KOTLIN" "sealed class FundException"
 for c in ValidationException BelowMinimum InsufficientBalance AlreadySubscribed NotSubscribed FundInactive \
-         IdempotencyKeyReused ClientNotFound FundNotFound TransactionNotFound StorageException; do
+         IdempotencyKeyReused FundAlreadyExists ClientNotFound FundNotFound TransactionNotFound StorageException; do
   need "$KOTLIN" "class $c("
 done
 

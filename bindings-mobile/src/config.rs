@@ -205,6 +205,6 @@ mod tests {
             ..Default::default()
         };
         let engine = FundEngine::with_config(None, Some(largest)).unwrap();
-        assert_eq!(engine.funds()[0].id, i64::from(u32::MAX));
+        assert_eq!(engine.funds().unwrap()[0].id, i64::from(u32::MAX));
     }
 }

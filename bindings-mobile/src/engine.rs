@@ -8,8 +8,8 @@ use crate::error::FundError;
 use crate::money::Amount;
 use crate::notifier::{Notifier, NotifierPort};
 use crate::types::{
-    Channel, Client, ClientId, DispatchReport, Fund, Locale, Notification, Subscription,
-    Transaction, TransactionId, saturating_i32,
+    AuditEventId, AuditEventPage, Category, Channel, Client, ClientId, ClientPage, DispatchReport,
+    Fund, Locale, Notification, Subscription, Transaction, TransactionId, saturating_i32,
 };
 
 /// The fund-subscription engine over a sled store in a directory the app owns.
@@ -58,9 +58,13 @@ impl FundEngine {
         self.engine.locale()
     }
 
-    /// The fund catalogue, by id.
-    pub fn funds(&self) -> Vec<Fund> {
-        self.engine.funds().into_iter().map(Into::into).collect()
+    /// The fund catalogue, by id: the store's, which administration changes (the configured
+    /// catalogue only seeds a new store).
+    pub fn funds(&self) -> Result<Vec<Fund>, FundError> {
+        self.engine
+            .funds()
+            .map(|list| list.into_iter().map(Into::into).collect())
+            .map_err(self.err())
     }
 
     /// One fund.
@@ -200,6 +204,130 @@ impl FundEngine {
             .map_err(self.err())
     }
 
+    /// Adds an active fund to the catalogue, recorded in the audit trail with `actor` (who
+    /// asks) and `request_id` (when known). A taken id is `FUND_ALREADY_EXISTS`; the name and
+    /// the minimum follow the rules of client names and of amounts (`VALIDATION_ERROR` on
+    /// `name` or `minimum`), and so does `actor`.
+    #[uniffi::method(default(request_id = None))]
+    pub fn create_fund(
+        &self,
+        id: i64,
+        name: String,
+        minimum: Amount,
+        category: Category,
+        actor: String,
+        request_id: Option<String>,
+    ) -> Result<Fund, FundError> {
+        let minimum = minimum
+            .to_decimal()
+            .map_err(|err| self.minimum_error(err))?;
+        let id = self.fund_id(id)?;
+        self.engine
+            .create_fund(id, &name, minimum, category, &actor_of(actor, request_id))
+            .map(Into::into)
+            .map_err(self.err())
+    }
+
+    /// Changes a fund's `name`, `minimum` or `active` flag (those given; at least one),
+    /// recorded in the audit trail. A new minimum applies to later subscriptions: an existing
+    /// one is refunded exactly its stored amount. An inactive fund refuses new subscriptions
+    /// (`FUND_INACTIVE`) and still allows cancellations. Transactions keep the fund name they
+    /// were recorded with. A change that changes nothing is accepted and writes no audit event.
+    #[uniffi::method(default(name = None, minimum = None, active = None, request_id = None))]
+    pub fn update_fund(
+        &self,
+        id: i64,
+        name: Option<String>,
+        minimum: Option<Amount>,
+        active: Option<bool>,
+        actor: String,
+        request_id: Option<String>,
+    ) -> Result<Fund, FundError> {
+        let minimum = minimum
+            .map(|minimum| minimum.to_decimal())
+            .transpose()
+            .map_err(|err| self.minimum_error(err))?;
+        let id = self.fund_id(id)?;
+        let changes = fundcore::FundChanges {
+            name,
+            minimum,
+            active,
+        };
+        self.engine
+            .update_fund(id, &changes, &actor_of(actor, request_id))
+            .map(Into::into)
+            .map_err(self.err())
+    }
+
+    /// Changes a client's `name`, `email`, `phone` or `channel` (those given; at least one),
+    /// validated as in `registerClient` and recorded in the audit trail. Notifications created
+    /// afterwards use the new channel and recipient; those already queued keep theirs. A
+    /// malformed or unknown client id is `CLIENT_NOT_FOUND`.
+    #[uniffi::method(default(
+        name = None,
+        email = None,
+        phone = None,
+        channel = None,
+        request_id = None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn update_client(
+        &self,
+        client_id: String,
+        name: Option<String>,
+        email: Option<String>,
+        phone: Option<String>,
+        channel: Option<Channel>,
+        actor: String,
+        request_id: Option<String>,
+    ) -> Result<Client, FundError> {
+        let client_id = self.client_id(&client_id)?;
+        let changes = fundcore::ContactChanges {
+            name,
+            email,
+            phone,
+            channel,
+        };
+        self.engine
+            .update_client(client_id, &changes, &actor_of(actor, request_id))
+            .map(Into::into)
+            .map_err(self.err())
+    }
+
+    /// A page of clients, newest first: at most `limit` (1 to 200; outside that range, negative
+    /// included, the core's `VALIDATION_ERROR` on `limit`), older than the client `before`
+    /// when given (pass the page's `next`; text that is not a client id is a
+    /// `VALIDATION_ERROR` on `before`).
+    #[uniffi::method(default(before = None))]
+    pub fn clients(&self, limit: i32, before: Option<String>) -> Result<ClientPage, FundError> {
+        let before = before
+            .map(|text| ClientId::from_str(&text).map_err(cursor_error))
+            .transpose()
+            .map_err(self.err())?;
+        self.engine
+            .clients(count(limit), before)
+            .map(Into::into)
+            .map_err(self.err())
+    }
+
+    /// A page of the audit trail, newest first: at most `limit` (1 to 200), older than the
+    /// event `before` when given (pass the page's `next`), with the errors of `clients`.
+    #[uniffi::method(default(before = None))]
+    pub fn audit_events(
+        &self,
+        limit: i32,
+        before: Option<String>,
+    ) -> Result<AuditEventPage, FundError> {
+        let before = before
+            .map(|text| AuditEventId::from_str(&text).map_err(cursor_error))
+            .transpose()
+            .map_err(self.err())?;
+        self.engine
+            .audit_events(count(limit), before)
+            .map(Into::into)
+            .map_err(self.err())
+    }
+
     /// Makes everything acknowledged so far durable.
     pub fn flush(&self) -> Result<(), FundError> {
         self.engine.flush().map_err(self.err())
@@ -217,10 +345,25 @@ impl FundEngine {
         ClientId::from_str(id).map_err(|err| self.err()(err.into_lookup_error()))
     }
 
+    /// A fund's minimum the engine cannot read: the core's amount error, on `minimum`.
+    fn minimum_error(&self, err: fundcore::Error) -> FundError {
+        self.err()(err.on_field("minimum"))
+    }
+
     /// The core's fund id; one outside its range names no fund (the core says so).
     fn fund_id(&self, id: i64) -> Result<u32, FundError> {
         fundcore::fund_id_from_integer(id.into()).map_err(self.err())
     }
+}
+
+/// Who makes an administrative change, as the core records it.
+fn actor_of(name: String, request_id: Option<String>) -> fundcore::Actor {
+    fundcore::Actor { name, request_id }
+}
+
+/// A page cursor that is not an id of its kind: the core's `VALIDATION_ERROR`, on `before`.
+fn cursor_error(err: fundcore::ParseIdError) -> fundcore::Error {
+    fundcore::Error::from(err).on_field("before")
 }
 
 /// A count (`limit`) for the core: a negative one becomes 0, which the core answers as it
@@ -331,6 +474,155 @@ mod tests {
                 .to_string(),
             "500000.00"
         );
+    }
+
+    /// The administrative operations through the binding's types: ids as Long and text, the
+    /// audit event's fields as text, pages with their cursor.
+    #[test]
+    fn administration_round_trip_through_the_binding_types() {
+        let engine = FundEngine::temporary().unwrap();
+        let ana = engine
+            .register_client(
+                "Ana".into(),
+                "ana@example.com".into(),
+                "+573001234567".into(),
+                Channel::Email,
+            )
+            .unwrap();
+        let fund = engine
+            .create_fund(
+                6,
+                "RENTA-FIJA".into(),
+                fundcore::Decimal::from(10000).into(),
+                Category::Fic,
+                "ops".into(),
+                Some("req-1".into()),
+            )
+            .unwrap();
+        assert_eq!((fund.id, fund.minimum.to_string()), (6, "10000.00".into()));
+        let taken = engine
+            .create_fund(
+                6,
+                "OTRO".into(),
+                fundcore::Decimal::from(5000).into(),
+                Category::Fpv,
+                "ops".into(),
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(
+            taken,
+            FundError::FundAlreadyExists {
+                code: "FUND_ALREADY_EXISTS".into(),
+                reason: "Ya existe el fondo 6".into(),
+            }
+        );
+        let closed = engine
+            .update_fund(6, None, None, Some(false), "ops".into(), None)
+            .unwrap();
+        assert!(!closed.active);
+        let moved = engine
+            .update_client(
+                ana.id.to_string(),
+                None,
+                None,
+                None,
+                Some(Channel::Sms),
+                ana.id.to_string(),
+                None,
+            )
+            .unwrap();
+        assert_eq!(moved.channel, Channel::Sms);
+
+        let page = engine.audit_events(2, None).unwrap();
+        let actions: Vec<_> = page.items.iter().map(|event| event.action).collect();
+        assert_eq!(
+            actions,
+            [
+                fundcore::AuditAction::ClientUpdated,
+                fundcore::AuditAction::FundUpdated
+            ]
+        );
+        let fund_update = &page.items[1];
+        assert_eq!(fund_update.before["active"], "true");
+        assert_eq!(fund_update.after["active"], "false");
+        assert_eq!(page.items[0].after["channel"], "sms");
+        let next = page.next.expect("a third event");
+        let rest = engine.audit_events(2, Some(next.to_string())).unwrap();
+        let created = &rest.items[0];
+        assert_eq!(created.action, fundcore::AuditAction::FundCreated);
+        assert_eq!(created.after["minimum"], "10000.00");
+        assert_eq!(created.request_id.as_deref(), Some("req-1"));
+        assert!(created.before.is_empty());
+        assert_eq!(rest.next, None);
+
+        let clients = engine.clients(10, None).unwrap();
+        assert_eq!(clients.items, [moved]);
+        assert_eq!(clients.next, None);
+    }
+
+    /// Ids and cursors given as text, and a minimum given as a BigDecimal, get the core's
+    /// answers: a malformed client id names no client, a malformed cursor is invalid input on
+    /// `before`, a minimum the engine cannot hold is invalid input on `minimum`.
+    #[test]
+    fn administration_reads_text_and_money_with_the_cores_errors() {
+        let engine = FundEngine::temporary().unwrap();
+        let unknown = engine
+            .update_client(
+                "not-an-id".into(),
+                Some("X".into()),
+                None,
+                None,
+                None,
+                "ops".into(),
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(unknown.code(), "CLIENT_NOT_FOUND");
+        assert_eq!(unknown.reason(), "No existe el cliente not-an-id");
+        let before_error = |err: FundError| match err {
+            FundError::ValidationError { field, .. } => field,
+            other => panic!("expected VALIDATION_ERROR, got {other:?}"),
+        };
+        assert_eq!(
+            before_error(engine.clients(10, Some("nope".into())).unwrap_err()),
+            "before"
+        );
+        assert_eq!(
+            before_error(engine.audit_events(10, Some("nope".into())).unwrap_err()),
+            "before"
+        );
+        let too_many_digits = || Amount::from_text(format!("1{}", "0".repeat(40)));
+        let create = engine
+            .create_fund(
+                7,
+                "F".into(),
+                too_many_digits(),
+                Category::Fic,
+                "ops".into(),
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(before_error(create), "minimum");
+        let update = engine
+            .update_fund(1, None, Some(too_many_digits()), None, "ops".into(), None)
+            .unwrap_err();
+        assert_eq!(before_error(update), "minimum");
+        let out_of_range = engine
+            .update_fund(-1, Some("X".into()), None, None, "ops".into(), None)
+            .unwrap_err();
+        assert_eq!(out_of_range.reason(), "No existe el fondo -1");
+        for limit in [-1, 0, 201] {
+            assert_eq!(
+                before_error(engine.clients(limit, None).unwrap_err()),
+                "limit"
+            );
+            assert_eq!(
+                before_error(engine.audit_events(limit, None).unwrap_err()),
+                "limit"
+            );
+        }
+        assert!(engine.audit_events(10, None).unwrap().items.is_empty());
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub enum FundError {
     /// `IDEMPOTENCY_KEY_REUSED`.
     #[error("{code}: {reason}")]
     IdempotencyKeyReused { code: String, reason: String },
+    /// `FUND_ALREADY_EXISTS`: `createFund` with a fund id that is taken.
+    #[error("{code}: {reason}")]
+    FundAlreadyExists { code: String, reason: String },
     /// `CLIENT_NOT_FOUND`.
     #[error("{code}: {reason}")]
     ClientNotFound { code: String, reason: String },
@@ -70,6 +73,7 @@ impl FundError {
             C::NotSubscribed => FundError::NotSubscribed { code, reason },
             C::FundInactive => FundError::FundInactive { code, reason },
             C::IdempotencyKeyReused => FundError::IdempotencyKeyReused { code, reason },
+            C::FundAlreadyExists => FundError::FundAlreadyExists { code, reason },
             C::ClientNotFound => FundError::ClientNotFound { code, reason },
             C::FundNotFound => FundError::FundNotFound { code, reason },
             C::TransactionNotFound => FundError::TransactionNotFound { code, reason },
@@ -87,6 +91,7 @@ impl FundError {
             | FundError::NotSubscribed { code, .. }
             | FundError::FundInactive { code, .. }
             | FundError::IdempotencyKeyReused { code, .. }
+            | FundError::FundAlreadyExists { code, .. }
             | FundError::ClientNotFound { code, .. }
             | FundError::FundNotFound { code, .. }
             | FundError::TransactionNotFound { code, .. }
@@ -104,6 +109,7 @@ impl FundError {
             | FundError::NotSubscribed { reason, .. }
             | FundError::FundInactive { reason, .. }
             | FundError::IdempotencyKeyReused { reason, .. }
+            | FundError::FundAlreadyExists { reason, .. }
             | FundError::ClientNotFound { reason, .. }
             | FundError::FundNotFound { reason, .. }
             | FundError::TransactionNotFound { reason, .. }
@@ -150,6 +156,7 @@ mod tests {
             E::NotSubscribed { fund_name: name() },
             E::FundInactive { fund_name: name() },
             E::IdempotencyKeyReused { key: name() },
+            E::FundAlreadyExists { id: 6 },
             E::ClientNotFound { id: name() },
             E::FundNotFound { id: "9".into() },
             E::TransactionNotFound { id: name() },

@@ -36,8 +36,9 @@ pub use error::FundError;
 pub use money::{Amount, format_cop, parse_amount};
 pub use notifier::{DeliveryError, Notifier};
 pub use types::{
-    Category, Channel, Client, DispatchReport, Fund, Locale, Notification, NotificationStatus,
-    Subscription, Transaction, TransactionKind, parse_channel,
+    AuditAction, AuditEvent, AuditEventPage, Category, Channel, Client, ClientPage, DispatchReport,
+    Fund, Locale, Notification, NotificationStatus, Subscription, Transaction, TransactionKind,
+    parse_channel,
 };
 
 uniffi::setup_scaffolding!();

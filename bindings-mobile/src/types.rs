@@ -8,12 +8,13 @@
 //! [`Amount`], read where it is used (see there). Their conversions move each field as it is,
 //! except those.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use fundcore::{
-    Category, Channel, ClientId, Locale, NotificationId, NotificationStatus, Timestamp,
-    TransactionId, TransactionKind,
+    AuditAction, AuditEventId, Category, Channel, ClientId, Locale, NotificationId,
+    NotificationStatus, Timestamp, TransactionId, TransactionKind,
 };
 
 use crate::config::config_error;
@@ -53,6 +54,17 @@ pub enum NotificationStatus {
     Failed,
 }
 
+/// What an administrative change did.
+#[uniffi::remote(Enum)]
+pub enum AuditAction {
+    /// A fund was added to the catalogue.
+    FundCreated,
+    /// A fund's name, minimum or active flag changed.
+    FundUpdated,
+    /// A client's name, email, phone or channel changed.
+    ClientUpdated,
+}
+
 /// Language of error messages and notifications (`FundLocale` in Swift).
 #[uniffi::remote(Enum)]
 pub enum Locale {
@@ -84,6 +96,8 @@ ids_as_text!(
     TransactionId,
     /// A notification's id: UUIDv7 text; receivers drop duplicate deliveries by it.
     NotificationId,
+    /// An audit event's id: UUIDv7 text, so events sort in the order they happened.
+    AuditEventId,
 );
 
 uniffi::custom_type!(
@@ -182,6 +196,41 @@ pub struct Notification {
     pub created_at: Timestamp,
     pub delivered_at: Option<Timestamp>,
     pub next_attempt_at: Option<Timestamp>,
+}
+
+/// One administrative change, as it was made: who (`actor`, and `request_id` when the caller
+/// gave one), what (`action` on `target`, a fund id or a client id) and the changed fields.
+///
+/// `before` and `after` hold the changed fields only (`before` is empty for a fund created),
+/// each value as text: strings as they are (money as decimal text, `"20000.00"`), booleans as
+/// `"true"` / `"false"`. A plain map of text reads the same in Kotlin, Java and Swift without a
+/// JSON library (`event.after["minimum"]`, `event.getAfter().get("minimum")`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AuditEvent {
+    pub id: AuditEventId,
+    pub at: Timestamp,
+    pub actor: String,
+    pub action: AuditAction,
+    pub target: String,
+    pub before: HashMap<String, String>,
+    pub after: HashMap<String, String>,
+    pub request_id: Option<String>,
+}
+
+/// A page of clients, newest first; `next` is the `before` cursor of the following page, null
+/// (nil) on the last one.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ClientPage {
+    pub items: Vec<Client>,
+    pub next: Option<ClientId>,
+}
+
+/// A page of the audit trail, newest first; `next` is the `before` cursor of the following
+/// page, null (nil) on the last one.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AuditEventPage {
+    pub items: Vec<AuditEvent>,
+    pub next: Option<AuditEventId>,
 }
 
 /// What one dispatch run did.
@@ -288,6 +337,54 @@ impl From<fundcore::DispatchReport> for DispatchReport {
             delivered: saturating_i32(report.delivered),
             retried: saturating_i32(report.retried),
             failed: saturating_i32(report.failed),
+        }
+    }
+}
+
+impl From<fundcore::AuditEvent> for AuditEvent {
+    fn from(event: fundcore::AuditEvent) -> Self {
+        AuditEvent {
+            id: event.id,
+            at: event.at,
+            actor: event.actor,
+            action: event.action,
+            target: event.target,
+            before: fields_as_text(event.before),
+            after: fields_as_text(event.after),
+            request_id: event.request_id,
+        }
+    }
+}
+
+/// The changed fields of an audit event, each value as text: a string as it is, anything else
+/// (`true`, `false`) as its JSON.
+fn fields_as_text(fields: serde_json::Map<String, serde_json::Value>) -> HashMap<String, String> {
+    fields
+        .into_iter()
+        .map(|(field, value)| {
+            let text = match value {
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            };
+            (field, text)
+        })
+        .collect()
+}
+
+impl From<fundcore::Page<fundcore::Client, ClientId>> for ClientPage {
+    fn from(page: fundcore::Page<fundcore::Client, ClientId>) -> Self {
+        ClientPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next: page.next,
+        }
+    }
+}
+
+impl From<fundcore::Page<fundcore::AuditEvent, AuditEventId>> for AuditEventPage {
+    fn from(page: fundcore::Page<fundcore::AuditEvent, AuditEventId>) -> Self {
+        AuditEventPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next: page.next,
         }
     }
 }

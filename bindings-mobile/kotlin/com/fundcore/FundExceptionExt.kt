@@ -13,6 +13,7 @@ val FundException.code: String
         is FundException.NotSubscribed -> code
         is FundException.FundInactive -> code
         is FundException.IdempotencyKeyReused -> code
+        is FundException.FundAlreadyExists -> code
         is FundException.ClientNotFound -> code
         is FundException.FundNotFound -> code
         is FundException.TransactionNotFound -> code
@@ -29,6 +30,7 @@ val FundException.reason: String
         is FundException.NotSubscribed -> reason
         is FundException.FundInactive -> reason
         is FundException.IdempotencyKeyReused -> reason
+        is FundException.FundAlreadyExists -> reason
         is FundException.ClientNotFound -> reason
         is FundException.FundNotFound -> reason
         is FundException.TransactionNotFound -> reason
