@@ -1586,7 +1586,9 @@ impl Versions {
     fn check_fund_read(self) -> Result<()> {
         match self.fund {
             Some(_) => Ok(()),
-            None => Err(Error::storage("a money move for a fund the store did not read")),
+            None => Err(Error::storage(
+                "a money move for a fund the store did not read",
+            )),
         }
     }
 }
