@@ -55,6 +55,7 @@ test-rust-suites:
 	$(CARGO) test --workspace $(CARGO_FEATURES) --lib --bins --tests --examples
 	$(CARGO) test --workspace $(CARGO_FEATURES) --doc
 	$(CARGO) run -q $(CARGO_FEATURES) --example quickstart
+	$(CARGO) run -q $(CARGO_FEATURES) --example administration
 	FUNDCORE_DATABASE_URL=$$FUNDCORE_TEST_DATABASE_URL $(CARGO) run -q $(CARGO_FEATURES) --example postgres
 
 quickstart:

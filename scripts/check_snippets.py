@@ -590,7 +590,9 @@ class Facts:
 REQUIRED_CHECKS = {
     "limits", "catalogue", "engine-errors", "host-errors", "messages", "notification-texts",
     "validation-fields",
-    *(f"record {name}" for name in ("Fund", "Client", "Subscription", "Transaction", "Notification", "DispatchReport")),
+    *(f"record {name}" for name in (
+        "Fund", "Client", "Subscription", "Transaction", "Notification", "AuditEvent", "DispatchReport",
+    )),
 }
 
 
