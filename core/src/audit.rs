@@ -9,36 +9,16 @@ use crate::ids::AuditEventId;
 use crate::limits::{MAX_ACTOR_CHARS, MAX_REQUEST_ID_CHARS};
 use crate::time::Timestamp;
 
-/// What an administrative change did.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum AuditAction {
-    /// A fund was added to the catalogue.
-    FundCreated,
-    /// A fund's name, minimum or active flag changed.
-    FundUpdated,
-    /// A client's name, email, phone or channel changed.
-    ClientUpdated,
-}
-
-impl AuditAction {
-    /// `fund_created`, `fund_updated` or `client_updated`.
-    pub fn as_str(self) -> &'static str {
-        self.into()
+named_enum! {
+    /// What an administrative change did.
+    #[derive(strum::EnumString)]
+    pub enum AuditAction in "snake_case" {
+        /// A fund was added to the catalogue.
+        FundCreated,
+        /// A fund's name, minimum or active flag changed.
+        FundUpdated,
+        /// A client's name, email, phone or channel changed.
+        ClientUpdated,
     }
 }
 

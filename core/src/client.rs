@@ -13,36 +13,13 @@ use crate::limits::{
 };
 use crate::time::Timestamp;
 
-/// How a client wants to be notified.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum Channel {
-    /// By email, to the client's address.
-    Email,
-    /// By SMS, to the client's phone.
-    Sms,
-}
-
-impl Channel {
-    /// Every channel.
-    pub const ALL: &'static [Channel] = <Self as strum::VariantArray>::VARIANTS;
-
-    /// `email` or `sms`.
-    pub fn as_str(self) -> &'static str {
-        self.into()
+named_enum! {
+    /// How a client wants to be notified.
+    pub enum Channel in "lowercase" {
+        /// By email, to the client's address.
+        Email,
+        /// By SMS, to the client's phone.
+        Sms,
     }
 }
 

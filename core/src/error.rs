@@ -8,62 +8,41 @@ use crate::locale::Locale;
 /// Result of every fallible engine operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The stable error codes of docs/errors.md, identical in every language.
-///
-/// Deliberately exhaustive (no `#[non_exhaustive]`): each binding maps every code with a `match`
-/// the compiler checks, so a new code does not build until every binding says what it becomes.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::Display,
-    strum::VariantArray,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ErrorCode {
-    /// Malformed input.
-    ValidationError,
-    /// Amount below the fund's minimum.
-    BelowMinimum,
-    /// Not enough available balance.
-    InsufficientBalance,
-    /// An active subscription to that fund exists.
-    AlreadySubscribed,
-    /// Cancel with no active subscription to that fund.
-    NotSubscribed,
-    /// Subscribe to a fund that is not active.
-    FundInactive,
-    /// Same idempotency key, different request.
-    IdempotencyKeyReused,
-    /// `create_fund` with an id that is taken.
-    FundAlreadyExists,
-    /// Unknown client id.
-    ClientNotFound,
-    /// Unknown fund id.
-    FundNotFound,
-    /// Unknown transaction id.
-    TransactionNotFound,
-    /// The store failed; nothing was committed.
-    StorageError,
+named_enum! {
+    /// The stable error codes of docs/errors.md, identical in every language.
+    ///
+    /// Deliberately exhaustive (no `#[non_exhaustive]`): each binding maps every code with a `match`
+    /// the compiler checks, so a new code does not build until every binding says what it becomes.
+    #[derive(strum::EnumString)]
+    pub enum ErrorCode in "SCREAMING_SNAKE_CASE" {
+        /// Malformed input.
+        ValidationError,
+        /// Amount below the fund's minimum.
+        BelowMinimum,
+        /// Not enough available balance.
+        InsufficientBalance,
+        /// An active subscription to that fund exists.
+        AlreadySubscribed,
+        /// Cancel with no active subscription to that fund.
+        NotSubscribed,
+        /// Subscribe to a fund that is not active.
+        FundInactive,
+        /// Same idempotency key, different request.
+        IdempotencyKeyReused,
+        /// `create_fund` with an id that is taken.
+        FundAlreadyExists,
+        /// Unknown client id.
+        ClientNotFound,
+        /// Unknown fund id.
+        FundNotFound,
+        /// Unknown transaction id.
+        TransactionNotFound,
+        /// The store failed; nothing was committed.
+        StorageError,
+    }
 }
 
 impl ErrorCode {
-    /// Every code, in the order of docs/errors.md.
-    pub const ALL: &'static [ErrorCode] = <Self as strum::VariantArray>::VARIANTS;
-
-    /// The code as text, e.g. `"INSUFFICIENT_BALANCE"`.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
     /// What kind of failure the code is.
     pub fn kind(self) -> ErrorKind {
         use ErrorCode::*;
@@ -94,19 +73,21 @@ impl PartialEq<str> for ErrorCode {
     }
 }
 
-/// The four kinds of failure, for callers that handle errors by kind (exception classes, HTTP
-/// statuses). Exhaustive for the same reason as [`ErrorCode`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::Display)]
-#[strum(serialize_all = "snake_case")]
-pub enum ErrorKind {
-    /// The input is wrong; the same call will fail again (`VALIDATION_ERROR`, `BELOW_MINIMUM`).
-    Invalid,
-    /// The request conflicts with the current state (balance, subscription, idempotency key).
-    Conflict,
-    /// An id names nothing.
-    NotFound,
-    /// The store failed; the call may succeed later (`STORAGE_ERROR`).
-    Unavailable,
+named_enum! {
+    /// The four kinds of failure, for callers that handle errors by kind (exception classes,
+    /// HTTP statuses). Exhaustive for the same reason as [`ErrorCode`].
+    pub enum ErrorKind in "snake_case" {
+        /// The input is wrong; the same call will fail again (`VALIDATION_ERROR`,
+        /// `BELOW_MINIMUM`).
+        Invalid,
+        /// The request conflicts with the current state (balance, subscription, idempotency
+        /// key).
+        Conflict,
+        /// An id names nothing.
+        NotFound,
+        /// The store failed; the call may succeed later (`STORAGE_ERROR`).
+        Unavailable,
+    }
 }
 
 impl ErrorKind {

@@ -10,37 +10,13 @@ use crate::error::{Error, Invalid};
 use crate::ids::FundId;
 use rust_decimal_macros::dec;
 
-/// The kind of fund.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::VariantArray,
-)]
-#[strum(serialize_all = "UPPERCASE")]
-pub enum Category {
-    /// Voluntary pension fund (Fondo de Pensiones Voluntarias).
-    #[serde(rename = "FPV")]
-    Fpv,
-    /// Collective investment fund (Fondo de Inversión Colectiva).
-    #[serde(rename = "FIC")]
-    Fic,
-}
-
-impl Category {
-    /// Every category.
-    pub const ALL: &'static [Category] = <Self as strum::VariantArray>::VARIANTS;
-
-    /// `FPV` or `FIC`.
-    pub fn as_str(self) -> &'static str {
-        self.into()
+named_enum! {
+    /// The kind of fund.
+    pub enum Category in "UPPERCASE" {
+        /// Voluntary pension fund (Fondo de Pensiones Voluntarias).
+        Fpv,
+        /// Collective investment fund (Fondo de Inversión Colectiva).
+        Fic,
     }
 }
 

@@ -7,34 +7,14 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{ClientId, FundId, TransactionId};
 use crate::time::Timestamp;
 
-/// What a transaction did.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::VariantArray,
-    strum::EnumString,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum TransactionKind {
-    /// Money moved from the balance into a fund.
-    Subscription,
-    /// A subscription ended and its amount was refunded.
-    Cancellation,
-}
-
-impl TransactionKind {
-    /// `subscription` or `cancellation`.
-    pub fn as_str(self) -> &'static str {
-        self.into()
+named_enum! {
+    /// What a transaction did.
+    #[derive(strum::EnumString)]
+    pub enum TransactionKind in "lowercase" {
+        /// Money moved from the balance into a fund.
+        Subscription,
+        /// A subscription ended and its amount was refunded.
+        Cancellation,
     }
 }
 

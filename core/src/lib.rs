@@ -23,13 +23,14 @@
 
 #![deny(missing_docs)]
 
+#[macro_use]
+mod enum_names;
 mod admin;
 mod audit;
 mod client;
 mod config;
 mod copy;
 mod engine;
-mod enum_names;
 mod error;
 mod fund;
 mod ids;

@@ -2,40 +2,18 @@
 
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
 use crate::enum_names::variant_named;
 use crate::error::{Error, Invalid};
 
-/// Language of messages and notifications. Spanish is the default.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum Locale {
-    /// Spanish (default).
-    #[default]
-    Es,
-    /// English.
-    En,
-}
-
-impl Locale {
-    /// The two-letter code: `es` or `en`.
-    pub fn as_str(self) -> &'static str {
-        self.into()
+named_enum! {
+    /// Language of messages and notifications. Spanish is the default.
+    #[derive(Default)]
+    pub enum Locale in "lowercase" {
+        /// Spanish (default).
+        #[default]
+        Es,
+        /// English.
+        En,
     }
 }
 

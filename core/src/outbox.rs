@@ -14,36 +14,16 @@ use crate::client::Channel;
 use crate::ids::{ClientId, NotificationId, TransactionId};
 use crate::time::Timestamp;
 
-/// Where a notification stands.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::VariantArray,
-    strum::EnumString,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum NotificationStatus {
-    /// Waiting for (another) delivery attempt.
-    Pending,
-    /// Accepted by the notifier.
-    Delivered,
-    /// Given up on: a permanent failure or too many attempts. Kept and visible.
-    Failed,
-}
-
-impl NotificationStatus {
-    /// `pending`, `delivered` or `failed`.
-    pub fn as_str(self) -> &'static str {
-        self.into()
+named_enum! {
+    /// Where a notification stands.
+    #[derive(strum::EnumString)]
+    pub enum NotificationStatus in "lowercase" {
+        /// Waiting for (another) delivery attempt.
+        Pending,
+        /// Accepted by the notifier.
+        Delivered,
+        /// Given up on: a permanent failure or too many attempts. Kept and visible.
+        Failed,
     }
 }
 

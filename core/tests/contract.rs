@@ -20,6 +20,7 @@ fn every_code_has_one_kind_and_the_http_status_of_the_error_table() {
         ("NOT_SUBSCRIBED", ErrorKind::Conflict, 409),
         ("FUND_INACTIVE", ErrorKind::Conflict, 409),
         ("IDEMPOTENCY_KEY_REUSED", ErrorKind::Conflict, 409),
+        ("FUND_ALREADY_EXISTS", ErrorKind::Conflict, 409),
         ("CLIENT_NOT_FOUND", ErrorKind::NotFound, 404),
         ("FUND_NOT_FOUND", ErrorKind::NotFound, 404),
         ("TRANSACTION_NOT_FOUND", ErrorKind::NotFound, 404),

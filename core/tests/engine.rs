@@ -326,7 +326,7 @@ fn initial_balance_and_catalogue_are_fixed_when_the_store_is_created() {
         };
         let engine = store.open(changed).unwrap();
         assert_eq!(engine.initial_balance().to_string(), "1000000.00");
-        assert_eq!(engine.funds().len(), 5);
+        assert_eq!(engine.funds().unwrap().len(), 5);
     }
 }
 
@@ -467,6 +467,7 @@ fn every_error_has_a_distinct_stable_code_and_messages_in_both_locales() {
             fund_name: "F".into(),
         },
         Error::IdempotencyKeyReused { key: "k".into() },
+        Error::FundAlreadyExists { id: 6 },
         Error::ClientNotFound { id: "c".into() },
         Error::FundNotFound { id: "9".into() },
         Error::TransactionNotFound { id: "t".into() },

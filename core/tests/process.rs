@@ -92,7 +92,7 @@ fn a_store_held_by_another_process_is_refused_with_a_plain_message() {
     drop(holder.stdin.take());
     assert!(holder.wait().unwrap().success());
     let engine = Engine::open(&path, Config::default()).unwrap();
-    assert_eq!(engine.funds().len(), 5);
+    assert_eq!(engine.funds().unwrap().len(), 5);
 }
 
 #[cfg(unix)]
