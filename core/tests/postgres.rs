@@ -838,6 +838,11 @@ fn concurrent_updates_of_one_fund_keep_one_audit_event_per_effective_change() {
     let _server = shared_server();
     let url = fresh_database();
     let (first, second) = two_processes(&url);
+    // The order the events were written in, from the database: ids come from two processes'
+    // clocks, which agree only to the millisecond.
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    db.batch_execute("ALTER TABLE fundcore_audit_events ADD COLUMN test_written bigserial")
+        .unwrap();
     let initial = first.fund(1).unwrap();
     let barrier = Arc::new(Barrier::new(8));
     let minimums = [cop(75_000), cop(80_000), cop(85_000)];
@@ -873,8 +878,20 @@ fn concurrent_updates_of_one_fund_keep_one_audit_event_per_effective_change() {
 
     // Replaying the events, oldest first, from the fund as it was: each starts from the state
     // the previous one left (no update was lost or recorded twice) and changes something.
-    let mut events: Vec<AuditEvent> = full_audit_trail(&first);
-    events.reverse();
+    let trail: HashMap<_, _> = full_audit_trail(&first)
+        .into_iter()
+        .map(|event| (event.id.0, event))
+        .collect();
+    let events: Vec<AuditEvent> = db
+        .query(
+            "SELECT id FROM fundcore_audit_events ORDER BY test_written",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| trail[&row.get::<_, uuid::Uuid>(0)].clone())
+        .collect();
+    assert_eq!(events.len(), trail.len());
     assert!(
         events
             .iter()
@@ -908,7 +925,6 @@ fn concurrent_updates_of_one_fund_keep_one_audit_event_per_effective_change() {
         events.len()
     );
     // The fund's version moved once per effective change, and only then.
-    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     let version: i64 = db
         .query_one("SELECT version FROM fundcore_funds WHERE id = 1", &[])
         .unwrap()
