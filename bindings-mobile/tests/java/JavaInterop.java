@@ -2,8 +2,13 @@
 // callable from Java source, checked exceptions included. `make test-java` compiles it with
 // javac and runs it; it prints one line per check, then "N passed, M failed", and exits
 // non-zero on any mismatch.
+import com.fundcore.AuditAction;
+import com.fundcore.AuditEvent;
+import com.fundcore.AuditEventPage;
+import com.fundcore.Category;
 import com.fundcore.Channel;
 import com.fundcore.Client;
+import com.fundcore.ClientPage;
 import com.fundcore.DeliveryException;
 import com.fundcore.DispatchReport;
 import com.fundcore.Durability;
@@ -22,6 +27,7 @@ import com.fundcore.TransactionKind;
 import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 public final class JavaInterop {
@@ -153,6 +159,38 @@ public final class JavaInterop {
                 expect(1, engine.retryFailedNotifications(10), "requeued");
             });
         }
+
+        check("administration: createFund, updateFund, updateClient, pages and the audit trail from Java", () -> {
+            try (FundEngine engine = FundEngine.Companion.temporary()) {
+                Fund created = engine.createFund(6, "RENTA-FIJA", new BigDecimal("10000"), Category.FIC, "ops", "req-1");
+                expectMoney("10000.00", created.getMinimum(), "minimum");
+                try {
+                    engine.createFund(6, "OTRO", new BigDecimal("5000"), Category.FPV, "ops", null);
+                    throw new AssertionError("a taken fund id was accepted");
+                } catch (FundException.FundAlreadyExists e) {
+                    expect("FUND_ALREADY_EXISTS", e.getCode(), "code");
+                    expect("Ya existe el fondo 6", e.getReason(), "reason");
+                }
+                // Each optional change is passed explicitly: null leaves the field as it is.
+                Fund closed = engine.updateFund(6, null, null, false, "ops", null);
+                expect(false, closed.getActive(), "active");
+                Client ana = engine.registerClient("Ana", "ana@example.com", "+573001234567", Channel.EMAIL);
+                Client changed = engine.updateClient(ana.getId(), null, null, "+573005550000", Channel.SMS, ana.getId(), null);
+                expect(Channel.SMS, changed.getChannel(), "channel");
+                ClientPage clients = engine.clients(10, null);
+                expect(List.of(changed), clients.getItems(), "clients");
+                expect(null, clients.getNext(), "no next page");
+                AuditEventPage page = engine.auditEvents(2, null);
+                AuditEvent latest = page.getItems().get(0);
+                expect(AuditAction.CLIENT_UPDATED, latest.getAction(), "action");
+                expect(Map.of("channel", "email", "phone", "+573001234567"), latest.getBefore(), "before");
+                expect("sms", latest.getAfter().get("channel"), "after");
+                expect("false", page.getItems().get(1).getAfter().get("active"), "a flag as text");
+                AuditEvent first = engine.auditEvents(2, page.getNext()).getItems().get(0);
+                expect(AuditAction.FUND_CREATED, first.getAction(), "first event");
+                expect("req-1", first.getRequestId(), "request id");
+            }
+        });
 
         check("EngineConfig: built from Java, boxed Integer and Long settings", () -> {
             EngineConfig config = new EngineConfig(

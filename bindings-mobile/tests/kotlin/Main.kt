@@ -8,6 +8,7 @@ fun main(args: Array<String>) {
     val scenarios = File(args.getOrElse(0) { "core/tests/scenarios" })
     registerScenarioTests(scenarios)
     registerApiTests()
+    registerAdminTests()
     val failed = runAll()
     exitProcess(if (failed == 0) 0 else 1)
 }

@@ -47,11 +47,27 @@ fun toJson(value: Any?): Any? = when (value) {
         "created_at" to time(value.createdAt), "delivered_at" to time(value.deliveredAt),
         "next_attempt_at" to time(value.nextAttemptAt),
     )
+    is AuditEvent -> mapOf(
+        "id" to value.id, "at" to time(value.at), "actor" to value.actor,
+        "action" to value.action.name.lowercase(), "target" to value.target,
+        "before" to fieldsJson(value.before), "after" to fieldsJson(value.after),
+        "request_id" to value.requestId,
+    )
+    is ClientPage -> mapOf("items" to toJson(value.items), "next" to value.next)
+    is AuditEventPage -> mapOf("items" to toJson(value.items), "next" to value.next)
     is DispatchReport -> mapOf(
         "delivered" to num(value.delivered.toLong()), "retried" to num(value.retried.toLong()),
         "failed" to num(value.failed.toLong()),
     )
     else -> throw IllegalArgumentException("no JSON shape for ${value::class.simpleName}")
+}
+
+/**
+ * An audit event's changed fields in their JSON shape: the binding gives every value as text;
+ * `active` is the one field of §3's records that is a boolean (`"true"` / `"false"`).
+ */
+private fun fieldsJson(fields: Map<String, String>): Map<String, Any?> = fields.mapValues { (field, text) ->
+    if (field == "active") text.toBooleanStrict() else text
 }
 
 /** Subset match of docs/invariants.md; returns null when it matches, else what differs. */
@@ -123,6 +139,8 @@ private class ScenarioRun(val file: File) {
         fun fundId(k: String) = (a[k] as BigDecimal).longValueExact()
         fun count(k: String) = (a[k] as BigDecimal).intValueExact()
         val locale = engine.locale()
+        fun optAmount(k: String) = optStr(k)?.let { parseAmount(it, locale) }
+        fun optChannel(k: String) = optStr(k)?.let { parseChannel(it, locale) }
         return when (op) {
             "funds" -> engine.funds()
             "fund" -> engine.fund(fundId("fund_id"))
@@ -140,6 +158,20 @@ private class ScenarioRun(val file: File) {
             "transaction" -> engine.transaction(str("id"))
             "notifications" -> engine.notifications(str("client"))
             "dispatch" -> engine.dispatchNotifications(AcceptingNotifier(), count("limit"))
+            "create_fund" -> engine.createFund(
+                fundId("fund_id"), str("name"), parseAmount(str("minimum"), locale),
+                Category.valueOf(str("category")), str("actor"), optStr("request_id"),
+            )
+            "update_fund" -> engine.updateFund(
+                fundId("fund_id"), name = optStr("name"), minimum = optAmount("minimum"),
+                active = a["active"] as Boolean?, actor = str("actor"), requestId = optStr("request_id"),
+            )
+            "update_client" -> engine.updateClient(
+                str("client"), name = optStr("name"), email = optStr("email"), phone = optStr("phone"),
+                channel = optChannel("channel"), actor = str("actor"), requestId = optStr("request_id"),
+            )
+            "clients" -> engine.clients(count("limit"), optStr("before"))
+            "audit_events" -> engine.auditEvents(count("limit"), optStr("before"))
             else -> fail("unknown op '$op'")
         }
     }
