@@ -5,8 +5,9 @@
 //! `uniffi::custom_type!`. The records are declared here because each of them holds a value the
 //! core's own type cannot show to Java: a fund id or a count is a `u32` in the core, which
 //! Kotlin would make a `UInt` with mangled JVM names (`getId-pVg5ArA`), and money is
-//! [`Amount`], read where it is used (see there). Their conversions move each field as it is,
-//! except those.
+//! [`Amount`], read where it is used (see there); an audit event's changed fields are JSON
+//! objects in the core, maps of text here ([`AuditEvent`]); a page is generic in the core, one
+//! record per kind here. Their conversions move each field as it is, except those.
 
 use std::collections::HashMap;
 use std::str::FromStr;
