@@ -63,8 +63,8 @@ impl Engine {
             actor,
             AuditAction::FundCreated,
             id.to_string(),
-            Map::new(),
-            after,
+            (Map::new(), after),
+            None,
         );
         if !self.inner.store.create_fund(&fund, &event)? {
             return Err(Error::FundAlreadyExists { id });
@@ -88,7 +88,7 @@ impl Engine {
             .minimum
             .map(|minimum| validate_amount(minimum).map_err(|err| err.on_field("minimum")))
             .transpose()?;
-        let mut decide = |current: Fund| -> Result<Option<(Fund, AuditEvent)>> {
+        let mut decide = |current: Fund, newest_event| -> Result<Option<(Fund, AuditEvent)>> {
             let mut updated = current.clone();
             if let Some(name) = &name {
                 updated.name = name.clone();
@@ -107,8 +107,8 @@ impl Engine {
                 actor,
                 AuditAction::FundUpdated,
                 id.to_string(),
-                before,
-                after,
+                (before, after),
+                newest_event,
             );
             Ok(Some((updated, event)))
         };
@@ -138,7 +138,7 @@ impl Engine {
         let name = changes.name.as_deref().map(validate_name).transpose()?;
         let email = changes.email.as_deref().map(validate_email).transpose()?;
         let phone = changes.phone.as_deref().map(validate_phone).transpose()?;
-        let mut decide = |current: Client| -> Result<Option<(Client, AuditEvent)>> {
+        let mut decide = |current: Client, newest_event| -> Result<Option<(Client, AuditEvent)>> {
             let mut updated = current.clone();
             if let Some(name) = &name {
                 updated.name = name.clone();
@@ -161,8 +161,8 @@ impl Engine {
                 actor,
                 AuditAction::ClientUpdated,
                 id.to_string(),
-                before,
-                after,
+                (before, after),
+                newest_event,
             );
             Ok(Some((updated, event)))
         };
@@ -200,17 +200,20 @@ impl Engine {
         Ok(Page::from_rows(rows, limit, |event| event.id))
     }
 
+    /// The event of a change, its id above `newest` (the newest event another process
+    /// stored, when known) so the trail lists changes in the order they happened.
     fn audit_event(
         &self,
         actor: &Actor,
         action: AuditAction,
         target: String,
-        before: Map<String, Value>,
-        after: Map<String, Value>,
+        (before, after): (Map<String, Value>, Map<String, Value>),
+        newest: Option<AuditEventId>,
     ) -> AuditEvent {
         let at = self.now();
+        let floor = newest.map_or(uuid::Uuid::nil(), |id| id.0);
         AuditEvent {
-            id: AuditEventId(self.inner.ids.next(at)),
+            id: AuditEventId(self.inner.ids.next_above(at, floor)),
             at,
             actor: actor.name.clone(),
             action,

@@ -188,7 +188,7 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
     /// Writes `seed` into a new store; returns what the store holds (the first seed wins).
     fn seed(&self, seed: &Seed) -> Result<Seed>;
 
-    /// The largest client or transaction id stored, so new ids sort after it.
+    /// The largest client, transaction or audit event id stored, so new ids sort after it.
     fn largest_id(&self) -> Result<uuid::Uuid>;
 
     /// Adds a new client.
@@ -267,19 +267,25 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
     fn create_fund(&self, fund: &Fund, event: &AuditEvent) -> Result<bool>;
 
     /// Reads the fund, lets `decide` return its new state with the audit event (or `None`
-    /// when nothing changes), and commits both at once while no other change to the catalogue
-    /// can commit. `None` when there is no such fund; otherwise the fund as it now is.
+    /// when nothing changes), and commits both at once while no other change to the fund can
+    /// commit. `decide` also gets the newest audit event id stored, when the store knows it
+    /// cheaply, so the new event's id goes above it (the trail lists changes in the order they
+    /// happened across processes). `None` when there is no such fund; otherwise the fund as it
+    /// now is.
     fn update_fund(
         &self,
         id: FundId,
-        decide: &mut dyn FnMut(Fund) -> Result<Option<(Fund, AuditEvent)>>,
+        decide: &mut dyn FnMut(Fund, Option<AuditEventId>) -> Result<Option<(Fund, AuditEvent)>>,
     ) -> Result<Option<Fund>>;
 
     /// As [`Store::update_fund`], for a client's contact data, under the client's lock.
     fn update_client(
         &self,
         id: ClientId,
-        decide: &mut dyn FnMut(Client) -> Result<Option<(Client, AuditEvent)>>,
+        decide: &mut dyn FnMut(
+            Client,
+            Option<AuditEventId>,
+        ) -> Result<Option<(Client, AuditEvent)>>,
     ) -> Result<Option<Client>>;
 
     /// Up to `limit` clients, newest first, older than `before` when given.

@@ -531,7 +531,8 @@ impl Statements {
                 insert_audit_event(6, "created")
             ))?,
             lock_fund: client.prepare(&format!(
-                "SELECT {FUND_COLUMNS} FROM fundcore_funds f WHERE f.id = $1 FOR UPDATE"
+                "SELECT {FUND_COLUMNS}, (SELECT id FROM fundcore_audit_events ORDER BY id DESC LIMIT 1)
+                 FROM fundcore_funds f WHERE f.id = $1 FOR UPDATE OF f"
             ))?,
             write_fund: client.prepare(&format!(
                 "WITH changed AS (
@@ -545,7 +546,8 @@ impl Statements {
                 insert_audit_event(6, "changed")
             ))?,
             lock_client_row: client.prepare(&format!(
-                "SELECT {CLIENT_COLUMNS} FROM fundcore_clients c WHERE c.id = $1 FOR UPDATE"
+                "SELECT {CLIENT_COLUMNS}, (SELECT id FROM fundcore_audit_events ORDER BY id DESC LIMIT 1)
+                 FROM fundcore_clients c WHERE c.id = $1 FOR UPDATE OF c"
             ))?,
             // The client's version moves too: a subscribe or cancel read before the change
             // must not queue a notification on the old channel or recipient after it.
@@ -1177,7 +1179,7 @@ impl Store for PgStore {
     fn update_fund(
         &self,
         id: FundId,
-        decide: &mut dyn FnMut(Fund) -> Result<Option<(Fund, AuditEvent)>>,
+        decide: &mut dyn FnMut(Fund, Option<AuditEventId>) -> Result<Option<(Fund, AuditEvent)>>,
     ) -> Result<Option<Fund>> {
         let fund_id = i64::from(id);
         self.run(|conn, store| {
@@ -1190,7 +1192,8 @@ impl Store for PgStore {
                 return Ok(None);
             };
             let current = fund_from(row, 0)?;
-            let Some((updated, event)) = decide(current.clone())? else {
+            let newest_event = col::<Option<uuid::Uuid>>(row, 5)?.map(AuditEventId);
+            let Some((updated, event)) = decide(current.clone(), newest_event)? else {
                 // Nothing changes: no event either.
                 store.trip();
                 tx.rollback().map_err(read)?;
@@ -1220,7 +1223,10 @@ impl Store for PgStore {
     fn update_client(
         &self,
         id: ClientId,
-        decide: &mut dyn FnMut(Client) -> Result<Option<(Client, AuditEvent)>>,
+        decide: &mut dyn FnMut(
+            Client,
+            Option<AuditEventId>,
+        ) -> Result<Option<(Client, AuditEvent)>>,
     ) -> Result<Option<Client>> {
         self.run(|conn, store| {
             let Conn { client, sql } = conn;
@@ -1232,7 +1238,8 @@ impl Store for PgStore {
                 return Ok(None);
             };
             let current = client_from(row, 0)?;
-            let Some((updated, event)) = decide(current.clone())? else {
+            let newest_event = col::<Option<uuid::Uuid>>(row, 7)?.map(AuditEventId);
+            let Some((updated, event)) = decide(current.clone(), newest_event)? else {
                 store.trip();
                 tx.rollback().map_err(read)?;
                 return Ok(Some(current));

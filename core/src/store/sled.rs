@@ -11,7 +11,7 @@
 //! writers never race on a balance and reads see whole changes. Every per-client listing is a
 //! key range that starts with the client id.
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -64,8 +64,9 @@ pub(crate) struct SledStore {
     next_journal_key: AtomicU64,
     group_commit: GroupCommit,
     client_locks: Vec<Mutex<()>>,
-    /// Held while a fund is created or updated: catalogue changes are read-modify-write.
-    catalogue_lock: Mutex<()>,
+    /// Written while a fund is created or updated, read by each subscribe or cancel from its
+    /// read of the fund to its commit: no catalogue change commits in between.
+    catalogue_lock: RwLock<()>,
 }
 
 /// The trees a change may write to.
@@ -160,7 +161,7 @@ impl SledStore {
             next_journal_key: AtomicU64::new(0),
             group_commit: GroupCommit::default(),
             client_locks: (0..CLIENT_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
-            catalogue_lock: Mutex::new(()),
+            catalogue_lock: RwLock::new(()),
             db,
         })
     }
@@ -356,7 +357,7 @@ impl Store for SledStore {
 
     fn largest_id(&self) -> Result<uuid::Uuid> {
         let mut largest = uuid::Uuid::nil();
-        for tree in [&self.transaction_owners, &self.clients] {
+        for tree in [&self.transaction_owners, &self.clients, &self.audit] {
             if let Some((key, _)) = tree.last()? {
                 let id = uuid::Uuid::from_slice(&key)
                     .map_err(|_| Error::storage("corrupt key: not a 16-byte id"))?;
@@ -383,6 +384,7 @@ impl Store for SledStore {
         decide: &mut dyn FnMut(MoneyView) -> Result<Decision>,
     ) -> Result<Option<Transaction>> {
         let _serialized = self.client_lock(client_id);
+        let _catalogue_stays = self.catalogue_lock.read();
         let Some(client) = self.load_client(client_id)? else {
             return Ok(None);
         };
@@ -719,7 +721,7 @@ impl Store for SledStore {
     }
 
     fn create_fund(&self, fund: &Fund, event: &AuditEvent) -> Result<bool> {
-        let _catalogue = self.catalogue_lock.lock();
+        let _catalogue = self.catalogue_lock.write();
         if self.funds.contains_key(fund_key(fund.id))? {
             return Ok(false);
         }
@@ -733,13 +735,14 @@ impl Store for SledStore {
     fn update_fund(
         &self,
         id: FundId,
-        decide: &mut dyn FnMut(Fund) -> Result<Option<(Fund, AuditEvent)>>,
+        decide: &mut dyn FnMut(Fund, Option<AuditEventId>) -> Result<Option<(Fund, AuditEvent)>>,
     ) -> Result<Option<Fund>> {
-        let _catalogue = self.catalogue_lock.lock();
+        let _catalogue = self.catalogue_lock.write();
         let Some(current) = self.load_fund(id)? else {
             return Ok(None);
         };
-        let Some((updated, event)) = decide(current.clone())? else {
+        // One process: the engine's id generator already orders its own events.
+        let Some((updated, event)) = decide(current.clone(), None)? else {
             return Ok(Some(current));
         };
         self.commit(&[
@@ -752,13 +755,16 @@ impl Store for SledStore {
     fn update_client(
         &self,
         id: ClientId,
-        decide: &mut dyn FnMut(Client) -> Result<Option<(Client, AuditEvent)>>,
+        decide: &mut dyn FnMut(
+            Client,
+            Option<AuditEventId>,
+        ) -> Result<Option<(Client, AuditEvent)>>,
     ) -> Result<Option<Client>> {
         let _serialized = self.client_lock(id);
         let Some(current) = self.load_client(id)? else {
             return Ok(None);
         };
-        let Some((updated, event)) = decide(current.clone())? else {
+        let Some((updated, event)) = decide(current.clone(), None)? else {
             return Ok(Some(current));
         };
         self.commit(&[
