@@ -83,7 +83,9 @@ fn fund_arg(value: &Bound<'_, PyAny>) -> Result<u32, Failure> {
             "fund_id must be an int, not {type_name}"
         ))));
     }
-    Ok(fundcore::parse_fund_id(&value.str()?.to_cow()?)?)
+    // `int(value)` first: an `int` subclass (an `(int, Enum)` member) may print as a name.
+    let exact = value.py().get_type::<PyInt>().call1((value,))?;
+    Ok(fundcore::parse_fund_id(&exact.str()?.to_cow()?)?)
 }
 
 /// `path` as the engine shows it: a directory as given, a database URL without credentials.

@@ -25,6 +25,7 @@ fn add_limits(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_PAGE", limits::MAX_PAGE)?;
     m.add("MAX_NAME_CHARS", limits::MAX_NAME_CHARS)?;
     m.add("MAX_EMAIL_CHARS", limits::MAX_EMAIL_CHARS)?;
+    m.add("MAX_EMAIL_LOCAL_BYTES", limits::MAX_EMAIL_LOCAL_BYTES)?;
     m.add(
         "MAX_IDEMPOTENCY_KEY_CHARS",
         limits::MAX_IDEMPOTENCY_KEY_CHARS,

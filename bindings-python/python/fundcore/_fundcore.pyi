@@ -13,6 +13,7 @@ __all__ = [
     "ERROR_CODES",
     "MAX_AMOUNT",
     "MAX_EMAIL_CHARS",
+    "MAX_EMAIL_LOCAL_BYTES",
     "MAX_IDEMPOTENCY_KEY_CHARS",
     "MAX_NAME_CHARS",
     "MAX_PAGE",
@@ -38,6 +39,8 @@ MAX_NAME_CHARS: int
 """The longest client name, in characters (after trimming)."""
 MAX_EMAIL_CHARS: int
 """The longest email address, in characters."""
+MAX_EMAIL_LOCAL_BYTES: int
+"""The longest local part of an email address (before the ``@``), in bytes."""
 MAX_IDEMPOTENCY_KEY_CHARS: int
 """The longest idempotency key, in characters."""
 MIN_PHONE_DIGITS: int
