@@ -53,6 +53,8 @@ macro_rules! record {
         $( extra { $($extra:tt)* } )?
     ) => {
         $(#[doc = $doc])*
+        #[doc = ""]
+        #[doc = "Immutable; compared by value, hashable and picklable."]
         #[pyclass(frozen, eq, module = "fundcore")]
         #[derive(Clone, Debug, PartialEq)]
         pub struct $name(pub $core);

@@ -4,6 +4,7 @@ stores. The cursor is set only when a following page exists, so an exactly full 
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 
@@ -38,7 +39,7 @@ def test_pages_cover_the_history_and_only_a_following_page_has_a_cursor(engine, 
     pages = all_pages(engine, ana.id, limit)
     assert [len(page) for page in pages] == sizes
     assert [tx for page in pages for tx in page.items] == newest_first == engine.history(ana.id)
-    for page, following in zip(pages, pages[1:], strict=False):
+    for page, following in itertools.pairwise(pages):
         assert page.next == page.items[-1].id  # the cursor is the page's oldest transaction
         assert following.items[0].created_at <= page.items[-1].created_at
     assert pages[-1].next is None  # also when the last page is exactly full (4 by 2, 3 by 3)

@@ -1,15 +1,17 @@
 """The limits the module exports (`MAX_NAME_CHARS`, `MAX_PAGE`, ...) are the ones the engine
-enforces: the value at each limit passes and the one just past it fails, on both stores."""
+enforces: the value at each limit passes and the one just past it fails, on both stores; the
+defaults (`DEFAULT_*`) are what the engine uses for a setting it is not given."""
 
 from __future__ import annotations
 
+import datetime
 import re
 from decimal import Decimal
 
 import pytest
 
 import fundcore
-from conftest import ANA
+from conftest import ANA, REPO
 
 PHONE = ANA[2]
 
@@ -172,3 +174,70 @@ def test_categories(shared_engine):
         fundcore.Fund(9, "X", 1000, "ETF")
     assert info.value.field == "category"
     assert quoted(info.value.problem) == list(fundcore.CATEGORIES)
+
+
+# ------------------------------------------------------------------ the settings' defaults
+# `DEFAULT_*` are what `Engine(...)` uses for a setting it is not given.
+
+
+class FailingNotifier:
+    def send(self, notification):
+        raise ConnectionError("the mail server is down")
+
+
+def test_default_initial_balance(store):
+    with store.open() as eng:
+        assert type(fundcore.DEFAULT_INITIAL_BALANCE) is Decimal
+        assert eng.initial_balance == fundcore.DEFAULT_INITIAL_BALANCE
+        assert eng.register_client(*ANA, "email").balance == fundcore.DEFAULT_INITIAL_BALANCE
+
+
+def test_default_max_attempts(store):
+    with store.open(retry_base_delay_ms=0) as eng:  # every retry due at once
+        ana = eng.register_client(*ANA, "email")
+        eng.subscribe(ana.id, 1)
+        for _ in range(fundcore.DEFAULT_MAX_ATTEMPTS - 1):
+            assert eng.dispatch_notifications(FailingNotifier()).retried == 1
+        [notification] = eng.notifications(ana.id)
+        assert (notification.status, notification.attempts) == ("pending", fundcore.DEFAULT_MAX_ATTEMPTS - 1)
+        assert eng.dispatch_notifications(FailingNotifier()).failed == 1
+        [notification] = eng.notifications(ana.id)
+        assert (notification.status, notification.attempts) == ("failed", fundcore.DEFAULT_MAX_ATTEMPTS)
+
+
+def test_default_retry_delays(store):
+    with store.open() as eng:
+        ana = eng.register_client(*ANA, "email")
+        eng.subscribe(ana.id, 1)
+        started = datetime.datetime.now(datetime.timezone.utc)
+        assert eng.dispatch_notifications(FailingNotifier()).retried == 1
+        ended = datetime.datetime.now(datetime.timezone.utc)
+        [notification] = eng.notifications(ana.id)
+        delay = datetime.timedelta(milliseconds=fundcore.DEFAULT_RETRY_BASE_DELAY_MS)
+        assert started + delay <= notification.next_attempt_at <= ended + delay
+    # The first delay may be as long as the longest, not longer.
+    with store.open(retry_base_delay_ms=fundcore.DEFAULT_RETRY_MAX_DELAY_MS):
+        pass
+    with pytest.raises(fundcore.ValidationError) as info:
+        store.open(retry_base_delay_ms=fundcore.DEFAULT_RETRY_MAX_DELAY_MS + 1)
+    assert info.value.field == "retry_base_delay"
+
+
+def documented_default(row_start: str) -> str:
+    """The value docs/rules.md's table of limits and defaults gives on the row starting so."""
+    for line in (REPO / "docs" / "rules.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith(f"| {row_start} |"):
+            return line.split("|")[2].strip()
+    raise LookupError(row_start)
+
+
+def test_defaults_without_an_observable_effect_are_the_documented_ones():
+    """Page cache, flush interval and pool size change no result; they are the documented values
+    (docs/rules.md quotes the core's source, which `make check-snippets` checks)."""
+    assert documented_default("store page cache") == f"{fundcore.DEFAULT_CACHE_CAPACITY_BYTES // 2**20} MiB"
+    assert fundcore.DEFAULT_CACHE_CAPACITY_BYTES % 2**20 == 0
+    assert documented_default("periodic flush interval when not given") == (
+        f"{fundcore.DEFAULT_FLUSH_INTERVAL_MS} milliseconds"
+    )
+    assert documented_default("database connections per engine (PostgreSQL)") == str(fundcore.DEFAULT_POOL_SIZE)
+    assert documented_default("delivery attempts before `failed`") == str(fundcore.DEFAULT_MAX_ATTEMPTS)
