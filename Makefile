@@ -8,7 +8,7 @@ PIP    := $(VENV)/bin/pip
 CARGO  := cargo
 export CARGO_PROFILE_DEV_DEBUG := line-tables-only
 
-.PHONY: help demo test test-suites bench test-rust test-rust-suites test-python test-kotlin lint fmt venv python-dev setup-kotlin quickstart check-snippets
+.PHONY: help demo test test-suites bench test-rust test-rust-suites test-python test-kotlin lint fmt venv python-dev python-stubs setup-kotlin quickstart check-snippets
 
 # Every target a README or docs page names (scripts/check_snippets.py checks that).
 help:
@@ -20,6 +20,7 @@ help:
 	@echo "make test-rust        Rust tests on both stores (unit, scenarios, property, crash, PostgreSQL) and the examples"
 	@echo "make quickstart       run the Rust quickstart (examples/quickstart.rs)"
 	@echo "make python-dev       build the Python wheel and install it into .venv"
+	@echo "make python-stubs     rebuild the wheel, then copy its docstrings (the Rust doc comments) into the Python stubs"
 	@echo "make test-python      the Python binding's tests, on the embedded store and PostgreSQL"
 	@echo "make demo-postgres    the REST host with two workers on a private local PostgreSQL (stopped with it)"
 	@echo "make test-host        the REST host's tests (two workers on a private PostgreSQL among them)"
@@ -87,6 +88,11 @@ python-dev: venv
 	rm -rf $(PY_WHEELS)
 	$(VENV)/bin/maturin build --release --manifest-path bindings-python/Cargo.toml --interpreter $(PY) --out $(PY_WHEELS)
 	$(PIP) install -q --disable-pip-version-check --force-reinstall --no-deps $(PY_WHEELS)/fundcore-*.whl
+
+# The stubs' docstrings (what IDEs show) from the built module's, which pyo3 makes from the Rust
+# doc comments; tests/test_stub_docs.py fails while they differ.
+python-stubs: python-dev
+	$(PY) bindings-python/scripts/sync_stub_docs.py
 
 # On both stores: a private PostgreSQL for the run unless FUNDCORE_TEST_DATABASE_URL is set.
 test-python: python-dev

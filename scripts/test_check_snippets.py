@@ -246,10 +246,22 @@ class FactsOfTheRepository(unittest.TestCase):
             self.changed("core/src", 'dec!(250000.00)', 'dec!(260000.00)'), "catalogue differs"
         )
 
-    def test_an_http_status_that_differs_from_the_host_is_found(self) -> None:
+    def test_an_http_status_changed_in_the_core_is_found(self) -> None:
         self.assert_found(
-            self.changed("examples/fastapi_host/fundcore_host/errors.py", '"FUND_INACTIVE": 409', '"FUND_INACTIVE": 422'),
-            "FUND_INACTIVE: HTTP 409 in the docs, 422 in the host",
+            self.changed("core/src", "ErrorKind::Conflict => 409,", "ErrorKind::Conflict => 400,"),
+            "FUND_INACTIVE: HTTP 409 in the docs, 400 in the core",
+        )
+
+    def test_a_code_given_another_kind_in_the_core_is_found(self) -> None:
+        self.assert_found(
+            self.changed("core/src", "StorageError => ErrorKind::Unavailable,", "StorageError => ErrorKind::Conflict,"),
+            "STORAGE_ERROR: HTTP 503 in the docs, 409 in the core",
+        )
+
+    def test_an_http_status_the_docs_misquote_is_found(self) -> None:
+        self.assert_found(
+            self.changed("docs/errors.md", "| `FUND_NOT_FOUND` | 404 |", "| `FUND_NOT_FOUND` | 422 |"),
+            "FUND_NOT_FOUND: HTTP 422 in the docs, 404 in the core",
         )
 
     def test_a_python_class_that_differs_from_the_binding_is_found(self) -> None:

@@ -46,23 +46,27 @@ use crate::records::{
 /// none in the parent before forking (a child of a process that opened one cannot open one
 /// either).
 ///
-/// Keyword settings (`None` keeps the core's default); a setting of the other kind of store
-/// raises `ValidationError` (`VALIDATION_ERROR`, naming it):
+/// Keyword settings (`None` keeps the core's default, the module's `DEFAULT_*` constant); a
+/// setting of the other kind of store raises `ValidationError` (`VALIDATION_ERROR`, naming it):
 ///
-/// - `initial_balance`: balance of new clients (`Decimal`, `int` or `str`; default 500000).
-///   With `funds`, written when the store is created and kept by the store afterwards.
+/// - `initial_balance`: balance of new clients (`Decimal`, `int` or `str`; default
+///   `DEFAULT_INITIAL_BALANCE`). With `funds`, written when the store is created and kept by
+///   the store afterwards.
 /// - `funds`: the catalogue as a list of `fundcore.Fund` (default: the five funds of the spec).
 /// - `locale`: `"es"` (default) or `"en"`, for error messages and notifications.
 /// - `notify_on_cancel`: also notify cancellations (default `True`).
-/// - `max_attempts`: delivery attempts before a notification is `failed` (default 8).
+/// - `max_attempts`: delivery attempts before a notification is `failed` (default
+///   `DEFAULT_MAX_ATTEMPTS`).
 /// - `retry_base_delay_ms`, `retry_max_delay_ms`: first retry delay, doubled per attempt, and
-///   its cap (defaults 5000 and 3600000).
+///   its cap (defaults `DEFAULT_RETRY_BASE_DELAY_MS` and `DEFAULT_RETRY_MAX_DELAY_MS`).
 /// - `durability`, embedded store only: `"every_commit"` (default: each operation is on disk
-///   before it returns) or `"periodic"` (flushed every `flush_interval_ms`, default 500; call
-///   `flush()` to force). A PostgreSQL commit is durable when it returns.
-/// - `cache_capacity_bytes`, embedded store only: the store's page cache (default 64 MiB).
-/// - `pool_size`, PostgreSQL only: database connections the engine keeps open (default 8, at
-///   least 1); a call that finds none free waits for one.
+///   before it returns) or `"periodic"` (flushed every `flush_interval_ms`, default
+///   `DEFAULT_FLUSH_INTERVAL_MS`; call `flush()` to force). A PostgreSQL commit is durable when
+///   it returns.
+/// - `cache_capacity_bytes`, embedded store only: the store's page cache (default
+///   `DEFAULT_CACHE_CAPACITY_BYTES`).
+/// - `pool_size`, PostgreSQL only: database connections the engine keeps open (default
+///   `DEFAULT_POOL_SIZE`, at least 1); a call that finds none free waits for one.
 ///
 /// Use it as a context manager to release the store deterministically:
 ///
@@ -86,7 +90,9 @@ fn fund_arg(value: &Bound<'_, PyAny>) -> Result<u32, Failure> {
             "fund_id must be an int, not {type_name}"
         ))));
     }
-    Ok(fundcore::parse_fund_id(&value.str()?.to_cow()?)?)
+    // `int(value)` first: an `int` subclass (an `(int, Enum)` member) may print as a name.
+    let exact = value.py().get_type::<PyInt>().call1((value,))?;
+    Ok(fundcore::parse_fund_id(&exact.str()?.to_cow()?)?)
 }
 
 /// Who makes an administrative change.
@@ -508,8 +514,8 @@ impl Engine {
             .map(|items| items.into_iter().map(Subscription).collect())
     }
 
-    /// The client's transactions, newest first: at most `limit` (1..=200), all older than
-    /// the transaction id `before` when given (an exclusive cursor for the next page).
+    /// The client's transactions, newest first: at most `limit` (1 to `MAX_PAGE`), all older
+    /// than the transaction id `before` when given (an exclusive cursor for the next page).
     ///
     /// Raises `ValidationError` for a bad `limit` or a `before` that is not a transaction id,
     /// `NotFoundError` for an unknown client.

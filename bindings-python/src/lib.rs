@@ -25,6 +25,7 @@ fn add_limits(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_PAGE", limits::MAX_PAGE)?;
     m.add("MAX_NAME_CHARS", limits::MAX_NAME_CHARS)?;
     m.add("MAX_EMAIL_CHARS", limits::MAX_EMAIL_CHARS)?;
+    m.add("MAX_EMAIL_LOCAL_BYTES", limits::MAX_EMAIL_LOCAL_BYTES)?;
     m.add(
         "MAX_IDEMPOTENCY_KEY_CHARS",
         limits::MAX_IDEMPOTENCY_KEY_CHARS,
@@ -50,11 +51,42 @@ fn add_limits(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
+/// The defaults of the engine's settings, from the core's `Config`, in the units of
+/// `Engine(...)`'s keyword arguments (milliseconds, bytes).
+fn add_defaults(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    use fundcore::Config;
+    let millis = |delay: std::time::Duration| u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+    m.add(
+        "DEFAULT_INITIAL_BALANCE",
+        convert::ToPy::to_py(&Config::DEFAULT_INITIAL_BALANCE, m.py())?,
+    )?;
+    m.add("DEFAULT_MAX_ATTEMPTS", Config::DEFAULT_MAX_ATTEMPTS)?;
+    m.add(
+        "DEFAULT_RETRY_BASE_DELAY_MS",
+        millis(Config::DEFAULT_RETRY_BASE_DELAY),
+    )?;
+    m.add(
+        "DEFAULT_RETRY_MAX_DELAY_MS",
+        millis(Config::DEFAULT_RETRY_MAX_DELAY),
+    )?;
+    m.add(
+        "DEFAULT_FLUSH_INTERVAL_MS",
+        Config::DEFAULT_FLUSH_INTERVAL_MS,
+    )?;
+    m.add(
+        "DEFAULT_CACHE_CAPACITY_BYTES",
+        Config::DEFAULT_CACHE_CAPACITY_BYTES,
+    )?;
+    m.add("DEFAULT_POOL_SIZE", Config::DEFAULT_POOL_SIZE)?;
+    Ok(())
+}
+
 #[pymodule(name = "_fundcore")]
 fn fundcore_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Set as plain attributes (not `add`), so they stay out of `__all__`.
     m.setattr("__version__", env!("CARGO_PKG_VERSION"))?;
     add_limits(m)?;
+    add_defaults(m)?;
     m.add_class::<records::HistoryPage>()?;
     m.add_class::<records::ClientPage>()?;
     m.add_class::<records::AuditEventPage>()?;

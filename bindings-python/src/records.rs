@@ -53,6 +53,8 @@ macro_rules! record {
         $( extra { $($extra:tt)* } )?
     ) => {
         $(#[doc = $doc])*
+        #[doc = ""]
+        #[doc = "Immutable; compared by value, hashable and picklable."]
         #[pyclass(frozen, eq, module = "fundcore")]
         #[derive(Clone, Debug, PartialEq)]
         pub struct $name(pub $core);
@@ -324,7 +326,7 @@ pub fn _record_from_json(
 }
 
 macro_rules! page {
-    ($(#[doc = $doc:literal])* $name:ident($item:ident, $core_item:ty, $cursor:ty)) => {
+    ($(#[doc = $doc:literal])* $name:ident($item:ident, $core_item:ty, $cursor:ty), $noun:literal) => {
         $(#[doc = $doc])*
         #[pyclass(frozen, module = "fundcore")]
         pub struct $name(pub fundcore::Page<$core_item, $cursor>);
@@ -356,9 +358,10 @@ macro_rules! page {
             fn __repr__(&self) -> String {
                 let next = self.0.next.map_or_else(|| "None".to_owned(), |id| format!("'{id}'"));
                 format!(
-                    "{}(items=<{} records>, next={next})",
+                    "{}(items=<{} {}>, next={next})",
                     stringify!($name),
-                    self.0.items.len()
+                    self.0.items.len(),
+                    $noun
                 )
             }
         }
@@ -368,17 +371,20 @@ macro_rules! page {
 page!(
     /// A page of a client's history, newest first: `items` and `next`, the `before` cursor of
     /// the following page (`None` on the last page, also when it is exactly full).
-    HistoryPage(Transaction, fundcore::Transaction, fundcore::TransactionId)
+    HistoryPage(Transaction, fundcore::Transaction, fundcore::TransactionId),
+    "transactions"
 );
 
 page!(
     /// A page of clients, newest first: `items` and `next`, the `before` cursor of the
     /// following page (`None` on the last page).
-    ClientPage(Client, fundcore::Client, fundcore::ClientId)
+    ClientPage(Client, fundcore::Client, fundcore::ClientId),
+    "clients"
 );
 
 page!(
     /// A page of the audit trail, newest first: `items` and `next`, the `before` cursor of
     /// the following page (`None` on the last page).
-    AuditEventPage(AuditEvent, fundcore::AuditEvent, fundcore::AuditEventId)
+    AuditEventPage(AuditEvent, fundcore::AuditEvent, fundcore::AuditEventId),
+    "audit events"
 );

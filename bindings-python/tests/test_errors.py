@@ -1,8 +1,9 @@
 """The exception hierarchy: one class per family of error codes (docs/errors.md), with code,
-message, field."""
+message, field, problem and HTTP status; `ERROR_CODES`; fund ids of any size."""
 
 from __future__ import annotations
 
+import enum
 import pickle
 import uuid
 from decimal import Decimal
@@ -10,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 import fundcore
-from conftest import ANA
+from conftest import ANA, REPO
 
 
 def test_hierarchy():
@@ -195,3 +196,228 @@ def test_closed_engine_refuses_calls(engine, ana):
         eng.funds()
     with pytest.raises(ValueError, match="closed"):
         eng.client(ana.id)
+
+
+# ------------------------------------------------------------------ the binding's error surface
+# `ERROR_CODES`, `http_status`, `field`/`problem` and the Python bases of the classes, checked
+# against docs/errors.md (the table users read) and against what the engine raises.
+
+ERRORS_DOC = REPO / "docs" / "errors.md"
+
+
+def documented_table(kind: str) -> list[dict[str, str]]:
+    """The rows of the docs/errors.md table marked `<!-- checked: kind -->`, by column name
+    (cells without their backticks)."""
+    lines = ERRORS_DOC.read_text(encoding="utf-8").splitlines()
+    start = lines.index(f"<!-- checked: {kind} -->") + 1
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    header, _rule, *body = rows
+    return [dict(zip(header, (cell.replace("`", "") for cell in row), strict=True)) for row in body]
+
+
+def test_error_codes_are_the_documented_table():
+    """`ERROR_CODES` is every code of docs/errors.md with its HTTP status, in the same order."""
+    documented = [(row["code"], int(row["HTTP"])) for row in documented_table("engine-errors")]
+    assert list(fundcore.ERROR_CODES.items()) == documented
+    assert all(type(status) is int for status in fundcore.ERROR_CODES.values())
+
+
+def every_code_raised(store) -> dict[str, fundcore.FundcoreError]:
+    """One engine error of each code, raised on `store` (a catalogue with an inactive fund)."""
+    funds = [
+        fundcore.Fund(1, "ABIERTO", 1000, "FPV"),
+        fundcore.Fund(2, "CERRADO", 1000, "FIC", active=False),
+        fundcore.Fund(3, "GRANDE", 4000, "FIC"),
+    ]
+    calls = []
+    with store.open(funds=funds, initial_balance=5000) as eng:
+        ana = eng.register_client(*ANA, "email")
+        eng.subscribe(ana.id, 1, 2000, idempotency_key="k-1")
+        calls = [
+            lambda: eng.subscribe(ana.id, 3, "4000.001"),
+            lambda: eng.subscribe(ana.id, 3, 10),
+            lambda: eng.subscribe(ana.id, 3),
+            lambda: eng.subscribe(ana.id, 1),
+            lambda: eng.cancel(ana.id, 3),
+            lambda: eng.subscribe(ana.id, 2),
+            lambda: eng.subscribe(ana.id, 3, idempotency_key="k-1"),
+            lambda: eng.client(str(uuid.uuid4())),
+            lambda: eng.fund(99),
+            lambda: eng.create_fund(1, "OTRO", 1000, "FIC", actor="ops"),
+            lambda: eng.transaction(str(uuid.uuid4())),
+            lambda: fundcore.Engine("postgresql://fundcore:secret@127.0.0.1:1/none"),
+        ]
+        raised_by_code = {}
+        for call in calls:
+            err = raised(call)
+            raised_by_code[err.code] = err
+    return raised_by_code
+
+
+def test_every_code_has_its_documented_class_status_and_python_bases(store):
+    raised_by_code = every_code_raised(store)
+    assert set(raised_by_code) == set(fundcore.ERROR_CODES)  # every code, each once
+    for row in documented_table("engine-errors"):
+        code = row["code"]
+        err = raised_by_code[code]
+        assert type(err).__name__ == row["Python"], code
+        assert err.http_status == fundcore.ERROR_CODES[code] == int(row["HTTP"]), code
+        # Python habits: bad input is a ValueError, an unknown id a LookupError, and nothing else.
+        assert isinstance(err, ValueError) == (row["Python"] == "ValidationError"), code
+        assert isinstance(err, LookupError) == (row["Python"] == "NotFoundError"), code
+
+
+def test_python_habits_catch_engine_errors(engine, ana):
+    with pytest.raises(ValueError) as info:
+        engine.subscribe(ana.id, 1, "ochenta mil")
+    assert type(info.value) is fundcore.ValidationError
+    with pytest.raises(ValueError) as info:
+        engine.subscribe(ana.id, 1, 10)
+    assert info.value.code == "BELOW_MINIMUM"
+    with pytest.raises(LookupError) as info:
+        engine.transaction("not-an-id")
+    assert type(info.value) is fundcore.NotFoundError
+    with pytest.raises(LookupError):
+        engine.fund(2**40)
+
+
+#: (field, call) pairs: each call on an engine and a client id raises VALIDATION_ERROR on field.
+VALIDATION_CALLS = [
+    ("amount", lambda eng, cid: eng.subscribe(cid, 1, "1.001")),
+    ("amount", lambda eng, cid: eng.subscribe(cid, 1, "ochenta mil")),
+    ("amount", lambda eng, cid: eng.subscribe(cid, 1, -5)),
+    ("idempotency_key", lambda eng, cid: eng.subscribe(cid, 1, idempotency_key="")),
+    ("name", lambda eng, cid: eng.register_client("", "a@example.com", "+573001234567", "email")),
+    ("email", lambda eng, cid: eng.register_client("Bo", "bo-at-example.com", "+573001234567", "email")),
+    ("phone", lambda eng, cid: eng.register_client("Bo", "bo@example.com", "3001234567", "sms")),
+    ("channel", lambda eng, cid: eng.register_client("Bo", "bo@example.com", "+573001234567", "fax")),
+    ("limit", lambda eng, cid: eng.history(cid, limit=0)),
+    ("limit", lambda eng, cid: eng.history_page(cid, limit=fundcore.MAX_PAGE + 1)),
+    ("before", lambda eng, cid: eng.history_page(cid, before="not-a-cursor")),
+]
+
+
+def documented_problems(locale: str) -> dict[str, set[str]]:
+    """Field -> the problems docs/errors.md lists for it, in `locale`."""
+    problems: dict[str, set[str]] = {}
+    for row in documented_table("validation-fields"):
+        for field in row["field"].split(", "):
+            problems.setdefault(field, set()).add(row[f"problem ({locale})"])
+    return problems
+
+
+@pytest.mark.parametrize("locale", ["es", "en"])
+def test_validation_errors_carry_field_and_problem_in_the_engine_locale(store, locale):
+    """`problem` is the message without `field: `, one of the documented problems of that
+    field, in the engine's locale; other errors have neither."""
+    documented = documented_problems(locale)
+    other = documented_problems("en" if locale == "es" else "es")
+    with store.open(locale=locale) as eng:
+        ana = eng.register_client(*ANA, "email")
+        for field, call in VALIDATION_CALLS:
+            with pytest.raises(fundcore.ValidationError) as info:
+                call(eng, ana.id)
+            err = info.value
+            assert (err.code, err.field) == ("VALIDATION_ERROR", field)
+            assert err.message == f"{field}: {err.problem}"
+            assert err.problem in documented[field], (field, err.problem)
+            assert err.problem not in other[field]  # the engine's locale, not the other one
+            assert err.http_status == 422
+        eng.subscribe(ana.id, 1)
+        for call in (
+            lambda: eng.subscribe(ana.id, 2, 10),
+            lambda: eng.subscribe(ana.id, 1),
+            lambda: eng.client(str(uuid.uuid4())),
+            lambda: eng.fund(-7),
+        ):
+            err = raised(call)
+            assert (err.field, err.problem) == (None, None), err.code
+    for settings, field in (({"max_attempts": 0}, "max_attempts"), ({"initial_balance": "-1"}, "initial_balance")):
+        with pytest.raises(fundcore.ValidationError) as info:
+            store.open(locale=locale, **settings)
+        err = info.value
+        assert err.field == field and err.message == f"{field}: {err.problem}"
+        assert err.problem in documented[field]
+
+
+def test_problem_is_translated_not_copied(store):
+    """The same bad input gives the same field and different problems in the two locales."""
+    problems = {}
+    for locale in ("es", "en"):
+        with store.open(locale=locale) as eng:
+            with pytest.raises(fundcore.ValidationError) as info:
+                eng.register_client("Bo", "bo@example.com", "+57", "sms")
+            problems[locale] = info.value.problem
+    assert problems["es"] != problems["en"]
+    assert "E.164" in problems["es"] and "E.164" in problems["en"]
+
+
+def test_exceptions_built_by_hand_take_the_status_of_their_code():
+    """An application (or a test double) raising a fundcore error gets the status of its code."""
+    for code, status in fundcore.ERROR_CODES.items():
+        assert fundcore.FundcoreError(code, "x").http_status == status
+    assert fundcore.ConflictError("NOT_SUBSCRIBED", "x").http_status == 409
+    assert fundcore.FundcoreError("SOMETHING_ELSE", "x").http_status == 500
+    assert fundcore.FundcoreError("NOT_SUBSCRIBED", "x", http_status=418).http_status == 418
+    err = fundcore.ValidationError("VALIDATION_ERROR", "amount: bad", "amount", "bad")
+    assert (err.field, err.problem, err.http_status) == ("amount", "bad", 422)
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is fundcore.ValidationError
+    assert (back.code, back.message, back.field, back.problem, back.http_status) == (
+        "VALIDATION_ERROR", "amount: bad", "amount", "bad", 422,
+    )
+
+
+def test_engine_errors_pickle_with_every_attribute(engine, ana):
+    with pytest.raises(fundcore.ValidationError) as info:
+        engine.subscribe(ana.id, 1, "1.001")
+    err = info.value
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is type(err)
+    attributes = ("code", "message", "field", "problem", "http_status")
+    assert [getattr(back, a) for a in attributes] == [getattr(err, a) for a in attributes]
+
+
+# ------------------------------------------------------------------ fund ids of any size
+
+#: Ints that name no fund: negative, above the core's id range, beyond any machine integer.
+MISSING_FUND_IDS = [-1, -(2**31), 2**32 - 1, 2**32, 2**63, 2**64, 10**40, -(10**40), 0]
+
+
+@pytest.mark.parametrize("locale, template", [("es", "No existe el fondo {}"), ("en", "Fund {} not found")])
+def test_fund_ids_of_any_size_are_fund_not_found_with_the_id_as_given(store, locale, template):
+    with store.open(locale=locale) as eng:
+        ana = eng.register_client(*ANA, "email")
+        for fund_id in MISSING_FUND_IDS:
+            for call in (
+                lambda: eng.fund(fund_id),
+                lambda: eng.subscribe(ana.id, fund_id),
+                lambda: eng.cancel(ana.id, fund_id),
+            ):
+                err = raised(call)
+                assert type(err) is fundcore.NotFoundError
+                assert (err.code, err.field, err.http_status) == ("FUND_NOT_FOUND", None, 404)
+                assert err.message == template.format(fund_id)
+        assert eng.client(ana.id).balance == eng.initial_balance  # nothing moved
+
+
+def test_int_subclasses_are_fund_ids_by_value(engine, ana):
+    """An `int` subclass is read by its value, whatever its `str()` prints."""
+
+    class FundChoice(int, enum.Enum):
+        RECAUDADORA = 1
+        MISSING = 2**40
+
+    assert str(FundChoice.RECAUDADORA) != "1"  # `str()` would not do
+    assert engine.fund(FundChoice.RECAUDADORA).id == 1
+    assert engine.subscribe(ana.id, FundChoice.RECAUDADORA).fund_id == 1
+    with pytest.raises(fundcore.NotFoundError) as info:
+        engine.fund(FundChoice.MISSING)
+    assert info.value.message == f"No existe el fondo {2**40}"
+    for not_an_int in (True, 1.0, "1", Decimal(1)):
+        with pytest.raises(TypeError):
+            engine.fund(not_an_int)

@@ -34,6 +34,14 @@ EXPECTED = {
         "\n500000.00\n",
         "DispatchReport(delivered=2, retried=0, failed=0)",
     ],
+    "page = eng.history_page(ana.id, limit=2)": [
+        "2 True",
+        "1 None",
+        "\n1\n",
+        "VALIDATION_ERROR phone 422",
+        "the phone must be in E.164 format, e.g. +573001234567",
+        "FUND_NOT_FOUND 404 - Fund 1099511627776 not found",
+    ],
     "class AsyncMailer:": [
         "DispatchReport(delivered=0, retried=1, failed=0)",
         "pending - TypeError: send returned an awaitable (coroutine), so nothing was delivered;",
@@ -86,7 +94,7 @@ BLOCKS = [
 
 def test_every_python_block_of_the_binding_readme_is_marked_as_run_here():
     blocks = python_blocks(BINDING_README)
-    assert len(blocks) == 5
+    assert len(blocks) == 6
     assert sum(needs_database(code) for _, _, code in blocks) == 1
     assert [marker for _, marker, _ in blocks] == [MARKER] * len(blocks)
     assert any(marker == MARKER for _, marker, _ in python_blocks(ROOT_README))

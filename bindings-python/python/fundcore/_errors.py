@@ -9,6 +9,8 @@ with the current state, an unknown id (also a :class:`LookupError`), or a store 
 
 from __future__ import annotations
 
+from fundcore._fundcore import ERROR_CODES
+
 __all__ = [
     "FundcoreError",
     "ValidationError",
@@ -29,7 +31,8 @@ class FundcoreError(Exception):
         field: the input at fault for ``VALIDATION_ERROR`` (e.g. ``"amount"``), else ``None``.
         problem: for ``VALIDATION_ERROR``, what is wrong with ``field``, in the engine's locale
             (the message without the field's name), else ``None``.
-        http_status: the HTTP status of the code (422, 409, 404 or 503).
+        http_status: the HTTP status of the code (``ERROR_CODES[code]``; 500 for a code the
+            engine does not have).
     """
 
     code: str
@@ -44,14 +47,14 @@ class FundcoreError(Exception):
         message: str,
         field: str | None = None,
         problem: str | None = None,
-        http_status: int = 500,
+        http_status: int | None = None,
     ) -> None:
         super().__init__(code, message, field)
         self.code = code
         self.message = message
         self.field = field
         self.problem = problem
-        self.http_status = http_status
+        self.http_status = ERROR_CODES.get(code, 500) if http_status is None else http_status
 
     def __str__(self) -> str:
         return self.message

@@ -10,9 +10,17 @@ from fundcore._notifier import Notifier
 __all__ = [
     "CATEGORIES",
     "CHANNELS",
+    "DEFAULT_INITIAL_BALANCE",
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_RETRY_BASE_DELAY_MS",
+    "DEFAULT_RETRY_MAX_DELAY_MS",
+    "DEFAULT_FLUSH_INTERVAL_MS",
+    "DEFAULT_CACHE_CAPACITY_BYTES",
+    "DEFAULT_POOL_SIZE",
     "ERROR_CODES",
     "MAX_AMOUNT",
     "MAX_EMAIL_CHARS",
+    "MAX_EMAIL_LOCAL_BYTES",
     "MAX_IDEMPOTENCY_KEY_CHARS",
     "MAX_NAME_CHARS",
     "MAX_PAGE",
@@ -41,6 +49,8 @@ MAX_NAME_CHARS: int
 """The longest client name, in characters (after trimming)."""
 MAX_EMAIL_CHARS: int
 """The longest email address, in characters."""
+MAX_EMAIL_LOCAL_BYTES: int
+"""The longest local part of an email address (before the ``@``), in bytes."""
 MAX_IDEMPOTENCY_KEY_CHARS: int
 """The longest idempotency key, in characters."""
 MIN_PHONE_DIGITS: int
@@ -59,6 +69,21 @@ CATEGORIES: tuple[str, ...]
 """The fund categories: ``("FPV", "FIC")``."""
 ERROR_CODES: dict[str, int]
 """Every error code with the HTTP status a REST API answers it with."""
+DEFAULT_INITIAL_BALANCE: Decimal
+"""The balance of a new client when ``Engine(initial_balance=...)`` is not given."""
+DEFAULT_MAX_ATTEMPTS: int
+"""Delivery attempts before a notification is ``failed``, when ``max_attempts`` is not given."""
+DEFAULT_RETRY_BASE_DELAY_MS: int
+"""Milliseconds before the first retry of a delivery, when ``retry_base_delay_ms`` is not given."""
+DEFAULT_RETRY_MAX_DELAY_MS: int
+"""The longest delay between retries, in milliseconds, when ``retry_max_delay_ms`` is not given."""
+DEFAULT_FLUSH_INTERVAL_MS: int
+"""Milliseconds between flushes of a ``durability="periodic"`` embedded store, when
+``flush_interval_ms`` is not given."""
+DEFAULT_CACHE_CAPACITY_BYTES: int
+"""The embedded store's page cache, in bytes, when ``cache_capacity_bytes`` is not given."""
+DEFAULT_POOL_SIZE: int
+"""Database connections of a PostgreSQL engine, when ``pool_size`` is not given."""
 
 _Amount: TypeAlias = Decimal | int | str
 """A money argument. ``float`` is refused with ``TypeError``."""
@@ -144,11 +169,19 @@ class _DispatchReportDict(TypedDict):
     failed: int
 
 def format_cop(amount: _Amount) -> str:
-    """``format_cop(Decimal("75000"))`` is ``"COP $75.000"``."""
+    """Formats an amount for people, the Colombian way: `format_cop(Decimal("75000"))` is
+    `"COP $75.000"`. Accepts `Decimal`, `int` or `str`.
+    """
 
 @final
 class Fund:
-    """An investment fund of the catalogue (immutable)."""
+    """An investment fund of the catalogue.
+
+    `Fund(id, name, minimum, category, active=True)` builds one for
+    `Engine(funds=[...])`; the engine's own records come from `Engine.funds()`.
+
+    Immutable; compared by value, hashable and picklable.
+    """
 
     def __new__(
         cls,
@@ -159,220 +192,350 @@ class Fund:
         active: bool = True,
     ) -> Fund: ...
     @property
-    def id(self) -> int: ...
+    def id(self) -> int:
+        """Catalogue id (`int`)."""
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """Display name, used in messages."""
     @property
-    def minimum(self) -> Decimal: ...
+    def minimum(self) -> Decimal:
+        """Smallest subscription amount (`Decimal`)."""
     @property
-    def category(self) -> Literal["FPV", "FIC"]: ...
+    def category(self) -> Literal["FPV", "FIC"]:
+        """`"FPV"` or `"FIC"`."""
     @property
-    def active(self) -> bool: ...
-    def to_dict(self) -> _FundDict: ...
+    def active(self) -> bool:
+        """Whether new subscriptions are accepted."""
+    def to_dict(self) -> _FundDict:
+        """The record as JSON-ready plain data: money as strings with 2 decimals
+        (`"75000.00"`), times as RFC 3339 strings, ids as strings.
+        """
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
 class Client:
-    """A registered client and their available balance (immutable)."""
+    """A registered client and their available balance.
+
+    Immutable; compared by value, hashable and picklable.
+    """
 
     @property
-    def id(self) -> str: ...
+    def id(self) -> str:
+        """Client id (UUIDv7 string)."""
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """Full name."""
     @property
-    def email(self) -> str: ...
+    def email(self) -> str:
+        """Email address."""
     @property
-    def phone(self) -> str: ...
+    def phone(self) -> str:
+        """Phone in E.164 form, e.g. `+573001234567`."""
     @property
-    def channel(self) -> Literal["email", "sms"]: ...
+    def channel(self) -> Literal["email", "sms"]:
+        """Notification channel: `"email"` or `"sms"`."""
     @property
-    def balance(self) -> Decimal: ...
+    def balance(self) -> Decimal:
+        """Available balance (`Decimal`)."""
     @property
-    def created_at(self) -> datetime.datetime: ...
-    def to_dict(self) -> _ClientDict: ...
+    def created_at(self) -> datetime.datetime:
+        """Registration time (UTC `datetime`)."""
+    def to_dict(self) -> _ClientDict:
+        """The record as JSON-ready plain data: money as strings with 2 decimals
+        (`"75000.00"`), times as RFC 3339 strings, ids as strings.
+        """
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
 class Subscription:
-    """An active subscription of a client to a fund (immutable)."""
+    """An active subscription of a client to a fund.
+
+    Immutable; compared by value, hashable and picklable.
+    """
 
     @property
-    def client_id(self) -> str: ...
+    def client_id(self) -> str:
+        """The client's id."""
     @property
-    def fund_id(self) -> int: ...
+    def fund_id(self) -> int:
+        """The fund's id."""
     @property
-    def fund_name(self) -> str: ...
+    def fund_name(self) -> str:
+        """The fund's name."""
     @property
-    def amount(self) -> Decimal: ...
+    def amount(self) -> Decimal:
+        """Subscribed amount (`Decimal`), refunded on cancellation."""
     @property
-    def transaction_id(self) -> str: ...
+    def transaction_id(self) -> str:
+        """Id of the opening transaction."""
     @property
-    def subscribed_at(self) -> datetime.datetime: ...
-    def to_dict(self) -> _SubscriptionDict: ...
+    def subscribed_at(self) -> datetime.datetime:
+        """When the subscription opened (UTC `datetime`)."""
+    def to_dict(self) -> _SubscriptionDict:
+        """The record as JSON-ready plain data: money as strings with 2 decimals
+        (`"75000.00"`), times as RFC 3339 strings, ids as strings.
+        """
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
 class Transaction:
-    """A subscription or cancellation in a client's history (immutable)."""
+    """One entry of a client's history: a subscription or a cancellation.
+
+    Immutable; compared by value, hashable and picklable.
+    """
 
     @property
-    def id(self) -> str: ...
+    def id(self) -> str:
+        """Transaction id (UUIDv7 string, time-ordered)."""
     @property
-    def client_id(self) -> str: ...
+    def client_id(self) -> str:
+        """The client's id."""
     @property
-    def fund_id(self) -> int: ...
+    def fund_id(self) -> int:
+        """The fund's id."""
     @property
-    def fund_name(self) -> str: ...
+    def fund_name(self) -> str:
+        """The fund's name."""
     @property
-    def kind(self) -> Literal["subscription", "cancellation"]: ...
+    def kind(self) -> Literal["subscription", "cancellation"]:
+        """`"subscription"` or `"cancellation"`."""
     @property
-    def amount(self) -> Decimal: ...
+    def amount(self) -> Decimal:
+        """Amount moved (`Decimal`); for a cancellation, the refund."""
     @property
-    def balance_after(self) -> Decimal: ...
+    def balance_after(self) -> Decimal:
+        """The client's balance right after this transaction (`Decimal`)."""
     @property
-    def created_at(self) -> datetime.datetime: ...
+    def created_at(self) -> datetime.datetime:
+        """When it committed (UTC `datetime`)."""
     @property
-    def idempotency_key(self) -> str | None: ...
-    def to_dict(self) -> _TransactionDict: ...
+    def idempotency_key(self) -> str | None:
+        """The caller's idempotency key, if one was given."""
+    def to_dict(self) -> _TransactionDict:
+        """The record as JSON-ready plain data: money as strings with 2 decimals
+        (`"75000.00"`), times as RFC 3339 strings, ids as strings.
+        """
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
 class Notification:
-    """An outbox entry (immutable snapshot)."""
+    """An outbox entry: the message sent to a client after a transaction committed.
+
+    Immutable; compared by value, hashable and picklable.
+    """
 
     @property
-    def id(self) -> str: ...
+    def id(self) -> str:
+        """Notification id: receivers use it to drop duplicate deliveries."""
     @property
-    def client_id(self) -> str: ...
+    def client_id(self) -> str:
+        """The client's id."""
     @property
-    def transaction_id(self) -> str: ...
+    def transaction_id(self) -> str:
+        """The transaction it announces."""
     @property
-    def channel(self) -> Literal["email", "sms"]: ...
+    def channel(self) -> Literal["email", "sms"]:
+        """`"email"` or `"sms"`."""
     @property
-    def recipient(self) -> str: ...
+    def recipient(self) -> str:
+        """Email address or phone number."""
     @property
-    def subject(self) -> str: ...
+    def subject(self) -> str:
+        """Subject line (in the engine's locale)."""
     @property
-    def body(self) -> str: ...
+    def body(self) -> str:
+        """Message body (in the engine's locale)."""
     @property
-    def status(self) -> Literal["pending", "delivered", "failed"]: ...
+    def status(self) -> Literal["pending", "delivered", "failed"]:
+        """`"pending"`, `"delivered"` or `"failed"`."""
     @property
-    def attempts(self) -> int: ...
+    def attempts(self) -> int:
+        """Delivery attempts so far."""
     @property
-    def last_error(self) -> str | None: ...
+    def last_error(self) -> str | None:
+        """The last delivery error, if any."""
     @property
-    def created_at(self) -> datetime.datetime: ...
+    def created_at(self) -> datetime.datetime:
+        """When it was queued (UTC `datetime`)."""
     @property
-    def delivered_at(self) -> datetime.datetime | None: ...
+    def delivered_at(self) -> datetime.datetime | None:
+        """When it was delivered (UTC `datetime`), or `None`."""
     @property
-    def next_attempt_at(self) -> datetime.datetime | None: ...
-    def to_dict(self) -> _NotificationDict: ...
+    def next_attempt_at(self) -> datetime.datetime | None:
+        """When it is due for its next attempt (UTC `datetime`), or `None` when not pending."""
+    def to_dict(self) -> _NotificationDict:
+        """The record as JSON-ready plain data: money as strings with 2 decimals
+        (`"75000.00"`), times as RFC 3339 strings, ids as strings.
+        """
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
 class DispatchReport:
-    """What one dispatch run did (immutable)."""
+    """What one `Engine.dispatch_notifications` run did.
+
+    Immutable; compared by value, hashable and picklable.
+    """
 
     @property
-    def delivered(self) -> int: ...
+    def delivered(self) -> int:
+        """Entries the notifier accepted."""
     @property
-    def retried(self) -> int: ...
+    def retried(self) -> int:
+        """Entries that failed and will be tried again later."""
     @property
-    def failed(self) -> int: ...
-    def to_dict(self) -> _DispatchReportDict: ...
+    def failed(self) -> int:
+        """Entries given up on in this run."""
+    def to_dict(self) -> _DispatchReportDict:
+        """The record as JSON-ready plain data: money as strings with 2 decimals
+        (`"75000.00"`), times as RFC 3339 strings, ids as strings.
+        """
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
 class AuditEvent:
-    """One administrative change, as it was made (immutable; never altered)."""
+    """One administrative change, as it was made (never altered).
+
+    Immutable; compared by value, hashable and picklable.
+    """
 
     @property
-    def id(self) -> str: ...
+    def id(self) -> str:
+        """Event id (UUIDv7 string, in the order the changes happened)."""
     @property
-    def at(self) -> datetime.datetime: ...
+    def at(self) -> datetime.datetime:
+        """When the change committed (UTC `datetime`)."""
     @property
-    def actor(self) -> str: ...
+    def actor(self) -> str:
+        """Who asked for it."""
     @property
-    def action(self) -> Literal["fund_created", "fund_updated", "client_updated"]: ...
+    def action(self) -> Literal["fund_created", "fund_updated", "client_updated"]:
+        """`"fund_created"`, `"fund_updated"` or `"client_updated"`."""
     @property
-    def target(self) -> str: ...
+    def target(self) -> str:
+        """The fund id or client id changed (`str`)."""
     @property
-    def before(self) -> dict[str, object]: ...
+    def before(self) -> dict[str, object]:
+        """The changed fields before the change (`dict`; empty for a fund created)."""
     @property
-    def after(self) -> dict[str, object]: ...
+    def after(self) -> dict[str, object]:
+        """The changed fields after the change (`dict`)."""
     @property
-    def request_id(self) -> str | None: ...
-    def to_dict(self) -> _AuditEventDict: ...
+    def request_id(self) -> str | None:
+        """The request that made the change, or `None`."""
+    def to_dict(self) -> _AuditEventDict:
+        """The record as JSON-ready plain data: money as strings with 2 decimals
+        (`"75000.00"`), times as RFC 3339 strings, ids as strings.
+        """
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
 class ClientPage:
-    """A page of clients, newest first, with the cursor of the following page."""
+    """A page of clients, newest first: `items` and `next`, the `before` cursor of the
+    following page (`None` on the last page).
+    """
 
     @property
-    def items(self) -> list[Client]: ...
+    def items(self) -> list[Client]:
+        """The records of the page, newest first."""
     @property
-    def next(self) -> str | None: ...
-    def to_dict(self) -> _ClientPageDict: ...
+    def next(self) -> str | None:
+        """The `before` cursor of the following page (`str`), or `None` on the last page."""
+    def to_dict(self) -> _ClientPageDict:
+        """`{"items": [record dicts], "next": cursor or None}`, the REST page."""
     def __len__(self) -> int: ...
 
 @final
 class AuditEventPage:
-    """A page of the audit trail, newest first, with the cursor of the following page."""
+    """A page of the audit trail, newest first: `items` and `next`, the `before` cursor of
+    the following page (`None` on the last page).
+    """
 
     @property
-    def items(self) -> list[AuditEvent]: ...
+    def items(self) -> list[AuditEvent]:
+        """The records of the page, newest first."""
     @property
-    def next(self) -> str | None: ...
-    def to_dict(self) -> _AuditEventPageDict: ...
+    def next(self) -> str | None:
+        """The `before` cursor of the following page (`str`), or `None` on the last page."""
+    def to_dict(self) -> _AuditEventPageDict:
+        """`{"items": [record dicts], "next": cursor or None}`, the REST page."""
     def __len__(self) -> int: ...
 
 @final
 class HistoryPage:
-    """A page of a client's history, newest first, with the cursor of the following page."""
+    """A page of a client's history, newest first: `items` and `next`, the `before` cursor of
+    the following page (`None` on the last page, also when it is exactly full).
+    """
 
     @property
     def items(self) -> list[Transaction]:
-        """The transactions of the page, newest first."""
+        """The records of the page, newest first."""
     @property
     def next(self) -> str | None:
-        """The ``before`` cursor of the following page; ``None`` on the last page."""
+        """The `before` cursor of the following page (`str`), or `None` on the last page."""
     def to_dict(self) -> _HistoryPageDict:
-        """``{"items": [transaction dicts], "next": cursor or None}``."""
+        """`{"items": [record dicts], "next": cursor or None}`, the REST page."""
     def __len__(self) -> int: ...
 
 @final
 class Engine:
-    """The fund-subscription engine over an embedded store or a PostgreSQL database; safe to
-    share between threads.
+    """The fund-subscription engine over an embedded store or a PostgreSQL database.
 
-    ``Engine(path)`` opens the embedded store in directory ``path`` (``Engine()``: a temporary
-    one); ``Engine("postgresql://user:password@host:5432/dbname")`` (or ``postgres://``)
-    connects to a PostgreSQL database, which any number of engines in any number of processes
-    and hosts may share.
+    `Engine(path)` opens (or creates and seeds) the embedded store in directory `path`;
+    `Engine()` opens a temporary embedded store that is deleted when the engine is closed.
+    `Engine("postgresql://user:password@host:5432/dbname")` (or `postgres://…`) connects to a
+    PostgreSQL database instead, creating or upgrading fundcore's tables and seeding a new
+    database; any number of engines in any number of processes and hosts may share it.
 
-    An embedded store directory stays locked until ``close()``, the end of a ``with`` block, or
-    the garbage collection of the engine. One process per directory: opening one another
-    process holds raises ``StorageError`` naming the path (several worker processes need the
-    PostgreSQL store).
+    A store directory can be open in one engine of one process at a time: it stays locked
+    until `close()` is called, the `with` block ends, or the engine object is garbage-collected
+    (`del engine` when nothing else refers to it). Reopening the same path before that, or
+    opening one that another process holds, raises `StorageError` naming the path.
 
-    Settings of one kind of store only: ``durability``, ``flush_interval_ms`` and
-    ``cache_capacity_bytes`` (embedded store), ``pool_size`` (PostgreSQL: connections kept
-    open, default 8, at least 1). Passing one to the other kind raises ``ValidationError``.
+    The engine is safe to share between threads: every store operation releases the GIL and
+    the core serializes what must be serialized (no overdraft, no double refund).
 
-    An engine belongs to the process that opened it: in a child created by ``fork()``
-    (``multiprocessing`` with the fork start method, gunicorn ``--preload``, Celery prefork)
-    every call on an inherited engine, of either store, raises ``StorageError`` at once. Open
-    the engine after the fork, in each child (e.g. in a post-fork hook), and with an embedded
-    store none in the parent before forking: a child of a process that opened one cannot open
-    one either (``StorageError`` at once).
+    An engine belongs to the process that opened it. In a child created by `fork()`
+    (`multiprocessing` with the fork start method, gunicorn `--preload`, Celery prefork) every
+    call on an inherited engine, of either store, raises `StorageError` at once: open the
+    engine after the fork, in each child (e.g. in a post-fork hook), and with an embedded store
+    none in the parent before forking (a child of a process that opened one cannot open one
+    either).
+
+    Keyword settings (`None` keeps the core's default, the module's `DEFAULT_*` constant); a
+    setting of the other kind of store raises `ValidationError` (`VALIDATION_ERROR`, naming it):
+
+    - `initial_balance`: balance of new clients (`Decimal`, `int` or `str`; default
+      `DEFAULT_INITIAL_BALANCE`). With `funds`, written when the store is created and kept by
+      the store afterwards.
+    - `funds`: the catalogue as a list of `fundcore.Fund` (default: the five funds of the spec).
+    - `locale`: `"es"` (default) or `"en"`, for error messages and notifications.
+    - `notify_on_cancel`: also notify cancellations (default `True`).
+    - `max_attempts`: delivery attempts before a notification is `failed` (default
+      `DEFAULT_MAX_ATTEMPTS`).
+    - `retry_base_delay_ms`, `retry_max_delay_ms`: first retry delay, doubled per attempt, and
+      its cap (defaults `DEFAULT_RETRY_BASE_DELAY_MS` and `DEFAULT_RETRY_MAX_DELAY_MS`).
+    - `durability`, embedded store only: `"every_commit"` (default: each operation is on disk
+      before it returns) or `"periodic"` (flushed every `flush_interval_ms`, default
+      `DEFAULT_FLUSH_INTERVAL_MS`; call `flush()` to force). A PostgreSQL commit is durable when
+      it returns.
+    - `cache_capacity_bytes`, embedded store only: the store's page cache (default
+      `DEFAULT_CACHE_CAPACITY_BYTES`).
+    - `pool_size`, PostgreSQL only: database connections the engine keeps open (default
+      `DEFAULT_POOL_SIZE`, at least 1); a call that finds none free waits for one.
+
+    Use it as a context manager to release the store deterministically:
+
+    ```python
+    with fundcore.Engine("data/fundcore") as eng:
+        ...
+    ```
     """
 
     def __new__(
@@ -393,23 +556,36 @@ class Engine:
     ) -> Engine: ...
     @property
     def path(self) -> str | None:
-        """The store directory; a database URL without its credentials
-        (``postgresql://…@host:5432/dbname``); ``None`` for a temporary store."""
+        """The store directory; for a PostgreSQL database its URL without the credentials
+        (`postgresql://…@host:5432/dbname`), so it is safe to log; `None` for a temporary store.
+        """
     @property
-    def locale(self) -> Literal["es", "en"]: ...
+    def locale(self) -> Literal["es", "en"]:
+        """Language of error messages and notifications: `"es"` or `"en"`."""
     @property
-    def initial_balance(self) -> Decimal: ...
+    def initial_balance(self) -> Decimal:
+        """Balance of a newly registered client (fixed when the store was created)."""
     @property
-    def closed(self) -> bool: ...
-    def close(self) -> None: ...
+    def closed(self) -> bool:
+        """Whether `close()` was called."""
+    def close(self) -> None:
+        """Closes the engine and releases the store directory (a temporary store is deleted).
+        Calls already running finish first; later calls raise `ValueError`. Idempotent.
+        """
     def __enter__(self) -> Engine: ...
     def __exit__(self, *args: object) -> bool: ...
-    def funds(self) -> list[Fund]: ...
-    def fund(self, fund_id: int) -> Fund: ...
+    def funds(self) -> list[Fund]:
+        """The fund catalogue, by id."""
+    def fund(self, fund_id: int) -> Fund:
+        """One fund. Raises `NotFoundError` (`FUND_NOT_FOUND`)."""
     def register_client(
         self, name: str, email: str, phone: str, channel: Literal["email", "sms"]
-    ) -> Client: ...
-    def client(self, client_id: str) -> Client: ...
+    ) -> Client:
+        """Registers a client with the initial balance. `channel` is `"email"` or `"sms"`.
+        Raises `ValidationError` (`VALIDATION_ERROR`, with `field`).
+        """
+    def client(self, client_id: str) -> Client:
+        """One client. Raises `NotFoundError` (`CLIENT_NOT_FOUND`)."""
     def subscribe(
         self,
         client_id: str,
@@ -417,14 +593,34 @@ class Engine:
         amount: _Amount | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> Transaction: ...
+    ) -> Transaction:
+        """Subscribes a client to a fund for `amount` (`Decimal`, `int` or `str`; the fund's
+        minimum when `None`). With `idempotency_key`, a repeated identical call returns the
+        original transaction and changes nothing.
+
+        Raises `ValidationError` (`VALIDATION_ERROR`, `BELOW_MINIMUM`), `NotFoundError`,
+        `InsufficientBalanceError`, `ConflictError` (`ALREADY_SUBSCRIBED`, `FUND_INACTIVE`,
+        `IDEMPOTENCY_KEY_REUSED`), `StorageError`; `TypeError` for a `float` amount.
+        """
     def cancel(
         self, client_id: str, fund_id: int, *, idempotency_key: str | None = None
-    ) -> Transaction: ...
-    def subscriptions(self, client_id: str) -> list[Subscription]: ...
+    ) -> Transaction:
+        """Cancels the client's active subscription to a fund, refunding the subscribed amount.
+
+        Raises `ConflictError` (`NOT_SUBSCRIBED`, `IDEMPOTENCY_KEY_REUSED`), `NotFoundError`,
+        `ValidationError`, `StorageError`.
+        """
+    def subscriptions(self, client_id: str) -> list[Subscription]:
+        """The client's active subscriptions, by fund id."""
     def history(
         self, client_id: str, limit: int = 50, before: str | None = None
-    ) -> list[Transaction]: ...
+    ) -> list[Transaction]:
+        """The client's transactions, newest first: at most `limit` (1 to `MAX_PAGE`), all older
+        than the transaction id `before` when given (an exclusive cursor for the next page).
+
+        Raises `ValidationError` for a bad `limit` or a `before` that is not a transaction id,
+        `NotFoundError` for an unknown client.
+        """
     def create_fund(
         self,
         fund_id: int,
@@ -434,7 +630,11 @@ class Engine:
         *,
         actor: str,
         request_id: str | None = None,
-    ) -> Fund: ...
+    ) -> Fund:
+        """Adds a fund to the catalogue (active), recorded in the audit trail with `actor` and
+        `request_id`. Raises `ConflictError` (`FUND_ALREADY_EXISTS`) for a taken id and
+        `ValidationError` for a bad name, minimum or category.
+        """
     def update_fund(
         self,
         fund_id: int,
@@ -444,7 +644,11 @@ class Engine:
         active: bool | None = None,
         actor: str,
         request_id: str | None = None,
-    ) -> Fund: ...
+    ) -> Fund:
+        """Changes a fund's `name`, `minimum` or `active` flag (the ones given), recorded in the
+        audit trail. A new minimum applies to later subscriptions; an inactive fund refuses new
+        subscriptions and still allows cancellations. Raises `NotFoundError` (`FUND_NOT_FOUND`).
+        """
     def update_client(
         self,
         client_id: str,
@@ -455,27 +659,50 @@ class Engine:
         channel: Literal["email", "sms"] | None = None,
         actor: str,
         request_id: str | None = None,
-    ) -> Client: ...
-    def clients(self, limit: int = 50, before: str | None = None) -> ClientPage: ...
-    def audit_events(self, limit: int = 50, before: str | None = None) -> AuditEventPage: ...
+    ) -> Client:
+        """Changes a client's `name`, `email`, `phone` or `channel` (the ones given), validated as
+        in `register_client` and recorded in the audit trail. Notifications created afterwards
+        use the new channel and recipient. Raises `NotFoundError` (`CLIENT_NOT_FOUND`).
+        """
+    def clients(self, limit: int = 50, before: str | None = None) -> ClientPage:
+        """A page of clients, newest first (`limit` 1..=MAX_PAGE), older than the client `before`."""
+    def audit_events(self, limit: int = 50, before: str | None = None) -> AuditEventPage:
+        """A page of the audit trail, newest first (`limit` 1..=MAX_PAGE), older than the event
+        `before`.
+        """
     def history_page(
         self, client_id: str, limit: int = 50, before: str | None = None
     ) -> HistoryPage:
-        """A page of the client's history, as ``history()``, with ``next``, the cursor of the
-        following page (``None`` on the last page, also when it is exactly full)."""
-    def transaction(self, transaction_id: str) -> Transaction: ...
-    def notifications(self, client_id: str) -> list[Notification]: ...
-    def dispatch_notifications(self, notifier: Notifier, limit: int = 100) -> DispatchReport:
-        """Delivers up to ``limit`` due notifications through ``notifier.send``, on this thread.
-
-        ``send`` returning normally means delivered; ``PermanentDeliveryError`` fails the entry;
-        any other exception is retried with backoff. ``send`` must be a plain function: an
-        awaitable it returns (an ``async def send``) is not awaited and counts as a retryable
-        failure (entry pending, ``last_error`` says why), never as delivered.
+        """A page of the client's history, as `history()`, with the cursor of the following page:
+        `page.items` (newest first) and `page.next` (`None` on the last page, also when it is
+        exactly full). `to_dict()` gives `{"items": [...], "next": ...}`.
         """
-    def retry_failed_notifications(self, limit: int = 100) -> int: ...
-    def flush(self) -> None: ...
+    def transaction(self, transaction_id: str) -> Transaction:
+        """One transaction by id. Raises `NotFoundError` (`TRANSACTION_NOT_FOUND`)."""
+    def notifications(self, client_id: str) -> list[Notification]:
+        """The client's outbox entries, newest first, whatever their status."""
+    def dispatch_notifications(self, notifier: Notifier, limit: int = 100) -> DispatchReport:
+        """Delivers up to `limit` due pending notifications through `notifier`, any object with
+        a `send(notification)` method, called on this thread. Returning normally means
+        delivered; raising `fundcore.PermanentDeliveryError` fails the entry at once; any other
+        exception is a retryable failure (retried later with exponential backoff, `failed`
+        after `max_attempts`). The exception text is kept in `Notification.last_error`.
+
+        `send` must be a plain function that delivers before it returns. An awaitable return
+        value (the coroutine of an `async def send`) is not awaited: it counts as a retryable
+        failure whose `last_error` says so, the entry stays pending, and a coroutine is closed.
+
+        A `KeyboardInterrupt` or `SystemExit` raised by `send` stops the run: the remaining
+        due entries of this run count as retryable failures and the exception is re-raised.
+        """
+    def retry_failed_notifications(self, limit: int = 100) -> int:
+        """Puts up to `limit` failed notifications back in the queue, due now, with their attempt
+        count reset. Returns how many were requeued.
+        """
+    def flush(self) -> None:
+        """Makes everything acknowledged so far durable (useful with `durability="periodic"`)."""
 
 def _record_from_json(
     kind: str, json: str
-) -> Fund | Client | Subscription | Transaction | Notification | AuditEvent | DispatchReport: ...
+) -> Fund | Client | Subscription | Transaction | Notification | AuditEvent | DispatchReport:
+    """Rebuilds a record from its class name and JSON (the pickle/copy support of records)."""

@@ -108,6 +108,7 @@ def create_app(
             yield
         finally:
             dispatcher.stop()
+            state.close_engine_without_clients()
             try:
                 opened.flush()
                 if engine is None:

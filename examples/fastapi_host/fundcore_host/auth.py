@@ -7,8 +7,9 @@ Rules (documented in the README):
   A missing, malformed, expired or wrongly signed token is **401 UNAUTHORIZED**.
 * An admin may call every endpoint for every client.
 * A client may read the fund catalogue and read/act on **its own** client id only
-  (``sub`` == ``{id}``). Any other client id answers **404 CLIENT_NOT_FOUND** with exactly the
-  engine's message for an unknown client, so a caller cannot learn whether another client exists.
+  (``sub`` == ``{id}``). Any other client id answers **404 CLIENT_NOT_FOUND**, the engine's own
+  answer for an unknown client (``HostState.unknown_client``), so a caller cannot learn whether
+  another client exists.
 * Endpoints that only an admin may use (``POST /clients``) answer a client with **403 FORBIDDEN**.
 """
 
@@ -74,23 +75,15 @@ def require_admin(principal: Principal, locale: str) -> None:
         raise HostError("FORBIDDEN", host_message("FORBIDDEN", locale))
 
 
-def _normalise_id(value: str) -> str:
+def _same_uuid(a: str, b: str) -> bool:
+    """Whether two texts spell the same UUID (``a == b`` when either is not one). Only for
+    authorization: the engine still reads the path's id, and refuses one it cannot."""
     try:
-        return str(uuid.UUID(value))
-    except (ValueError, AttributeError, TypeError):
-        return value
+        return uuid.UUID(a) == uuid.UUID(b)
+    except ValueError:
+        return a == b
 
 
-def client_not_found(client_id: str, locale: str) -> HostError:
-    """The same code and message the engine gives for an unknown client id."""
-    shown = _normalise_id(client_id)
-    message = f"Client {shown} not found" if locale == "en" else f"No existe el cliente {shown}"
-    return HostError("CLIENT_NOT_FOUND", message, status=404)
-
-
-def authorize_client(principal: Principal, client_id: str, locale: str) -> None:
-    """Admins pass; a client passes only for its own id, else 404 as if the id did not exist."""
-    if principal.is_admin:
-        return
-    if _normalise_id(principal.sub) != _normalise_id(client_id):
-        raise client_not_found(client_id, locale)
+def may_act_on(principal: Principal, client_id: str) -> bool:
+    """Admins may act on every client id; a client only on its own."""
+    return principal.is_admin or _same_uuid(principal.sub, client_id)

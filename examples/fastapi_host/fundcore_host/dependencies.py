@@ -7,11 +7,13 @@ more hop per request for work that never blocks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials
+from starlette.concurrency import run_in_threadpool
 
 import fundcore
 
@@ -33,6 +35,32 @@ class HostState:
     token_verifier: TokenVerifier
     engine: fundcore.Engine | None = None
     dispatcher: Dispatcher | None = None
+    #: An engine of the same locale with no clients, opened on first use (see :meth:`unknown_client`).
+    _without_clients: fundcore.Engine | None = field(default=None, repr=False)
+    _without_clients_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def unknown_client(self, client_id: str) -> fundcore.FundcoreError:
+        """What the engine answers for ``client_id`` when no client has it: its own
+        ``CLIENT_NOT_FOUND``, asked of an engine without clients (so another client's id gets
+        exactly the answer of an id that does not exist, in the engine's words and locale)."""
+        if self.engine is None:
+            raise RuntimeError("the engine is not open: the app has not started")
+        with self._without_clients_lock:
+            if self._without_clients is None:
+                self._without_clients = fundcore.Engine(locale=self.engine.locale)
+            without_clients = self._without_clients
+        try:
+            without_clients.client(client_id)
+        except fundcore.NotFoundError as not_found:
+            return not_found
+        raise RuntimeError(f"an engine without clients found client {client_id!r}")
+
+    def close_engine_without_clients(self) -> None:
+        """Closes the engine of :meth:`unknown_client` (its temporary store is deleted)."""
+        with self._without_clients_lock:
+            if self._without_clients is not None:
+                self._without_clients.close()
+                self._without_clients = None
 
 
 def host_state(request: Request) -> HostState:
@@ -90,7 +118,8 @@ ClientIdPath = Annotated[
 async def authorized_client(client_id: ClientIdPath, request: Request, principal: PrincipalDep) -> str:
     """The path's client id once the caller may use it (checked before the body is validated,
     so another client's id answers 404 whatever the rest of the request looks like)."""
-    auth.authorize_client(principal, client_id, host_state(request).settings.locale)
+    if not auth.may_act_on(principal, client_id):
+        raise await run_in_threadpool(host_state(request).unknown_client, client_id)
     return client_id
 
 

@@ -9,7 +9,7 @@ so a record that drifted from the documented shape is a 500 in the log, never a 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Annotated, Literal, Protocol, Self
 
@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     StrictInt,
     StrictStr,
+    TypeAdapter,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -209,3 +210,15 @@ class NotificationOut(_RecordOut):
 
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
+
+
+# Lists of records, each checked in one validation (one call into pydantic's core for the
+# whole list rather than one per record: lists are the longest answers).
+FundList = TypeAdapter(list[FundOut])
+SubscriptionList = TypeAdapter(list[SubscriptionOut])
+NotificationList = TypeAdapter(list[NotificationOut])
+
+
+def wire_forms(records: Iterable[Record]) -> list[Mapping[str, object]]:
+    """Each record's ``to_dict()``, to be validated as a list."""
+    return [record.to_dict() for record in records]

@@ -8,9 +8,12 @@ import time
 
 import jwt
 import pytest
-from conftest import ADMIN, SECRET, assert_envelope, bearer, register
+from conftest import ADMIN, SECRET, assert_envelope, bearer, make_engine, register
 
+import fundcore
 from fundcore_host.token import make_token
+
+GHOST = "0190b2a4-7c1e-7000-8000-00000000beef"
 
 
 @pytest.fixture
@@ -73,6 +76,27 @@ def test_cross_client_is_404_and_changes_nothing(api, two_clients):
         assert env["message"].replace(bob["id"], "ID") == env2["message"].replace(ghost, "ID")
     assert api.get(f"/clients/{bob['id']}", headers=ADMIN).json() == before_bob
     assert api.get(f"/clients/{bob['id']}/transactions", headers=ADMIN).json() == before_tx
+
+
+@pytest.mark.parametrize("locale", ["es", "en"])
+def test_another_clients_id_gets_the_engines_own_answer_for_an_unknown_id(app_factory, locale):
+    """The 404 is what the engine answers for that text when no client has it: its code and
+    message, in its locale (the host's own locale is Spanish here), the id shown as the engine
+    shows it (a spelling it cannot read as given, one it can as the canonical id)."""
+    engine = make_engine(locale=locale)
+    api = app_factory(eng=engine, locale="es")
+    ana = engine.register_client("Ana", "ana@example.com", "+573001234567", "email")
+    bob = engine.register_client("Bob", "bob@example.com", "+573005550000", "sms")
+    as_ana = bearer(ana.id)
+    misplaced_hyphen = bob.id.replace("-", "", 1)[:12] + "-" + bob.id.replace("-", "", 1)[12:]
+    with fundcore.Engine(locale=locale) as without_clients:
+        for path_id in (bob.id, bob.id.upper(), "{" + bob.id + "}", misplaced_hyphen, "x", GHOST):
+            with pytest.raises(fundcore.NotFoundError) as unknown:
+                without_clients.client(path_id)
+            env = assert_envelope(api.get(f"/clients/{path_id}", headers=as_ana), 404, "CLIENT_NOT_FOUND")
+            assert env["message"] == unknown.value.message, path_id
+    # the caller's own id in another spelling is still the caller's
+    assert api.get(f"/clients/{ana.id.upper()}", headers=as_ana).json()["id"] == ana.id
 
 
 def test_client_cannot_register_clients(api, two_clients):

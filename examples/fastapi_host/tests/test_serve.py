@@ -150,3 +150,15 @@ def test_uvicorn_factory_builds_the_app_from_the_environment(live_host, tmp_path
     status, body, _ = http_call("GET", f"{host.url}/clients/0190b2a4-7c1e-7000-8000-000000000000", headers=ADMIN)
     assert status == 404 and body["message"] == "Client 0190b2a4-7c1e-7000-8000-000000000000 not found"
     assert (tmp_path / "fundcore").is_dir()
+
+
+def test_a_bad_variable_is_one_line_naming_it_and_status_2(live_host):
+    host = live_host(
+        env={"FUNDCORE_DATABASE_URL": "mysql://fundcore:s3cret-pw@db/fundcore", "FUNDCORE_DATA": None},
+        wait=False,
+    )
+    assert host.process.wait(timeout=60) == 2
+    output = host.log()
+    lines = output.splitlines()
+    assert len(lines) == 1 and "cannot start: FUNDCORE_DATABASE_URL: " in lines[0], output
+    assert "s3cret-pw" not in output and "Traceback" not in output

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from ..dependencies import EngineDep, PrincipalDep
 from ..errors import error_responses
 from ..json_body import MoneySafeRoute
-from ..models import FundOut
+from ..models import FundList, FundOut, wire_forms
 
 router = APIRouter(route_class=MoneySafeRoute, tags=["funds"])
 
@@ -21,4 +21,4 @@ router = APIRouter(route_class=MoneySafeRoute, tags=["funds"])
 )
 async def list_funds(principal: PrincipalDep, engine: EngineDep) -> list[FundOut]:
     funds = await run_in_threadpool(engine.funds)
-    return [FundOut.from_record(fund) for fund in funds]
+    return FundList.validate_python(wire_forms(funds))

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from ..dependencies import AuthorizedClient, EngineDep
 from ..errors import error_responses
 from ..json_body import MoneySafeRoute
-from ..models import NotificationOut
+from ..models import NotificationList, NotificationOut, wire_forms
 
 router = APIRouter(route_class=MoneySafeRoute, tags=["notifications"])
 
@@ -21,4 +21,4 @@ router = APIRouter(route_class=MoneySafeRoute, tags=["notifications"])
 )
 async def list_notifications(client_id: AuthorizedClient, engine: EngineDep) -> list[NotificationOut]:
     notifications = await run_in_threadpool(engine.notifications, client_id)
-    return [NotificationOut.from_record(notification) for notification in notifications]
+    return NotificationList.validate_python(wire_forms(notifications))

@@ -15,7 +15,7 @@ from ..dependencies import AuthorizedClient, EngineDep
 from ..errors import error_responses
 from ..json_body import MoneySafeRoute
 from ..logs import printable
-from ..models import SubscribeRequest, SubscriptionOut, TransactionOut
+from ..models import SubscribeRequest, SubscriptionList, SubscriptionOut, TransactionOut, wire_forms
 
 log = logging.getLogger("fundcore_host")
 
@@ -49,7 +49,7 @@ FundIdPath = Annotated[int, Path(ge=0, le=contract.FUND_ID_MAX, description="fun
 )
 async def list_subscriptions(client_id: AuthorizedClient, engine: EngineDep) -> list[SubscriptionOut]:
     subscriptions = await run_in_threadpool(engine.subscriptions, client_id)
-    return [SubscriptionOut.from_record(subscription) for subscription in subscriptions]
+    return SubscriptionList.validate_python(wire_forms(subscriptions))
 
 
 @router.post(

@@ -13,7 +13,7 @@ from .. import contract
 from ..dependencies import AuthorizedClient, EngineDep
 from ..errors import error_responses
 from ..json_body import MoneySafeRoute
-from ..models import TransactionOut, TransactionPage
+from ..models import TransactionPage, wire_forms
 
 router = APIRouter(route_class=MoneySafeRoute, tags=["transactions"])
 
@@ -41,6 +41,5 @@ async def list_transactions(
     before: Cursor = None,
 ) -> TransactionPage:
     history = await run_in_threadpool(engine.history, client_id, limit, before)
-    items = [TransactionOut.from_record(tx) for tx in history]
-    next_cursor = items[-1].id if len(items) == limit and items else None
-    return TransactionPage(items=items, next=next_cursor)
+    next_cursor = history[-1].id if len(history) == limit and history else None
+    return TransactionPage.model_validate({"items": wire_forms(history), "next": next_cursor})
