@@ -287,6 +287,12 @@ def test_transactions_pagination(api):
         cursor = page["next"]
         assert pages < 10
     assert seen == everything["items"] and pages == 2
+    # the engine's page: an exactly full last page has no `next` (no empty page to fetch after it)
+    exact = api.get(f"/clients/{cid}/transactions", params={"limit": 4}, headers=ADMIN).json()
+    assert exact == {"items": everything["items"], "next": None}
+    first = api.get(f"/clients/{cid}/transactions", params={"limit": 2}, headers=ADMIN).json()
+    last = api.get(f"/clients/{cid}/transactions", params={"limit": 2, "before": first["next"]}, headers=ADMIN).json()
+    assert first["next"] == first["items"][-1]["id"] and len(last["items"]) == 2 and last["next"] is None
     for bad in ("0", "201", "x", "-1"):
         env = assert_envelope(
             api.get(f"/clients/{cid}/transactions", params={"limit": bad}, headers=ADMIN), 422, "VALIDATION_ERROR"

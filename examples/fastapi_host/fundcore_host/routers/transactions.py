@@ -13,7 +13,7 @@ from .. import contract
 from ..dependencies import AuthorizedClient, EngineDep
 from ..errors import error_responses
 from ..json_body import MoneySafeRoute
-from ..models import TransactionPage, wire_forms
+from ..models import TransactionPage
 
 router = APIRouter(route_class=MoneySafeRoute, tags=["transactions"])
 
@@ -40,6 +40,5 @@ async def list_transactions(
     limit: PageSize = 50,
     before: Cursor = None,
 ) -> TransactionPage:
-    history = await run_in_threadpool(engine.history, client_id, limit, before)
-    next_cursor = history[-1].id if len(history) == limit and history else None
-    return TransactionPage.model_validate({"items": wire_forms(history), "next": next_cursor})
+    page = await run_in_threadpool(engine.history_page, client_id, limit, before)
+    return TransactionPage.model_validate(page.to_dict())
