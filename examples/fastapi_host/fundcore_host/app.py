@@ -8,7 +8,7 @@ opened by the app's startup. Tests pass their own settings, engine and notifier.
 The parts: ``routers/`` (the endpoints by area), ``models.py`` (request and response bodies),
 ``dependencies.py`` (engine, caller, authorization), ``middleware.py`` (request ids, access
 log, size limits), ``errors.py`` (the error envelope and the exception handlers),
-``contract.py`` (the request shapes and the OpenAPI document).
+``openapi.py`` (what the OpenAPI document adds to FastAPI's: error responses, headers, links).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from fastapi_offline import FastAPIOffline
 
 import fundcore
 
-from . import contract
+from . import openapi
 from .config import Settings
 from .dependencies import HostState
 from .dispatcher import Dispatcher
@@ -49,8 +49,10 @@ manager's clients, with email/SMS notifications sent after each change commits.
   `admin`, `exp`). Admins may do everything; a client only reads and acts on its own id
   (another client's id answers 404 `CLIENT_NOT_FOUND`, as if it did not exist).
 * Money is a JSON string with 2 decimals (`"75000.00"`). Requests may send a string or an
-  integer; JSON floats such as `80000.5` are refused with `VALIDATION_ERROR`. The subscribe
-  body lists, per fund, the amounts it accepts.
+  integer; JSON floats such as `80000.5` are refused with `VALIDATION_ERROR`.
+* The host checks the types of a request; the engine decides every value, with the same answer
+  as the Python package: a value it refuses is 422 `VALIDATION_ERROR` naming the field (or
+  `BELOW_MINIMUM`), an id that names nothing 404.
 * Every error is `{"status": "error", "code", "message", "errors"}`; each response below lists
   the codes of its status. A JSON body that repeats a key is refused.
 * Send `X-Request-ID` to correlate logs; every response echoes it (one is generated if absent).
@@ -134,15 +136,11 @@ def create_app(
     install_exception_handlers(app, settings.locale, [route for router in ROUTERS for route in router.routes])
     app.add_middleware(RequestContextMiddleware, locale=lambda: settings.locale, startup_failures=startup_failures)
 
-    def openapi() -> dict[str, Any]:
-        """FastAPI's document completed by ``contract``; kept once the engine is open (the
-        subscribe body lists the engine's catalogue)."""
+    def document() -> dict[str, Any]:
+        """FastAPI's document completed by :mod:`fundcore_host.openapi` (built once)."""
         if app.openapi_schema is None:
-            document = contract.complete_document(FastAPI.openapi(app), state.engine, settings.locale)
-            if state.engine is None:
-                app.openapi_schema = None  # built again once the engine is open
-            return document
+            app.openapi_schema = openapi.complete_document(FastAPI.openapi(app), settings.locale)
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = document  # type: ignore[method-assign]
     return app

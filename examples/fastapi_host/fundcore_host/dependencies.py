@@ -22,6 +22,7 @@ from .auth import Principal, bearer_scheme
 from .config import Settings
 from .dispatcher import Dispatcher
 from .errors import HostError
+from .models import MAX_TEXT_CHARS
 from .rate_limit import RateLimiter, anonymous_key, principal_key
 from .token import TokenVerifier
 
@@ -109,9 +110,10 @@ async def admin(request: Request, principal: PrincipalDep) -> Principal:
 
 AdminDep = Annotated[Principal, Depends(admin)]
 
+#: Passed to the engine as given: text that is not a client id names no client (404).
 ClientIdPath = Annotated[
     str,
-    Path(..., max_length=100, description="client id (a UUID)", json_schema_extra={"format": "uuid"}),
+    Path(..., max_length=MAX_TEXT_CHARS, description="client id (a UUID)", json_schema_extra={"format": "uuid"}),
 ]
 
 

@@ -1,14 +1,15 @@
-"""The REST error envelope and the HTTP status of every error code (docs/errors.md).
+"""The REST error envelope and the exception handlers that write it (docs/errors.md).
 
 Every error response of the host, whoever raised it, has exactly this shape::
 
     {"status": "error", "code": "<CODE>", "message": "<text>", "errors": {<field>: <text>} | null}
 
-Engine errors keep their code and message (docs/errors.md). The host's own failures use
-``UNAUTHORIZED`` (401), ``FORBIDDEN`` (403), ``NOT_FOUND`` (404, unknown route),
+Engine errors keep their code, message and HTTP status (``exc.http_status``, the core's), and a
+``VALIDATION_ERROR`` its field and problem (``exc.field``, ``exc.problem``). The host's own
+failures use ``UNAUTHORIZED`` (401), ``FORBIDDEN`` (403), ``NOT_FOUND`` (404, unknown route),
 ``METHOD_NOT_ALLOWED`` (405), ``PAYLOAD_TOO_LARGE`` (413), ``RATE_LIMITED`` (429),
-``REQUEST_HEADERS_TOO_LARGE`` (431) and ``INTERNAL_ERROR`` (500). Request validation failures
-are ``VALIDATION_ERROR`` (422) with one entry per offending field in ``errors``.
+``REQUEST_HEADERS_TOO_LARGE`` (431) and ``INTERNAL_ERROR`` (500); a request whose types do not
+fit its models is ``VALIDATION_ERROR`` (422) with one entry per offending field in ``errors``.
 """
 
 from __future__ import annotations
@@ -31,21 +32,6 @@ from .json_body import DUPLICATE_KEY_ERROR, INVALID_JSON_ERROR
 from .logs import printable
 
 log = logging.getLogger("fundcore_host")
-
-#: HTTP status of every engine error code (docs/errors.md).
-ENGINE_STATUS: dict[str, int] = {
-    "VALIDATION_ERROR": 422,
-    "BELOW_MINIMUM": 422,
-    "INSUFFICIENT_BALANCE": 409,
-    "ALREADY_SUBSCRIBED": 409,
-    "NOT_SUBSCRIBED": 409,
-    "FUND_INACTIVE": 409,
-    "IDEMPOTENCY_KEY_REUSED": 409,
-    "CLIENT_NOT_FOUND": 404,
-    "FUND_NOT_FOUND": 404,
-    "TRANSACTION_NOT_FOUND": 404,
-    "STORAGE_ERROR": 503,
-}
 
 #: Codes and statuses of the host's own failures.
 HOST_STATUS: dict[str, int] = {
@@ -76,7 +62,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "INTERNAL_ERROR": "Error interno del servidor",
         "BAD_JSON": "El cuerpo de la solicitud no es JSON válido",
         "DUPLICATE_KEY": "la clave aparece más de una vez en el cuerpo JSON",
-        "FORMAT": "no tiene el formato aceptado (ver el documento OpenAPI, /openapi.json)",
     },
     "en": {
         "VALIDATION_ERROR": "The request is not valid",
@@ -91,7 +76,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "INTERNAL_ERROR": "Internal server error",
         "BAD_JSON": "The request body is not valid JSON",
         "DUPLICATE_KEY": "the key appears more than once in the JSON body",
-        "FORMAT": "does not have the accepted format (see the OpenAPI document, /openapi.json)",
     },
 }
 
@@ -146,18 +130,10 @@ def envelope(
 
 
 def engine_error_response(exc: fundcore.FundcoreError) -> JSONResponse:
-    """Render a ``fundcore.FundcoreError`` with the status of its code (docs/errors.md)."""
-    code = exc.code or "INTERNAL_ERROR"
-    message = exc.message or str(exc)
-    status = ENGINE_STATUS.get(code, 500)
-    errors = None
-    field = exc.field
-    if code == "VALIDATION_ERROR" and field:
-        name = field
-        # the engine's message reads "<field>: <problem>"; the per-field entry keeps the problem
-        problem = message[len(name) + 2 :] if message.startswith(f"{name}: ") else message
-        errors = {name: problem or message}
-    return envelope(status, code, message, errors)
+    """A ``fundcore.FundcoreError`` as the engine says it: its code, message and HTTP status,
+    and for a ``VALIDATION_ERROR`` its field with the problem."""
+    errors = {exc.field: exc.problem} if exc.field is not None and exc.problem is not None else None
+    return envelope(exc.http_status, exc.code, exc.message, errors)
 
 
 def field_name(loc: Sequence[int | str]) -> str:
@@ -208,9 +184,6 @@ def validation_response(exc: RequestValidationError, locale: str) -> JSONRespons
             name, text = "body", host_message("BAD_JSON", locale)
         elif kind == DUPLICATE_KEY_ERROR:
             name, text = str(err.get("ctx", {}).get("key", "body")), host_message("DUPLICATE_KEY", locale)
-        elif kind == "string_pattern_mismatch":
-            # pydantic's text would quote the whole pattern; the document states it
-            name, text = field_name(loc), host_message("FORMAT", locale)
         else:
             name = field_name(loc)
             text = str(err.get("msg", "invalid")).removeprefix("Value error, ")

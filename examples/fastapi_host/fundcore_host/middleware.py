@@ -13,7 +13,6 @@ from collections.abc import Callable
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import contract
 from .errors import envelope, host_message
 from .logs import printable, request_id_var
 
@@ -26,7 +25,9 @@ MAX_BODY_BYTES = 64 * 1024
 #: REQUEST_HEADERS_TOO_LARGE. `fundcore_host.serve` also stops reading a request head past
 #: about this size, so an 8 MB header is never read into memory.
 MAX_HEADER_BYTES = 16 * 1024
-_REQUEST_ID_RE = re.compile(contract.REQUEST_ID_PATTERN[1:-1])
+#: What ``X-Request-ID`` may be (anything else is replaced by a generated id).
+REQUEST_ID_PATTERN = "^[A-Za-z0-9._:\\-]{1,128}$"
+_REQUEST_ID_RE = re.compile(REQUEST_ID_PATTERN[1:-1])
 
 
 class RequestContextMiddleware:

@@ -1,9 +1,13 @@
 """Request and response bodies of the REST API.
 
-Request models check the shapes of :mod:`fundcore_host.contract` before the engine sees a value
-(see there why). Response models are what every handler returns: each record's ``to_dict()``
-(the engine's own wire format) is validated against its model, and FastAPI serializes the model,
-so a record that drifted from the documented shape is a 500 in the log, never a silent answer.
+Request models check types only (a JSON string, integer or null where the document says so, no
+unknown field, no JSON number with a fraction) and cap the size of what a request carries; every
+value is decided by the engine, which answers a request exactly as it answers the same call from
+Python. The document takes what it states about the values from ``fundcore``.
+
+Response models are what every handler returns: each record's ``to_dict()`` (the engine's own
+wire format) is validated against its model, and FastAPI serializes the model, so a record that
+drifted from the documented shape is a 500 in the log, never a silent answer.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from decimal import Decimal
 from typing import Annotated, Literal, Protocol, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -27,8 +32,30 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from . import contract
+import fundcore
+
 from .json_body import DUPLICATE_KEY_ERROR, INVALID_JSON_ERROR, DuplicateKeyError, InvalidJson
+
+# --------------------------------------------------------------------------- size caps
+
+#: The longest text a request may carry in one value (a body field, a path id): a cap against
+#: abuse, far above any value the engine accepts; the engine's own limits are its rules.
+MAX_TEXT_CHARS = 1_000
+#: The largest integer a request may carry as a page size: what the binding can take (the engine
+#: then checks the range, 1 to ``fundcore.MAX_PAGE``).
+MAX_QUERY_INT = 2**63 - 1
+
+
+def _within_query_cap(value: int) -> int:
+    if abs(value) > MAX_QUERY_INT:
+        raise ValueError(f"an integer of at most {len(str(MAX_QUERY_INT))} digits is expected")
+    return value
+
+
+#: An integer query value within :data:`MAX_QUERY_INT` (the cap is not shown in the document).
+QueryInt = Annotated[int, AfterValidator(_within_query_cap)]
+#: A text value within :data:`MAX_TEXT_CHARS`.
+Text = Annotated[StrictStr, Field(max_length=MAX_TEXT_CHARS)]
 
 # --------------------------------------------------------------------------- requests
 
@@ -82,50 +109,63 @@ class RegisterClientRequest(_JsonBody):
         },
     )
 
-    name: StrictStr = Field(
+    name: Text = Field(..., description=f"1 to {fundcore.MAX_NAME_CHARS} characters (trimmed), no control characters")
+    email: Text = Field(..., description=f"a plain address, at most {fundcore.MAX_EMAIL_CHARS} characters")
+    phone: Text = Field(
         ...,
-        max_length=contract.NAME_MAX_CHARS,
-        pattern=contract.NAME_PATTERN,
-        description="1 to 100 characters, no control characters",
+        description=(
+            f"E.164: `+` and {fundcore.MIN_PHONE_DIGITS} to {fundcore.MAX_PHONE_DIGITS} digits, e.g. +573001234567"
+        ),
     )
-    email: StrictStr = Field(..., max_length=contract.EMAIL_MAX_CHARS, pattern=contract.EMAIL_PATTERN)
-    phone: StrictStr = Field(..., pattern=contract.PHONE_PATTERN, description="E.164, e.g. +573001234567")
-    channel: Literal["email", "sms"] = Field(..., description="where notifications go: the email or the phone")
+    channel: Text = Field(
+        ...,
+        description="where notifications go: the email or the phone",
+        json_schema_extra={"enum": list(fundcore.CHANNELS)},
+    )
 
 
 class SubscribeRequest(_JsonBody):
-    """The document shows this body per fund of the catalogue (`contract.subscribe_body_schema`)."""
-
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"fund_id": 1, "amount": "80000.00"}, {"fund_id": 3}]},
     )
 
-    fund_id: StrictInt = Field(..., ge=0, le=contract.FUND_ID_MAX, description="fund id (see GET /funds)")
-    amount: (
-        Annotated[StrictStr, Field(max_length=contract.AMOUNT_MAX_CHARS, pattern=contract.AMOUNT_SYNTAX)]
-        | Annotated[StrictInt, Field(ge=0, le=10**15)]
-        | None
-    ) = Field(
+    fund_id: StrictInt = Field(..., description="fund id (see GET /funds)")
+    amount: Text | StrictInt | None = Field(
         None,
         description=(
-            "COP amount as a decimal string (at most 2 decimals) or a JSON integer; "
-            "JSON floats are refused. Omitted: the fund's minimum."
+            f"COP, at least the fund's minimum (see GET /funds) and at most {fundcore.MAX_AMOUNT:f}: a decimal "
+            f"string with at most {fundcore.MINOR_DIGITS} decimals or a JSON integer; JSON floats are refused. "
+            "Omitted or null: the fund's minimum."
         ),
         examples=["80000.00"],
     )
 
-    def amount_decimal(self) -> Decimal | None:
-        if self.amount is None:
-            return None
-        return Decimal(str(self.amount))
-
 
 # --------------------------------------------------------------------------- responses
 
-Money = Annotated[str, Field(pattern=contract.MONEY_PATTERN, examples=["75000.00"])]
-FundId = Annotated[int, Field(ge=0, le=contract.FUND_ID_MAX)]
-Channel = Literal["email", "sms"]
+#: Money as the engine writes it: a decimal string with exactly ``fundcore.MINOR_DIGITS`` decimals.
+MONEY_PATTERN = f"^[0-9]+\\.[0-9]{{{fundcore.MINOR_DIGITS}}}$"
+Money = Annotated[str, Field(pattern=MONEY_PATTERN, examples=["75000.00"])]
+
+
+def _one_of(names: tuple[str, ...]) -> AfterValidator:
+    def check(value: str) -> str:
+        if value not in names:
+            raise ValueError(f"not one of {', '.join(names)}")
+        return value
+
+    return AfterValidator(check)
+
+
+#: A notification channel: one of ``fundcore.CHANNELS``.
+Channel = Annotated[
+    str, _one_of(fundcore.CHANNELS), WithJsonSchema({"type": "string", "enum": list(fundcore.CHANNELS)})
+]
+#: A fund category: one of ``fundcore.CATEGORIES``.
+Category = Annotated[
+    str, _one_of(fundcore.CATEGORIES), WithJsonSchema({"type": "string", "enum": list(fundcore.CATEGORIES)})
+]
 #: A time as the engine writes it (RFC 3339, UTC, microseconds), passed on as written.
 TIMESTAMP_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z$"
 Timestamp = Annotated[
@@ -149,10 +189,10 @@ class _RecordOut(BaseModel):
 
 
 class FundOut(_RecordOut):
-    id: FundId
+    id: int
     name: str
     minimum: Money
-    category: Literal["FPV", "FIC"]
+    category: Category
     active: bool
 
 
@@ -168,7 +208,7 @@ class ClientOut(_RecordOut):
 
 class SubscriptionOut(_RecordOut):
     client_id: uuid.UUID
-    fund_id: FundId
+    fund_id: int
     fund_name: str
     amount: Money
     transaction_id: uuid.UUID
@@ -178,7 +218,7 @@ class SubscriptionOut(_RecordOut):
 class TransactionOut(_RecordOut):
     id: uuid.UUID
     client_id: uuid.UUID
-    fund_id: FundId
+    fund_id: int
     fund_name: str
     kind: Literal["subscription", "cancellation"]
     amount: Money

@@ -6,11 +6,11 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path
-from pydantic import StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 from starlette.concurrency import run_in_threadpool
 
-from .. import contract
+import fundcore
+
 from ..dependencies import AuthorizedClient, EngineDep
 from ..errors import error_responses
 from ..json_body import MoneySafeRoute
@@ -22,23 +22,20 @@ log = logging.getLogger("fundcore_host")
 router = APIRouter(route_class=MoneySafeRoute, tags=["subscriptions"])
 
 #: Optional: ``None`` when absent (a header is never null, so the document shows only the string).
+#: Passed to the engine as sent (request headers are capped in all by the middleware).
 IdempotencyKey = Annotated[
-    Annotated[
-        str,
-        StringConstraints(
-            min_length=1, max_length=contract.IDEMPOTENCY_KEY_MAX_CHARS, pattern=contract.IDEMPOTENCY_KEY_PATTERN
-        ),
-    ]
-    | SkipJsonSchema[None],
+    str | SkipJsonSchema[None],
     Header(
         alias="Idempotency-Key",
         description=(
-            "optional, 1 to 200 visible ASCII characters; a repeated request with the same key "
-            "returns the original transaction"
+            f"optional, 1 to {fundcore.MAX_IDEMPOTENCY_KEY_CHARS} characters, no control characters; a repeated "
+            "request with the same key returns the original transaction"
         ),
+        json_schema_extra={"minLength": 1, "maxLength": fundcore.MAX_IDEMPOTENCY_KEY_CHARS},
     ),
 ]
-FundIdPath = Annotated[int, Path(ge=0, le=contract.FUND_ID_MAX, description="fund id (see GET /funds)")]
+#: Any integer: one that names no fund is the engine's 404 ``FUND_NOT_FOUND``.
+FundIdPath = Annotated[int, Path(description="fund id (see GET /funds)")]
 
 
 @router.get(
@@ -66,7 +63,7 @@ async def subscribe(
     idempotency_key: IdempotencyKey = None,
 ) -> TransactionOut:
     tx = await run_in_threadpool(
-        engine.subscribe, client_id, body.fund_id, body.amount_decimal(), idempotency_key=idempotency_key
+        engine.subscribe, client_id, body.fund_id, body.amount, idempotency_key=idempotency_key
     )
     log.info("client %s subscribed to fund %s: transaction %s", printable(client_id), body.fund_id, tx.id)
     return TransactionOut.from_record(tx)

@@ -5,22 +5,29 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 from starlette.concurrency import run_in_threadpool
 
-from .. import contract
+import fundcore
+
 from ..dependencies import AuthorizedClient, EngineDep
 from ..errors import error_responses
 from ..json_body import MoneySafeRoute
-from ..models import TransactionPage, wire_forms
+from ..models import QueryInt, Text, TransactionPage
 
 router = APIRouter(route_class=MoneySafeRoute, tags=["transactions"])
 
-PageSize = Annotated[int, Query(ge=1, le=contract.PAGE_MAX, description=f"page size, 1 to {contract.PAGE_MAX}")]
+#: The engine checks the range (the document states it, from ``fundcore.MAX_PAGE``).
+PageSize = Annotated[
+    QueryInt,
+    Query(
+        description=f"page size, 1 to {fundcore.MAX_PAGE}",
+        json_schema_extra={"minimum": 1, "maximum": fundcore.MAX_PAGE},
+    ),
+]
 #: Optional: ``None`` when absent (a query parameter is never null, so the document shows only the string).
 Cursor = Annotated[
-    Annotated[str, StringConstraints(pattern=contract.UUID_PATTERN)] | SkipJsonSchema[None],
+    Text | SkipJsonSchema[None],
     Query(
         description="exclusive cursor: the `next` of the previous page (a transaction id)",
         json_schema_extra={"format": "uuid"},
@@ -40,6 +47,5 @@ async def list_transactions(
     limit: PageSize = 50,
     before: Cursor = None,
 ) -> TransactionPage:
-    history = await run_in_threadpool(engine.history, client_id, limit, before)
-    next_cursor = history[-1].id if len(history) == limit and history else None
-    return TransactionPage.model_validate({"items": wire_forms(history), "next": next_cursor})
+    page = await run_in_threadpool(engine.history_page, client_id, limit, before)
+    return TransactionPage.model_validate(page.to_dict())
