@@ -7,6 +7,8 @@ mod engine;
 mod errors;
 mod records;
 
+use std::str::FromStr;
+
 use pyo3::prelude::*;
 
 /// Formats an amount for people, the Colombian way: `format_cop(Decimal("75000"))` is
@@ -81,6 +83,22 @@ fn add_defaults(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
+/// The engine's `CLIENT_NOT_FOUND` error for `client_id`, in `locale`, without a store: what a
+/// host answers when a caller names a client it may not see (the same answer as for a client
+/// that does not exist). Returns the exception; raise it to use it.
+#[pyfunction]
+#[pyo3(signature = (client_id, locale = "es"))]
+fn client_not_found(py: Python<'_>, client_id: &str, locale: &str) -> PyResult<Py<PyAny>> {
+    let locale = fundcore::Locale::from_str(locale)
+        .map_err(|err| errors::core_error(py, &err, fundcore::Locale::default()))?;
+    let err = fundcore::Error::ClientNotFound {
+        id: client_id.to_owned(),
+    };
+    Ok(errors::core_error(py, &err, locale)
+        .into_value(py)
+        .into_any())
+}
+
 #[pymodule(name = "_fundcore")]
 fn fundcore_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Set as plain attributes (not `add`), so they stay out of `__all__`.
@@ -99,6 +117,7 @@ fn fundcore_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<records::Notification>()?;
     m.add_class::<records::DispatchReport>()?;
     m.add_function(wrap_pyfunction!(format_cop, m)?)?;
+    m.add_function(wrap_pyfunction!(client_not_found, m)?)?;
     m.setattr(
         "_record_from_json",
         wrap_pyfunction!(records::_record_from_json, m)?,

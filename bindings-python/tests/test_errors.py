@@ -421,3 +421,15 @@ def test_int_subclasses_are_fund_ids_by_value(engine, ana):
     for not_an_int in (True, 1.0, "1", Decimal(1)):
         with pytest.raises(TypeError):
             engine.fund(not_an_int)
+
+
+def test_client_not_found_is_the_engines_own_answer_without_a_store(store):
+    with store.open(locale="en") as eng:
+        with pytest.raises(fundcore.NotFoundError) as raised:
+            eng.client("0190f0c2-7b1e-7c3a-9d2e-5a4b3c2d1e0f")
+    made = fundcore.client_not_found("0190f0c2-7b1e-7c3a-9d2e-5a4b3c2d1e0f", "en")
+    assert isinstance(made, fundcore.NotFoundError)
+    assert (made.code, made.message, made.http_status) == (raised.value.code, raised.value.message, 404)
+    assert fundcore.client_not_found("x").message == "No existe el cliente x"
+    with pytest.raises(fundcore.ValidationError):
+        fundcore.client_not_found("x", "fr")  # type: ignore[arg-type]

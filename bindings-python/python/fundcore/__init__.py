@@ -56,6 +56,7 @@ from fundcore._fundcore import (
     Subscription,
     Transaction,
     __version__,
+    client_not_found,
     format_cop,
 )
 from fundcore._notifier import Notifier
@@ -101,5 +102,6 @@ __all__ = [
     "Transaction",
     "ValidationError",
     "__version__",
+    "client_not_found",
     "format_cop",
 ]

@@ -5,6 +5,7 @@ import os
 from decimal import Decimal
 from typing import Literal, TypeAlias, TypedDict, final
 
+from fundcore._errors import NotFoundError
 from fundcore._notifier import Notifier
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "Notification",
     "Subscription",
     "Transaction",
+    "client_not_found",
     "format_cop",
 ]
 
@@ -168,6 +170,11 @@ class _DispatchReportDict(TypedDict):
     retried: int
     failed: int
 
+def client_not_found(client_id: str, locale: Literal["es", "en"] = "es") -> NotFoundError:
+    """The engine's `CLIENT_NOT_FOUND` error for `client_id`, in `locale`, without a store: what a
+    host answers when a caller names a client it may not see (the same answer as for a client
+    that does not exist). Returns the exception; raise it to use it.
+    """
 def format_cop(amount: _Amount) -> str:
     """Formats an amount for people, the Colombian way: `format_cop(Decimal("75000"))` is
     `"COP $75.000"`. Accepts `Decimal`, `int` or `str`.
