@@ -91,8 +91,11 @@ fn add_defaults(m: &Bound<'_, PyModule>) -> PyResult<()> {
 fn client_not_found(py: Python<'_>, client_id: &str, locale: &str) -> PyResult<Py<PyAny>> {
     let locale = fundcore::Locale::from_str(locale)
         .map_err(|err| errors::core_error(py, &err, fundcore::Locale::default()))?;
-    let err = fundcore::Error::ClientNotFound {
-        id: client_id.to_owned(),
+    // As the engine's lookups: a text it reads as a client id is named as that id (canonical
+    // text), one it cannot read as given.
+    let err = match fundcore::ClientId::from_str(client_id) {
+        Ok(id) => fundcore::Error::ClientNotFound { id: id.to_string() },
+        Err(unreadable) => unreadable.into_lookup_error(),
     };
     Ok(errors::core_error(py, &err, locale)
         .into_value(py)

@@ -433,3 +433,15 @@ def test_client_not_found_is_the_engines_own_answer_without_a_store(store):
     assert fundcore.client_not_found("x").message == "No existe el cliente x"
     with pytest.raises(fundcore.ValidationError):
         fundcore.client_not_found("x", "fr")  # type: ignore[arg-type]
+
+
+def test_client_not_found_names_the_id_as_the_engine_does(engine):
+    """A spelling the engine reads as a client id is named as the id it reads (the canonical
+    text); one it cannot read is named as given."""
+    ghost = "0190f0c2-7b1e-7c3a-9d2e-5a4b3c2d1e0f"
+    misplaced_hyphen = ghost.replace("-", "", 1)[:12] + "-" + ghost.replace("-", "", 1)[12:]
+    for spelling in (ghost, ghost.upper(), "{" + ghost + "}", ghost.replace("-", ""), misplaced_hyphen, "x", ""):
+        with pytest.raises(fundcore.NotFoundError) as raised:
+            engine.client(spelling)
+        made = fundcore.client_not_found(spelling, engine.locale)
+        assert (made.code, made.message) == (raised.value.code, raised.value.message), spelling
