@@ -104,6 +104,9 @@ fn client_not_found(py: Python<'_>, client_id: &str, locale: &str) -> PyResult<P
 
 #[pymodule(name = "_fundcore")]
 fn fundcore_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // The core's events (operation, ids, outcome; never contact data) reach the Python loggers
+    // `fundcore.*`; levels are cached per logger, so disabled ones cost no GIL.
+    let _ = pyo3_log::try_init();
     // Set as plain attributes (not `add`), so they stay out of `__all__`.
     m.setattr("__version__", env!("CARGO_PKG_VERSION"))?;
     add_limits(m)?;

@@ -50,27 +50,29 @@ impl Engine {
         category: Category,
         actor: &Actor,
     ) -> Result<Fund> {
-        self.check_process()?;
-        actor.validate()?;
-        let fund = Fund::new(
-            id,
-            validate_name(name)?,
-            validate_amount(minimum).map_err(|err| err.on_field("minimum"))?,
-            category,
-        );
-        let after = fund_fields(&fund);
-        let event = self.audit_event(
-            actor,
-            AuditAction::FundCreated,
-            id.to_string(),
-            (Map::new(), after),
-            None,
-        );
-        if !self.inner.store.create_fund(&fund, &event)? {
-            return Err(Error::FundAlreadyExists { id });
-        }
-        self.commit_durably()?;
-        Ok(fund)
+        crate::observe::operation("create_fund", None, Some(id), || {
+            self.check_process()?;
+            actor.validate()?;
+            let fund = Fund::new(
+                id,
+                validate_name(name)?,
+                validate_amount(minimum).map_err(|err| err.on_field("minimum"))?,
+                category,
+            );
+            let after = fund_fields(&fund);
+            let event = self.audit_event(
+                actor,
+                AuditAction::FundCreated,
+                id.to_string(),
+                (Map::new(), after),
+                None,
+            );
+            if !self.inner.store.create_fund(&fund, &event)? {
+                return Err(Error::FundAlreadyExists { id });
+            }
+            self.commit_durably()?;
+            Ok(fund)
+        })
     }
 
     /// Changes a fund's name, minimum or active flag. A new minimum applies to later
@@ -78,47 +80,50 @@ impl Engine {
     /// refuses new subscriptions (`FUND_INACTIVE`) and still allows cancellations. A change
     /// that changes nothing writes no audit event.
     pub fn update_fund(&self, id: FundId, changes: &FundChanges, actor: &Actor) -> Result<Fund> {
-        self.check_process()?;
-        actor.validate()?;
-        if changes == &FundChanges::default() {
-            return Err(Error::invalid("changes", Invalid::NoChange));
-        }
-        let name = changes.name.as_deref().map(validate_name).transpose()?;
-        let minimum = changes
-            .minimum
-            .map(|minimum| validate_amount(minimum).map_err(|err| err.on_field("minimum")))
-            .transpose()?;
-        let mut decide = |current: Fund, newest_event| -> Result<Option<(Fund, AuditEvent)>> {
-            let mut updated = current.clone();
-            if let Some(name) = &name {
-                updated.name = name.clone();
+        crate::observe::operation("update_fund", None, Some(id), || {
+            self.check_process()?;
+            actor.validate()?;
+            if changes == &FundChanges::default() {
+                return Err(Error::invalid("changes", Invalid::NoChange));
             }
-            if let Some(minimum) = minimum {
-                updated.minimum = minimum;
-            }
-            if let Some(active) = changes.active {
-                updated.active = active;
-            }
-            let (before, after) = changed_fields(&fund_fields(&current), &fund_fields(&updated));
-            if after.is_empty() {
-                return Ok(None);
-            }
-            let event = self.audit_event(
-                actor,
-                AuditAction::FundUpdated,
-                id.to_string(),
-                (before, after),
-                newest_event,
-            );
-            Ok(Some((updated, event)))
-        };
-        let fund = self
-            .inner
-            .store
-            .update_fund(id, &mut decide)?
-            .ok_or_else(|| fund_not_found(id))?;
-        self.commit_durably()?;
-        Ok(fund)
+            let name = changes.name.as_deref().map(validate_name).transpose()?;
+            let minimum = changes
+                .minimum
+                .map(|minimum| validate_amount(minimum).map_err(|err| err.on_field("minimum")))
+                .transpose()?;
+            let mut decide = |current: Fund, newest_event| -> Result<Option<(Fund, AuditEvent)>> {
+                let mut updated = current.clone();
+                if let Some(name) = &name {
+                    updated.name = name.clone();
+                }
+                if let Some(minimum) = minimum {
+                    updated.minimum = minimum;
+                }
+                if let Some(active) = changes.active {
+                    updated.active = active;
+                }
+                let (before, after) =
+                    changed_fields(&fund_fields(&current), &fund_fields(&updated));
+                if after.is_empty() {
+                    return Ok(None);
+                }
+                let event = self.audit_event(
+                    actor,
+                    AuditAction::FundUpdated,
+                    id.to_string(),
+                    (before, after),
+                    newest_event,
+                );
+                Ok(Some((updated, event)))
+            };
+            let fund = self
+                .inner
+                .store
+                .update_fund(id, &mut decide)?
+                .ok_or_else(|| fund_not_found(id))?;
+            self.commit_durably()?;
+            Ok(fund)
+        })
     }
 
     /// Changes a client's name, email, phone or channel, validated as in `register_client`.
@@ -130,49 +135,52 @@ impl Engine {
         changes: &ContactChanges,
         actor: &Actor,
     ) -> Result<Client> {
-        self.check_process()?;
-        actor.validate()?;
-        if changes == &ContactChanges::default() {
-            return Err(Error::invalid("changes", Invalid::NoChange));
-        }
-        let name = changes.name.as_deref().map(validate_name).transpose()?;
-        let email = changes.email.as_deref().map(validate_email).transpose()?;
-        let phone = changes.phone.as_deref().map(validate_phone).transpose()?;
-        let mut decide = |current: Client, newest_event| -> Result<Option<(Client, AuditEvent)>> {
-            let mut updated = current.clone();
-            if let Some(name) = &name {
-                updated.name = name.clone();
+        crate::observe::operation("update_client", Some(&id), None, || {
+            self.check_process()?;
+            actor.validate()?;
+            if changes == &ContactChanges::default() {
+                return Err(Error::invalid("changes", Invalid::NoChange));
             }
-            if let Some(email) = &email {
-                updated.email = email.clone();
-            }
-            if let Some(phone) = &phone {
-                updated.phone = phone.clone();
-            }
-            if let Some(channel) = changes.channel {
-                updated.channel = channel;
-            }
-            let (before, after) =
-                changed_fields(&contact_fields(&current), &contact_fields(&updated));
-            if after.is_empty() {
-                return Ok(None);
-            }
-            let event = self.audit_event(
-                actor,
-                AuditAction::ClientUpdated,
-                id.to_string(),
-                (before, after),
-                newest_event,
-            );
-            Ok(Some((updated, event)))
-        };
-        let client = self
-            .inner
-            .store
-            .update_client(id, &mut decide)?
-            .ok_or_else(|| client_not_found(id))?;
-        self.commit_durably()?;
-        Ok(client)
+            let name = changes.name.as_deref().map(validate_name).transpose()?;
+            let email = changes.email.as_deref().map(validate_email).transpose()?;
+            let phone = changes.phone.as_deref().map(validate_phone).transpose()?;
+            let mut decide =
+                |current: Client, newest_event| -> Result<Option<(Client, AuditEvent)>> {
+                    let mut updated = current.clone();
+                    if let Some(name) = &name {
+                        updated.name = name.clone();
+                    }
+                    if let Some(email) = &email {
+                        updated.email = email.clone();
+                    }
+                    if let Some(phone) = &phone {
+                        updated.phone = phone.clone();
+                    }
+                    if let Some(channel) = changes.channel {
+                        updated.channel = channel;
+                    }
+                    let (before, after) =
+                        changed_fields(&contact_fields(&current), &contact_fields(&updated));
+                    if after.is_empty() {
+                        return Ok(None);
+                    }
+                    let event = self.audit_event(
+                        actor,
+                        AuditAction::ClientUpdated,
+                        id.to_string(),
+                        (before, after),
+                        newest_event,
+                    );
+                    Ok(Some((updated, event)))
+                };
+            let client = self
+                .inner
+                .store
+                .update_client(id, &mut decide)?
+                .ok_or_else(|| client_not_found(id))?;
+            self.commit_durably()?;
+            Ok(client)
+        })
     }
 
     /// A page of clients, newest first (1..=[`MAX_PAGE`] per page), older than `before`.
@@ -181,10 +189,12 @@ impl Engine {
         limit: usize,
         before: Option<ClientId>,
     ) -> Result<Page<Client, ClientId>> {
-        self.check_process()?;
-        check_limit(limit)?;
-        let rows = self.inner.store.clients(limit + 1, before)?;
-        Ok(Page::from_rows(rows, limit, |client| client.id))
+        crate::observe::operation("clients", None, None, || {
+            self.check_process()?;
+            check_limit(limit)?;
+            let rows = self.inner.store.clients(limit + 1, before)?;
+            Ok(Page::from_rows(rows, limit, |client| client.id))
+        })
     }
 
     /// A page of the audit trail, newest first (1..=[`MAX_PAGE`] per page), older than
@@ -194,10 +204,12 @@ impl Engine {
         limit: usize,
         before: Option<AuditEventId>,
     ) -> Result<Page<AuditEvent, AuditEventId>> {
-        self.check_process()?;
-        check_limit(limit)?;
-        let rows = self.inner.store.audit_events(limit + 1, before)?;
-        Ok(Page::from_rows(rows, limit, |event| event.id))
+        crate::observe::operation("audit_events", None, None, || {
+            self.check_process()?;
+            check_limit(limit)?;
+            let rows = self.inner.store.audit_events(limit + 1, before)?;
+            Ok(Page::from_rows(rows, limit, |event| event.id))
+        })
     }
 
     /// The event of a change, its id above `newest` (the newest event another process

@@ -175,30 +175,34 @@ impl Engine {
         phone: &str,
         channel: Channel,
     ) -> Result<Client> {
-        self.check_process()?;
-        let contact = validate_contact(name, email, phone)?;
-        let now = self.now();
-        let client = Client {
-            id: ClientId(self.inner.ids.next(now)),
-            name: contact.name,
-            email: contact.email,
-            phone: contact.phone,
-            channel,
-            balance: self.inner.initial_balance,
-            created_at: now,
-        };
-        self.inner.store.insert_client(&client)?;
-        self.commit_durably()?;
-        Ok(client)
+        crate::observe::operation("register_client", None, None, || {
+            self.check_process()?;
+            let contact = validate_contact(name, email, phone)?;
+            let now = self.now();
+            let client = Client {
+                id: ClientId(self.inner.ids.next(now)),
+                name: contact.name,
+                email: contact.email,
+                phone: contact.phone,
+                channel,
+                balance: self.inner.initial_balance,
+                created_at: now,
+            };
+            self.inner.store.insert_client(&client)?;
+            self.commit_durably()?;
+            Ok(client)
+        })
     }
 
     /// One client, with its current balance.
     pub fn client(&self, id: ClientId) -> Result<Client> {
-        self.check_process()?;
-        self.inner
-            .store
-            .client(id)?
-            .ok_or_else(|| client_not_found(id))
+        crate::observe::operation("client", Some(&id), None, || {
+            self.check_process()?;
+            self.inner
+                .store
+                .client(id)?
+                .ok_or_else(|| client_not_found(id))
+        })
     }
 
     /// Subscribes a client to a fund for `amount` (the fund's minimum when `None`).
@@ -213,16 +217,18 @@ impl Engine {
         amount: Option<Decimal>,
         idempotency_key: Option<&str>,
     ) -> Result<Transaction> {
-        self.check_process()?;
-        let amount = amount.map(validate_amount).transpose()?;
-        let key = idempotency_key
-            .map(rules::validate_idempotency_key)
-            .transpose()?;
-        let request = Request::Subscribe { fund_id, amount };
-        self.move_money(client_id, fund_id, request, key, |view, fund| {
-            let amount = amount.unwrap_or(fund.minimum);
-            rules::check_subscribe(fund, amount, &view.client, view.subscription.as_ref())?;
-            Ok((TransactionKind::Subscription, amount))
+        crate::observe::operation("subscribe", Some(&client_id), Some(fund_id), || {
+            self.check_process()?;
+            let amount = amount.map(validate_amount).transpose()?;
+            let key = idempotency_key
+                .map(rules::validate_idempotency_key)
+                .transpose()?;
+            let request = Request::Subscribe { fund_id, amount };
+            self.move_money(client_id, fund_id, request, key, |view, fund| {
+                let amount = amount.unwrap_or(fund.minimum);
+                rules::check_subscribe(fund, amount, &view.client, view.subscription.as_ref())?;
+                Ok((TransactionKind::Subscription, amount))
+            })
         })
     }
 
@@ -235,14 +241,16 @@ impl Engine {
         fund_id: FundId,
         idempotency_key: Option<&str>,
     ) -> Result<Transaction> {
-        self.check_process()?;
-        let key = idempotency_key
-            .map(rules::validate_idempotency_key)
-            .transpose()?;
-        let request = Request::Cancel { fund_id };
-        self.move_money(client_id, fund_id, request, key, |view, fund| {
-            let refund = rules::check_cancel(fund, view.subscription.as_ref())?;
-            Ok((TransactionKind::Cancellation, refund))
+        crate::observe::operation("cancel", Some(&client_id), Some(fund_id), || {
+            self.check_process()?;
+            let key = idempotency_key
+                .map(rules::validate_idempotency_key)
+                .transpose()?;
+            let request = Request::Cancel { fund_id };
+            self.move_money(client_id, fund_id, request, key, |view, fund| {
+                let refund = rules::check_cancel(fund, view.subscription.as_ref())?;
+                Ok((TransactionKind::Cancellation, refund))
+            })
         })
     }
 
@@ -354,11 +362,13 @@ impl Engine {
 
     /// A client's active subscriptions, by fund id.
     pub fn subscriptions(&self, client_id: ClientId) -> Result<Vec<Subscription>> {
-        self.check_process()?;
-        self.inner
-            .store
-            .subscriptions(client_id)?
-            .ok_or_else(|| client_not_found(client_id))
+        crate::observe::operation("subscriptions", Some(&client_id), None, || {
+            self.check_process()?;
+            self.inner
+                .store
+                .subscriptions(client_id)?
+                .ok_or_else(|| client_not_found(client_id))
+        })
     }
 
     /// A client's transactions, newest first: at most `limit` (1..=[`MAX_PAGE`]), all older
@@ -381,40 +391,48 @@ impl Engine {
         limit: usize,
         before: Option<TransactionId>,
     ) -> Result<Page<Transaction, TransactionId>> {
-        self.check_process()?;
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(Error::invalid("limit", Invalid::Limit));
-        }
-        // One row more than asked says whether a following page exists.
-        let rows = self
-            .inner
-            .store
-            .history(client_id, limit + 1, before)?
-            .ok_or_else(|| client_not_found(client_id))?;
-        Ok(Page::from_rows(rows, limit, |tx| tx.id))
+        crate::observe::operation("history", Some(&client_id), None, || {
+            self.check_process()?;
+            if !(1..=MAX_PAGE).contains(&limit) {
+                return Err(Error::invalid("limit", Invalid::Limit));
+            }
+            // One row more than asked says whether a following page exists.
+            let rows = self
+                .inner
+                .store
+                .history(client_id, limit + 1, before)?
+                .ok_or_else(|| client_not_found(client_id))?;
+            Ok(Page::from_rows(rows, limit, |tx| tx.id))
+        })
     }
 
     /// One transaction by id.
     pub fn transaction(&self, id: TransactionId) -> Result<Transaction> {
-        self.check_process()?;
-        self.inner
-            .store
-            .transaction(id)?
-            .ok_or_else(|| Error::TransactionNotFound { id: id.to_string() })
+        crate::observe::operation("transaction", None, None, || {
+            self.check_process()?;
+            self.inner
+                .store
+                .transaction(id)?
+                .ok_or_else(|| Error::TransactionNotFound { id: id.to_string() })
+        })
     }
 
     /// A client's outbox entries, newest first, whatever their status.
     pub fn notifications(&self, client_id: ClientId) -> Result<Vec<Notification>> {
-        self.check_process()?;
-        let entries = self
-            .inner
-            .store
-            .notifications(client_id)?
-            .ok_or_else(|| client_not_found(client_id))?;
-        Ok(entries
-            .iter()
-            .filter_map(|entry| Some(entry.notice.as_ref()?.to_notification(&entry.transaction)))
-            .collect())
+        crate::observe::operation("notifications", Some(&client_id), None, || {
+            self.check_process()?;
+            let entries = self
+                .inner
+                .store
+                .notifications(client_id)?
+                .ok_or_else(|| client_not_found(client_id))?;
+            Ok(entries
+                .iter()
+                .filter_map(|entry| {
+                    Some(entry.notice.as_ref()?.to_notification(&entry.transaction))
+                })
+                .collect())
+        })
     }
 
     /// Delivers up to `limit` due pending notifications through `notifier`, after their
@@ -429,44 +447,52 @@ impl Engine {
         notifier: &dyn Notifier,
         limit: usize,
     ) -> Result<DispatchReport> {
-        self.check_process()?;
-        let _dispatching = self.dispatching();
-        let config = &self.inner.config;
-        let policy = RetryPolicy {
-            max_attempts: config.max_attempts,
-            base_delay: config.retry_base_delay,
-            max_delay: config.retry_max_delay,
-        };
-        let claimed = self
-            .inner
-            .store
-            .claim_due(self.now(), limit, config.dispatch_lease)?;
-        let mut report = DispatchReport::default();
-        for claim in claimed {
-            let notification = claim.notice.to_notification(&claim.transaction);
-            let outcome = catch_unwind(AssertUnwindSafe(|| notifier.send(&notification)))
-                .unwrap_or_else(|_| Err(DeliveryError::Retryable("the notifier panicked".into())));
-            let (notice, attempt) =
-                rules::after_attempt(claim.notice.clone(), outcome, self.now(), policy);
-            match attempt {
-                Attempt::Delivered => report.delivered += 1,
-                Attempt::Retried => report.retried += 1,
-                Attempt::Failed => report.failed += 1,
+        crate::observe::operation("dispatch_notifications", None, None, || {
+            self.check_process()?;
+            let _dispatching = self.dispatching();
+            let config = &self.inner.config;
+            let policy = RetryPolicy {
+                max_attempts: config.max_attempts,
+                base_delay: config.retry_base_delay,
+                max_delay: config.retry_max_delay,
+            };
+            let claimed = self
+                .inner
+                .store
+                .claim_due(self.now(), limit, config.dispatch_lease)?;
+            let mut report = DispatchReport::default();
+            for claim in claimed {
+                let notification = claim.notice.to_notification(&claim.transaction);
+                let outcome = catch_unwind(AssertUnwindSafe(|| notifier.send(&notification)))
+                    .unwrap_or_else(|_| {
+                        Err(DeliveryError::Retryable("the notifier panicked".into()))
+                    });
+                let (notice, attempt) =
+                    rules::after_attempt(claim.notice.clone(), outcome, self.now(), policy);
+                let (count, outcome) = match attempt {
+                    Attempt::Delivered => (&mut report.delivered, "delivered"),
+                    Attempt::Retried => (&mut report.retried, "retried"),
+                    Attempt::Failed => (&mut report.failed, "failed"),
+                };
+                *count += 1;
+                crate::observe::delivery(outcome);
+                self.inner.store.settle(&claim, &notice)?;
             }
-            self.inner.store.settle(&claim, &notice)?;
-        }
-        self.commit_durably()?;
-        Ok(report)
+            self.commit_durably()?;
+            Ok(report)
+        })
     }
 
     /// Puts up to `limit` failed notifications back in the queue, due now, with their attempt
     /// count reset. Returns how many were requeued.
     pub fn retry_failed_notifications(&self, limit: usize) -> Result<usize> {
-        self.check_process()?;
-        let _dispatching = self.dispatching();
-        let requeued = self.inner.store.requeue_failed(self.now(), limit)?;
-        self.commit_durably()?;
-        Ok(requeued)
+        crate::observe::operation("retry_failed_notifications", None, None, || {
+            self.check_process()?;
+            let _dispatching = self.dispatching();
+            let requeued = self.inner.store.requeue_failed(self.now(), limit)?;
+            self.commit_durably()?;
+            Ok(requeued)
+        })
     }
 
     /// Counters of the store's work (round trips and retries on PostgreSQL).

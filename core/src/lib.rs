@@ -38,6 +38,7 @@ mod ledger;
 pub mod limits;
 mod locale;
 mod money;
+mod observe;
 mod outbox;
 mod page;
 mod rules;

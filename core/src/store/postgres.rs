@@ -205,13 +205,23 @@ impl PgStore {
                     error,
                     before_write,
                 }) => {
-                    let retryable = error.code().is_some_and(|code| {
-                        *code == postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
-                            || *code == postgres::error::SqlState::T_R_DEADLOCK_DETECTED
-                    });
-                    if retryable && serialization_failures < MAX_SERIALIZATION_RETRIES {
+                    let retry_reason = match error.code() {
+                        Some(code)
+                            if *code == postgres::error::SqlState::T_R_SERIALIZATION_FAILURE =>
+                        {
+                            Some("serialization")
+                        }
+                        Some(code) if *code == postgres::error::SqlState::T_R_DEADLOCK_DETECTED => {
+                            Some("deadlock")
+                        }
+                        _ => None,
+                    };
+                    if let Some(reason) = retry_reason
+                        && serialization_failures < MAX_SERIALIZATION_RETRIES
+                    {
                         serialization_failures += 1;
                         self.serialization_retries.fetch_add(1, Ordering::Relaxed);
+                        crate::observe::store_retry(reason);
                         std::thread::sleep(retry_delay(serialization_failures));
                         continue;
                     }
@@ -846,6 +856,7 @@ impl Store for PgStore {
                 Some(Err(())) => {
                     lost_races += 1;
                     self.lost_races.fetch_add(1, Ordering::Relaxed);
+                    crate::observe::lost_race();
                 }
             }
         }
