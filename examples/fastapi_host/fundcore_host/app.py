@@ -47,7 +47,12 @@ manager's clients, with email/SMS notifications sent after each change commits.
 
 * Authenticate with `Authorization: Bearer <jwt>` (HS256; claims `sub`, `role` = `client` or
   `admin`, `exp`). Admins may do everything; a client only reads and acts on its own id
-  (another client's id answers 404 `CLIENT_NOT_FOUND`, as if it did not exist).
+  (another client's id answers 404 `CLIENT_NOT_FOUND`, as if it did not exist), which includes
+  changing its own contact data and channel. Registering and listing clients, changing the fund
+  catalogue and reading the audit trail are for admins (403 `FORBIDDEN` for a client).
+* Every administrative change (`POST /funds`, `PATCH /funds/{fund_id}`,
+  `PATCH /clients/{client_id}`) is recorded in the audit trail (`GET /audit`) with the token's
+  subject as its actor and the request's `X-Request-ID` as its request id.
 * Money is a JSON string with 2 decimals (`"75000.00"`). Requests may send a string or an
   integer; JSON floats such as `80000.5` are refused with `VALIDATION_ERROR`.
 * The host checks the types of a request; the engine decides every value, with the same answer
@@ -110,7 +115,6 @@ def create_app(
             yield
         finally:
             dispatcher.stop()
-            state.close_engine_without_clients()
             try:
                 opened.flush()
                 if engine is None:

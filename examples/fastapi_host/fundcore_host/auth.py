@@ -7,10 +7,11 @@ Rules (documented in the README):
   A missing, malformed, expired or wrongly signed token is **401 UNAUTHORIZED**.
 * An admin may call every endpoint for every client.
 * A client may read the fund catalogue and read/act on **its own** client id only
-  (``sub`` == ``{id}``). Any other client id answers **404 CLIENT_NOT_FOUND**, the engine's own
-  answer for an unknown client (``HostState.unknown_client``), so a caller cannot learn whether
-  another client exists.
-* Endpoints that only an admin may use (``POST /clients``) answer a client with **403 FORBIDDEN**.
+  (``sub`` == ``{id}``), its contact data and channel included. Any other client id answers
+  **404 CLIENT_NOT_FOUND**, the engine's own answer for an unknown client
+  (``fundcore.client_not_found``), so a caller cannot learn whether another client exists.
+* Endpoints that only an admin may use (``POST /clients``, ``GET /clients``, ``POST /funds``,
+  ``PATCH /funds/{id}``, ``GET /audit``) answer a client with **403 FORBIDDEN**.
 """
 
 from __future__ import annotations

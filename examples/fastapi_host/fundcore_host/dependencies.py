@@ -1,5 +1,6 @@
 """What the routes depend on: the engine, the authenticated (and rate-limited) caller, the
-admin check, and a path's client id once the caller may use it.
+admin check, a path's client id once the caller may use it, the actor of an administrative
+change, and the parameters several routes share (fund ids, page sizes and cursors).
 
 Every dependency is ``async``: FastAPI runs a plain ``def`` dependency in its thread pool, one
 more hop per request for work that never blocks.
@@ -7,13 +8,12 @@ more hop per request for work that never blocks.
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials
-from starlette.concurrency import run_in_threadpool
+from pydantic.json_schema import SkipJsonSchema
 
 import fundcore
 
@@ -22,7 +22,7 @@ from .auth import Principal, bearer_scheme
 from .config import Settings
 from .dispatcher import Dispatcher
 from .errors import HostError
-from .models import MAX_TEXT_CHARS
+from .models import MAX_TEXT_CHARS, QueryInt, Text
 from .rate_limit import RateLimiter, anonymous_key, principal_key
 from .token import TokenVerifier
 
@@ -36,32 +36,6 @@ class HostState:
     token_verifier: TokenVerifier
     engine: fundcore.Engine | None = None
     dispatcher: Dispatcher | None = None
-    #: An engine of the same locale with no clients, opened on first use (see :meth:`unknown_client`).
-    _without_clients: fundcore.Engine | None = field(default=None, repr=False)
-    _without_clients_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def unknown_client(self, client_id: str) -> fundcore.FundcoreError:
-        """What the engine answers for ``client_id`` when no client has it: its own
-        ``CLIENT_NOT_FOUND``, asked of an engine without clients (so another client's id gets
-        exactly the answer of an id that does not exist, in the engine's words and locale)."""
-        if self.engine is None:
-            raise RuntimeError("the engine is not open: the app has not started")
-        with self._without_clients_lock:
-            if self._without_clients is None:
-                self._without_clients = fundcore.Engine(locale=self.engine.locale)
-            without_clients = self._without_clients
-        try:
-            without_clients.client(client_id)
-        except fundcore.NotFoundError as not_found:
-            return not_found
-        raise RuntimeError(f"an engine without clients found client {client_id!r}")
-
-    def close_engine_without_clients(self) -> None:
-        """Closes the engine of :meth:`unknown_client` (its temporary store is deleted)."""
-        with self._without_clients_lock:
-            if self._without_clients is not None:
-                self._without_clients.close()
-                self._without_clients = None
 
 
 def host_state(request: Request) -> HostState:
@@ -117,12 +91,59 @@ ClientIdPath = Annotated[
 ]
 
 
-async def authorized_client(client_id: ClientIdPath, request: Request, principal: PrincipalDep) -> str:
+async def authorized_client(client_id: ClientIdPath, principal: PrincipalDep, engine: EngineDep) -> str:
     """The path's client id once the caller may use it (checked before the body is validated,
-    so another client's id answers 404 whatever the rest of the request looks like)."""
+    so another client's id answers 404 whatever the rest of the request looks like). Another
+    client's id gets the engine's own ``CLIENT_NOT_FOUND`` for that text, in its locale: exactly
+    the answer for an id no client has."""
     if not auth.may_act_on(principal, client_id):
-        raise await run_in_threadpool(host_state(request).unknown_client, client_id)
+        raise fundcore.client_not_found(client_id, engine.locale)
     return client_id
 
 
 AuthorizedClient = Annotated[str, Depends(authorized_client)]
+
+#: Any integer: one that names no fund is the engine's 404 ``FUND_NOT_FOUND``.
+FundIdPath = Annotated[int, Path(description="fund id (see GET /funds)")]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes an administrative change, for its audit event: the token's subject, and the
+    request's id (the ``X-Request-ID`` sent, or the one the host generated and echoes)."""
+
+    name: str
+    request_id: str | None
+
+
+async def actor(request: Request, principal: PrincipalDep) -> Actor:
+    """The caller as the actor of an administrative change."""
+    request_id = getattr(request.state, "request_id", None)
+    return Actor(principal.sub, request_id if isinstance(request_id, str) else None)
+
+
+ActorDep = Annotated[Actor, Depends(actor)]
+
+
+#: A page size: the engine checks the range (the document states it, from ``fundcore.MAX_PAGE``).
+PageSize = Annotated[
+    QueryInt,
+    Query(
+        description=f"page size, 1 to {fundcore.MAX_PAGE}",
+        json_schema_extra={"minimum": 1, "maximum": fundcore.MAX_PAGE},
+    ),
+]
+
+
+def _cursor_query(of: str) -> Any:
+    return Query(
+        description=f"exclusive cursor: the `next` of the previous page (the id of {of})",
+        json_schema_extra={"format": "uuid"},
+    )
+
+
+# The ``before`` of a page: optional, ``None`` when absent (a query parameter is never null, so
+# the document shows only the string). The engine reads it.
+TransactionCursor = Annotated[Text | SkipJsonSchema[None], _cursor_query("a transaction")]
+ClientCursor = Annotated[Text | SkipJsonSchema[None], _cursor_query("a client")]
+AuditEventCursor = Annotated[Text | SkipJsonSchema[None], _cursor_query("an audit event")]

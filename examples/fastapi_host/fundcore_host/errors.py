@@ -146,7 +146,7 @@ def field_name(loc: Sequence[int | str]) -> str:
     if len(parts) > 1 and parts[0] in {"body", "query", "path", "header", "cookie"}:
         parts = parts[1:]
     # pydantic reports the failing branch of a union (e.g. "str", "int"); keep the field.
-    parts = [p for p in parts if p not in {"str", "int", "constrained-str", "constrained-int"}]
+    parts = [p for p in parts if p not in {"str", "int", "bool", "none", "constrained-str", "constrained-int"}]
     if parts and parts[0] in {"body"} and len(parts) > 1:
         parts = parts[1:]
     return ".".join(parts) if parts else "body"

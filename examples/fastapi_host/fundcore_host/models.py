@@ -13,15 +13,16 @@ drifted from the documented shape is a 500 in the log, never a silent answer.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Annotated, Literal, Protocol, Self
+from typing import Annotated, Any, Literal, Protocol, Self
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StrictStr,
     TypeAdapter,
@@ -30,6 +31,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.config import JsonDict
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 import fundcore
@@ -63,6 +66,8 @@ _FRACTION_MESSAGE = (
     "JSON numbers with a fraction are not accepted; "
     'send money as a string with up to 2 decimals, e.g. "80000.50", or as a whole number'
 )
+#: The request fields that carry money.
+MONEY_FIELDS = frozenset({"amount", "minimum"})
 
 
 def _refuse_invalid_json(value: object) -> object:
@@ -80,7 +85,7 @@ def _whole_json_number(value: object, field: str | None) -> object:
     if isinstance(value, Decimal):
         if value.is_finite() and value == value.to_integral_value() and value.adjusted() <= 18:
             return int(value)
-        if field == "amount":
+        if field in MONEY_FIELDS:
             raise ValueError(_FRACTION_MESSAGE)
         raise ValueError("JSON numbers with a fraction are not accepted for this field")
     return value
@@ -101,6 +106,52 @@ class _JsonBody(BaseModel):
         return _whole_json_number(value, info.field_name)
 
 
+def _refuse_null(value: object) -> object:
+    """An optional field of a change is left out to keep its value; ``null`` is not a value."""
+    if value is None:
+        raise ValueError("null is not accepted: leave the field out to keep its value")
+    return value
+
+
+def _change_schema(example: dict[str, object]) -> Callable[[dict[str, Any]], None]:
+    """The document's schema of a change: its fields without a default (one left out keeps the
+    stored value), at least one of them (the engine's rule), and an example."""
+
+    def complete(schema: dict[str, Any]) -> None:
+        for property_schema in schema.get("properties", {}).values():
+            property_schema.pop("default", None)
+        schema["minProperties"] = 1
+        schema["examples"] = [example]
+
+    return complete
+
+
+class _ChangeBody(_JsonBody):
+    """A ``PATCH`` body: any of its fields, each left out to keep its value. ``null`` is not a
+    value of any of them; a body with no field goes to the engine, whose answer is
+    ``VALIDATION_ERROR`` on ``changes``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_null(cls, value: object) -> object:
+        return _refuse_null(value)
+
+
+_NAME_DESCRIPTION = f"1 to {fundcore.MAX_NAME_CHARS} characters (trimmed), no control characters"
+_EMAIL_DESCRIPTION = f"a plain address, at most {fundcore.MAX_EMAIL_CHARS} characters"
+_PHONE_DESCRIPTION = (
+    f"E.164: `+` and {fundcore.MIN_PHONE_DIGITS} to {fundcore.MAX_PHONE_DIGITS} digits, e.g. +573001234567"
+)
+_CHANNEL_DESCRIPTION = "where notifications go: the email or the phone"
+_CHANNEL_SCHEMA: JsonDict = {"enum": list(fundcore.CHANNELS)}
+_MINIMUM_DESCRIPTION = (
+    f"COP, more than zero and at most {fundcore.MAX_AMOUNT:f}: a decimal string with at most "
+    f"{fundcore.MINOR_DIGITS} decimals or a JSON integer; JSON floats are refused"
+)
+
+
 class RegisterClientRequest(_JsonBody):
     model_config = ConfigDict(
         extra="forbid",
@@ -109,18 +160,54 @@ class RegisterClientRequest(_JsonBody):
         },
     )
 
-    name: Text = Field(..., description=f"1 to {fundcore.MAX_NAME_CHARS} characters (trimmed), no control characters")
-    email: Text = Field(..., description=f"a plain address, at most {fundcore.MAX_EMAIL_CHARS} characters")
-    phone: Text = Field(
-        ...,
-        description=(
-            f"E.164: `+` and {fundcore.MIN_PHONE_DIGITS} to {fundcore.MAX_PHONE_DIGITS} digits, e.g. +573001234567"
-        ),
+    name: Text = Field(..., description=_NAME_DESCRIPTION)
+    email: Text = Field(..., description=_EMAIL_DESCRIPTION)
+    phone: Text = Field(..., description=_PHONE_DESCRIPTION)
+    channel: Text = Field(..., description=_CHANNEL_DESCRIPTION, json_schema_extra=_CHANNEL_SCHEMA)
+
+
+class CreateFundRequest(_JsonBody):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"id": 6, "name": "FIC_RENTA_FIJA", "minimum": "100000", "category": "FIC"}]},
     )
-    channel: Text = Field(
-        ...,
-        description="where notifications go: the email or the phone",
-        json_schema_extra={"enum": list(fundcore.CHANNELS)},
+
+    id: StrictInt = Field(..., description="the new fund's id (one already taken is FUND_ALREADY_EXISTS)")
+    name: Text = Field(..., description=_NAME_DESCRIPTION)
+    minimum: Text | StrictInt = Field(..., description=_MINIMUM_DESCRIPTION, examples=["100000.00"])
+    category: Text = Field(
+        ..., description="the fund's category", json_schema_extra={"enum": list(fundcore.CATEGORIES)}
+    )
+
+
+class UpdateFundRequest(_ChangeBody):
+    """Any of a fund's name, minimum and active flag."""
+
+    model_config = ConfigDict(json_schema_extra=_change_schema({"minimum": "90000"}))
+
+    name: Text | SkipJsonSchema[None] = Field(None, description=_NAME_DESCRIPTION)
+    minimum: Text | StrictInt | SkipJsonSchema[None] = Field(
+        None,
+        description=_MINIMUM_DESCRIPTION + "; applies to subscriptions made afterwards",
+        examples=["90000.00"],
+    )
+    active: StrictBool | SkipJsonSchema[None] = Field(
+        None, description="false closes the fund to new subscriptions (cancellations are still allowed)"
+    )
+
+
+class UpdateClientRequest(_ChangeBody):
+    """Any of a client's contact data and channel."""
+
+    model_config = ConfigDict(json_schema_extra=_change_schema({"channel": "sms"}))
+
+    name: Text | SkipJsonSchema[None] = Field(None, description=_NAME_DESCRIPTION)
+    email: Text | SkipJsonSchema[None] = Field(None, description=_EMAIL_DESCRIPTION)
+    phone: Text | SkipJsonSchema[None] = Field(None, description=_PHONE_DESCRIPTION)
+    channel: Text | SkipJsonSchema[None] = Field(
+        None,
+        description=_CHANNEL_DESCRIPTION + "; notifications created afterwards use it",
+        json_schema_extra=_CHANNEL_SCHEMA,
     )
 
 
@@ -229,6 +316,29 @@ class TransactionOut(_RecordOut):
 
 class TransactionPage(BaseModel):
     items: list[TransactionOut]
+    next: uuid.UUID | None = Field(None, description="pass as `before` for the next page; null on the last page")
+
+
+class ClientPage(BaseModel):
+    items: list[ClientOut]
+    next: uuid.UUID | None = Field(None, description="pass as `before` for the next page; null on the last page")
+
+
+class AuditEventOut(_RecordOut):
+    id: uuid.UUID
+    at: Timestamp
+    actor: str = Field(..., description="who asked: the subject of the caller's token")
+    action: Literal["fund_created", "fund_updated", "client_updated"]
+    target: str = Field(..., description="the fund id or client id changed")
+    before: dict[str, StrictStr | StrictBool] = Field(
+        ..., description="the changed fields before the change (empty for a fund created)"
+    )
+    after: dict[str, StrictStr | StrictBool] = Field(..., description="the changed fields after the change")
+    request_id: str | None = Field(None, description="the `X-Request-ID` of the request that made the change")
+
+
+class AuditEventPage(BaseModel):
+    items: list[AuditEventOut]
     next: uuid.UUID | None = Field(None, description="pass as `before` for the next page; null on the last page")
 
 

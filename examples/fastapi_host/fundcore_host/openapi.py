@@ -74,6 +74,14 @@ LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "listSubscriptions": {"operationId": "listSubscriptions", "parameters": {"client_id": "$response.body#/id"}},
         "listTransactions": {"operationId": "listTransactions", "parameters": {"client_id": "$response.body#/id"}},
         "listNotifications": {"operationId": "listNotifications", "parameters": {"client_id": "$response.body#/id"}},
+        "updateClient": {"operationId": "updateClient", "parameters": {"client_id": "$response.body#/id"}},
+    },
+    ("updateClient", "200"): {
+        "getClient": {"operationId": "getClient", "parameters": {"client_id": "$response.body#/id"}},
+        "subscribe": {"operationId": "subscribe", "parameters": {"client_id": "$response.body#/id"}},
+    },
+    ("createFund", "201"): {
+        "updateFund": {"operationId": "updateFund", "parameters": {"fund_id": "$response.body#/id"}},
     },
     ("subscribe", "201"): {
         "cancelSubscription": {
@@ -147,7 +155,10 @@ _DESCRIPTIONS = {
     403: "admins only",
     404: "no such client (or another client's id), fund or route",
     405: "method not allowed on this path",
-    409: "refused by the state of the account (balance, subscriptions, idempotency key)",
+    409: (
+        "refused by the state of the account (balance, subscriptions, idempotency key) or of the catalogue "
+        "(a fund closed to new subscriptions, a fund id already taken)"
+    ),
     413: f"body over {MAX_BODY_BYTES // 1024} KiB",
     422: (
         "a value the engine refuses (`VALIDATION_ERROR`: `errors` names the field; `BELOW_MINIMUM`), or a "

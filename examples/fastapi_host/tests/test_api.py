@@ -396,6 +396,8 @@ def test_openapi_docs(api):
     assert set(paths) >= {
         "/health",
         "/funds",
+        "/funds/{fund_id}",
+        "/audit",
         "/clients",
         "/clients/{client_id}",
         "/clients/{client_id}/subscriptions",
@@ -493,11 +495,14 @@ def test_duplicate_keys_when_registering(api):
         ("PUT", "/clients/{cid}/subscriptions", "GET, HEAD, POST"),
         ("PATCH", "/clients/{cid}/subscriptions", "GET, HEAD, POST"),
         ("GET", "/clients/{cid}/subscriptions/1", "DELETE"),
-        ("DELETE", "/clients/{cid}", "GET, HEAD"),
-        ("GET", "/clients", "POST"),
-        ("HEAD", "/clients", "POST"),
+        ("DELETE", "/clients/{cid}", "GET, HEAD, PATCH"),
+        ("PUT", "/clients", "GET, HEAD, POST"),
+        ("DELETE", "/clients", "GET, HEAD, POST"),
         ("POST", "/health", "GET, HEAD"),
-        ("PUT", "/funds", "GET, HEAD"),
+        ("PUT", "/funds", "GET, HEAD, POST"),
+        ("GET", "/funds/1", "PATCH"),
+        ("HEAD", "/funds/1", "PATCH"),
+        ("POST", "/audit", "GET, HEAD"),
     ],
 )
 def test_405_allow_lists_every_method_of_the_path(api, method, path, allow):
@@ -519,6 +524,8 @@ def test_405_allow_lists_every_method_of_the_path(api, method, path, allow):
         "/clients/{cid}/subscriptions",
         "/clients/{cid}/transactions",
         "/clients/{cid}/notifications",
+        "/clients",
+        "/audit",
         "/openapi.json",
     ],
 )

@@ -14,7 +14,10 @@ import fundcore
 from fundcore_host.app import create_app
 from fundcore_host.config import Settings
 from fundcore_host.models import (
+    AuditEventOut,
+    AuditEventPage,
     ClientOut,
+    ClientPage,
     FundOut,
     NotificationOut,
     SubscriptionOut,
@@ -57,6 +60,13 @@ def records_of_every_kind() -> list[tuple[type[_RecordOut], object]]:
     records += [(SubscriptionOut, s) for s in engine.subscriptions(ana.id)]
     records += [(TransactionOut, subscribed), (TransactionOut, cancelled)]
     records += [(NotificationOut, n) for n in notifications]
+    engine.create_fund(6, "FIC_NUEVO", "100000", "FIC", actor="ops", request_id="req-1")
+    engine.update_fund(6, minimum="120000.50", active=False, actor="ops")
+    engine.update_client(bob.id, channel="email", name="Roberto", actor=bob.id, request_id="req-2")
+    events = engine.audit_events().items
+    assert {event.action for event in events} == {"fund_created", "fund_updated", "client_updated"}
+    records += [(AuditEventOut, event) for event in events]
+    records += [(FundOut, engine.fund(6))]
     delivered = make_engine()
     carla = delivered.register_client("Carla", "carla@example.com", "+573001112233", channel="email")
     delivered.subscribe(carla.id, 2, None)
@@ -75,13 +85,43 @@ def test_each_model_is_exactly_its_records_wire_form():
     assert {status for model, status in checked if model is NotificationOut} == {"pending", "failed", "delivered"}
 
 
+def test_each_page_model_is_exactly_the_engines_page():
+    engine = make_engine()
+    ana = engine.register_client("Ana", "ana@example.com", "+573001234567", channel="email")
+    engine.register_client("Bob", "bob@example.com", "+573005550000", channel="sms")
+    engine.subscribe(ana.id, 3, None)
+    engine.subscribe(ana.id, 1, None)
+    engine.update_fund(3, name="FDO_RENOMBRADO", actor="ops")
+    engine.update_client(ana.id, phone="+573009999999", actor="ops", request_id="r-1")
+    for model, page in [
+        (ClientPage, engine.clients(1)),
+        (ClientPage, engine.clients()),
+        (AuditEventPage, engine.audit_events(1)),
+        (AuditEventPage, engine.audit_events()),
+        (TransactionPage, engine.history_page(ana.id, 1)),
+    ]:
+        wire = page.to_dict()
+        assert set(model.model_fields) == set(wire)
+        assert model.model_validate(wire).model_dump(mode="json") == wire, wire
+        assert wire["items"]
+
+
 def test_every_endpoint_returns_its_response_model():
     """Each handler is annotated with the model it returns (FastAPI validates and serializes
     it); none bypasses the model with a ready-made response."""
-    models = {ClientOut, FundOut, NotificationOut, SubscriptionOut, TransactionOut, TransactionPage}
+    models = {
+        AuditEventPage,
+        ClientOut,
+        ClientPage,
+        FundOut,
+        NotificationOut,
+        SubscriptionOut,
+        TransactionOut,
+        TransactionPage,
+    }
     app = create_app(Settings(jwt_secret="x" * 40), engine=make_engine())
     routes = [route for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)]
-    assert len(routes) == 9
+    assert len(routes) == 14
     for route in routes:
         returned = typing.get_type_hints(route.endpoint)["return"]
         assert route.response_model == returned, route.path

@@ -23,6 +23,11 @@ OPERATIONS = {
     ("/clients/{client_id}/subscriptions/{fund_id}", "delete"): "cancelSubscription",
     ("/clients/{client_id}/transactions", "get"): "listTransactions",
     ("/clients/{client_id}/notifications", "get"): "listNotifications",
+    ("/clients", "get"): "listClients",
+    ("/clients/{client_id}", "patch"): "updateClient",
+    ("/funds", "post"): "createFund",
+    ("/funds/{fund_id}", "patch"): "updateFund",
+    ("/audit", "get"): "listAuditEvents",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import clients, funds, health, notifications, subscriptions, transactions
+from . import audit, clients, funds, health, notifications, subscriptions, transactions
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
@@ -13,4 +13,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     subscriptions.router,
     transactions.router,
     notifications.router,
+    audit.router,
 )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path
+from fastapi import APIRouter, Header
 from pydantic.json_schema import SkipJsonSchema
 from starlette.concurrency import run_in_threadpool
 
 import fundcore
 
-from ..dependencies import AuthorizedClient, EngineDep
+from ..dependencies import AuthorizedClient, EngineDep, FundIdPath
 from ..errors import error_responses
 from ..json_body import MoneySafeRoute
 from ..logs import printable
@@ -34,8 +34,6 @@ IdempotencyKey = Annotated[
         json_schema_extra={"minLength": 1, "maxLength": fundcore.MAX_IDEMPOTENCY_KEY_CHARS},
     ),
 ]
-#: Any integer: one that names no fund is the engine's 404 ``FUND_NOT_FOUND``.
-FundIdPath = Annotated[int, Path(description="fund id (see GET /funds)")]
 
 
 @router.get(

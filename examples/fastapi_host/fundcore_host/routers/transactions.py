@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
-from pydantic.json_schema import SkipJsonSchema
+from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-import fundcore
-
-from ..dependencies import AuthorizedClient, EngineDep
+from ..dependencies import AuthorizedClient, EngineDep, PageSize, TransactionCursor
 from ..errors import error_responses
 from ..json_body import MoneySafeRoute
-from ..models import QueryInt, Text, TransactionPage
+from ..models import TransactionPage
 
 router = APIRouter(route_class=MoneySafeRoute, tags=["transactions"])
-
-#: The engine checks the range (the document states it, from ``fundcore.MAX_PAGE``).
-PageSize = Annotated[
-    QueryInt,
-    Query(
-        description=f"page size, 1 to {fundcore.MAX_PAGE}",
-        json_schema_extra={"minimum": 1, "maximum": fundcore.MAX_PAGE},
-    ),
-]
-#: Optional: ``None`` when absent (a query parameter is never null, so the document shows only the string).
-Cursor = Annotated[
-    Text | SkipJsonSchema[None],
-    Query(
-        description="exclusive cursor: the `next` of the previous page (a transaction id)",
-        json_schema_extra={"format": "uuid"},
-    ),
-]
 
 
 @router.get(
@@ -45,7 +23,7 @@ async def list_transactions(
     client_id: AuthorizedClient,
     engine: EngineDep,
     limit: PageSize = 50,
-    before: Cursor = None,
+    before: TransactionCursor = None,
 ) -> TransactionPage:
     page = await run_in_threadpool(engine.history_page, client_id, limit, before)
     return TransactionPage.model_validate(page.to_dict())
