@@ -5,6 +5,7 @@
 mod convert;
 mod engine;
 mod errors;
+mod recorder;
 mod records;
 
 use std::str::FromStr;
@@ -124,6 +125,8 @@ fn fundcore_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<records::DispatchReport>()?;
     m.add_function(wrap_pyfunction!(format_cop, m)?)?;
     m.add_function(wrap_pyfunction!(client_not_found, m)?)?;
+    m.add_function(wrap_pyfunction!(recorder::enable_metrics, m)?)?;
+    m.add_function(wrap_pyfunction!(recorder::metrics, m)?)?;
     m.setattr(
         "_record_from_json",
         wrap_pyfunction!(records::_record_from_json, m)?,

@@ -57,7 +57,9 @@ from fundcore._fundcore import (
     Transaction,
     __version__,
     client_not_found,
+    enable_metrics,
     format_cop,
+    metrics,
 )
 from fundcore._notifier import Notifier
 
@@ -103,5 +105,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "client_not_found",
+    "enable_metrics",
     "format_cop",
+    "metrics",
 ]

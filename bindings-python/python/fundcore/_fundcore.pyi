@@ -41,7 +41,9 @@ __all__ = [
     "Subscription",
     "Transaction",
     "client_not_found",
+    "enable_metrics",
     "format_cop",
+    "metrics",
 ]
 
 __version__: str
@@ -174,6 +176,31 @@ def client_not_found(client_id: str, locale: Literal["es", "en"] = "es") -> NotF
     """The engine's `CLIENT_NOT_FOUND` error for `client_id`, in `locale`, without a store: what a
     host answers when a caller names a client it may not see (the same answer as for a client
     that does not exist). Returns the exception; raise it to use it.
+    """
+class _Counter(TypedDict):
+    name: str
+    type: Literal["counter"]
+    labels: dict[str, str]
+    value: int
+
+class _Histogram(TypedDict):
+    name: str
+    type: Literal["histogram"]
+    labels: dict[str, str]
+    buckets: list[tuple[float, int]]
+    sum: float
+    count: int
+
+def enable_metrics() -> bool:
+    """Installs fundcore's metrics recorder for this process; `True` when it is the process's
+    recorder (now or since an earlier call), `False` when another recorder was installed first
+    (then `metrics()` stays empty).
+    """
+def metrics() -> list[_Counter | _Histogram]:
+    """What the engine recorded since `enable_metrics()`: a list of
+    `{"name", "type": "counter", "labels", "value"}` and
+    `{"name", "type": "histogram", "labels", "buckets": [(upper bound, cumulative count), ...,
+    (inf, count)], "sum", "count"}`. Empty when metrics are not enabled.
     """
 def format_cop(amount: _Amount) -> str:
     """Formats an amount for people, the Colombian way: `format_cop(Decimal("75000"))` is
