@@ -1,6 +1,7 @@
 """The host on the PostgreSQL store with two worker processes on one database (real
 PostgreSQL, real processes): 64 concurrent callers on the same clients, then the invariants
-checked through the API, every notification delivered exactly once, both workers serving.
+checked through the API, every notification delivered exactly once, both workers serving; and a
+fund change made through one worker seen by the other at once.
 
 Needs ``FUNDCORE_TEST_DATABASE_URL`` (a superuser URL; `make test-host` starts a private
 server through scripts/with-postgres.sh); each test creates a fresh database."""
@@ -176,6 +177,79 @@ def test_two_workers_on_one_database_keep_every_invariant(database_url: str, liv
         assert host.stop() == 0
     finally:
         sinks.stop()
+
+
+def _served_by(host: Any, request_id: str) -> int:
+    """The pid of the worker that answered the request with this ``X-Request-ID`` (its access
+    line is written once the response is sent, so it is waited for)."""
+    pattern = re.compile(rf"fundcore_host\.access \[{re.escape(request_id)}\] .* pid=(\d+) ")
+
+    def found() -> int | None:
+        match = pattern.search(host.log())
+        return int(match.group(1)) if match else None
+
+    pid: int = wait_until(found, timeout_s=10)
+    return pid
+
+
+def test_a_fund_change_through_one_worker_is_seen_by_the_other_at_once(
+    database_url: str, live_host: Any, tmp_path: Path
+) -> None:
+    """Each change to fund 1 (a new minimum, closed, reopened) is made through one worker; the
+    very next requests the other worker answers (the catalogue, a subscription at the fund's
+    minimum, a cancellation) already see it."""
+    host = live_host(
+        env={"FUNDCORE_DATABASE_URL": database_url, "FUNDCORE_DATA": None},
+        args=["--workers", "2"],
+    )
+    wait_until(lambda: len(_worker_pids(host.log())) == 2, timeout_s=30)
+    workers = _worker_pids(host.log())
+    contact = {"name": "Ana", "email": "ana@example.com", "phone": "+573001234567", "channel": "email"}
+    status, ana, _ = http_call("POST", f"{host.url}/clients", contact, ADMIN)
+    assert status == 201, ana
+    subscriptions = f"{host.url}/clients/{ana['id']}/subscriptions"
+
+    changes: list[tuple[dict[str, Any], str, bool]] = [  # the change, then fund 1's minimum and active flag
+        ({"minimum": "90000"}, "90000.00", True),
+        ({"active": False}, "90000.00", False),
+        ({"active": True}, "90000.00", True),
+        ({"minimum": "60000.50"}, "60000.50", True),
+    ]
+    for round_number, (change, minimum, active) in enumerate(changes):
+        changed_by = f"change-{round_number}"
+        status, fund, _ = http_call("PATCH", f"{host.url}/funds/1", change, ADMIN | {"X-Request-ID": changed_by})
+        assert status == 200 and (fund["minimum"], fund["active"]) == (minimum, active), fund
+        changer = _served_by(host, changed_by)
+        other = (workers - {changer}).pop()
+        seen_by_other: set[str] = set()
+        for attempt in range(200):
+            read_by = f"read-{round_number}-{attempt}"
+            status, funds, _ = http_call("GET", f"{host.url}/funds", headers=ADMIN | {"X-Request-ID": read_by})
+            assert status == 200 and (funds[0]["minimum"], funds[0]["active"]) == (minimum, active), funds[0]
+            if _served_by(host, read_by) == other:
+                seen_by_other.add("catalogue")
+
+            subscribed_by = f"subscribe-{round_number}-{attempt}"
+            status, tx, _ = http_call("POST", subscriptions, {"fund_id": 1}, ADMIN | {"X-Request-ID": subscribed_by})
+            if active:
+                assert status == 201 and tx["amount"] == minimum, tx
+                status, refund, _ = http_call("DELETE", f"{subscriptions}/1", headers=ADMIN)
+                assert status == 200 and refund["amount"] == minimum, refund
+            else:
+                assert status == 409 and tx["code"] == "FUND_INACTIVE", tx
+            if _served_by(host, subscribed_by) == other:
+                seen_by_other.add("subscription")
+            if seen_by_other == {"catalogue", "subscription"}:
+                break
+        assert seen_by_other == {"catalogue", "subscription"}, f"worker {other} never answered: {seen_by_other}"
+
+    # the trail holds each change once, as made through whichever worker
+    status, trail, _ = http_call("GET", f"{host.url}/audit", headers=ADMIN)
+    assert status == 200
+    assert [e["request_id"] for e in trail["items"]] == [f"change-{n}" for n in reversed(range(len(changes)))]
+    status, me, _ = http_call("GET", f"{host.url}/clients/{ana['id']}", headers=ADMIN)
+    assert me["balance"] == "500000.00"
+    assert host.stop() == 0
 
 
 def test_a_bad_database_url_is_one_line_without_the_password(live_host: Any, tmp_path: Path) -> None:
