@@ -95,8 +95,8 @@ def reader_env() -> dict[str, str]:
 
 
 def test_every_marked_block_is_found():
-    assert len(marked_blocks(HOST_README)) == 2
-    assert len(marked_blocks(ROOT_README)) == 1
+    assert len(marked_blocks(HOST_README)) == 3
+    assert len(marked_blocks(ROOT_README)) == 2
     example = (
         "# too much: 409 INSUFFICIENT_BALANCE\ncurl -s $API \\\n  -d x\n"
         "curl -s a  # 404 NOT_FOUND\n# COP 500.000\ncurl b\n"
