@@ -134,6 +134,46 @@ def test_what_the_document_states_about_values_comes_from_fundcore(spec):
     assert seen == {"client_id", "before", "fund_id", "Idempotency-Key", "limit"}
 
 
+def test_the_administration_bodies_state_types_and_fundcores_rules_only(spec):
+    """A new fund's category from ``fundcore.CATEGORIES``, a channel from ``fundcore.CHANNELS``,
+    a minimum a string or an integer as an amount is; a change's fields optional, never null,
+    without a default, at least one of them."""
+    schemas = spec["components"]["schemas"]
+    create = schemas["CreateFundRequest"]
+    assert set(create["required"]) == {"id", "name", "minimum", "category"}
+    assert create["properties"]["id"]["type"] == "integer"
+    assert create["properties"]["category"]["enum"] == list(fundcore.CATEGORIES)
+    text, integer = create["properties"]["minimum"]["anyOf"]
+    assert text == {"type": "string", "maxLength": MAX_TEXT_CHARS} and integer == {"type": "integer"}
+    for name, fields in {
+        "UpdateFundRequest": {"name", "minimum", "active"},
+        "UpdateClientRequest": {"name", "email", "phone", "channel"},
+    }.items():
+        change = schemas[name]
+        assert set(change["properties"]) == fields and "required" not in change, name
+        assert change["additionalProperties"] is False and change["minProperties"] == 1
+        for field, schema in change["properties"].items():
+            assert "default" not in schema and "null" not in str(schema), (name, field)
+    assert schemas["UpdateFundRequest"]["properties"]["active"]["type"] == "boolean"
+    assert schemas["UpdateClientRequest"]["properties"]["channel"]["enum"] == list(fundcore.CHANNELS)
+    audit_event = schemas["AuditEventOut"]["properties"]
+    assert audit_event["action"]["enum"] == ["fund_created", "fund_updated", "client_updated"]
+    assert audit_event["id"]["format"] == "uuid" and audit_event["at"]["format"] == "date-time"
+    for page, item in (("ClientPage", "ClientOut"), ("AuditEventPage", "AuditEventOut")):
+        assert schemas[page]["properties"]["items"]["items"] == {"$ref": f"#/components/schemas/{item}"}
+
+
+def test_only_admins_are_documented_as_403(spec):
+    forbidden = {(path, method) for path, method, op in operations(spec) if "403" in op["responses"]}
+    assert forbidden == {
+        ("/clients", "post"),
+        ("/clients", "get"),
+        ("/funds", "post"),
+        ("/funds/{fund_id}", "patch"),
+        ("/audit", "get"),
+    }
+
+
 def test_response_shapes(spec):
     schemas = spec["components"]["schemas"]
     for name, fields in {
@@ -156,6 +196,9 @@ def test_links_drive_the_next_operations(spec):
         "client_id": "$response.body#/client_id",
         "fund_id": "$response.body#/fund_id",
     }
+    created_fund = spec["paths"]["/funds"]["post"]["responses"]["201"]["links"]
+    assert created_fund["updateFund"]["parameters"] == {"fund_id": "$response.body#/id"}
+    assert created["updateClient"]["parameters"] == {"client_id": "$response.body#/id"}
     known = set(OPERATIONS.values())
     for _, _, op in operations(spec):
         for response in op["responses"].values():
