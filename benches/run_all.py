@@ -141,7 +141,7 @@ def cargo_bench(bench: str, args: list[str], env_extra: dict, timeout: int) -> l
 def rust_figures(quick: bool):
     secs = "1.5" if quick else "3"
     # every figure but the PostgreSQL ones, which the postgres part measures on its own server
-    for fig in cargo_bench("figures", ["periodic", "durable", "history", "calls", "sled"],
+    for fig in cargo_bench("figures", ["periodic", "observe", "durable", "history", "calls", "sled"],
                            {"FIGURES_SECONDS": secs}, timeout=300):
         name, value, unit = fig.pop("name"), fig.pop("value"), fig.pop("unit")
         record(name, value, unit, **fig)
@@ -513,6 +513,9 @@ def rest(quick: bool):
 TARGETS = [
     ("fsync_probe", "fsync probe: 4 KiB write + fsync, one thread", None, None),
     ("core_periodic_1thread_ops", "core: subscribe or cancel, one thread, periodic durability", ">=", 50_000),
+    ("core_periodic_1thread_observed_ops", "core: periodic, one thread, with a metrics recorder and a tracing subscriber",
+     None, None),
+    ("core_observed_over_unobserved", "core: observability on / off (interleaved windows, same engine)", ">=", 0.95),
     ("fsync_probe_adjacent", "fsync probe run right before the durable runs (Rust)", None, None),
     ("core_durable_1threads_ops", "core: durable (flushed before return), 1 caller", None, None),
     ("core_durable_4threads_ops", "core: durable, 4 concurrent callers", None, None),
@@ -712,6 +715,9 @@ def write_reports(results: list[dict], mach: dict, elapsed: float, quick: bool):
         "  fixed time after a warm-up; durable runs use `Durability::EveryCommit` with N threads on",
         "  one engine; history is 5,000 single calls of `history(client, 50, None)` on a client with",
         "  100,000 transactions; per-call times are p50 of 20,000 single calls.",
+        "- **observability** (`benches/benches/figures.rs`): the periodic one-thread mix on one engine",
+        "  in 8 alternating windows (off, on, on, off, ...), on = a metrics recorder and a tracing",
+        "  subscriber at INFO installed for the thread; the ratio is on / off.",
         "- **Python** (`benches/py_driver.py`): the same driver runs `fundcore.Engine(durability=...)`",
         "  and the sqlite3 baseline (`benches/baseline/`, WAL, `BEGIN IMMEDIATE`, `synchronous=FULL`",
         "  for durable and `NORMAL` for periodic); overhead over Rust = Python p50 − Rust p50 of the",

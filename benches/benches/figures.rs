@@ -42,6 +42,47 @@ fn periodic_one_thread() {
     );
 }
 
+/// The cost of observability: the periodic one-thread mix with a metrics recorder and a tracing
+/// subscriber (at INFO, as in production) installed, against the same engine with neither, in
+/// alternating windows (off, on, on, off, …) so drift affects both alike.
+fn observability_overhead() {
+    let dir = fresh_dir("observe");
+    let engine = open(dir.path(), PERIODIC);
+    let mut mix = Mix::new(clients(&engine, 100, "o"));
+    mix.run_for(&engine, 0.5); // warm-up
+    let window = (seconds() / 4.0).max(0.25);
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::sink)
+        .finish();
+    let dispatch = tracing::Dispatch::new(subscriber);
+    let (mut off, mut on) = ((0u64, 0f64), (0u64, 0f64));
+    for round in 0..8 {
+        let observed = matches!(round % 4, 1 | 2);
+        let (ops, secs) = if observed {
+            tracing::dispatcher::with_default(&dispatch, || {
+                metrics::with_local_recorder(&recorder, || mix.run_for(&engine, window))
+            })
+        } else {
+            mix.run_for(&engine, window)
+        };
+        let total = if observed { &mut on } else { &mut off };
+        total.0 += ops;
+        total.1 += secs;
+    }
+    let (off_rate, on_rate) = (off.0 as f64 / off.1, on.0 as f64 / on.1);
+    emit(
+        &json!({"name": "core_periodic_1thread_observed_ops", "value": on_rate, "unit": "ops/s",
+                 "unobserved_ops_per_s": off_rate})
+        .to_string(),
+    );
+    emit(
+        &json!({"name": "core_observed_over_unobserved", "value": on_rate / off_rate, "unit": "x"})
+            .to_string(),
+    );
+}
+
 /// 4 KiB write + fsync in a loop on the bench disk, right before the durable runs.
 fn fsync_probe(secs: f64) -> f64 {
     // write back what others left dirty, so the probe measures this disk, not a backlog
@@ -233,6 +274,9 @@ fn main() {
     let want = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
     if want("periodic") {
         periodic_one_thread();
+    }
+    if want("observe") {
+        observability_overhead();
     }
     if want("durable") {
         let probe = fsync_probe(2.0);
