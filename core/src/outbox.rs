@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::Write;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
@@ -85,6 +86,54 @@ pub struct DispatchReport {
     pub retried: u32,
     /// Entries given up on in this run.
     pub failed: u32,
+}
+
+/// How the outbox stands: its entries by status, and how long the oldest pending one has waited
+/// (what an operator watches: a growing backlog or age means deliveries are not keeping up).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxState {
+    /// Entries waiting for a (further) delivery attempt.
+    pub pending: u64,
+    /// Entries given up on (see [`crate::Engine::retry_failed_notifications`]).
+    pub failed: u64,
+    /// Entries the notifier accepted.
+    pub delivered: u64,
+    /// When the oldest pending entry was written (with its transaction); `None` when nothing is
+    /// pending.
+    pub oldest_pending_at: Option<Timestamp>,
+    /// How long the oldest pending entry has waited, by the engine's clock (zero when the clock
+    /// is behind it); `None` when nothing is pending. In JSON, seconds (a number).
+    #[serde(with = "optional_seconds")]
+    pub oldest_pending_age: Option<Duration>,
+}
+
+/// An optional duration as a number of seconds, to microsecond precision.
+mod optional_seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        value: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            // Whole microseconds, so the number has no binary-fraction noise beyond them.
+            Some(age) => serializer.serialize_some(&(age.as_micros() as f64 / 1e6)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        match Option::<f64>::deserialize(deserializer)? {
+            Some(seconds) => Duration::try_from_secs_f64(seconds)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+            None => Ok(None),
+        }
+    }
 }
 
 /// A notifier that keeps what it is sent, and fails on cue; for tests (feature `testing`).
