@@ -102,13 +102,16 @@ pub struct OutboxState {
     /// pending.
     pub oldest_pending_at: Option<Timestamp>,
     /// How long the oldest pending entry has waited, by the engine's clock (zero when the clock
-    /// is behind it); `None` when nothing is pending. In JSON, seconds (a number).
-    #[serde(with = "optional_seconds")]
+    /// is behind it); `None` when nothing is pending. In JSON, an ISO 8601 duration in
+    /// seconds: `"PT12.5S"`.
+    #[serde(with = "optional_iso_seconds")]
     pub oldest_pending_age: Option<Duration>,
 }
 
-/// An optional duration as a number of seconds, to microsecond precision.
-mod optional_seconds {
+/// An optional duration as an ISO 8601 duration in seconds, exact to the microsecond
+/// (`"PT12.5S"`, the form Python's pydantic gives a `timedelta`): a string, as money and times
+/// are, so no record carries a binary float.
+mod optional_iso_seconds {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};
@@ -118,8 +121,7 @@ mod optional_seconds {
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         match value {
-            // Whole microseconds, so the number has no binary-fraction noise beyond them.
-            Some(age) => serializer.serialize_some(&(age.as_micros() as f64 / 1e6)),
+            Some(age) => serializer.serialize_some(&to_text(*age)),
             None => serializer.serialize_none(),
         }
     }
@@ -127,11 +129,62 @@ mod optional_seconds {
     pub fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<Duration>, D::Error> {
-        match Option::<f64>::deserialize(deserializer)? {
-            Some(seconds) => Duration::try_from_secs_f64(seconds)
-                .map(Some)
-                .map_err(serde::de::Error::custom),
+        match Option::<String>::deserialize(deserializer)? {
+            Some(text) => from_text(&text).map(Some).ok_or_else(|| {
+                serde::de::Error::custom(format!("not an ISO 8601 duration in seconds: {text}"))
+            }),
             None => Ok(None),
+        }
+    }
+
+    pub(super) fn to_text(age: Duration) -> String {
+        let micros = age.subsec_micros();
+        if micros == 0 {
+            return format!("PT{}S", age.as_secs());
+        }
+        let fraction = format!("{micros:06}");
+        format!("PT{}.{}S", age.as_secs(), fraction.trim_end_matches('0'))
+    }
+
+    pub(super) fn from_text(text: &str) -> Option<Duration> {
+        let seconds = text.strip_prefix("PT")?.strip_suffix('S')?;
+        let (whole, fraction) = seconds.split_once('.').unwrap_or((seconds, ""));
+        let all_digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || !all_digits(whole) || fraction.len() > 6 || !all_digits(fraction) {
+            return None;
+        }
+        let micros: u32 = format!("{fraction:0<6}").parse().ok()?;
+        Some(Duration::new(whole.parse().ok()?, micros * 1000))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::optional_iso_seconds::{from_text, to_text};
+
+    #[test]
+    fn ages_are_iso_8601_seconds_exact_to_the_microsecond() {
+        for (age, text) in [
+            (Duration::ZERO, "PT0S"),
+            (Duration::from_secs(90_061), "PT90061S"),
+            (Duration::from_micros(12_500_000), "PT12.5S"),
+            (Duration::from_micros(7_322), "PT0.007322S"),
+        ] {
+            assert_eq!(to_text(age), text);
+            assert_eq!(from_text(text), Some(age));
+        }
+        for bad in [
+            "12.5",
+            "PT.5S",
+            "PT1.1234567S",
+            "PT-1S",
+            "PT1,5S",
+            "P1DT1S",
+            "PTS",
+        ] {
+            assert_eq!(from_text(bad), None, "{bad}");
         }
     }
 }

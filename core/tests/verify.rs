@@ -295,7 +295,7 @@ fn outbox_state_counts_entries_by_status_and_ages_the_oldest_pending_one() {
 }
 
 #[test]
-fn the_outbox_state_is_json_with_the_age_in_seconds() {
+fn the_outbox_state_is_json_with_the_age_as_an_iso_8601_duration() {
     let state = OutboxState {
         pending: 2,
         failed: 1,
@@ -309,7 +309,7 @@ fn the_outbox_state_is_json_with_the_age_in_seconds() {
         serde_json::json!({
             "pending": 2, "failed": 1, "delivered": 7,
             "oldest_pending_at": START.to_rfc3339(),
-            "oldest_pending_age": 12.5,
+            "oldest_pending_age": "PT12.5S",
         })
     );
     assert_eq!(serde_json::from_value::<OutboxState>(json).unwrap(), state);
