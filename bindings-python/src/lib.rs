@@ -98,6 +98,7 @@ fn fundcore_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<records::Transaction>()?;
     m.add_class::<records::Notification>()?;
     m.add_class::<records::DispatchReport>()?;
+    m.add_class::<records::OutboxState>()?;
     m.add_function(wrap_pyfunction!(format_cop, m)?)?;
     m.setattr(
         "_record_from_json",

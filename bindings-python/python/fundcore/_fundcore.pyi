@@ -37,6 +37,7 @@ __all__ = [
     "Fund",
     "HistoryPage",
     "Notification",
+    "OutboxState",
     "Subscription",
     "Transaction",
     "format_cop",
@@ -167,6 +168,13 @@ class _DispatchReportDict(TypedDict):
     delivered: int
     retried: int
     failed: int
+
+class _OutboxStateDict(TypedDict):
+    pending: int
+    failed: int
+    delivered: int
+    oldest_pending_at: str | None
+    oldest_pending_age: str | None
 
 def format_cop(amount: _Amount) -> str:
     """Formats an amount for people, the Colombian way: `format_cop(Decimal("75000"))` is
@@ -391,6 +399,43 @@ class DispatchReport:
     def failed(self) -> int:
         """Entries given up on in this run."""
     def to_dict(self) -> _DispatchReportDict:
+        """The record as JSON-ready plain data: money as strings with 2 decimals
+        (`"75000.00"`), times as RFC 3339 strings, ids as strings.
+        """
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class OutboxState:
+    """How the outbox stands (`Engine.outbox_state()`): entries by status, and when the oldest
+    pending one was written and how long it has waited.
+
+    `to_dict()` gives the time as an RFC 3339 string and the age as an ISO 8601 duration in
+    seconds (`"PT12.5S"`, as pydantic writes a `timedelta`).
+
+    Immutable; compared by value, hashable and picklable.
+    """
+
+    @property
+    def pending(self) -> int:
+        """Entries waiting for a (further) delivery attempt."""
+    @property
+    def failed(self) -> int:
+        """Entries given up on (`Engine.retry_failed_notifications` queues them again)."""
+    @property
+    def delivered(self) -> int:
+        """Entries the notifier accepted."""
+    @property
+    def oldest_pending_at(self) -> datetime.datetime | None:
+        """When the oldest pending entry was written (UTC `datetime`), or `None` when nothing
+        is pending.
+        """
+    @property
+    def oldest_pending_age(self) -> datetime.timedelta | None:
+        """How long the oldest pending entry has waited (`datetime.timedelta`, by the engine's
+        clock), or `None` when nothing is pending.
+        """
+    def to_dict(self) -> _OutboxStateDict:
         """The record as JSON-ready plain data: money as strings with 2 decimals
         (`"75000.00"`), times as RFC 3339 strings, ids as strings.
         """
@@ -699,10 +744,24 @@ class Engine:
         """Puts up to `limit` failed notifications back in the queue, due now, with their attempt
         count reset. Returns how many were requeued.
         """
+    def outbox_state(self) -> OutboxState:
+        """How the outbox stands: pending, failed and delivered entries, and when the oldest
+        pending one was written and how long it has waited (an `OutboxState`). On PostgreSQL,
+        the outbox of every process sharing the database.
+        """
     def flush(self) -> None:
         """Makes everything acknowledged so far durable (useful with `durability="periodic"`)."""
 
 def _record_from_json(
     kind: str, json: str
-) -> Fund | Client | Subscription | Transaction | Notification | AuditEvent | DispatchReport:
+) -> (
+    Fund
+    | Client
+    | Subscription
+    | Transaction
+    | Notification
+    | AuditEvent
+    | DispatchReport
+    | OutboxState
+):
     """Rebuilds a record from its class name and JSON (the pickle/copy support of records)."""
