@@ -738,6 +738,85 @@ mod command {
         assert!(report.transactions > 20, "the writers wrote: {report}");
     }
 
+    /// The shell block of docs/stores.md that this file is named by (`run-by`).
+    fn documented_commands() -> String {
+        let page = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("docs/stores.md");
+        let text = std::fs::read_to_string(page).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let marker = lines
+            .iter()
+            .position(|line| line.trim() == "<!-- run-by: core/tests/verify.rs -->")
+            .expect("the page names this test");
+        assert_eq!(lines[marker + 1], "```sh");
+        let block: Vec<&str> = lines[marker + 2..]
+            .iter()
+            .take_while(|line| !line.starts_with("```"))
+            .copied()
+            .collect();
+        assert!(block.len() >= 4, "{block:?}");
+        block.join("\n")
+    }
+
+    #[test]
+    fn the_commands_of_the_stores_page_run_as_written() {
+        if !common::stores::kinds().contains(&StoreKind::Postgres) {
+            return common::stores::postgres_configured().unwrap();
+        }
+        // The page's embedded store, `data/fundcore` in the working directory, and its database.
+        let work = tempfile::tempdir().unwrap();
+        let embedded = work.path().join("data/fundcore");
+        let database = TestStore::new(StoreKind::Postgres);
+        for engine in [
+            Engine::open(&embedded, Config::default()).unwrap(),
+            database.open(Config::default()).unwrap(),
+        ] {
+            let ana = engine
+                .register_client("Ana", "ana@example.com", "+573001234567", Channel::Email)
+                .unwrap();
+            engine.subscribe(ana.id, 1, None, Some("k-1")).unwrap();
+            engine.subscribe(ana.id, 3, None, None).unwrap();
+            let notifier = RecordingNotifier::new();
+            notifier.script([Err(DeliveryError::Permanent("gone".into()))]);
+            engine.dispatch_notifications(&notifier, 10).unwrap();
+        }
+        let binaries = std::path::Path::new(env!("CARGO_BIN_EXE_fundcore"))
+            .parent()
+            .unwrap();
+        let path = format!(
+            "{}:{}",
+            binaries.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = Command::new("sh")
+            .args(["-e", "-c", &documented_commands()])
+            .current_dir(work.path())
+            .env("PATH", path)
+            .env("FUNDCORE_DATABASE_URL", database.location())
+            .output()
+            .unwrap();
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+        assert_eq!(stdout.matches("violations: none").count(), 2, "{stdout}");
+        assert!(
+            stdout.contains("fundcore verify data/fundcore\n"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("pending: 0\nfailed: 1\ndelivered: 1\noldest pending: none\n"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(": 1 failed notifications requeued"),
+            "{stdout}"
+        );
+        assert!(
+            !stdout.contains("postgres@"),
+            "the database is shown without its credentials: {stdout}"
+        );
+    }
+
     #[test]
     fn usage_errors_exit_2() {
         for args in [
