@@ -1,6 +1,8 @@
 //! Conversions between Python values and the core's types. No business rule lives here:
 //! amounts are parsed and validated by the core's money functions, ids by its `FromStr`.
 
+use std::time::Duration;
+
 use fundcore::{
     Category, Channel, ClientId, Decimal, NotificationId, NotificationStatus, Timestamp,
     TransactionId, TransactionKind,
@@ -9,7 +11,9 @@ use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDateTime, PyDict, PyFloat, PyInt, PyList, PyString, PyType, PyTzInfo};
+use pyo3::types::{
+    PyBool, PyDateTime, PyDelta, PyDict, PyFloat, PyInt, PyList, PyString, PyType, PyTzInfo,
+};
 
 use crate::errors::Failure;
 
@@ -86,6 +90,27 @@ pub trait ToPy {
 impl ToPy for u32 {
     fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.into_bound_py_any(py)
+    }
+}
+
+impl ToPy for u64 {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.into_bound_py_any(py)
+    }
+}
+
+/// A duration as a `datetime.timedelta` (microsecond precision, as the core's times).
+impl ToPy for Duration {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        const MICROS_PER_DAY: u128 = 86_400 * 1_000_000;
+        let micros = self.as_micros();
+        let days = i32::try_from(micros / MICROS_PER_DAY)
+            .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("duration out of range"))?;
+        let rest = micros % MICROS_PER_DAY;
+        // Both below a day's worth, so they fit.
+        let seconds = (rest / 1_000_000) as i32;
+        let microseconds = (rest % 1_000_000) as i32;
+        PyDelta::new(py, days, seconds, microseconds, false).map(Bound::into_any)
     }
 }
 

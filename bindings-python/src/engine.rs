@@ -19,8 +19,8 @@ use pyo3::types::{PyBool, PyInt};
 use crate::convert::{ToPy, amount_arg, count_arg};
 use crate::errors::{Failure, errors_module};
 use crate::records::{
-    AuditEventPage, Client, ClientPage, DispatchReport, Fund, HistoryPage, Subscription,
-    Transaction,
+    AuditEventPage, Client, ClientPage, DispatchReport, Fund, HistoryPage, OutboxState,
+    Subscription, Transaction,
 };
 
 /// The fund-subscription engine over an embedded store or a PostgreSQL database.
@@ -633,6 +633,14 @@ impl Engine {
     fn retry_failed_notifications(&self, py: Python<'_>, limit: i128) -> PyResult<usize> {
         let limit = count_arg(limit);
         self.run(py, |engine| engine.retry_failed_notifications(limit))
+    }
+
+    /// How the outbox stands: pending, failed and delivered entries, and when the oldest
+    /// pending one was written and how long it has waited (an `OutboxState`). On PostgreSQL,
+    /// the outbox of every process sharing the database.
+    fn outbox_state(&self, py: Python<'_>) -> PyResult<OutboxState> {
+        self.run(py, |engine| engine.outbox_state())
+            .map(OutboxState)
     }
 
     /// Makes everything acknowledged so far durable (useful with `durability="periodic"`).

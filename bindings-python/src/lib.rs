@@ -123,6 +123,7 @@ fn fundcore_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<records::Transaction>()?;
     m.add_class::<records::Notification>()?;
     m.add_class::<records::DispatchReport>()?;
+    m.add_class::<records::OutboxState>()?;
     m.add_function(wrap_pyfunction!(format_cop, m)?)?;
     m.add_function(wrap_pyfunction!(client_not_found, m)?)?;
     m.add_function(wrap_pyfunction!(recorder::enable_metrics, m)?)?;

@@ -280,6 +280,28 @@ record! {
     }
 }
 
+record! {
+    /// How the outbox stands (`Engine.outbox_state()`): entries by status, and when the oldest
+    /// pending one was written and how long it has waited.
+    ///
+    /// `to_dict()` gives the time as an RFC 3339 string and the age as an ISO 8601 duration in
+    /// seconds (`"PT12.5S"`, as pydantic writes a `timedelta`).
+    OutboxState(fundcore::OutboxState) {
+        /// Entries waiting for a (further) delivery attempt.
+        pending,
+        /// Entries given up on (`Engine.retry_failed_notifications` queues them again).
+        failed,
+        /// Entries the notifier accepted.
+        delivered,
+        /// When the oldest pending entry was written (UTC `datetime`), or `None` when nothing
+        /// is pending.
+        oldest_pending_at,
+        /// How long the oldest pending entry has waited (`datetime.timedelta`, by the engine's
+        /// clock), or `None` when nothing is pending.
+        oldest_pending_age,
+    }
+}
+
 /// Rebuilds a record from its class name and JSON (the pickle/copy support of records).
 #[pyfunction]
 pub fn _record_from_json(
@@ -314,6 +336,10 @@ pub fn _record_from_json(
             .into_any()
             .unbind(),
         "DispatchReport" => DispatchReport::from_json_text(json)?
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
+        "OutboxState" => OutboxState::from_json_text(json)?
             .into_pyobject(py)?
             .into_any()
             .unbind(),

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::config::Config;
+use crate::engine::store_options;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::store::sled::{SledStore, StoreOptions};
@@ -44,11 +45,36 @@ impl StoreLocation {
                 url, &config,
             )?)),
             #[cfg(not(feature = "postgres"))]
-            StoreLocation::Postgres(_) => Err(Error::storage(
-                "this build of fundcore has no PostgreSQL store (feature `postgres`)",
-            )),
+            StoreLocation::Postgres(_) => Err(no_postgres()),
         }
     }
+
+    /// Opens the store that exists at this location, never creating one: an embedded store's
+    /// directory must hold one, and a database must have fundcore's schema at this library's
+    /// version (nothing is migrated) and its settings. The embedded store is opened as an
+    /// engine opens it (sled has no read-only mode): it must not be open in another process.
+    pub(crate) fn open_existing(&self, config: &Config) -> Result<Box<dyn Store>> {
+        let store: Box<dyn Store> = match self {
+            StoreLocation::Embedded(path) => {
+                Box::new(SledStore::open_existing(path, &store_options(config))?)
+            }
+            #[cfg(feature = "postgres")]
+            StoreLocation::Postgres(url) => Box::new(
+                crate::store::postgres::PgStore::connect_existing(url, config)?,
+            ),
+            #[cfg(not(feature = "postgres"))]
+            StoreLocation::Postgres(_) => return Err(no_postgres()),
+        };
+        if store.stored_seed()?.is_none() {
+            return Err(Error::storage(format!("{self} holds no fundcore store")));
+        }
+        Ok(store)
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+fn no_postgres() -> Error {
+    Error::storage("this build of fundcore has no PostgreSQL store (feature `postgres`)")
 }
 
 impl fmt::Display for StoreLocation {

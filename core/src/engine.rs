@@ -7,6 +7,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::{Mutex, MutexGuard};
 
@@ -14,6 +15,7 @@ use rust_decimal::Decimal;
 
 use crate::client::{Channel, Client, validate_contact};
 use crate::config::{Config, Durability};
+use crate::copy::StoreLocation;
 use crate::error::{Error, Invalid, Result};
 use crate::fund::Fund;
 use crate::ids::{ClientId, FundId, NotificationId, TransactionId};
@@ -21,7 +23,7 @@ use crate::ledger::{Subscription, Transaction, TransactionKind};
 use crate::limits::MAX_PAGE;
 use crate::locale::Locale;
 use crate::money::{to_minor_units, validate_amount};
-use crate::outbox::{DeliveryError, DispatchReport, Notification, Notifier};
+use crate::outbox::{DeliveryError, DispatchReport, Notification, Notifier, OutboxState};
 use crate::page::Page;
 use crate::rules::{self, Attempt, RetryPolicy};
 use crate::store::sled::{SledStore, StoreOptions};
@@ -82,18 +84,20 @@ impl Engine {
         Self::with_store(Box::new(store), config)
     }
 
+    /// Opens the store that exists at `location`, never creating one: an embedded store's
+    /// directory must hold a store, and a database must hold fundcore's tables at this
+    /// library's schema version (nothing is migrated). For operations tools (`fundcore
+    /// outbox`), where a mistyped location must fail (STORAGE_ERROR) rather than start an empty
+    /// store. An embedded store is opened (and locked) as by [`Engine::open`].
+    pub fn open_existing(location: &StoreLocation, config: Config) -> Result<Engine> {
+        config.validate()?;
+        let store = location.open_existing(&config)?;
+        Self::with_store(store, config)
+    }
+
     fn open_embedded(path: Option<&Path>, config: Config) -> Result<Engine> {
         config.validate()?;
-        let flush_every_ms = match config.durability {
-            // The background flush still runs so that `flush()` has little left to do.
-            Durability::EveryCommit => Some(Config::DEFAULT_FLUSH_INTERVAL_MS),
-            Durability::Periodic { interval_ms } => Some(interval_ms.max(1)),
-        };
-        let options = StoreOptions {
-            flush_every_ms,
-            cache_capacity_bytes: config.cache_capacity_bytes,
-        };
-        let store = SledStore::open_recovered(path, &options)?;
+        let store = SledStore::open_recovered(path, &store_options(&config))?;
         Self::with_store(Box::new(store), config)
     }
 
@@ -495,6 +499,22 @@ impl Engine {
         })
     }
 
+    /// How the outbox stands: pending, failed and delivered entries, and when the oldest
+    /// pending one was written and how long it has waited (by the engine's clock). On
+    /// PostgreSQL, one statement over the outbox of every process; on the embedded store, read
+    /// from its queues (the delivered count is kept up to date after one scan of the ledger,
+    /// the first time it is asked for).
+    pub fn outbox_state(&self) -> Result<OutboxState> {
+        self.check_process()?;
+        let mut state = self.inner.store.outbox_state()?;
+        let now = self.now();
+        state.oldest_pending_age = state.oldest_pending_at.map(|at| {
+            let micros = now.unix_micros().saturating_sub(at.unix_micros()).max(0);
+            Duration::from_micros(micros.unsigned_abs())
+        });
+        Ok(state)
+    }
+
     /// Counters of the store's work (round trips and retries on PostgreSQL).
     pub fn store_stats(&self) -> StoreStats {
         self.inner.store.stats()
@@ -533,6 +553,19 @@ impl Drop for Engine {
         if std::process::id() != self.inner.opened_in {
             std::mem::forget(Arc::clone(&self.inner));
         }
+    }
+}
+
+/// How the embedded store is opened for `config`.
+pub(crate) fn store_options(config: &Config) -> StoreOptions {
+    let flush_every_ms = match config.durability {
+        // The background flush still runs so that `flush()` has little left to do.
+        Durability::EveryCommit => Some(Config::DEFAULT_FLUSH_INTERVAL_MS),
+        Durability::Periodic { interval_ms } => Some(interval_ms.max(1)),
+    };
+    StoreOptions {
+        flush_every_ms,
+        cache_capacity_bytes: config.cache_capacity_bytes,
     }
 }
 

@@ -45,6 +45,7 @@ mod rules;
 mod store;
 mod texts;
 mod time;
+mod verify;
 
 pub use admin::{ContactChanges, FundChanges};
 pub use audit::{Actor, AuditAction, AuditEvent};
@@ -66,6 +67,7 @@ pub use money::{format_cop, parse_amount, validate_amount};
 pub use outbox::RecordingNotifier;
 pub use outbox::{
     DeliveryError, DispatchReport, LoggingNotifier, Notification, NotificationStatus, Notifier,
+    OutboxState,
 };
 pub use page::Page;
 pub use rust_decimal::Decimal;
@@ -73,3 +75,4 @@ pub use store::StoreStats;
 #[cfg(feature = "testing")]
 pub use time::ManualClock;
 pub use time::{Clock, SystemClock, Timestamp, UtcFields};
+pub use verify::{LedgerReport, OutboxCounts, Rule, Violation, verify_store};

@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::Write;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
@@ -85,6 +86,107 @@ pub struct DispatchReport {
     pub retried: u32,
     /// Entries given up on in this run.
     pub failed: u32,
+}
+
+/// How the outbox stands: its entries by status, and how long the oldest pending one has waited
+/// (what an operator watches: a growing backlog or age means deliveries are not keeping up).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxState {
+    /// Entries waiting for a (further) delivery attempt.
+    pub pending: u64,
+    /// Entries given up on (see [`crate::Engine::retry_failed_notifications`]).
+    pub failed: u64,
+    /// Entries the notifier accepted.
+    pub delivered: u64,
+    /// When the oldest pending entry was written (with its transaction); `None` when nothing is
+    /// pending.
+    pub oldest_pending_at: Option<Timestamp>,
+    /// How long the oldest pending entry has waited, by the engine's clock (zero when the clock
+    /// is behind it); `None` when nothing is pending. In JSON, an ISO 8601 duration in
+    /// seconds: `"PT12.5S"`.
+    #[serde(with = "optional_iso_seconds")]
+    pub oldest_pending_age: Option<Duration>,
+}
+
+/// An optional duration as an ISO 8601 duration in seconds, exact to the microsecond
+/// (`"PT12.5S"`, the form Python's pydantic gives a `timedelta`): a string, as money and times
+/// are, so no record carries a binary float.
+mod optional_iso_seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        value: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(age) => serializer.serialize_some(&to_text(*age)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        match Option::<String>::deserialize(deserializer)? {
+            Some(text) => from_text(&text).map(Some).ok_or_else(|| {
+                serde::de::Error::custom(format!("not an ISO 8601 duration in seconds: {text}"))
+            }),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) fn to_text(age: Duration) -> String {
+        let micros = age.subsec_micros();
+        if micros == 0 {
+            return format!("PT{}S", age.as_secs());
+        }
+        let fraction = format!("{micros:06}");
+        format!("PT{}.{}S", age.as_secs(), fraction.trim_end_matches('0'))
+    }
+
+    pub(super) fn from_text(text: &str) -> Option<Duration> {
+        let seconds = text.strip_prefix("PT")?.strip_suffix('S')?;
+        let (whole, fraction) = seconds.split_once('.').unwrap_or((seconds, ""));
+        let all_digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || !all_digits(whole) || fraction.len() > 6 || !all_digits(fraction) {
+            return None;
+        }
+        let micros: u32 = format!("{fraction:0<6}").parse().ok()?;
+        Some(Duration::new(whole.parse().ok()?, micros * 1000))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::optional_iso_seconds::{from_text, to_text};
+
+    #[test]
+    fn ages_are_iso_8601_seconds_exact_to_the_microsecond() {
+        for (age, text) in [
+            (Duration::ZERO, "PT0S"),
+            (Duration::from_secs(90_061), "PT90061S"),
+            (Duration::from_micros(12_500_000), "PT12.5S"),
+            (Duration::from_micros(7_322), "PT0.007322S"),
+        ] {
+            assert_eq!(to_text(age), text);
+            assert_eq!(from_text(text), Some(age));
+        }
+        for bad in [
+            "12.5",
+            "PT.5S",
+            "PT1.1234567S",
+            "PT-1S",
+            "PT1,5S",
+            "P1DT1S",
+            "PTS",
+        ] {
+            assert_eq!(from_text(bad), None, "{bad}");
+        }
+    }
 }
 
 /// A notifier that keeps what it is sent, and fails on cue; for tests (feature `testing`).

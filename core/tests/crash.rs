@@ -1,6 +1,7 @@
 //! Crash test: a child process runs random operations with flush-every-commit durability and
 //! reports each acknowledged one; the parent kills it with SIGKILL at a random moment, reopens
-//! the store and checks the invariants and that every acknowledged operation survived.
+//! the store and checks the invariants and that every acknowledged operation survived, then runs
+//! the ledger check (`verify_store`, and `fundcore verify` at the end) on what the rounds left.
 //!
 //! The child is this same test binary, started with `FUNDCORE_CRASH_WORKER_DIR` set.
 //! `FUNDCORE_CRASH_ROUNDS` sets the number of rounds (default 20).
@@ -12,7 +13,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::SplitMix;
-use fundcore::{Channel, ClientId, Config, Decimal, Engine, Transaction};
+use fundcore::{
+    Channel, ClientId, Config, Decimal, Engine, StoreLocation, Transaction, verify_store,
+};
 
 const WORKER_DIR: &str = "FUNDCORE_CRASH_WORKER_DIR";
 const WORKER_SEED: &str = "FUNDCORE_CRASH_WORKER_SEED";
@@ -105,6 +108,16 @@ fn killed_process_loses_nothing_it_acknowledged() {
                 acknowledged.push(serde_json::from_str(json).unwrap());
             }
         }
+        // The ledger check is the first to open the store after the kill (completing any change
+        // the kill interrupted, as an engine would), and reads it on its own, client by client.
+        let report = verify_store(&StoreLocation::Embedded(dir.path().to_owned()))
+            .unwrap_or_else(|e| panic!("round {round} (seed {seed}): verify failed: {e}"));
+        assert!(
+            // A client registered just before the kill may be stored but never announced.
+            report.is_clean() && report.clients >= clients.len() as u64,
+            "round {round} (seed {seed}): verify after SIGKILL: {report}\n{:#?}",
+            report.violations
+        );
         let engine = Engine::open(dir.path(), Config::default())
             .unwrap_or_else(|e| panic!("round {round} (seed {seed}): reopen failed: {e}"));
         if let Err(broken) = common::check_invariants(&engine, &clients) {
@@ -128,4 +141,27 @@ fn killed_process_loses_nothing_it_acknowledged() {
         acknowledged.len() as u64 >= rounds,
         "the worker acknowledged too little to prove anything"
     );
+    verify_command_passes(dir.path());
 }
+
+/// `fundcore verify` on the store the rounds left: no violation, exit status 0.
+#[cfg(feature = "postgres")]
+fn verify_command_passes(dir: &std::path::Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fundcore"))
+        .arg("verify")
+        .arg(dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("violations: none"), "{stdout}");
+}
+
+/// The command needs the `postgres` feature; the rounds above ran the same check as a library.
+#[cfg(not(feature = "postgres"))]
+fn verify_command_passes(_dir: &std::path::Path) {}

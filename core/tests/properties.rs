@@ -1,5 +1,6 @@
 //! Property tests of docs/invariants.md: random operation sequences against a reference model,
-//! with the invariants checked after every step, reopening of the store, and concurrent callers.
+//! with the invariants checked after every step, reopening of the store, and concurrent callers;
+//! each store is then read by the ledger check (`fundcore verify`), which must find no violation.
 
 mod common;
 
@@ -462,7 +463,20 @@ fn run_sequence(ops: Vec<Op>, kind: StoreKind) {
             );
         }
     }
-    reopen(engine, &store, &ids);
+    drop(reopen(engine, &store, &ids));
+    assert_verified(&store, ids.len());
+}
+
+/// The ledger check (`fundcore verify`), reading the store on its own, finds every client and
+/// no violation.
+fn assert_verified(store: &TestStore, clients: usize) {
+    let location = fundcore::StoreLocation::parse(&store.location());
+    let report = fundcore::verify_store(&location).unwrap();
+    assert!(
+        report.is_clean() && report.clients == clients as u64,
+        "verify on {store}: {report}\n{:#?}",
+        report.violations
+    );
 }
 
 /// The newest audit event.
@@ -686,6 +700,8 @@ fn race(per_thread: Vec<Vec<ConcurrentOp>>, kind: StoreKind) -> Result<(), TestC
         drop(engine);
         let reopened = store.open(config()).unwrap();
         check_invariants(&reopened, &ids).map_err(TestCaseError::fail)?;
+        drop(reopened);
+        assert_verified(&store, ids.len());
     }
     Ok(())
 }

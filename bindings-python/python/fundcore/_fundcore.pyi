@@ -38,6 +38,7 @@ __all__ = [
     "Fund",
     "HistoryPage",
     "Notification",
+    "OutboxState",
     "Subscription",
     "Transaction",
     "client_not_found",
@@ -171,6 +172,14 @@ class _DispatchReportDict(TypedDict):
     delivered: int
     retried: int
     failed: int
+
+class _OutboxStateDict(TypedDict):
+    pending: int
+    failed: int
+    delivered: int
+    oldest_pending_at: str | None
+    oldest_pending_age: str | None
+
 
 def client_not_found(client_id: str, locale: Literal["es", "en"] = "es") -> NotFoundError:
     """The engine's `CLIENT_NOT_FOUND` error for `client_id`, in `locale`, without a store: what a
@@ -425,6 +434,43 @@ class DispatchReport:
     def failed(self) -> int:
         """Entries given up on in this run."""
     def to_dict(self) -> _DispatchReportDict:
+        """The record as JSON-ready plain data: money as strings with 2 decimals
+        (`"75000.00"`), times as RFC 3339 strings, ids as strings.
+        """
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class OutboxState:
+    """How the outbox stands (`Engine.outbox_state()`): entries by status, and when the oldest
+    pending one was written and how long it has waited.
+
+    `to_dict()` gives the time as an RFC 3339 string and the age as an ISO 8601 duration in
+    seconds (`"PT12.5S"`, as pydantic writes a `timedelta`).
+
+    Immutable; compared by value, hashable and picklable.
+    """
+
+    @property
+    def pending(self) -> int:
+        """Entries waiting for a (further) delivery attempt."""
+    @property
+    def failed(self) -> int:
+        """Entries given up on (`Engine.retry_failed_notifications` queues them again)."""
+    @property
+    def delivered(self) -> int:
+        """Entries the notifier accepted."""
+    @property
+    def oldest_pending_at(self) -> datetime.datetime | None:
+        """When the oldest pending entry was written (UTC `datetime`), or `None` when nothing
+        is pending.
+        """
+    @property
+    def oldest_pending_age(self) -> datetime.timedelta | None:
+        """How long the oldest pending entry has waited (`datetime.timedelta`, by the engine's
+        clock), or `None` when nothing is pending.
+        """
+    def to_dict(self) -> _OutboxStateDict:
         """The record as JSON-ready plain data: money as strings with 2 decimals
         (`"75000.00"`), times as RFC 3339 strings, ids as strings.
         """
@@ -733,10 +779,24 @@ class Engine:
         """Puts up to `limit` failed notifications back in the queue, due now, with their attempt
         count reset. Returns how many were requeued.
         """
+    def outbox_state(self) -> OutboxState:
+        """How the outbox stands: pending, failed and delivered entries, and when the oldest
+        pending one was written and how long it has waited (an `OutboxState`). On PostgreSQL,
+        the outbox of every process sharing the database.
+        """
     def flush(self) -> None:
         """Makes everything acknowledged so far durable (useful with `durability="periodic"`)."""
 
 def _record_from_json(
     kind: str, json: str
-) -> Fund | Client | Subscription | Transaction | Notification | AuditEvent | DispatchReport:
+) -> (
+    Fund
+    | Client
+    | Subscription
+    | Transaction
+    | Notification
+    | AuditEvent
+    | DispatchReport
+    | OutboxState
+):
     """Rebuilds a record from its class name and JSON (the pickle/copy support of records)."""

@@ -17,7 +17,7 @@ use crate::fund::Fund;
 use crate::ids::{AuditEventId, ClientId, FundId, NotificationId, TransactionId};
 use crate::ledger::{Subscription, Transaction};
 use crate::locale::Locale;
-use crate::outbox::{Notification, NotificationStatus};
+use crate::outbox::{Notification, NotificationStatus, OutboxState};
 use crate::texts::render_notification;
 use crate::time::Timestamp;
 
@@ -237,6 +237,10 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
     /// Puts up to `limit` failed notifications back in the queue, due at `now` with no
     /// attempts; returns how many.
     fn requeue_failed(&self, now: Timestamp, limit: usize) -> Result<usize>;
+
+    /// The outbox's entries by status and the oldest pending entry's time (its age is left
+    /// for the engine, which owns the clock).
+    fn outbox_state(&self) -> Result<OutboxState>;
 
     /// Makes everything written so far durable (a no-op where commits are durable already).
     fn flush(&self) -> Result<()>;

@@ -40,7 +40,7 @@ use crate::fund::{Category, Fund};
 use crate::ids::{AuditEventId, ClientId, FundId, NotificationId, TransactionId};
 use crate::ledger::{Subscription, Transaction, TransactionKind};
 use crate::locale::Locale;
-use crate::outbox::NotificationStatus;
+use crate::outbox::{NotificationStatus, OutboxState};
 use crate::time::Timestamp;
 
 /// The schema migrations this library knows, in order: (version, name, SQL).
@@ -151,6 +151,16 @@ type Try<T> = std::result::Result<T, Failure>;
 impl PgStore {
     /// Connects to `url`, migrates the schema and builds the pool.
     pub(crate) fn connect(url: &str, config: &Config) -> Result<PgStore> {
+        PgStore::open(url, config, Schema::Migrate)
+    }
+
+    /// Connects to `url` without writing to the database: refuses one without fundcore's
+    /// tables, or with a schema of another version than this library's (STORAGE_ERROR).
+    pub(crate) fn connect_existing(url: &str, config: &Config) -> Result<PgStore> {
+        PgStore::open(url, config, Schema::Existing)
+    }
+
+    fn open(url: &str, config: &Config, schema: Schema) -> Result<PgStore> {
         let mut pg_config: postgres::Config = url
             .parse()
             .map_err(|err| Error::storage(format!("invalid PostgreSQL URL: {err}")))?;
@@ -165,7 +175,10 @@ impl PgStore {
             Error::storage(format!("PostgreSQL at {server}: {}", describe(&err)))
         };
         let mut client = pg_config.connect(NoTls).map_err(fail)?;
-        migrate(&mut client, &server)?;
+        match schema {
+            Schema::Migrate => migrate(&mut client, &server)?,
+            Schema::Existing => check_schema(&mut client, &server)?,
+        }
         drop(client);
         let pool = r2d2::Pool::builder()
             .max_size(config.pool_size)
@@ -356,6 +369,39 @@ fn describe_server(config: &postgres::Config) -> String {
     format!("{host}:{port}")
 }
 
+/// What connecting does with the schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Schema {
+    /// Creates or upgrades it (an engine).
+    Migrate,
+    /// Requires this library's version and writes nothing (a tool reading a store).
+    Existing,
+}
+
+/// Fails unless the database holds fundcore's schema at the version this library knows.
+fn check_schema(client: &mut postgres::Client, server: &str) -> Result<()> {
+    let fail = |detail: String| Error::storage(format!("PostgreSQL at {server}: {detail}"));
+    let applied: Option<i32> =
+        match client.query_one("SELECT max(version) FROM fundcore_migrations", &[]) {
+            Ok(row) => row.try_get(0).map_err(|err| fail(describe(&err)))?,
+            Err(err) if err.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) => None,
+            Err(err) => return Err(fail(describe(&err))),
+        };
+    let known = MIGRATIONS.last().map_or(0, |(version, _, _)| *version);
+    match applied {
+        None => Err(fail("the database holds no fundcore store".to_owned())),
+        Some(applied) if applied == known => Ok(()),
+        Some(applied) if applied < known => Err(fail(format!(
+            "the database has fundcore schema version {applied}, older than this library's \
+             ({known}); connect an engine once to upgrade it"
+        ))),
+        Some(applied) => Err(fail(format!(
+            "the database has fundcore schema version {applied}, newer than this library knows \
+             ({known}); upgrade fundcore"
+        ))),
+    }
+}
+
 /// Creates or upgrades the schema, one process at a time.
 fn migrate(client: &mut postgres::Client, server: &str) -> Result<()> {
     let fail = |err: postgres::Error| {
@@ -427,6 +473,7 @@ struct Statements {
     claim_due: Statement,
     settle: Statement,
     requeue_failed: Statement,
+    outbox_state: Statement,
     funds: Statement,
     fund: Statement,
     create_fund: Statement,
@@ -524,6 +571,19 @@ impl Statements {
                  SET status = 'pending', attempts = 0, next_attempt_at = $1, claim = NULL
                  FROM failed
                  WHERE o.client_id = failed.client_id AND o.transaction_id = failed.transaction_id",
+            )?,
+            // One statement, so one snapshot. The oldest pending entry is found through the
+            // partial index of pending entries and its transaction's key.
+            outbox_state: client.prepare(
+                "SELECT count(*) FILTER (WHERE status = 'pending'),
+                        count(*) FILTER (WHERE status = 'failed'),
+                        count(*) FILTER (WHERE status = 'delivered'),
+                        (SELECT min(t.created_at)
+                         FROM fundcore_outbox p
+                         JOIN fundcore_transactions t
+                           ON t.client_id = p.client_id AND t.id = p.transaction_id
+                         WHERE p.status = 'pending')
+                 FROM fundcore_outbox",
             )?,
             funds: client.prepare(&format!(
                 "SELECT {FUND_COLUMNS} FROM fundcore_funds f ORDER BY f.id"
@@ -1000,6 +1060,27 @@ impl Store for PgStore {
                 .execute(&conn.sql.requeue_failed, &[&to_sql_time(now), &limit])
                 .map_err(wrote)?;
             Ok(usize::try_from(requeued).unwrap_or(usize::MAX))
+        })
+    }
+
+    fn outbox_state(&self) -> Result<OutboxState> {
+        self.run(|conn, store| {
+            store.trip();
+            let row = conn
+                .client
+                .query_one(&conn.sql.outbox_state, &[])
+                .map_err(read)?;
+            let count = |at: usize| -> Result<u64> {
+                let count: i64 = col(&row, at)?;
+                u64::try_from(count).map_err(|_| corrupt("count", &count.to_string()))
+            };
+            Ok(OutboxState {
+                pending: count(0)?,
+                failed: count(1)?,
+                delivered: count(2)?,
+                oldest_pending_at: col::<Option<SystemTime>>(&row, 3)?.map(from_sql_time),
+                oldest_pending_age: None,
+            })
         })
     }
 

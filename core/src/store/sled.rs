@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::fund::Fund;
 use crate::ids::{AuditEventId, ClientId, FundId, TransactionId};
 use crate::ledger::{Subscription, Transaction};
-use crate::outbox::NotificationStatus;
+use crate::outbox::{NotificationStatus, OutboxState};
 use crate::time::Timestamp;
 
 /// Layout version written on creation; a store of another version is refused.
@@ -67,6 +67,11 @@ pub(crate) struct SledStore {
     /// Written while a fund is created or updated, read by each subscribe or cancel from its
     /// read of the fund to its commit: no catalogue change commits in between.
     catalogue_lock: RwLock<()>,
+    /// Delivered notifications, counted by a scan of the ledger on the first
+    /// [`Store::outbox_state`] and kept up to date from then on by every write that delivers one
+    /// (no index lists them, and one process holds the store, so this store sees every write).
+    /// Held across such a write, so the scan counts it either before or after, never twice.
+    delivered: Mutex<Option<u64>>,
 }
 
 /// The trees a change may write to.
@@ -162,6 +167,7 @@ impl SledStore {
             group_commit: GroupCommit::default(),
             client_locks: (0..CLIENT_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             catalogue_lock: RwLock::new(()),
+            delivered: Mutex::new(None),
             db,
         })
     }
@@ -173,6 +179,21 @@ impl SledStore {
         store.check_format()?;
         store.recover()?;
         Ok(store)
+    }
+
+    /// Opens the store in `path` like [`SledStore::open_recovered`] (completing any change a
+    /// crash interrupted, as an engine would), but only where a store exists: nothing is
+    /// created in a directory that holds none. sled has no read-only mode, so the store is
+    /// opened as an engine opens it and locked for this process meanwhile.
+    pub fn open_existing(path: &Path, options: &StoreOptions) -> Result<SledStore> {
+        // sled keeps its settings in a `conf` file beside its log, written on creation.
+        if !path.join("conf").is_file() {
+            return Err(Error::storage(format!(
+                "{} holds no fundcore store",
+                path.display()
+            )));
+        }
+        SledStore::open_recovered(Some(path), options)
     }
 
     /// Checks the layout version, writing it on a new store.
@@ -561,7 +582,14 @@ impl Store for SledStore {
         if notice.status == NotificationStatus::Failed {
             writes.push(Write::mark(Table::OutboxFailed, &entry_key));
         }
-        self.commit(&writes)
+        // A claimed entry is pending: delivering it adds one to the count.
+        let delivered = notice.status == NotificationStatus::Delivered;
+        let mut count = delivered.then(|| self.delivered.lock());
+        self.commit(&writes)?;
+        if let Some(Some(count)) = count.as_deref_mut() {
+            *count += 1;
+        }
+        Ok(())
     }
 
     fn requeue_failed(&self, now: Timestamp, limit: usize) -> Result<usize> {
@@ -597,6 +625,54 @@ impl Store for SledStore {
             requeued += 1;
         }
         Ok(requeued)
+    }
+
+    fn outbox_state(&self) -> Result<OutboxState> {
+        // The due queue lists the pending entries, the failed set the failed ones; a key whose
+        // entry is gone or in another state (stale, see `claim_due`) is not counted.
+        let mut pending = 0;
+        let mut oldest_pending_at: Option<Timestamp> = None;
+        for due in self.outbox_due.iter().keys() {
+            let Some((client, transaction)) = parse_due_key(&due?) else {
+                continue;
+            };
+            let Some(entry) = self.entry(&owned_key(client, transaction.as_bytes()))? else {
+                continue;
+            };
+            if entry.notice.map(|notice| notice.status) == Some(NotificationStatus::Pending) {
+                pending += 1;
+                let at = entry.transaction.created_at;
+                oldest_pending_at = Some(oldest_pending_at.map_or(at, |oldest| oldest.min(at)));
+            }
+        }
+        let mut failed = 0;
+        for entry_key in self.outbox_failed.iter().keys() {
+            let failed_now = self.entry(&entry_key?)?.and_then(|entry| entry.notice);
+            if failed_now.map(|notice| notice.status) == Some(NotificationStatus::Failed) {
+                failed += 1;
+            }
+        }
+        let mut delivered = self.delivered.lock();
+        let delivered = match *delivered {
+            Some(count) => count,
+            None => {
+                let mut count = 0;
+                for entry in self.transactions.iter().values() {
+                    if is_delivered(&decode(&entry?)?) {
+                        count += 1;
+                    }
+                }
+                *delivered = Some(count);
+                count
+            }
+        };
+        Ok(OutboxState {
+            pending,
+            failed,
+            delivered,
+            oldest_pending_at,
+            oldest_pending_age: None,
+        })
     }
 
     fn flush(&self) -> Result<()> {
@@ -702,7 +778,17 @@ impl Store for SledStore {
                 record,
             )?);
         }
-        self.commit(&writes)
+        let delivered = bundle
+            .entries
+            .iter()
+            .filter(|entry| is_delivered(entry))
+            .count() as u64;
+        let mut count = self.delivered.lock();
+        self.commit(&writes)?;
+        if let Some(count) = count.as_mut() {
+            *count += delivered;
+        }
+        Ok(())
     }
 
     fn commits_are_durable(&self) -> bool {
@@ -802,6 +888,11 @@ impl Store for SledStore {
         let writes = events.iter().map(audit_write).collect::<Result<Vec<_>>>()?;
         self.commit(&writes)
     }
+}
+
+/// Whether a ledger entry's notification was delivered.
+fn is_delivered(entry: &LedgerEntry) -> bool {
+    entry.notice.as_ref().map(|notice| notice.status) == Some(NotificationStatus::Delivered)
 }
 
 /// The write of an audit event (JSON, since its before/after are JSON objects).
