@@ -798,6 +798,9 @@ fn clients_and_audit_events_are_listed_newest_first_page_by_page() {
     let (admin, other) = two_processes(&fresh_database());
     let mut registered = register(&admin, 4);
     registered.extend(register(&other, 3));
+    // Newest first is id order: UUIDv7 from two processes' clocks agree to the millisecond, so
+    // clients registered by two engines in the same millisecond list in their ids' order.
+    registered.sort();
     registered.reverse();
     let mut listed = Vec::new();
     let mut before = None;
