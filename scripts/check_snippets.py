@@ -607,7 +607,8 @@ REQUIRED_CHECKS = {
     "limits", "catalogue", "engine-errors", "host-errors", "messages", "notification-texts",
     "validation-fields",
     *(f"record {name}" for name in (
-        "Fund", "Client", "Subscription", "Transaction", "Notification", "AuditEvent", "DispatchReport",
+        "Fund", "Client", "Subscription", "Transaction", "Notification", "AuditEvent", "OutboxState",
+        "DispatchReport",
     )),
 }
 
