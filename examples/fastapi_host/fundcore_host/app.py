@@ -7,7 +7,7 @@ opened by the app's startup. Tests pass their own settings, engine and notifier.
 
 The parts: ``routers/`` (the endpoints by area), ``models.py`` (request and response bodies),
 ``dependencies.py`` (engine, caller, authorization), ``middleware.py`` (request ids, access
-log, size limits), ``errors.py`` (the error envelope and the exception handlers),
+log, size limits), ``metrics.py`` (``GET /metrics``), ``errors.py`` (the error envelope and the exception handlers),
 ``openapi.py`` (what the OpenAPI document adds to FastAPI's: error responses, headers, links).
 """
 
@@ -19,17 +19,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
 
 import fundcore
 
 from . import openapi
 from .config import Settings
-from .dependencies import HostState
+from .dependencies import HostState, host_state
 from .dispatcher import Dispatcher
 from .errors import install_exception_handlers
 from .logs import configure_logging, printable
+from .metrics import HostMetrics
 from .middleware import RequestContextMiddleware
 from .notifiers import build_notifier
 from .rate_limit import RateLimiter
@@ -86,11 +89,14 @@ def create_app(
         rate_limiter=RateLimiter(settings.rate_limit_per_minute),
         token_verifier=TokenVerifier(settings.jwt_secret.get_secret_value()),
     )
+    metrics = HostMetrics()
     startup_failures: list[Exception] = []
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
+        if not fundcore.enable_metrics():
+            log.warning("another metrics recorder is installed in this process: /metrics shows no engine metrics")
         try:
             opened = engine if engine is not None else settings.open_engine()
         except fundcore.FundcoreError as error:
@@ -105,6 +111,7 @@ def create_app(
             notifier if notifier is not None else build_notifier(settings.smtp, settings.sms),
             interval_ms=settings.dispatch_interval_ms,
             batch=settings.dispatch_batch,
+            after_round=metrics.sync_engine,
         )
         state.engine, state.dispatcher = opened, dispatcher
         if start_dispatcher:
@@ -137,8 +144,20 @@ def create_app(
     app.state.host = state
     for router in ROUTERS:
         app.include_router(router)
+
+    async def prometheus_metrics(request: Request) -> Response:
+        """The Prometheus text format (fundcore_host/metrics.py); no token, as scrapers expect."""
+        body = await run_in_threadpool(metrics.scrape, host_state(request).engine)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    app.add_api_route("/metrics", prometheus_metrics, methods=["GET"], include_in_schema=False)
     install_exception_handlers(app, settings.locale, [route for router in ROUTERS for route in router.routes])
-    app.add_middleware(RequestContextMiddleware, locale=lambda: settings.locale, startup_failures=startup_failures)
+    app.add_middleware(
+        RequestContextMiddleware,
+        locale=lambda: settings.locale,
+        startup_failures=startup_failures,
+        on_response=metrics.on_response,
+    )
 
     def document() -> dict[str, Any]:
         """FastAPI's document completed by :mod:`fundcore_host.openapi` (built once)."""

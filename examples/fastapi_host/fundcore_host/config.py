@@ -18,6 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import fundcore
 
+from .logs import LogFormat
+
 log = logging.getLogger("fundcore_host")
 
 #: Used only when FUNDCORE_JWT_SECRET is unset; fine on a laptop, never in production.
@@ -123,6 +125,8 @@ class Settings(BaseSettings):
     max_attempts: int | None = Field(None, ge=1)
     #: The host's log level.
     log_level: str = "INFO"
+    #: ``text`` lines, or ``json``: one JSON object per line (fundcore_host/logs.py).
+    log_format: LogFormat = "text"
 
     @model_validator(mode="before")
     @classmethod
@@ -138,7 +142,7 @@ class Settings(BaseSettings):
                 cleaned[key] = value
         return cleaned
 
-    @field_validator("locale", "smtp_tls", mode="before")
+    @field_validator("locale", "smtp_tls", "log_format", mode="before")
     @classmethod
     def _lower_case(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value

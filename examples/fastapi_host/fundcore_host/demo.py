@@ -26,6 +26,7 @@ def banner(url: str, store: str, mail_dir: Path, sms_dir: Path, smtp: str, sms_u
     auth = '-H "Authorization: Bearer $TOKEN"'
     return f"""
 fundcore REST host on {url}  (docs: {url}/docs, store: {store})
+Metrics (Prometheus text format, no token): {url}/metrics
 
 Notifications are delivered for real, on loopback:
   email -> SMTP server {smtp}, each message kept as one .eml file in {mail_dir}/

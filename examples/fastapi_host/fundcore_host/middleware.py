@@ -1,5 +1,5 @@
-"""The host's ASGI middleware: request ids, the access log, size limits, HEAD, and the
-last-resort 500 envelope."""
+"""The host's ASGI middleware: request ids, the access log, the request metrics, size limits,
+HEAD, and the last-resort 500 envelope."""
 
 from __future__ import annotations
 
@@ -29,21 +29,33 @@ MAX_HEADER_BYTES = 16 * 1024
 REQUEST_ID_PATTERN = "^[A-Za-z0-9._:\\-]{1,128}$"
 _REQUEST_ID_RE = re.compile(REQUEST_ID_PATTERN[1:-1])
 
+#: Told of each response as it starts: the method as sent, the matched route's template (``None``
+#: when no route matched), the status and the seconds since the request arrived.
+ResponseObserver = Callable[[str, str | None, int, float], None]
+
 
 class RequestContextMiddleware:
     """Request ids, access log, size limits, HEAD, and the last-resort 500 envelope.
 
     Accepts a sane ``X-Request-ID`` or generates one, echoes it on every response (errors too)
-    and logs one access line per request. Request headers over :data:`MAX_HEADER_BYTES` answer
-    431 and bodies over :data:`MAX_BODY_BYTES` 413, both in the envelope. ``HEAD`` is served as
-    ``GET`` without the body. An exception that escapes the app becomes a 500 ``INTERNAL_ERROR``
-    envelope (when no response has started).
+    and logs one access line per request. ``on_response`` is told of each response as it starts
+    (method, route template, status, seconds so far), before the client can see it. Request
+    headers over :data:`MAX_HEADER_BYTES` answer 431 and bodies over :data:`MAX_BODY_BYTES` 413,
+    both in the envelope. ``HEAD`` is served as ``GET`` without the body. An exception that
+    escapes the app becomes a 500 ``INTERNAL_ERROR`` envelope (when no response has started).
     """
 
-    def __init__(self, app: ASGIApp, locale: Callable[[], str], startup_failures: list[Exception]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        locale: Callable[[], str],
+        startup_failures: list[Exception],
+        on_response: ResponseObserver | None = None,
+    ) -> None:
         self.app = app
         self.locale = locale
         self.startup_failures = startup_failures
+        self.on_response = on_response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -68,6 +80,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
+                self._observe(app_scope, scope, status, time.perf_counter() - started)
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
                 message = {**message, "headers": headers}
@@ -126,6 +139,16 @@ class RequestContextMiddleware:
                 printable(_header(scope, b"user-agent") or "-"),
             )
             request_id_var.reset(token)
+
+    def _observe(self, app_scope: Scope, scope: Scope, status: int, seconds: float) -> None:
+        """Tells ``on_response`` of a response (a failure there is logged, never the caller's)."""
+        if self.on_response is None:
+            return
+        route = getattr(app_scope.get("route"), "path", None)
+        try:
+            self.on_response(str(scope.get("method", "-")), route if isinstance(route, str) else None, status, seconds)
+        except Exception:
+            log.exception("recording the response's metrics failed")
 
     def _quiet_startup_failure(self, send: Send) -> Send:
         """A startup failure already logged in one line is reported to the server without the

@@ -13,7 +13,9 @@ Over a bare ``uvicorn --factory fundcore_host.app:create_app`` this adds:
 * **several worker processes** (``--workers N``, PostgreSQL store only): the parent opens no
   engine; it checks the database once in a separate process, then uvicorn starts N workers,
   each of which opens its own engine and runs its own notification dispatcher (the outbox
-  is claimed with ``FOR UPDATE SKIP LOCKED``, so every notification is sent once).
+  is claimed with ``FOR UPDATE SKIP LOCKED``, so every notification is sent once); their
+  metrics are added up for ``GET /metrics`` through prometheus_client's multiprocess mode, in a
+  fresh directory made for the run (``PROMETHEUS_MULTIPROC_DIR``, see ``metrics.py``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,12 @@ import contextlib
 import json
 import logging
 import multiprocessing
+import os
+import shutil
 import sys
+import tempfile
 import uuid
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -40,6 +46,7 @@ from .app import create_app
 from .config import ConfigError, Settings
 from .errors import host_message
 from .logs import configure_logging, printable, uvicorn_log_config
+from .metrics import MULTIPROCESS_DIR_VARIABLE, multiprocess_dir
 from .middleware import MAX_HEADER_BYTES
 
 log = logging.getLogger("fundcore_host")
@@ -156,10 +163,38 @@ def check_store_in_child(settings: Settings) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def shared_metrics_dir(workers: int) -> Iterator[str | None]:
+    """Where the workers keep their metrics (prometheus_client's multiprocess mode), set in the
+    environment they inherit: the directory ``PROMETHEUS_MULTIPROC_DIR`` names, emptied of an
+    earlier run's files (prometheus_client adds up every file it finds there); else, for
+    several workers, a fresh one, removed afterwards; else none (one process counts alone)."""
+    given = multiprocess_dir()
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for name in os.listdir(given):
+            if name.endswith(".db"):
+                os.remove(os.path.join(given, name))
+        yield given
+        return
+    if workers == 1:
+        yield None
+        return
+    made = tempfile.mkdtemp(prefix="fundcore-metrics-")
+    os.environ[MULTIPROCESS_DIR_VARIABLE] = made
+    try:
+        yield made
+    finally:
+        del os.environ[MULTIPROCESS_DIR_VARIABLE]
+        shutil.rmtree(made, ignore_errors=True)
+
+
 def run_workers(settings: Settings, host: str, port: int, workers: int) -> None:
     """Serve with ``workers`` processes (uvicorn's supervisor); each opens its own engine at
-    startup (``create_app()`` reads the same environment)."""
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the workers have shut down cleanly
+    startup (``create_app()`` reads the same environment) and keeps its metrics in
+    :func:`shared_metrics_dir`."""
+    # Ctrl-C: the workers have shut down cleanly
+    with shared_metrics_dir(workers), contextlib.suppress(KeyboardInterrupt):
         uvicorn.run(
             "fundcore_host.app:create_app",
             factory=True,
@@ -169,7 +204,7 @@ def run_workers(settings: Settings, host: str, port: int, workers: int) -> None:
             http="fundcore_host.serve:WorkerH11Protocol",
             h11_max_incomplete_event_size=HEAD_BUFFER_BYTES,
             access_log=False,
-            log_config=uvicorn_log_config(settings.log_level),
+            log_config=uvicorn_log_config(settings.log_level, settings.log_format),
             lifespan="on",
         )
 
@@ -199,20 +234,21 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
 def run(settings: Settings, engine: fundcore.Engine, host: str, port: int) -> None:
     """Serve the app on ``engine`` until interrupted; the engine is closed afterwards."""
     try:
-        app = create_app(settings, engine=engine)
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            http=header_capped_protocol(settings.locale),
-            h11_max_incomplete_event_size=HEAD_BUFFER_BYTES,
-            access_log=False,  # the app writes its own, escaped
-            log_config=uvicorn_log_config(settings.log_level),
-            lifespan="on",
-        )
-        # Ctrl-C: uvicorn has shut down cleanly and raises the signal again afterwards
-        with contextlib.suppress(KeyboardInterrupt):
-            uvicorn.Server(config).run()
+        with shared_metrics_dir(1):  # a PROMETHEUS_MULTIPROC_DIR given is emptied first
+            app = create_app(settings, engine=engine)
+            config = uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                http=header_capped_protocol(settings.locale),
+                h11_max_incomplete_event_size=HEAD_BUFFER_BYTES,
+                access_log=False,  # the app writes its own, escaped
+                log_config=uvicorn_log_config(settings.log_level, settings.log_format),
+                lifespan="on",
+            )
+            # Ctrl-C: uvicorn has shut down cleanly and raises the signal again afterwards
+            with contextlib.suppress(KeyboardInterrupt):
+                uvicorn.Server(config).run()
     finally:
         engine.close()
 
@@ -225,7 +261,7 @@ def load_settings() -> Settings | None:
         configure_logging()
         log.error("cannot start: %s", printable(error))
         return None
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return settings
 
 
