@@ -96,7 +96,7 @@ class EmailNotifier:
             if exc.smtp_code >= 500:
                 raise fundcore.PermanentDeliveryError(detail) from None
             raise RuntimeError(detail) from None
-        log.info("email %s delivered to %s", notification.id, printable(notification.recipient))
+        log.info("email %s delivered for client %s", notification.id, notification.client_id)
 
 
 class SmsGatewayNotifier:
@@ -146,7 +146,7 @@ class SmsGatewayNotifier:
             raise RuntimeError(detail) from None
         except (urllib.error.URLError, OSError) as exc:
             raise RuntimeError(f"SMS gateway unreachable: {exc}") from None
-        log.info("sms %s delivered to %s", notification.id, printable(notification.recipient))
+        log.info("sms %s delivered for client %s", notification.id, notification.client_id)
 
 
 class LogNotifier:
