@@ -21,6 +21,8 @@ def test_the_demo_delivers_email_and_sms_into_files(live_host, tmp_path):
     )
     banner = host.log()
     assert f"{data}/mail/" in banner and f"{data}/sms/" in banner and "export TOKEN=" in banner
+    assert f"Metrics (Prometheus text format, no token): {host.url}/metrics\n" in banner
+    assert http_call("GET", f"{host.url}/metrics")[0] == 200
     token = banner.split("export TOKEN=", 1)[1].split()[0]
     admin = {"Authorization": f"Bearer {token}"}  # the demo's own token (local secret)
     assert http_call("GET", f"{host.url}/funds", headers=ADMIN)[0] == 401  # not the suite's secret

@@ -1,13 +1,18 @@
-"""Log lines cannot be forged: what a caller controls is escaped and every record is one line."""
+"""Log lines cannot be forged: what a caller controls is escaped and every record is one line,
+in the text format and in JSON (``FUNDCORE_LOG_FORMAT=json``), which carries the request id and
+no contact data or token."""
 
 from __future__ import annotations
 
 import io
+import json
 import logging
+from datetime import datetime, timedelta
 
 import pytest
-from conftest import ADMIN
+from conftest import ADMIN, LOOPBACK, SECRET, free_port, http_call, wait_until
 
+from fundcore_host.demo_sinks import start_sinks
 from fundcore_host.logs import make_handler, one_line, printable
 
 
@@ -127,3 +132,113 @@ def test_engine_ids_in_messages_are_logged_escaped(api, log_stream):
     ).json()["id"]
     assert api.post(f"/clients/{cid}/subscriptions", json={"fund_id": 1}, headers=ADMIN).status_code == 201
     assert f"client {cid} subscribed to fund 1" in log_stream.getvalue()
+
+
+# ----------------------------------------------------------------------------- JSON lines
+
+
+@pytest.fixture
+def json_log_stream():
+    """The host's handler in the JSON format (FUNDCORE_LOG_FORMAT=json), writing to a buffer."""
+    stream = io.StringIO()
+    handler = make_handler(stream, "json")
+    logger = logging.getLogger("fundcore_host")
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    yield stream
+    logger.removeHandler(handler)
+    logger.setLevel(previous)
+
+
+def test_json_records_are_one_object_per_line_even_when_forged(app_factory, json_log_stream):
+    api = app_factory()
+
+    def boom() -> None:
+        raise RuntimeError("bug\nwith a second line")
+
+    api.app.add_api_route("/boom", boom)
+    forged = '/no/such/x%0A{"level": "INFO", "message": "forged"}%E2%80%A8%1B[2K'
+    assert api.get(forged, headers={"X-Request-ID": "json-1"}).status_code == 404
+    assert api.get("/boom", headers={"X-Request-ID": "json-2"}).status_code == 500
+    lines = json_log_stream.getvalue().splitlines()
+    records = [json.loads(line) for line in lines]  # every line is one whole JSON object
+    assert all(set(record) >= {"time", "level", "logger", "request_id", "message"} for record in records), records
+    assert all(line.isascii() and "\x1b" not in line for line in lines)
+    (access,) = [r for r in records if r["request_id"] == "json-1" and r["logger"] == "fundcore_host.access"]
+    assert access["message"].startswith('GET /no/such/x\\n{"level": "INFO", "message": "forged"}\\u2028\\x1b[2K -> 404')
+    assert not any(r["message"] == "forged" for r in records)
+    (error,) = [r for r in records if r["request_id"] == "json-2" and r["level"] == "ERROR"]
+    assert error["logger"] == "fundcore_host" and "RuntimeError: bug\nwith a second line" in error["exception"]
+    # startup lines come before any request: their request id is null
+    assert {r["request_id"] for r in records} == {None, "json-1", "json-2"}, records
+    assert datetime.fromisoformat(records[0]["time"]).utcoffset() == timedelta(0)
+
+
+def test_json_logs_of_a_running_host_carry_request_ids_and_no_contact_data(live_host, tmp_path):
+    """``FUNDCORE_LOG_FORMAT=json`` at DEBUG, the real notifiers delivering: every line of the
+    process is a JSON object; the engine's records (``fundcore.*``) carry the request id of the
+    call that made them; no line holds a name, an email address, a phone number or a token."""
+    sinks = start_sinks(tmp_path / "sinks", LOOPBACK, free_port(), free_port())
+    contacts = [
+        {"name": "Ana Gómez", "email": "ana.gomez@example.com", "phone": "+573001112233", "channel": "email"},
+        {"name": "Bruno Díaz", "email": "bruno.diaz@example.com", "phone": "+573004445566", "channel": "sms"},
+    ]
+    changed_email = "ana.new@example.com"
+    try:
+        host = live_host(
+            env={
+                "FUNDCORE_LOG_FORMAT": "json",
+                "FUNDCORE_LOG_LEVEL": "DEBUG",
+                "FUNDCORE_DISPATCH_INTERVAL_MS": "50",
+                **sinks.notifier_env(),
+            }
+        )
+        ids = []
+        for n, contact in enumerate(contacts):
+            status, client, _ = http_call("POST", f"{host.url}/clients", contact, ADMIN | {"X-Request-ID": f"reg-{n}"})
+            assert status == 201, client
+            ids.append(client["id"])
+            url = f"{host.url}/clients/{client['id']}/subscriptions"
+            assert http_call("POST", url, {"fund_id": 1}, ADMIN | {"X-Request-ID": f"sub-{n}"})[0] == 201
+            assert http_call("POST", url, {"fund_id": 1}, ADMIN | {"X-Request-ID": f"again-{n}"})[0] == 409
+        status, _, _ = http_call(
+            "PATCH", f"{host.url}/clients/{ids[0]}", {"email": changed_email}, ADMIN | {"X-Request-ID": "patch-0"}
+        )
+        assert status == 200
+
+        def delivered() -> bool:
+            return all(
+                http_call("GET", f"{host.url}/clients/{cid}/notifications", headers=ADMIN)[1][0]["status"]
+                == "delivered"
+                for cid in ids
+            )
+
+        wait_until(delivered, timeout_s=30)
+        assert http_call("GET", f"{host.url}/metrics")[0] == 200
+        assert host.stop() == 0
+    finally:
+        sinks.stop()
+
+    text = host.log()
+    records = [json.loads(line) for line in text.splitlines()]  # every line of the process
+    assert all(set(record) >= {"time", "level", "logger", "request_id", "message"} for record in records)
+    by_request: dict[str, list[dict[str, str]]] = {}
+    for record in records:
+        by_request.setdefault(record["request_id"], []).append(record)
+    for n in range(len(contacts)):
+        made = by_request[f"sub-{n}"]
+        assert any(r["logger"] == "fundcore_host.access" and " -> 201 " in r["message"] for r in made), made
+        engine = [r for r in made if r["logger"].startswith("fundcore.")]
+        assert any('operation="subscribe"' in r["message"] for r in engine), made
+        assert any('result="ok"' in r["message"] for r in engine), made
+        refused = [r for r in by_request[f"again-{n}"] if r["logger"].startswith("fundcore.")]
+        assert any('result="ALREADY_SUBSCRIBED"' in r["message"] for r in refused), by_request[f"again-{n}"]
+    assert any(r["logger"].startswith("uvicorn") for r in records)  # uvicorn's own lines too
+    assert any("dispatch round: delivered=" in r["message"] for r in records)  # outside a request
+    secrets = [ADMIN["Authorization"].split()[1], SECRET, changed_email]
+    secrets += [value for contact in contacts for value in (contact["name"], contact["email"], contact["phone"])]
+    # also as JSON writes them (ensure_ascii: "Gómez" is "G\u00f3mez"), and the phone's digits alone
+    secrets += [json.dumps(value)[1:-1] for value in secrets] + [c["phone"].lstrip("+") for c in contacts]
+    leaked = sorted({secret for secret in secrets if secret in text})
+    assert not leaked, leaked

@@ -1,7 +1,8 @@
 """The host on the PostgreSQL store with two worker processes on one database (real
 PostgreSQL, real processes): 64 concurrent callers on the same clients, then the invariants
-checked through the API, every notification delivered exactly once, both workers serving; and a
-fund change made through one worker seen by the other at once.
+checked through the API, every notification delivered exactly once, both workers serving; a
+fund change made through one worker seen by the other at once; and ``GET /metrics`` adding up
+both workers' counts.
 
 Needs ``FUNDCORE_TEST_DATABASE_URL`` (a superuser URL; `make test-host` starts a private
 server through scripts/with-postgres.sh); each test creates a fresh database."""
@@ -24,6 +25,7 @@ from typing import Any
 
 import pytest
 from conftest import ADMIN, LOOPBACK, free_port, http_call, wait_until
+from prometheus_client.parser import text_string_to_metric_families
 
 from fundcore_host.demo_sinks import start_sinks
 
@@ -276,3 +278,130 @@ def test_several_workers_need_the_database(live_host: Any, tmp_path: Path) -> No
     assert host.process is not None
     assert host.process.wait(timeout=60) == 2
     assert "FUNDCORE_DATABASE_URL" in host.log() and "Traceback" not in host.log()
+
+
+def _scrape(host: Any, request_id: str) -> tuple[dict[tuple[str, tuple[tuple[str, str], ...]], float], int]:
+    """A ``GET /metrics`` without a token, parsed with prometheus_client's parser, and the pid of
+    the worker that answered it."""
+    status, body, headers = http_call("GET", f"{host.url}/metrics", headers={"X-Request-ID": request_id})
+    assert status == 200 and headers["Content-Type"].startswith("text/plain; version="), body
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(body.decode("utf-8"))
+        for sample in family.samples
+    }
+    return samples, _served_by(host, request_id)
+
+
+def test_two_workers_metrics_add_up_to_the_operations_made(database_url: str, live_host: Any, tmp_path: Path) -> None:
+    """Operations spread over both workers; a scrape, whichever worker answers it, shows the sum
+    over both: the engine's counters and duration histogram, the HTTP requests, the deliveries,
+    and the outbox gauges once (the store's, not a sum). The metrics directory made for the run
+    is removed when the host stops."""
+    sinks = start_sinks(tmp_path / "sinks", LOOPBACK, free_port(), free_port())
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    try:
+        host = live_host(
+            env={
+                "FUNDCORE_DATABASE_URL": database_url,
+                "FUNDCORE_DATA": None,
+                "FUNDCORE_DISPATCH_INTERVAL_MS": "50",
+                "PROMETHEUS_MULTIPROC_DIR": None,
+                "TMPDIR": str(temporary),
+                **sinks.notifier_env(),
+            },
+            args=["--workers", "2"],
+        )
+        wait_until(lambda: len(_worker_pids(host.log())) == 2, timeout_s=30)
+        workers = _worker_pids(host.log())
+        (metrics_dir,) = temporary.iterdir()  # made by the parent for the workers
+        assert metrics_dir.name.startswith("fundcore-metrics-")
+        before, _ = _scrape(host, "scrape-before")
+
+        # subscribe and refuse until each worker has served both at least twice
+        served: Counter[tuple[int, int]] = Counter()  # (worker, status) of the subscriptions
+        made: Counter[str] = Counter()
+        clients = 0
+        while not all(served[(pid, status)] >= 2 for pid in workers for status in (201, 409)):
+            assert clients < 200, served
+            contact = {
+                "name": f"C{clients}",
+                "email": f"c{clients}@example.com",
+                "phone": "+573001234567",
+                "channel": "email",
+            }
+            status, client, _ = http_call("POST", f"{host.url}/clients", contact, ADMIN)
+            assert status == 201, client
+            made["register_client"] += 1
+            url = f"{host.url}/clients/{client['id']}/subscriptions"
+            for attempt, expected in enumerate((201, 409)):
+                request_id = f"sub-{clients}-{attempt}"
+                status, body, _ = http_call("POST", url, {"fund_id": 1}, ADMIN | {"X-Request-ID": request_id})
+                assert status == expected, body
+                made["ok" if status == 201 else "ALREADY_SUBSCRIBED"] += 1
+                served[(_served_by(host, request_id), status)] += 1
+            clients += 1
+        assert http_call("POST", f"{host.url}/clients/{uuid.uuid4()}/subscriptions", {"fund_id": 1}, ADMIN)[0] == 404
+
+        def all_delivered() -> bool:
+            samples, _ = _scrape(host, f"scrape-{uuid.uuid4().hex}")
+            key = ("fundcore_deliveries_total", (("outcome", "delivered"),))
+            return samples.get(key, 0) - before.get(key, 0) == made["ok"]
+
+        wait_until(all_delivered, timeout_s=60, interval_s=0.2)
+
+        # scrapes until each worker has answered one: all show the same sums
+        answered: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+        for n in range(200):
+            samples, pid = _scrape(host, f"scrape-after-{n}")
+            answered.setdefault(pid, samples)
+            if set(answered) == workers:
+                break
+        assert set(answered) == workers
+        assert {f"counter_{pid}.db" for pid in workers} <= {f.name for f in metrics_dir.iterdir()}
+
+        def change(samples: dict[Any, float], name: str, **labels: str) -> float:
+            key = (name, tuple(sorted(labels.items())))
+            return samples.get(key, 0.0) - before.get(key, 0.0)
+
+        for pid, samples in answered.items():
+            operation = "fundcore_operations_total"
+            assert change(samples, operation, operation="register_client", result="ok") == made["register_client"], pid
+            assert change(samples, operation, operation="subscribe", result="ok") == made["ok"], pid
+            refused = change(samples, operation, operation="subscribe", result="ALREADY_SUBSCRIBED")
+            assert refused == made["ALREADY_SUBSCRIBED"], pid
+            assert change(samples, operation, operation="subscribe", result="CLIENT_NOT_FOUND") == 1, pid
+            subscribes = made["ok"] + made["ALREADY_SUBSCRIBED"] + 1
+            histogram = "fundcore_operation_duration_seconds"
+            assert change(samples, histogram + "_count", operation="subscribe") == subscribes, pid
+            assert change(samples, histogram + "_bucket", operation="subscribe", le="+Inf") == subscribes, pid
+            route = "/clients/{client_id}/subscriptions"
+            assert change(samples, "http_requests_total", method="POST", route=route, status="2xx") == made["ok"]
+            assert change(samples, "http_requests_total", method="POST", route=route, status="4xx") == refused + 1
+            assert change(samples, "http_requests_total", method="POST", route="/clients", status="2xx") == clients
+            durations = change(samples, "http_request_duration_seconds_count", method="POST", route=route)
+            assert durations == subscribes, pid
+            assert change(samples, "fundcore_deliveries_total", outcome="delivered") == made["ok"], pid
+            # the store's outbox, once (not one reading per worker added up)
+            assert samples[("fundcore_outbox_entries", (("status", "delivered"),))] == made["ok"], pid
+            assert samples[("fundcore_outbox_entries", (("status", "pending"),))] == 0, pid
+            assert samples[("fundcore_outbox_oldest_pending_age_seconds", ())] == 0, pid
+        # the two answers differ only by the scrapes counted in between
+        first, second = answered.values()
+        differing = {key[0] for key in first.keys() | second.keys() if first.get(key) != second.get(key)}
+        assert differing <= {
+            "http_requests_total",
+            "http_request_duration_seconds_bucket",
+            "http_request_duration_seconds_count",
+            "http_request_duration_seconds_sum",
+            "fundcore_operations_total",  # dispatch rounds
+            "fundcore_operation_duration_seconds_bucket",
+            "fundcore_operation_duration_seconds_count",
+            "fundcore_operation_duration_seconds_sum",
+            "fundcore_outbox_oldest_pending_age_seconds",
+        }, differing
+        assert host.stop() == 0
+        assert list(temporary.iterdir()) == []  # the metrics directory is gone
+    finally:
+        sinks.stop()
