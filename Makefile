@@ -13,7 +13,7 @@ export CARGO_PROFILE_DEV_DEBUG := line-tables-only
 # Every target a README or docs page names (scripts/check_snippets.py checks that).
 help:
 	@echo "make help             this list"
-	@echo "make demo             build, install into .venv and start the REST host on 127.0.0.1:8000"
+	@echo "make demo             build, install into .venv and start the REST host on 127.0.0.1:8000 (metrics: /metrics)"
 	@echo "make test             every test: snippets and docs, Rust (unit, property, crash, PostgreSQL), Python, REST host, Kotlin, Java"
 	@echo "make bench            benchmarks; writes benches/results.json and benches/RESULTS.md"
 	@echo "make check-snippets   README and docs code blocks, make targets and quoted facts agree with the code"
@@ -167,7 +167,8 @@ host-lint-deps: venv
 
 # Build the wheel into .venv, then serve the REST API on 127.0.0.1:8000 with the store in
 # ./data/fundcore, a local SMTP server and SMS gateway keeping what they receive in ./data/mail
-# and ./data/sms (fundcore_host/demo.py prints the token, example calls and where to look).
+# and ./data/sms (fundcore_host/demo.py prints the token, example calls, where to look and where
+# the Prometheus metrics are: http://127.0.0.1:8000/metrics).
 demo: python-dev host-demo-deps
 	@PYTHONPATH=$(HOST_DIR) $(PY) -m fundcore_host.demo --data data --host $(DEMO_HOST) --port $(DEMO_PORT)
 

@@ -37,6 +37,7 @@ def test_defaults_are_local_and_safe(env, caplog):
     assert s.smtp.host is None and s.sms.gateway_url is None
     assert s.dispatch_interval_ms == 1000 and s.dispatch_batch == 100 and s.rate_limit_per_minute == 600
     assert (s.locale, s.log_level, s.max_attempts, s.retry_base_delay_ms) == ("es", "INFO", None, None)
+    assert s.log_format == "text"
     caplog.set_level(logging.WARNING, logger="fundcore_host")
     s.warn_about_local_defaults()
     text = caplog.text
@@ -64,6 +65,7 @@ def test_everything_from_env(env):
         FUNDCORE_RETRY_MAX_DELAY_MS="5000",
         FUNDCORE_MAX_ATTEMPTS="5",
         FUNDCORE_LOG_LEVEL="debug",
+        FUNDCORE_LOG_FORMAT=" JSON ",
         FUNDCORE_POOL_SIZE="3",
     )
     assert s.data_path == "/srv/fundcore" and not s.jwt_secret_is_default and s.locale == "en"
@@ -79,7 +81,7 @@ def test_everything_from_env(env):
     assert (s.sms.gateway_url, s.sms.token, s.sms.timeout_s) == ("http://127.0.0.1:9000/sms", "t", 4.0)
     assert (s.dispatch_interval_ms, s.dispatch_batch, s.rate_limit_per_minute) == (250, 10, 0)
     assert (s.retry_base_delay_ms, s.retry_max_delay_ms, s.max_attempts) == (100, 5000, 5)
-    assert (s.log_level, s.pool_size) == ("DEBUG", 3)
+    assert (s.log_level, s.log_format, s.pool_size) == ("DEBUG", "json", 3)
     assert env(FUNDCORE_SMTP_TLS="starttls").smtp.port == 587
     assert env(FUNDCORE_SMTP_TLS="none", FUNDCORE_SMTP_PORT="2525").smtp.port == 2525
 
@@ -123,6 +125,7 @@ def test_secrets_are_not_in_the_settings_repr(env):
         ({"FUNDCORE_MAX_ATTEMPTS": "0"}, "FUNDCORE_MAX_ATTEMPTS"),
         ({"FUNDCORE_POOL_SIZE": "many"}, "FUNDCORE_POOL_SIZE"),
         ({"FUNDCORE_LOG_LEVEL": "LOUD"}, "FUNDCORE_LOG_LEVEL"),
+        ({"FUNDCORE_LOG_FORMAT": "yaml"}, "FUNDCORE_LOG_FORMAT"),
     ],
 )
 def test_bad_values_are_refused_naming_the_variable(env, variables, named):

@@ -292,3 +292,28 @@ def test_a_second_app_in_the_process_counts_apart(app_factory):
     after = scrape(second.get)
     assert moved(before, after, "http_requests_total") == {labels(method="GET", route="/metrics", status="2xx"): 1}
     assert ("http_requests_total", labels(method="GET", route="/health", status="2xx")) in scrape(first.get)
+
+
+def _table_metrics(page: Path, heading: str) -> set[str]:
+    """The metric names in the first column of the table under ``heading``."""
+    text = page.read_text(encoding="utf-8").split(heading + "\n", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([a-z_]+)` \|", text, re.M))
+
+
+def test_the_readme_lists_every_metric_the_host_exposes(quiet_api):
+    """The host README's table: the engine's metrics as docs/operations.md lists them, and the
+    host's own, each of which a scrape shows."""
+    repo = Path(__file__).resolve().parents[3]
+    listed = _table_metrics(repo / "examples/fastapi_host/README.md", "## Metrics")
+    engine = _table_metrics(repo / "docs/operations.md", "## Observability")
+    assert engine and engine <= listed
+    own = listed - engine
+    assert own == {
+        "http_requests_total",
+        "http_request_duration_seconds",
+        "fundcore_outbox_entries",
+        "fundcore_outbox_oldest_pending_age_seconds",
+    }
+    register(quiet_api, "Ana")
+    families = {family.name for family in text_string_to_metric_families(quiet_api.get("/metrics").text)}
+    assert {name.removesuffix("_total") for name in own} <= families

@@ -95,7 +95,7 @@ def reader_env() -> dict[str, str]:
 
 
 def test_every_marked_block_is_found():
-    assert len(marked_blocks(HOST_README)) == 3
+    assert len(marked_blocks(HOST_README)) == 4
     assert len(marked_blocks(ROOT_README)) == 2
     example = (
         "# too much: 409 INSUFFICIENT_BALANCE\ncurl -s $API \\\n  -d x\n"
