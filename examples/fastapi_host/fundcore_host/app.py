@@ -111,17 +111,18 @@ def create_app(
             notifier if notifier is not None else build_notifier(settings.smtp, settings.sms),
             interval_ms=settings.dispatch_interval_ms,
             batch=settings.dispatch_batch,
-            after_round=metrics.sync_engine,
         )
         state.engine, state.dispatcher = opened, dispatcher
         if start_dispatcher:
             dispatcher.start()
+        metrics.start_mirroring()
         store = settings.store_label if engine is None else "provided engine"
         log.info("fundcore host ready (store: %s, pid %d)", store, os.getpid())
         try:
             yield
         finally:
             dispatcher.stop()
+            metrics.stop_mirroring()
             try:
                 opened.flush()
                 if engine is None:
@@ -142,6 +143,7 @@ def create_app(
         swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.host = state
+    app.state.metrics = metrics
     for router in ROUTERS:
         app.include_router(router)
 
@@ -156,7 +158,7 @@ def create_app(
         RequestContextMiddleware,
         locale=lambda: settings.locale,
         startup_failures=startup_failures,
-        on_response=metrics.on_response,
+        on_response=metrics.observe_request,
     )
 
     def document() -> dict[str, Any]:

@@ -5,14 +5,12 @@ Started and stopped by the app's lifespan. Each round calls
 the GIL around store work, and the notifier does blocking network I/O). A full batch is followed
 at once by another round; otherwise the thread sleeps for the interval. A failing round is
 logged and the loop goes on: the outbox keeps every entry until it is delivered or failed.
-``after_round`` runs after each round (the host mirrors the engine's delivery counts then).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 
 import fundcore
 
@@ -23,12 +21,7 @@ class Dispatcher:
     """Runs ``engine.dispatch_notifications(notifier)`` in a background thread (see the module)."""
 
     def __init__(
-        self,
-        engine: fundcore.Engine,
-        notifier: fundcore.Notifier,
-        interval_ms: int = 1000,
-        batch: int = 100,
-        after_round: Callable[[], None] | None = None,
+        self, engine: fundcore.Engine, notifier: fundcore.Notifier, interval_ms: int = 1000, batch: int = 100
     ) -> None:
         if interval_ms <= 0 or batch <= 0:
             raise ValueError("interval_ms and batch must be positive")
@@ -36,7 +29,6 @@ class Dispatcher:
         self.notifier = notifier
         self.interval_s = interval_ms / 1000.0
         self.batch = batch
-        self.after_round = after_round
         self.rounds = 0
         self._stop = threading.Event()
         self._round_lock = threading.Lock()
@@ -66,11 +58,6 @@ class Dispatcher:
                 full = sum(counts.values()) >= self.batch
             except Exception:
                 log.exception("notification dispatch round failed; retrying next round")
-            if self.after_round is not None:
-                try:
-                    self.after_round()
-                except Exception:
-                    log.exception("the dispatcher's after-round step failed")
             if not full:
                 self._stop.wait(self.interval_s)
         log.info("notification dispatcher stopped")

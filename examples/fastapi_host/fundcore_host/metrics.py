@@ -16,11 +16,14 @@ What a scrape shows:
 Several workers (``python -m fundcore_host.serve --workers N``): ``serve`` points
 ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before the workers start, so prometheus_client
 keeps each worker's values in files there and a scrape, whichever worker answers it, adds up
-the counters and histograms of all of them. The engine's recorder counts per process, so each
-worker adds what its own engine counted since its last look (at each response's start, after
-each dispatch round and at a scrape) to its own prometheus_client metrics. The outbox gauges
-describe the shared store, the same whichever worker reads them: a scrape shows the most
-recent reading, not a sum.
+the counters and histograms of all of them. The HTTP metrics are counted as each response
+starts. The engine's recorder counts per process, so each worker adds what its own engine
+counted since its last look to its own prometheus_client metrics: at each scrape it answers,
+every :data:`ENGINE_MIRROR_INTERVAL_S` in a background thread (so another worker's engine
+counts are at most that late) and when it stops. Mirroring is kept off the request path: it
+reads every series of the recorder, which costs more than counting one request. The outbox
+gauges describe the shared store, the same whichever worker reads them: a scrape shows the
+most recent reading, not a sum.
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ HTTP_REQUESTS = "http_requests_total"
 HTTP_REQUEST_DURATION = "http_request_duration_seconds"
 OUTBOX_ENTRIES = "fundcore_outbox_entries"
 OUTBOX_OLDEST_PENDING_AGE = "fundcore_outbox_oldest_pending_age_seconds"
+
+#: How often each worker adds its engine's counts to the metrics a scrape reads (seconds).
+ENGINE_MIRROR_INTERVAL_S = 1.0
 
 #: One series of the engine's: its name and its labels, sorted.
 _SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
@@ -110,25 +116,31 @@ class HostMetrics:
         self._lock = threading.Lock()
         self._counters: dict[str, Counter] = {}
         self._histograms: dict[str, Histogram] = {}
-        #: What the engine had counted at the last look, per series.
-        self._counted: dict[_SeriesKey, int] = {}
-        #: Per-bucket (not cumulative) counts and the sum at the last look, per series.
-        self._distributions: dict[_SeriesKey, tuple[list[int], float]] = {}
+        #: Per engine series: its prometheus_client child and what the engine had counted at the
+        #: last look (a counter's value; a histogram's count, per-bucket counts and sum).
+        self._mirrored_counters: dict[_SeriesKey, tuple[Counter, int]] = {}
+        self._mirrored_histograms: dict[_SeriesKey, tuple[Histogram, int, list[int], float]] = {}
+        #: The request metrics' children by their labels (``labels()`` costs more than ``inc()``).
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._outbox_warned = False
+        self._stop_mirroring = threading.Event()
+        self._mirror_thread: threading.Thread | None = None
 
     def observe_request(self, method: str, route: str | None, status: int, seconds: float) -> None:
         """Counts one answered request and its duration (``route``: the matched route's
         template, ``None`` for none)."""
         method = method if method in METHODS else OTHER_METHOD
         route = route if route is not None else UNMATCHED_ROUTE
-        self.requests.labels(method=method, route=route, status=status_class(status)).inc()
-        self.request_duration.labels(method=method, route=route).observe(seconds)
-
-    def on_response(self, method: str, route: str | None, status: int, seconds: float) -> None:
-        """The middleware's observer: the request counted and the engine's counts mirrored, so a
-        scrape made after this response (by any worker) includes both."""
-        self.observe_request(method, route, status, seconds)
-        self.sync_engine()
+        children = self._request_children.get((method, route, status))
+        if children is None:
+            children = (
+                self.requests.labels(method=method, route=route, status=status_class(status)),
+                self.request_duration.labels(method=method, route=route),
+            )
+            self._request_children[(method, route, status)] = children
+        requests, duration = children
+        requests.inc()
+        duration.observe(seconds)
 
     def sync_engine(self) -> None:
         """Adds what the engine counted since the last call to the mirrored metrics."""
@@ -138,6 +150,33 @@ class HostMetrics:
                     self._mirror_counter(series)
                 else:
                     self._mirror_histogram(series)
+
+    def start_mirroring(self, interval_s: float = ENGINE_MIRROR_INTERVAL_S) -> None:
+        """Mirrors the engine every ``interval_s`` in a background thread until
+        :meth:`stop_mirroring`."""
+        if self._mirror_thread is not None:
+            return
+        self._stop_mirroring.clear()
+        self._mirror_thread = threading.Thread(
+            target=self._mirror_loop, args=(interval_s,), name="fundcore-metrics", daemon=True
+        )
+        self._mirror_thread.start()
+
+    def stop_mirroring(self) -> None:
+        """Stops the background thread, then mirrors once more (a worker's last counts stay in
+        the shared files after it exits)."""
+        self._stop_mirroring.set()
+        if self._mirror_thread is not None:
+            self._mirror_thread.join(10)
+            self._mirror_thread = None
+        self.sync_engine()
+
+    def _mirror_loop(self, interval_s: float) -> None:
+        while not self._stop_mirroring.wait(interval_s):
+            try:
+                self.sync_engine()
+            except Exception:
+                log.exception("mirroring the engine's metrics failed; trying again")
 
     def refresh_outbox(self, engine: fundcore.Engine | None) -> None:
         """Sets the outbox gauges from ``engine.outbox_state()`` (a failed read is logged once
@@ -177,41 +216,45 @@ class HostMetrics:
     def _mirror_counter(self, series: _Counter) -> None:
         name, labels = series["name"], series["labels"]
         key = (name, tuple(sorted(labels.items())))
-        added = series["value"] - self._counted.get(key, 0)
-        if added <= 0:
-            return
-        counter = self._counters.get(name)
-        if counter is None:
-            counter = Counter(name, _engine_help(name), sorted(labels), registry=self.registry)
-            self._counters[name] = counter
-        (counter.labels(**labels) if labels else counter).inc(added)
-        self._counted[key] = series["value"]
+        mirrored = self._mirrored_counters.get(key)
+        if mirrored is None:
+            counter = self._counters.get(name)
+            if counter is None:
+                counter = Counter(name, _engine_help(name), sorted(labels), registry=self.registry)
+                self._counters[name] = counter
+            mirrored = (counter.labels(**labels) if labels else counter, 0)
+        child, counted = mirrored
+        if series["value"] > counted:
+            child.inc(series["value"] - counted)
+            self._mirrored_counters[key] = (child, series["value"])
 
     def _mirror_histogram(self, series: _Histogram) -> None:
         name, labels = series["name"], series["labels"]
         key = (name, tuple(sorted(labels.items())))
+        mirrored = self._mirrored_histograms.get(key)
+        if mirrored is not None and mirrored[1] == series["count"]:
+            return  # nothing recorded since the last look
         cumulative = [count for _, count in series["buckets"]]
         per_bucket = [count - below for count, below in zip(cumulative, [0, *cumulative[:-1]], strict=True)]
-        before, sum_before = self._distributions.get(key, ([0] * len(per_bucket), 0.0))
-        if per_bucket == before:
-            return
-        histogram = self._histograms.get(name)
-        if histogram is None:
-            bounds = [bound for bound, _ in series["buckets"] if not math.isinf(bound)]
-            histogram = Histogram(name, _engine_help(name), sorted(labels), registry=self.registry, buckets=bounds)
-            self._histograms[name] = histogram
-        child = histogram.labels(**labels) if labels else histogram
+        if mirrored is None:
+            histogram = self._histograms.get(name)
+            if histogram is None:
+                bounds = [bound for bound, _ in series["buckets"] if not math.isinf(bound)]
+                histogram = Histogram(name, _engine_help(name), sorted(labels), registry=self.registry, buckets=bounds)
+                self._histograms[name] = histogram
+            mirrored = (histogram.labels(**labels) if labels else histogram, 0, [0] * len(per_bucket), 0.0)
+        child, _, before, sum_before = mirrored
         # prometheus_client has no public call that adds counts to a bucket (observe() takes one
         # value): its per-bucket values and sum are added to directly, as observe() does.
         buckets = child._buckets
-        if len(buckets) != len(per_bucket):
+        if len(buckets) != len(per_bucket) or len(before) != len(per_bucket):
             log.warning("%s: the engine's buckets changed; its histogram is no longer mirrored", name)
             return
         for value, now, then in zip(buckets, per_bucket, before, strict=True):
             if now != then:
                 value.inc(now - then)
         child._sum.inc(series["sum"] - sum_before)
-        self._distributions[key] = (per_bucket, series["sum"])
+        self._mirrored_histograms[key] = (child, series["count"], per_bucket, series["sum"])
 
 
 def _engine_help(name: str) -> str:

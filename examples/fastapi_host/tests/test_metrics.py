@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ADMIN, RecordingNotifier, assert_envelope, make_settings, register
+from conftest import ADMIN, RecordingNotifier, assert_envelope, make_settings, register, wait_until
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 import fundcore
 from fundcore_host.app import create_app
+from fundcore_host.metrics import ENGINE_MIRROR_INTERVAL_S
 
 DASHBOARD = Path(__file__).resolve().parents[1] / "grafana" / "fundcore-host.json"
 
@@ -281,6 +282,19 @@ def test_every_metric_the_dashboard_queries_is_in_a_real_scrape(quiet_api):
         "http_requests_total",
         "http_request_duration_seconds_bucket",
     }
+
+
+def test_the_engine_is_mirrored_in_the_background(api):
+    """Without a scrape, the app adds the engine's counts to its metrics within about a second
+    (another worker's scrape reads them from there)."""
+    host_metrics = api.app.state.metrics
+    key = ("fundcore_operations_total", labels(operation="register_client", result="ok"))
+    host_metrics.sync_engine()  # what the process counted before this app started
+    before = parse(host_metrics.exposition().decode()).get(key, 0.0)
+    register(api, "Ana")
+    started = time.monotonic()
+    wait_until(lambda: parse(host_metrics.exposition().decode()).get(key, 0.0) == before + 1, timeout_s=5)
+    assert time.monotonic() - started < ENGINE_MIRROR_INTERVAL_S + 1
 
 
 def test_a_second_app_in_the_process_counts_apart(app_factory):

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 import urllib.parse
 import uuid
 from collections import Counter
@@ -351,42 +352,67 @@ def test_two_workers_metrics_add_up_to_the_operations_made(database_url: str, li
 
         wait_until(all_delivered, timeout_s=60, interval_s=0.2)
 
-        # scrapes until each worker has answered one: all show the same sums
-        answered: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
-        for n in range(200):
-            samples, pid = _scrape(host, f"scrape-after-{n}")
-            answered.setdefault(pid, samples)
-            if set(answered) == workers:
-                break
-        assert set(answered) == workers
-        assert {f"counter_{pid}.db" for pid in workers} <= {f.name for f in metrics_dir.iterdir()}
-
         def change(samples: dict[Any, float], name: str, **labels: str) -> float:
             key = (name, tuple(sorted(labels.items())))
             return samples.get(key, 0.0) - before.get(key, 0.0)
 
-        for pid, samples in answered.items():
-            operation = "fundcore_operations_total"
-            assert change(samples, operation, operation="register_client", result="ok") == made["register_client"], pid
-            assert change(samples, operation, operation="subscribe", result="ok") == made["ok"], pid
-            refused = change(samples, operation, operation="subscribe", result="ALREADY_SUBSCRIBED")
-            assert refused == made["ALREADY_SUBSCRIBED"], pid
-            assert change(samples, operation, operation="subscribe", result="CLIENT_NOT_FOUND") == 1, pid
-            subscribes = made["ok"] + made["ALREADY_SUBSCRIBED"] + 1
-            histogram = "fundcore_operation_duration_seconds"
-            assert change(samples, histogram + "_count", operation="subscribe") == subscribes, pid
-            assert change(samples, histogram + "_bucket", operation="subscribe", le="+Inf") == subscribes, pid
-            route = "/clients/{client_id}/subscriptions"
-            assert change(samples, "http_requests_total", method="POST", route=route, status="2xx") == made["ok"]
-            assert change(samples, "http_requests_total", method="POST", route=route, status="4xx") == refused + 1
-            assert change(samples, "http_requests_total", method="POST", route="/clients", status="2xx") == clients
-            durations = change(samples, "http_request_duration_seconds_count", method="POST", route=route)
-            assert durations == subscribes, pid
-            assert change(samples, "fundcore_deliveries_total", outcome="delivered") == made["ok"], pid
-            # the store's outbox, once (not one reading per worker added up)
-            assert samples[("fundcore_outbox_entries", (("status", "delivered"),))] == made["ok"], pid
-            assert samples[("fundcore_outbox_entries", (("status", "pending"),))] == 0, pid
-            assert samples[("fundcore_outbox_oldest_pending_age_seconds", ())] == 0, pid
+        operation, histogram = "fundcore_operations_total", "fundcore_operation_duration_seconds"
+        route = "/clients/{client_id}/subscriptions"
+        subscribes = made["ok"] + made["ALREADY_SUBSCRIBED"] + 1
+
+        def totals(samples: dict[Any, float]) -> dict[str, float]:
+            """What the scrape shows of the operations made, added up over the workers."""
+            return {
+                "register_client": change(samples, operation, operation="register_client", result="ok"),
+                "subscribed": change(samples, operation, operation="subscribe", result="ok"),
+                "refused": change(samples, operation, operation="subscribe", result="ALREADY_SUBSCRIBED"),
+                "not_found": change(samples, operation, operation="subscribe", result="CLIENT_NOT_FOUND"),
+                "durations": change(samples, histogram + "_count", operation="subscribe"),
+                "slowest_bucket": change(samples, histogram + "_bucket", operation="subscribe", le="+Inf"),
+                "http_2xx": change(samples, "http_requests_total", method="POST", route=route, status="2xx"),
+                "http_4xx": change(samples, "http_requests_total", method="POST", route=route, status="4xx"),
+                "http_registered": change(
+                    samples, "http_requests_total", method="POST", route="/clients", status="2xx"
+                ),
+                "http_durations": change(samples, "http_request_duration_seconds_count", method="POST", route=route),
+                "delivered": change(samples, "fundcore_deliveries_total", outcome="delivered"),
+                # the store's outbox, once (not one reading per worker added up)
+                "outbox_delivered": samples[("fundcore_outbox_entries", (("status", "delivered"),))],
+                "outbox_pending": samples[("fundcore_outbox_entries", (("status", "pending"),))],
+                "oldest_pending_age": samples[("fundcore_outbox_oldest_pending_age_seconds", ())],
+            }
+
+        expected = {
+            "register_client": made["register_client"],
+            "subscribed": made["ok"],
+            "refused": made["ALREADY_SUBSCRIBED"],
+            "not_found": 1,
+            "durations": subscribes,
+            "slowest_bucket": subscribes,
+            "http_2xx": made["ok"],
+            "http_4xx": made["ALREADY_SUBSCRIBED"] + 1,
+            "http_registered": clients,
+            "http_durations": subscribes,
+            "delivered": made["ok"],
+            "outbox_delivered": made["ok"],
+            "outbox_pending": 0,
+            "oldest_pending_age": 0,
+        }
+        # scrapes until each worker has answered with these sums (a worker mirrors its engine's
+        # counts every second): then every later scrape shows them too
+        answered: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+        shown: list[dict[str, float]] = []
+        deadline = time.monotonic() + 15
+        while set(answered) != workers:
+            assert time.monotonic() < deadline, (expected, shown[-2:])
+            samples, pid = _scrape(host, f"scrape-after-{uuid.uuid4().hex}")
+            shown.append(totals(samples))
+            if shown[-1] == expected:
+                answered.setdefault(pid, samples)
+        for n in range(4):
+            samples, pid = _scrape(host, f"scrape-again-{n}")
+            assert totals(samples) == expected, (pid, totals(samples))
+        assert {f"counter_{pid}.db" for pid in workers} <= {f.name for f in metrics_dir.iterdir()}
         # the two answers differ only by the scrapes counted in between
         first, second = answered.values()
         differing = {key[0] for key in first.keys() | second.keys() if first.get(key) != second.get(key)}
