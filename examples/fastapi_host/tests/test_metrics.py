@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ADMIN, RecordingNotifier, assert_envelope, make_settings, register, wait_until
+from conftest import ADMIN, RecordingNotifier, assert_envelope, http_call, make_settings, register, wait_until
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -331,3 +331,20 @@ def test_the_readme_lists_every_metric_the_host_exposes(quiet_api):
     register(quiet_api, "Ana")
     families = {family.name for family in text_string_to_metric_families(quiet_api.get("/metrics").text)}
     assert {name.removesuffix("_total") for name in own} <= families
+
+
+def test_a_multiprocess_directory_given_is_emptied_of_an_earlier_run(live_host, tmp_path):
+    """``PROMETHEUS_MULTIPROC_DIR`` set by the operator: the host starts by removing the files an
+    earlier run left there (prometheus_client would add them up), then keeps its own there."""
+    shared = tmp_path / "prometheus"
+    shared.mkdir()
+    (shared / "counter_999999.db").write_bytes(b"left by an earlier run")
+    (shared / "notes.txt").write_text("not prometheus_client's", encoding="utf-8")
+    host = live_host(env={"PROMETHEUS_MULTIPROC_DIR": str(shared)})
+    status, body, _ = http_call("GET", f"{host.url}/metrics")
+    assert status == 200
+    samples = parse(body.decode("utf-8"))
+    assert samples[("http_requests_total", labels(method="GET", route="/health", status="2xx"))] >= 1
+    files = {path.name for path in shared.iterdir()}
+    assert "counter_999999.db" not in files and "notes.txt" in files
+    assert f"counter_{host.process.pid}.db" in files
