@@ -1,4 +1,4 @@
-// Administration through the Kotlin API (SPEC rules of docs/operations.md): the fund catalogue,
+// Administration through the Kotlin API (the rules of docs/operations.md): the fund catalogue,
 // clients' contact data, the client listing and the audit trail. The library has no roles: who
 // may call what is the host's business; here every call names its actor.
 package fundcore.tests
