@@ -289,6 +289,14 @@ fn a_process_killed_mid_load_loses_nothing_it_acknowledged() {
         common::check_invariants(&engine, &clients)
             .unwrap_or_else(|broken| panic!("round {round}: {broken}"));
         assert_all_stored(&engine, &acked);
+        // The ledger check reads the database on its own, client by client, after the kill.
+        let report = fundcore::verify_store(&fundcore::StoreLocation::parse(&url))
+            .unwrap_or_else(|e| panic!("round {round}: verify failed: {e}"));
+        assert!(
+            report.is_clean() && report.clients >= clients.len() as u64,
+            "round {round}: verify after SIGKILL: {report}\n{:#?}",
+            report.violations
+        );
     }
     assert!(
         acked.len() >= 10,
