@@ -11,9 +11,8 @@ use crate::engine::{Engine, client_not_found, fund_not_found};
 use crate::error::{Error, Invalid, Result};
 use crate::fund::{Category, Fund};
 use crate::ids::{AuditEventId, ClientId, FundId};
-use crate::limits::MAX_PAGE;
 use crate::money::validate_amount;
-use crate::page::Page;
+use crate::page::{Page, check_limit};
 
 /// What `update_fund` changes; `None` leaves a field as it is.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -183,7 +182,7 @@ impl Engine {
         })
     }
 
-    /// A page of clients, newest first (1..=[`MAX_PAGE`] per page), older than `before`.
+    /// A page of clients, newest first (1..=[`MAX_PAGE`](crate::MAX_PAGE) per page), older than `before`.
     pub fn clients(
         &self,
         limit: usize,
@@ -197,7 +196,7 @@ impl Engine {
         })
     }
 
-    /// A page of the audit trail, newest first (1..=[`MAX_PAGE`] per page), older than
+    /// A page of the audit trail, newest first (1..=[`MAX_PAGE`](crate::MAX_PAGE) per page), older than
     /// `before`.
     pub fn audit_events(
         &self,
@@ -235,13 +234,6 @@ impl Engine {
             request_id: actor.request_id.clone(),
         }
     }
-}
-
-fn check_limit(limit: usize) -> Result<()> {
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::invalid("limit", Invalid::Limit));
-    }
-    Ok(())
 }
 
 /// The fields of a fund an audit event records (money as text, as on the wire).

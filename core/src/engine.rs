@@ -16,15 +16,14 @@ use rust_decimal::Decimal;
 use crate::client::{Channel, Client, validate_contact};
 use crate::config::{Config, Durability};
 use crate::copy::StoreLocation;
-use crate::error::{Error, Invalid, Result};
+use crate::error::{Error, Result};
 use crate::fund::Fund;
 use crate::ids::{ClientId, FundId, NotificationId, TransactionId};
 use crate::ledger::{Subscription, Transaction, TransactionKind};
-use crate::limits::MAX_PAGE;
 use crate::locale::Locale;
 use crate::money::{to_minor_units, validate_amount};
 use crate::outbox::{DeliveryError, DispatchReport, Notification, Notifier, OutboxState};
-use crate::page::Page;
+use crate::page::{Page, check_limit};
 use crate::rules::{self, Attempt, RetryPolicy};
 use crate::store::sled::{SledStore, StoreOptions};
 use crate::store::{
@@ -375,7 +374,7 @@ impl Engine {
         })
     }
 
-    /// A client's transactions, newest first: at most `limit` (1..=[`MAX_PAGE`]), all older
+    /// A client's transactions, newest first: at most `limit` (1..=[`MAX_PAGE`](crate::MAX_PAGE)), all older
     /// than the transaction `before` when given (an exclusive cursor).
     pub fn history(
         &self,
@@ -397,9 +396,7 @@ impl Engine {
     ) -> Result<Page<Transaction, TransactionId>> {
         crate::observe::operation("history", Some(&client_id), None, || {
             self.check_process()?;
-            if !(1..=MAX_PAGE).contains(&limit) {
-                return Err(Error::invalid("limit", Invalid::Limit));
-            }
+            check_limit(limit)?;
             // One row more than asked says whether a following page exists.
             let rows = self
                 .inner

@@ -4,7 +4,7 @@
 //! subscribe to investment funds with a minimum amount, cancel and get refunded, read their
 //! history and are notified by email or SMS.
 //!
-//! - Money is [`rust_decimal::Decimal`], validated by [`money`], never a binary float.
+//! - Money is [`rust_decimal::Decimal`], validated by [`validate_amount`], never a binary float.
 //! - Each subscribe or cancel is one atomic transaction in an embedded [sled] store: balance,
 //!   subscription, transaction, idempotency record and outbox entry, all or nothing.
 //! - Notifications leave through the [`Notifier`] port after commit, from a durable outbox,

@@ -1,5 +1,16 @@
 //! A page of a listing, newest first, with the cursor of the following page.
 
+use crate::error::{Error, Invalid, Result};
+use crate::limits::MAX_PAGE;
+
+/// Checks a page size: 1 to [`MAX_PAGE`] (`VALIDATION_ERROR` on `limit`).
+pub(crate) fn check_limit(limit: usize) -> Result<()> {
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Error::invalid("limit", Invalid::Limit));
+    }
+    Ok(())
+}
+
 /// A page of records and the cursor that reads the following page.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Page<T, Cursor> {
