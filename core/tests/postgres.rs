@@ -286,6 +286,7 @@ fn a_process_killed_mid_load_loses_nothing_it_acknowledged() {
         worker.kill().unwrap();
         worker.wait().unwrap();
         acked.extend(acknowledged(&reader.join().unwrap()));
+        wait_until_the_server_is_done(&url);
         common::check_invariants(&engine, &clients)
             .unwrap_or_else(|broken| panic!("round {round}: {broken}"));
         assert_all_stored(&engine, &acked);
@@ -303,6 +304,32 @@ fn a_process_killed_mid_load_loses_nothing_it_acknowledged() {
         "too little committed to prove anything: {}",
         acked.len()
     );
+}
+
+/// Waits until no statement runs in the database `url` names: a statement a killed process
+/// sent may still commit after the kill, and the invariants are read in several statements.
+fn wait_until_the_server_is_done(url: &str) {
+    let mut db = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let running: i64 = db
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()
+                   AND state <> 'idle'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if running == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{running} statements still running"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Runs `pg_ctl` on the test server (as its owner when the tests run as root).
@@ -480,26 +507,110 @@ fn crowd_one_client(round: u64) {
 }
 
 #[test]
-fn a_subscribe_or_cancel_takes_two_round_trips() {
+fn a_subscribe_or_cancel_takes_two_round_trips_and_one_once_its_client_is_seen() {
     if is_worker() {
         return;
     }
     let _server = shared_server();
     let engine = Engine::connect(&fresh_database(), Config::default()).unwrap();
     let client = register(&engine, 1)[0];
-    let before = engine.store_stats().round_trips;
-    engine.subscribe(client, 1, None, Some("k-1")).unwrap();
-    assert_eq!(engine.store_stats().round_trips - before, 2, "subscribe");
-    let before = engine.store_stats().round_trips;
-    engine.cancel(client, 1, None).unwrap();
-    assert_eq!(engine.store_stats().round_trips - before, 2, "cancel");
-    let before = engine.store_stats().round_trips;
-    engine.subscribe(client, 1, None, Some("k-1")).unwrap();
+    let trips = |what: &str, expected: u64, op: &dyn Fn() -> fundcore::Result<Transaction>| {
+        let before = engine.store_stats().round_trips;
+        let outcome = op();
+        assert_eq!(
+            engine.store_stats().round_trips - before,
+            expected,
+            "{what}"
+        );
+        outcome
+    };
+    let first = trips("a first subscribe: a read and a write", 2, &|| {
+        engine.subscribe(client, 1, None, Some("k-1"))
+    })
+    .unwrap();
+    trips("a cancel once seen: the guarded write alone", 1, &|| {
+        engine.cancel(client, 1, None)
+    })
+    .unwrap();
+    trips(
+        "a fund whose subscription was never read for this client",
+        2,
+        &|| engine.subscribe(client, 2, None, None),
+    )
+    .unwrap();
+    let replay = trips(
+        "a replay: the write stops on the key's index, then a read finds the original",
+        2,
+        &|| engine.subscribe(client, 1, None, Some("k-1")),
+    )
+    .unwrap();
+    assert_eq!(replay, first);
+    let err = trips(
+        "a key used for another request: the same two trips",
+        2,
+        &|| engine.subscribe(client, 1, Some(cop(80_000)), Some("k-1")),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "IDEMPOTENCY_KEY_REUSED", "{err}");
+    let err = trips("a refusal is given on a fresh read only", 1, &|| {
+        engine.cancel(client, 1, None)
+    })
+    .unwrap_err();
+    assert_eq!(err.code(), "NOT_SUBSCRIBED", "{err}");
+    assert_eq!(engine.store_stats().lost_races, 0);
+    common::check_invariants(&engine, &[client]).unwrap();
+}
+
+#[test]
+fn what_one_process_saw_never_overrides_a_change_made_by_another() {
+    if is_worker() {
+        return;
+    }
+    let _server = shared_server();
+    let url = fresh_database();
+    let (seer, other) = two_processes(&url);
+    let client = register(&seer, 1)[0];
+    // The first process sees the client with its whole balance and no subscription to fund 4.
+    seer.subscribe(client, 4, None, None).unwrap();
+    seer.cancel(client, 4, None).unwrap();
+    assert_eq!(seer.client(client).unwrap().balance, cop(500_000));
+
+    // The other process spends most of it: what the first saw would allow 250.000 more.
+    for fund in [1, 2, 3, 5] {
+        other.subscribe(client, fund, None, None).unwrap();
+    }
+    let trail = common::full_history(&seer, client);
+    let err = seer.subscribe(client, 4, None, None).unwrap_err();
+    assert_eq!(err.code(), "INSUFFICIENT_BALANCE", "{err}");
     assert_eq!(
-        engine.store_stats().round_trips - before,
-        1,
-        "a replay only reads"
+        common::full_history(&seer, client),
+        trail,
+        "nothing written"
     );
+
+    // The other process refunds 125.000: what the first saw (150.000) would refuse, the
+    // database allows.
+    other.cancel(client, 2, None).unwrap();
+    let tx = seer.subscribe(client, 4, None, None).unwrap();
+    assert_eq!(tx.balance_after, cop(25_000));
+    assert_eq!(other.client(client).unwrap().balance, cop(25_000));
+
+    // The other process replaces that subscription with one of 260.000: the first refunds
+    // what is stored now, not the 250.000 it saw.
+    other.cancel(client, 4, None).unwrap();
+    other
+        .subscribe(client, 4, Some(cop(260_000)), None)
+        .unwrap();
+    let refund = seer.cancel(client, 4, None).unwrap();
+    assert_eq!(refund.amount, cop(260_000));
+    assert_eq!(refund.balance_after, cop(275_000));
+
+    // The other process subscribes to the fund the first saw free: refused, not doubled.
+    other.subscribe(client, 4, None, None).unwrap();
+    let err = seer.subscribe(client, 4, None, None).unwrap_err();
+    assert_eq!(err.code(), "ALREADY_SUBSCRIBED", "{err}");
+    common::check_invariants(&seer, &[client]).unwrap();
+    common::check_invariants(&other, &[client]).unwrap();
 }
 
 #[test]
@@ -1265,7 +1376,7 @@ fn a_database_at_schema_1_is_upgraded_by_processes_connecting_at_once() {
 }
 
 #[test]
-fn administrative_changes_take_few_round_trips_and_subscribes_still_two() {
+fn administrative_changes_take_few_round_trips() {
     if is_worker() {
         return;
     }
@@ -1307,6 +1418,17 @@ fn administrative_changes_take_few_round_trips_and_subscribes_still_two() {
         trips(&|| {
             engine.cancel(client, 9, None).unwrap();
         }),
-        2
+        1,
+        "the client and the fund were seen: the guarded write alone"
+    );
+    engine
+        .update_fund(9, &minimum_change(cop(65_000)), &actor)
+        .unwrap();
+    let tx = engine.subscribe(client, 9, None, None).unwrap();
+    assert_eq!(tx.amount, cop(65_000), "the new minimum");
+    assert_eq!(
+        engine.store_stats().lost_races,
+        0,
+        "a changed fund is read again, not raced"
     );
 }

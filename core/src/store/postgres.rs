@@ -8,6 +8,11 @@
 //!   after it). The client's row is the only lock it takes; the fund's row is only read. A
 //!   lost race reads again; after [`OPTIMISTIC_TRIES`] lost races the change runs in a
 //!   transaction that locks the client's row first.
+//! - When this process has seen the client and the fund before ([`known`]), the engine decides
+//!   on what it saw and the guarded write is the only round trip. If anything changed since
+//!   (another process, a fund update, an idempotency key used before), the guard or the key's
+//!   unique index stops the write, nothing is written, and the change takes the two-trip path.
+//!   A rule's refusal is only ever given on a fresh read.
 //! - An administrative change (a fund created or updated, a client's contact data changed)
 //!   commits with its audit event in one transaction: an update locks the row it changes
 //!   (`SELECT … FOR UPDATE`), lets the engine decide, and bumps the row's `version`. Audit
@@ -43,6 +48,9 @@ use crate::locale::Locale;
 use crate::outbox::{NotificationStatus, OutboxState};
 use crate::time::Timestamp;
 
+mod known;
+use known::{Known, Versions};
+
 /// The schema migrations this library knows, in order: (version, name, SQL).
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "initial", include_str!("migrations/0001_initial.sql")),
@@ -73,6 +81,7 @@ pub(crate) struct PgStore {
     round_trips: AtomicU64,
     serialization_retries: AtomicU64,
     lost_races: AtomicU64,
+    known: Known,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -194,6 +203,7 @@ impl PgStore {
             round_trips: AtomicU64::new(0),
             serialization_retries: AtomicU64::new(0),
             lost_races: AtomicU64::new(0),
+            known: Known::new(),
         })
     }
 
@@ -275,6 +285,7 @@ impl PgStore {
                 return Ok(None);
             };
             let (view, versions) = money_view(row)?;
+            self.known.saw(&view, versions, fund);
             let change = match decide(view)? {
                 Decision::Replay(original) => return Ok(Some(Ok(original))),
                 Decision::Commit(change) => change,
@@ -283,11 +294,7 @@ impl PgStore {
             self.trip();
             let written =
                 write_money(client, &sql.write_money, versions, &change).map_err(wrote)?;
-            return Ok(Some(if written {
-                Ok(change.entry.transaction)
-            } else {
-                Err(())
-            }));
+            return Ok(Some(self.outcome(written, versions, *change)));
         }
         self.trip();
         let mut tx = client.transaction().map_err(read)?;
@@ -308,6 +315,7 @@ impl PgStore {
             return Ok(None);
         };
         let (view, versions) = money_view(row)?;
+        self.known.saw(&view, versions, fund);
         let change = match decide(view)? {
             Decision::Replay(original) => return Ok(Some(Ok(original))),
             Decision::Commit(change) => change,
@@ -317,11 +325,60 @@ impl PgStore {
         let written = write_money(&mut tx, &sql.write_money, versions, &change).map_err(wrote)?;
         self.trip();
         tx.commit().map_err(wrote)?;
-        Ok(Some(if written {
+        Ok(Some(self.outcome(written, versions, *change)))
+    }
+
+    /// The transaction of a change whose guarded write committed, or `Err(())` when the guard
+    /// found the client or the fund changed since they were read.
+    fn outcome(
+        &self,
+        written: bool,
+        versions: Versions,
+        change: MoneyMove,
+    ) -> std::result::Result<Transaction, ()> {
+        if written {
+            self.known.committed(versions, &change);
             Ok(change.entry.transaction)
         } else {
             Err(())
-        }))
+        }
+    }
+
+    /// A subscribe or cancel in one round trip, decided on what this process saw of the client
+    /// and the fund. `None`, with nothing written, when it saw too little, when the rules
+    /// refuse (a refusal is given on a fresh read only), or when the guarded write finds that
+    /// anything changed since or that the idempotency key was used before.
+    fn try_known(
+        &self,
+        client_id: ClientId,
+        fund: FundId,
+        decide: &mut dyn FnMut(MoneyView) -> Result<Decision>,
+    ) -> Result<Option<Transaction>> {
+        let Some((view, versions)) = self.known.view(client_id, fund) else {
+            return Ok(None);
+        };
+        let Ok(Decision::Commit(change)) = decide(view) else {
+            return Ok(None);
+        };
+        let written = self.run(|conn, store| {
+            store.trip();
+            match write_money(&mut conn.client, &conn.sql.write_money, versions, &change) {
+                Ok(written) => Ok(written),
+                Err(error)
+                    if error.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) =>
+                {
+                    Ok(false)
+                }
+                Err(error) => Err(wrote(error)),
+            }
+        })?;
+        Ok(match self.outcome(written, versions, *change) {
+            Ok(transaction) => Some(transaction),
+            Err(()) => {
+                self.known.forget(client_id, fund);
+                None
+            }
+        })
     }
 
     /// Whether a client exists (asked only when a listing came back empty).
@@ -709,14 +766,15 @@ impl<'a> AuditRow<'a> {
 }
 
 /// Every record of a subscribe or cancel in one statement, written only if the client's
-/// `version` is still the one read ($4) and so is the fund's ($19): otherwise nothing is
+/// `version` and newest transaction are still the ones read ($4, $20) and the fund's version
+/// too ($19): otherwise nothing is
 /// written and the count is 0. The fund's row is read, not locked: every sub-statement sees the
 /// statement's snapshot, so a fund changed before the write began fails the guard.
 const WRITE_MONEY: &str = "
 WITH moved AS (
     UPDATE fundcore_clients
     SET balance = $2, version = version + 1, newest_transaction_id = $3
-    WHERE id = $1 AND version = $4
+    WHERE id = $1 AND version = $4 AND newest_transaction_id IS NOT DISTINCT FROM $20
       AND EXISTS (SELECT 1 FROM fundcore_funds WHERE id = $5 AND version = $19)
     RETURNING id
 ), recorded AS (
@@ -792,6 +850,7 @@ fn write_money(
             &notice.map(|n| n.client_name.as_str()),
             &notice.map(|n| n.locale.as_str()),
             &versions.fund,
+            &versions.newest_transaction.map(|id| id.0),
         ],
     )?;
     Ok(row.try_get::<_, i64>(0)? == 1)
@@ -904,6 +963,9 @@ impl Store for PgStore {
         key: Option<&str>,
         decide: &mut dyn FnMut(MoneyView) -> Result<Decision>,
     ) -> Result<Option<Transaction>> {
+        if let Some(transaction) = self.try_known(client_id, fund, decide)? {
+            return Ok(Some(transaction));
+        }
         let mut lost_races = 0;
         loop {
             let locked = lost_races >= OPTIMISTIC_TRIES;
@@ -1308,6 +1370,7 @@ impl Store for PgStore {
             }
             store.trip();
             tx.commit().map_err(wrote)?;
+            store.known.forget_fund(id);
             Ok(Some(updated))
         })
     }
@@ -1353,6 +1416,7 @@ impl Store for PgStore {
             }
             store.trip();
             tx.commit().map_err(wrote)?;
+            store.known.forget_client(id);
             Ok(Some(updated))
         })
     }
@@ -1670,15 +1734,6 @@ fn notice_from(row: &Row, at: usize) -> Result<Notice> {
     })
 }
 
-/// The versions of the client's and the fund's rows a subscribe or cancel was read at; its
-/// write commits only if both are unchanged.
-#[derive(Clone, Copy, Debug)]
-struct Versions {
-    client: i64,
-    /// `None` when the fund does not exist (no change can then be written).
-    fund: Option<i64>,
-}
-
 impl Versions {
     /// A change can be written only against a fund that was read (the guard would fail
     /// forever otherwise).
@@ -1743,6 +1798,7 @@ fn money_view(row: &Row) -> Result<(MoneyView, Versions)> {
     };
     let versions = Versions {
         client: version,
+        newest_transaction: view.newest_transaction,
         fund: fund_version,
     };
     Ok((view, versions))
