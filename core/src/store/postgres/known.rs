@@ -18,7 +18,8 @@ use crate::ids::{ClientId, FundId, TransactionId};
 use crate::ledger::Subscription;
 use crate::store::{MoneyMove, MoneyView};
 
-/// Clients remembered per process: about 300 bytes each, so about 5 MiB when full.
+/// Clients remembered per engine: under 1 KiB each (contact data and a few subscriptions),
+/// so at most about 16 MiB.
 const CLIENTS_REMEMBERED: NonZeroUsize = match NonZeroUsize::new(16_384) {
     Some(count) => count,
     None => panic!("the cache holds at least one client"),
