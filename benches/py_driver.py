@@ -6,6 +6,8 @@
         [--seconds 3] [--threads 1] [--json]
     python benches/py_driver.py --paired fundcore_pg,baseline_pg --database-url URL \
         [--windows 6] [--seconds 1] [--threads 1] [--json]
+    python benches/py_driver.py --observed [debug] --durability periodic|durable \
+        [--windows 24] [--seconds 0.25] [--threads 1] [--json]
 
 With an embedded store (``fundcore``, and the sqlite3 baseline ``baseline``) it measures, on a
 fresh store in a temporary directory on the benchmark disk:
@@ -25,6 +27,14 @@ server's processes (when the server runs on this machine), the machine's busy sh
 the server's statistics the WAL fsyncs, the time spent in them, commits and WAL bytes per
 operation. ``--paired`` measures several of them side by side, in alternating windows of
 ``--seconds`` each, for ratios that other work on a shared machine does not tilt.
+
+``--observed`` measures what observability costs a Python host: the ``mix`` of ``fundcore``
+in two driver processes side by side, each with its own engine and store, in alternating
+windows. One observes as a production host does: ``fundcore.enable_metrics()`` (the metrics
+recorder, which is global to a process and stays once installed, hence two processes) and
+Python's ``logging`` configured at INFO with a file handler, which the engine's log records
+reach through the binding; the other does neither (the binding forwards to ``logging`` in
+both; unconfigured, ``logging`` passes only warnings on).
 """
 
 from __future__ import annotations
@@ -32,10 +42,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import secrets
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -392,11 +404,22 @@ def run_pg(engine: str, admin_url: str, seconds: float, threads: int) -> dict:
     return res
 
 
+def alternate(names: list[str], window, windows: int) -> dict[str, list[dict]]:
+    """``window(name)`` for each name in turn, ``windows`` times each, the order reversed every
+    other round (A B B A A B …), so that other work on the machine falls on all of them alike;
+    returns each name's window results in order."""
+    done: dict[str, list[dict]] = {n: [] for n in names}
+    for i in range(windows):
+        for n in (names if i % 2 == 0 else names[::-1]):
+            done[n].append(window(n))
+    return done
+
+
 def run_paired(engines: list[str], admin_url: str, threads: int, windows: int, window_seconds: float) -> dict:
     """Engines side by side on one server, each on its own fresh database, measured in short
-    alternating windows (A B B A A B …), so that other work on the machine falls on all of them
-    alike; ops/s of an engine = its operations over its windows' time. CPU per operation comes
-    from the same windows (only the measured engine works during its window)."""
+    alternating windows (``alternate``); ops/s of an engine = its operations over its windows'
+    time. CPU per operation comes from the same windows (only the measured engine works during
+    its window)."""
     import psycopg
 
     tag = f"{os.getpid()}_{secrets.token_hex(3)}"
@@ -411,20 +434,12 @@ def run_paired(engines: list[str], admin_url: str, threads: int, windows: int, w
                 check_in_database(database_url(admin_url, names[e]), pools[e])
                 mix(engs[e], 0.3, threads, pools=pools[e])  # warm-up: connections, prepared statements
             meter = ServerMeter(admin, names[engines[0]])
-            sums = {e: {"ops": 0, "seconds": 0.0, "client_cpu_s": 0.0, "server_cpu_s": 0.0,
-                        "machine_busy_cpu_s": 0.0, "round_trips": 0} for e in engines}
-            per_window: dict[str, list[float]] = {e: [] for e in engines}
-            for i in range(windows):
-                for e in (engines if i % 2 == 0 else engines[::-1]):
-                    meter.engine = engs[e]
-                    r = mix(engs[e], window_seconds, threads, pools=pools[e], meter=meter)
-                    w = meter.window()
-                    total = sums[e]
-                    total["ops"] += r["ops"]
-                    total["seconds"] += r["seconds"]
-                    for key in ("client_cpu_s", "server_cpu_s", "machine_busy_cpu_s", "round_trips"):
-                        total[key] = None if w[key] is None or total[key] is None else total[key] + w[key]
-                    per_window[e].append(round(r["ops_per_s"], 1))
+
+            def window(e: str) -> dict:
+                meter.engine = engs[e]
+                return dict(mix(engs[e], window_seconds, threads, pools=pools[e], meter=meter), **meter.window())
+
+            done = alternate(engines, window, windows)
         finally:
             for eng in engs.values():
                 eng.close()
@@ -432,9 +447,125 @@ def run_paired(engines: list[str], admin_url: str, threads: int, windows: int, w
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     out = {"threads": threads, "windows": windows, "window_seconds": window_seconds, "engines": {}}
     for e in engines:
-        t = sums[e]
-        out["engines"][e] = dict(per_op(t, t["ops"], t["seconds"]), ops=t["ops"], seconds=t["seconds"],
-                                 ops_per_s=t["ops"] / t["seconds"], threads=threads, windows=per_window[e])
+        total = {"ops": sum(w["ops"] for w in done[e]), "seconds": sum(w["seconds"] for w in done[e])}
+        for key in ("client_cpu_s", "server_cpu_s", "machine_busy_cpu_s", "round_trips"):
+            values = [w[key] for w in done[e]]
+            total[key] = None if None in values else sum(values)
+        out["engines"][e] = dict(per_op(total, total["ops"], total["seconds"]), ops=total["ops"],
+                                 seconds=total["seconds"], ops_per_s=total["ops"] / total["seconds"],
+                                 threads=threads, windows=[round(w["ops_per_s"], 1) for w in done[e]])
+    return out
+
+
+# ----------------------------------------------------------------------------- observability
+OBSERVE_MODES = ("off", "on", "debug")
+
+
+def observe(mode: str, log_path: str):
+    """Sets up this process as a host would, before the engine logs anything (the binding
+    caches each logger's level at its first record): ``on`` = the metrics recorder and
+    ``logging`` at INFO into ``log_path``; ``debug`` = the same at DEBUG, where every operation's
+    span and closing event become records; ``off`` = neither (``logging`` left unconfigured)."""
+    if mode == "off":
+        return
+    import fundcore
+
+    if not fundcore.enable_metrics():
+        raise SystemExit("fundcore.enable_metrics(): another metrics recorder was installed first")
+    logging.basicConfig(filename=log_path, level=logging.DEBUG if mode == "debug" else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def operations_recorded() -> int | None:
+    """Calls the metrics recorder counted (``fundcore_operations_total``); None when it is off."""
+    import fundcore
+
+    rows = [m["value"] for m in fundcore.metrics() if m["name"] == "fundcore_operations_total"]
+    return sum(rows) if rows else None
+
+
+def serve(durability: str, mode: str, threads: int):
+    """A ``fundcore`` engine on a fresh store, observed as ``mode`` says, driven through
+    stdin/stdout one JSON line at a time: it answers ``ready`` once its clients are registered
+    and warmed up, then each ``mix SECONDS`` with the window's result (with the operations the
+    recorder counted so far, which must match the calls made), until end of input."""
+    os.makedirs(WORK, exist_ok=True)
+    d = tempfile.mkdtemp(prefix=f"py-observe-{mode}-", dir=WORK)
+    try:
+        observe(mode, os.path.join(d, "host.log"))
+        eng = fundcore_factory(os.path.join(d, "store"), durability == "durable")
+        pools = client_pools(eng, threads)
+        calls = sum(len(pool) for pool in pools)
+        calls += mix(eng, 0.3, threads, pools=pools)["ops"]  # warm-up
+        print(json.dumps({"ready": mode}), flush=True)
+        for line in sys.stdin:
+            seconds = float(line.split()[1])
+            cpu0 = os.times()
+            r = mix(eng, seconds, threads, pools=pools)
+            cpu1 = os.times()
+            calls += r["ops"]
+            r.update(cpu_s=(cpu1.user + cpu1.system) - (cpu0.user + cpu0.system), calls=calls,
+                     recorded=operations_recorded())
+            print(json.dumps(r), flush=True)
+        eng.close()
+        logging.shutdown()
+        print(json.dumps({"log_bytes": os.path.getsize(os.path.join(d, "host.log"))
+                          if os.path.exists(os.path.join(d, "host.log")) else 0}), flush=True)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def run_observed(durability: str, threads: int, windows: int, window_seconds: float,
+                 modes: tuple[str, str] = ("on", "off")) -> dict:
+    """``fundcore`` observed (``modes[0]``) and not (``modes[1]``, ``off``), in two driver
+    processes (``serve``) measured in alternating windows (``alternate``); ratio = ops/s observed
+    / ops/s not, over all windows, and per window pair; beside it each side's CPU time per
+    operation. After each observed window the recorder must have counted every call."""
+    procs = {}
+    try:
+        for mode in modes:
+            procs[mode] = subprocess.Popen(
+                [sys.executable, os.path.abspath(__file__), "--serve", mode, "--durability", durability,
+                 "--threads", str(threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for mode, p in procs.items():
+            if json.loads(p.stdout.readline() or "{}").get("ready") != mode:
+                raise SystemExit(f"the {mode} driver did not start")
+
+        def window(mode: str) -> dict:
+            p = procs[mode]
+            p.stdin.write(f"mix {window_seconds}\n")
+            p.stdin.flush()
+            r = json.loads(p.stdout.readline())
+            if mode != "off" and r["recorded"] != r["calls"]:
+                raise SystemExit(f"the recorder counted {r['recorded']} operations of {r['calls']}")
+            if mode == "off" and r["recorded"] is not None:
+                raise SystemExit("the unobserved driver has a metrics recorder")
+            return r
+
+        done = alternate(list(modes), window, windows)
+        logs = {}
+        for mode, p in procs.items():
+            p.stdin.close()
+            logs[mode] = json.loads(p.stdout.readline())["log_bytes"]
+            p.wait(30)
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    out = {"durability": durability, "threads": threads, "windows": windows, "window_seconds": window_seconds,
+           "modes": {}}
+    for mode in modes:
+        ops, secs = sum(w["ops"] for w in done[mode]), sum(w["seconds"] for w in done[mode])
+        cpu = sum(w["cpu_s"] for w in done[mode])
+        out["modes"][mode] = {"ops": ops, "seconds": secs, "ops_per_s": ops / secs, "cpu_us_per_op": cpu * 1e6 / ops,
+                              "log_bytes": logs[mode], "windows": [round(w["ops_per_s"], 1) for w in done[mode]]}
+    on, off = (out["modes"][m] for m in modes)
+    out["ratio"] = on["ops_per_s"] / off["ops_per_s"]
+    # a second view, less tied than ops/s to the share of the machine that other work leaves
+    out["cpu_per_op_ratio"] = on["cpu_us_per_op"] / off["cpu_us_per_op"]
+    out["ratio_per_window_pair"] = [round(a / b, 3) for a, b in zip(on["windows"], off["windows"])]
+    out["ratio_median_window_pair"] = statistics.median(out["ratio_per_window_pair"])
     return out
 
 
@@ -466,10 +597,19 @@ def main():
     ap.add_argument("--what", choices=["mix", "latency", "all"], default="all")
     ap.add_argument("--paired", help="comma list of *_pg engines measured side by side in alternating windows "
                                      "(instead of --engine)")
-    ap.add_argument("--windows", type=int, default=6, help="--paired: windows per engine")
+    ap.add_argument("--windows", type=int, default=6, help="--paired, --observed: windows per engine")
+    ap.add_argument("--observed", nargs="?", const="on", choices=OBSERVE_MODES[1:],
+                    help="fundcore observed (on: metrics and logging at INFO; debug: at DEBUG) against not, "
+                         "in two processes, alternating windows (instead of --engine)")
+    ap.add_argument("--serve", choices=OBSERVE_MODES, help=argparse.SUPPRESS)  # one side of --observed
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    if a.paired:
+    if a.serve:
+        serve(a.durability, a.serve, a.threads)
+        return
+    if a.observed:
+        r = run_observed(a.durability, a.threads, a.windows, a.seconds, modes=(a.observed, "off"))
+    elif a.paired:
         engines = a.paired.split(",")
         if not a.database_url or set(engines) - set(PG_FACTORIES):
             ap.error(f"--paired takes engines of {', '.join(sorted(PG_FACTORIES))} and needs --database-url")
@@ -481,7 +621,7 @@ def main():
     elif a.engine:
         r = run(a.engine, a.durability, a.seconds, a.threads, a.latency_calls, a.what)
     else:
-        ap.error("--engine or --paired is required")
+        ap.error("--engine, --paired or --observed is required")
     if a.json:
         print(json.dumps(r))
     else:

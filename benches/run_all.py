@@ -13,7 +13,8 @@ Steps (each bounded in time; the whole run stays under 12 minutes on 2 cores):
  3. criterion benches (`cargo bench --bench core`, short settings), cross-checks;
  4. footprint after 1,000,000 transactions (`cargo bench --bench footprint`);
  5. Python: fundcore and the sqlite3 baseline through the same driver (benches/py_driver.py),
-    at the same durability;
+    at the same durability; fundcore observed (metrics and logging on) against not, in two
+    driver processes measured in alternating windows;
  6. PostgreSQL: the store from Rust (ops/s with 1/4/16 callers, round trips per operation) and
     from Python, fundcore against the psycopg baseline (benches/baseline/pg_engine.py) through
     the same driver, rounds alternating the two, with what each run cost (CPU, WAL fsyncs);
@@ -198,6 +199,35 @@ def py_driver(engine: str, durability: str, what: str, seconds: float, threads: 
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def py_driver_observed(durability: str, windows: int, window_seconds: float) -> dict:
+    p = run([VENV_PY, os.path.join(HERE, "py_driver.py"), "--observed", "--durability", durability,
+             "--windows", str(windows), "--seconds", str(window_seconds), "--json"], timeout=120)
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+#: Windows per side of the observability figure (periodic, durable), and their length in seconds.
+OBSERVED_WINDOWS = {"periodic": 24, "durable": 8}
+OBSERVED_WINDOW_SECONDS = 0.25
+
+
+def python_observability(quick: bool):
+    """What observability costs a Python host: one driver process with the metrics recorder and
+    logging at INFO, one with neither, the one-thread mix in alternating windows."""
+    for durability, windows in OBSERVED_WINDOWS.items():
+        windows = windows // 2 if quick else windows
+        r = py_driver_observed(durability, windows, OBSERVED_WINDOW_SECONDS)
+        on, off = r["modes"]["on"], r["modes"]["off"]
+        record(f"py_fundcore_{durability}_1thread_observed_ops", on["ops_per_s"], "ops/s",
+               unobserved_ops_per_s=off["ops_per_s"], windows=on["windows"], unobserved_windows=off["windows"])
+        suffix = "" if durability == "periodic" else f"_{durability}"
+        record(f"py_observed_over_unobserved{suffix}", r["ratio"], "x", observed=on["ops_per_s"],
+               unobserved=off["ops_per_s"], ratio_per_window_pair=r["ratio_per_window_pair"],
+               ratio_median_window_pair=r["ratio_median_window_pair"],
+               cpu_us_per_op_observed=on["cpu_us_per_op"], cpu_us_per_op_unobserved=off["cpu_us_per_op"],
+               log_bytes_observed=on["log_bytes"],
+               method=f"two processes, {windows} alternating windows of {OBSERVED_WINDOW_SECONDS} s each")
+
+
 def python_figures(quick: bool):
     secs = 1.5 if quick else 3.0
     results = {}
@@ -232,6 +262,7 @@ def python_figures(quick: bool):
                method="lowest p50 of alternating Rust and Python runs")
         if call == "subscribe":
             record("py_subscribe_over_rust", py / rs, "x", python_us=py, rust_us=rs)
+    python_observability(quick)
 
 
 # ----------------------------------------------------------------------------- PostgreSQL
@@ -545,6 +576,14 @@ TARGETS = [
     ("py_fundcore_durable_4thread_ops", "Python: fundcore mix, durable, 4 threads", None, None),
     ("py_baseline_durable_4thread_ops", "Python: sqlite3 baseline mix, durable, 4 threads", None, None),
     ("py_fundcore_over_baseline_durable_4thread", "Python: fundcore / baseline, durable, 4 threads", ">=", 5),
+    ("py_fundcore_periodic_1thread_observed_ops",
+     "Python: fundcore mix, periodic, 1 thread, with metrics enabled and logging at INFO", None, None),
+    ("py_observed_over_unobserved",
+     "Python: observability on / off, periodic, 1 thread (two processes, interleaved windows)", ">=", 0.95),
+    ("py_fundcore_durable_1thread_observed_ops",
+     "Python: fundcore mix, durable, 1 thread, with metrics enabled and logging at INFO", None, None),
+    ("py_observed_over_unobserved_durable",
+     "Python: observability on / off, durable, 1 thread (two processes, interleaved windows)", ">=", 0.95),
     ("fsync_probe_postgres", "fsync probe right before the PostgreSQL runs (the server's WAL is on this disk)",
      None, None),
     ("postgres_1callers_ops", "PostgreSQL store (Rust): subscribe or cancel, 1 caller", None, None),
@@ -722,6 +761,18 @@ def write_reports(results: list[dict], mach: dict, elapsed: float, quick: bool):
         "  and the sqlite3 baseline (`benches/baseline/`, WAL, `BEGIN IMMEDIATE`, `synchronous=FULL`",
         "  for durable and `NORMAL` for periodic); overhead over Rust = Python p50 − Rust p50 of the",
         "  same call in the same loop.",
+        "- **Python observability** (`benches/py_driver.py --observed`): two driver processes, each",
+        "  with its own engine and store, run the one-thread mix in alternating windows of"
+        f" {OBSERVED_WINDOW_SECONDS} s",
+        f"  (on, off, off, on, …; {OBSERVED_WINDOWS['periodic']} each periodic, {OBSERVED_WINDOWS['durable']} each"
+        " durable, half as many with `--quick`, after a warm-up).",
+        "  On is what a production host runs: `fundcore.enable_metrics()` (a process's metrics",
+        "  recorder cannot be removed, hence two processes) and `logging` at INFO with a file",
+        "  handler; off is neither. At INFO no record per operation reaches the handler (the span",
+        "  and closing event of an operation are DEBUG, and the binding caches each logger's level),",
+        "  so on pays for the metrics and the level checks. After each window the on process reads",
+        "  `fundcore.metrics()` and the driver checks that every call was counted. The ratio is on",
+        "  ops/s / off ops/s over all windows; the per-window ratios are in results.json.",
         "- **PostgreSQL** (`benches/benches/figures.rs`, `benches/py_driver.py`): a private server on",
         "  127.0.0.1 (`scripts/with-postgres.sh`; fsync and synchronous_commit on, so every commit",
         "  waits for its WAL fsync); each run has a fresh database. Rust: one `Engine::connect` with",

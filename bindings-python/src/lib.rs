@@ -103,11 +103,24 @@ fn client_not_found(py: Python<'_>, client_id: &str, locale: &str) -> PyResult<P
         .into_any())
 }
 
+/// The core's events (operation, ids, outcome; never contact data) reach the Python loggers
+/// `fundcore.*`; levels are cached per logger, so disabled ones cost no GIL. Only the core's:
+/// the store's libraries log from their own threads, and a thread waiting for the GIL while the
+/// interpreter, holding it, drops the engine and waits for that thread hangs the process; and
+/// tokio-postgres logs each statement's parameters (contact data among them) at DEBUG.
+fn forward_core_logs(py: Python<'_>) {
+    if let Ok(logger) = pyo3_log::Logger::new(py, pyo3_log::Caching::LoggersAndLevels) {
+        // Err: the process has a logger already (another extension's), which keeps its place.
+        let _ = logger
+            .filter(log::LevelFilter::Off)
+            .filter_target("fundcore".to_owned(), log::LevelFilter::Debug)
+            .install();
+    }
+}
+
 #[pymodule(name = "_fundcore")]
 fn fundcore_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    // The core's events (operation, ids, outcome; never contact data) reach the Python loggers
-    // `fundcore.*`; levels are cached per logger, so disabled ones cost no GIL.
-    let _ = pyo3_log::try_init();
+    forward_core_logs(m.py());
     // Set as plain attributes (not `add`), so they stay out of `__all__`.
     m.setattr("__version__", env!("CARGO_PKG_VERSION"))?;
     add_limits(m)?;

@@ -12,8 +12,7 @@ PROGRAM = textwrap.dedent(
     """
     import logging, sys, fundcore
     logging.basicConfig(level=logging.DEBUG, stream=sys.stdout, format="%(name)s|%(message)s")
-    logging.getLogger("sled").setLevel(logging.WARNING)
-    eng = fundcore.Engine()
+    eng = fundcore.Engine(sys.argv[1])
     ana = eng.register_client("Ana Secreta", "ana.secreta@example.com", "+573001234567", channel="sms")
     eng.subscribe(ana.id, 1)
     try:
@@ -21,20 +20,53 @@ PROGRAM = textwrap.dedent(
     except fundcore.ConflictError:
         pass
     eng.update_client(ana.id, email="otra@example.org", actor="support")
+    eng.close()
     print("CLIENT", ana.id)
     """
 )
 
 
-def test_engine_events_reach_python_logging_without_contact_data():
-    out = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True, timeout=60, check=True)
-    lines = [line for line in out.stdout.splitlines() if line.startswith("fundcore")]
+def test_engine_events_reach_python_logging_without_contact_data(store):
+    # Python's logging at DEBUG for every logger: only the core's records arrive, not those of
+    # the store's libraries (tokio-postgres logs every statement's parameters at DEBUG).
+    out = subprocess.run([sys.executable, "-c", PROGRAM, store.location], capture_output=True, text=True,
+                         timeout=60, check=True)
+    records = [line for line in out.stdout.splitlines() if "|" in line]
+    lines = [line for line in records if line.startswith("fundcore")]
     client = out.stdout.split("CLIENT ")[1].strip()
     assert any('operation="subscribe"' in line and client in line for line in lines), out.stdout
     assert any('result="ALREADY_SUBSCRIBED"' in line for line in lines), out.stdout
     assert any('result="ok"' in line for line in lines), out.stdout
+    assert {line.split("|")[0].split(".")[0] for line in records} == {"fundcore"}, out.stdout
     for secret in ("Ana Secreta", "ana.secreta", "example.com", "example.org", "3001234567"):
         assert secret not in out.stdout + out.stderr, secret
+
+
+EXIT_PROGRAM = textwrap.dedent(
+    """
+    import logging, sys, time, fundcore
+    logging.basicConfig(level=logging.DEBUG, filename=sys.argv[2])
+    eng = fundcore.Engine(sys.argv[1], durability="periodic")
+    ids = [eng.register_client(f"Bench {i}", f"b{i}@example.com", "+573001234567", channel="sms").id
+           for i in range(20)]
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        for client in ids:
+            eng.subscribe(client, 1)
+            eng.cancel(client, 1)
+    print("done", flush=True)
+    # the engine is not closed: the interpreter drops it on exit, holding the GIL
+    """
+)
+
+
+def test_a_process_logging_at_debug_exits_with_its_engine_open(tmp_path):
+    # The store's threads log too; were their records sent to Python, one would wait for the GIL
+    # while the exiting interpreter, holding it, waits for that thread: the process would hang.
+    out = subprocess.run([sys.executable, "-c", EXIT_PROGRAM, str(tmp_path / "store"), str(tmp_path / "log")],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout.strip() == "done", out.stderr
+    assert "fundcore.observe" in (tmp_path / "log").read_text()
 
 
 METRICS_PROGRAM = textwrap.dedent(
