@@ -3,11 +3,13 @@
 //! recorded. Counters are totals; durations are cumulative histogram buckets, so a host can
 //! export them in the Prometheus format.
 
-use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 
-use ::metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
-use metrics_util::registry::{AtomicStorage, Registry};
+use ::metrics::{
+    Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+};
+use metrics_util::registry::{Registry, Storage};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -18,7 +20,7 @@ const BUCKET_BOUNDS_SECONDS: [f64; 12] = [
 ];
 
 /// What a histogram has seen so far: samples per bucket (not cumulative), their sum and count.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Distribution {
     per_bucket: [u64; BUCKET_BOUNDS_SECONDS.len()],
     sum: f64,
@@ -38,9 +40,40 @@ impl Distribution {
     }
 }
 
+/// A histogram kept as its bucket counts, so its memory stays the same however many samples
+/// arrive between two reads (a host may never read them).
+#[derive(Default)]
+struct Buckets(Mutex<Distribution>);
+
+impl HistogramFn for Buckets {
+    fn record(&self, value: f64) {
+        self.0.lock().observe(value);
+    }
+}
+
+/// Atomic counters and gauges, bucketed histograms.
+struct HostStorage;
+
+impl<K> Storage<K> for HostStorage {
+    type Counter = Arc<AtomicU64>;
+    type Gauge = Arc<AtomicU64>;
+    type Histogram = Arc<Buckets>;
+
+    fn counter(&self, _: &K) -> Self::Counter {
+        Arc::new(AtomicU64::new(0))
+    }
+
+    fn gauge(&self, _: &K) -> Self::Gauge {
+        Arc::new(AtomicU64::new(0))
+    }
+
+    fn histogram(&self, _: &K) -> Self::Histogram {
+        Arc::new(Buckets::default())
+    }
+}
+
 struct HostRecorder {
-    registry: Registry<Key, AtomicStorage>,
-    distributions: Mutex<HashMap<Key, Distribution>>,
+    registry: Registry<Key, HostStorage>,
 }
 
 impl Recorder for HostRecorder {
@@ -74,8 +107,7 @@ static INSTALLED: OnceLock<bool> = OnceLock::new();
 pub fn enable_metrics() -> bool {
     *INSTALLED.get_or_init(|| {
         let recorder: &'static HostRecorder = Box::leak(Box::new(HostRecorder {
-            registry: Registry::atomic(),
-            distributions: Mutex::new(HashMap::new()),
+            registry: Registry::new(HostStorage),
         }));
         let installed = ::metrics::set_global_recorder(recorder).is_ok();
         if installed {
@@ -117,12 +149,11 @@ pub fn metrics(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
         item.set_item("value", value)?;
         out.append(item)?;
     }
-    let mut distributions = recorder.distributions.lock();
+    let mut histograms = Vec::new();
     recorder.registry.visit_histograms(|key, histogram| {
-        let distribution = distributions.entry(key.clone()).or_default();
-        histogram.clear_with(|samples| samples.iter().for_each(|s| distribution.observe(*s)));
+        histograms.push((key.clone(), histogram.0.lock().clone()));
     });
-    for (key, distribution) in distributions.iter() {
+    for (key, distribution) in &histograms {
         let item = PyDict::new(py);
         item.set_item("name", key.name())?;
         item.set_item("type", "histogram")?;
