@@ -49,7 +49,7 @@ use crate::outbox::{NotificationStatus, OutboxState};
 use crate::time::Timestamp;
 
 mod known;
-use known::{Known, Versions};
+use known::{FundGuard, Known, Versions};
 
 /// The schema migrations this library knows, in order: (version, name, SQL).
 const MIGRATIONS: &[(i32, &str, &str)] = &[
@@ -360,18 +360,25 @@ impl PgStore {
         let Ok(Decision::Commit(change)) = decide(view) else {
             return Ok(None);
         };
-        let written = self.run(|conn, store| {
+        let sent = self.run(|conn, store| {
             store.trip();
             match write_money(&mut conn.client, &conn.sql.write_money, versions, &change) {
-                Ok(written) => Ok(written),
-                Err(error)
-                    if error.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) =>
-                {
-                    Ok(false)
+                Ok(written) => Ok(Some(written)),
+                Err(error) if names_constraint(&error, IDEMPOTENCY_KEY_CONSTRAINT) => {
+                    Ok(Some(false))
                 }
+                // The write is the first thing sent, so a connection that died in the pool with
+                // a server restart shows here (on the two-trip path the read shows it).
+                Err(error) if ended_by_server(&error) => Ok(None),
                 Err(error) => Err(wrote(error)),
             }
         })?;
+        let written = match sent {
+            Some(written) => written,
+            // The server ended the session: the statement's fate is settled, so one lookup
+            // tells whether it committed.
+            None => self.transaction(change.entry.transaction.id)?.is_some(),
+        };
         Ok(match self.outcome(written, versions, *change) {
             Ok(transaction) => Some(transaction),
             Err(()) => {
@@ -390,6 +397,28 @@ impl PgStore {
             .map_err(read)?;
         Ok(!rows.is_empty())
     }
+}
+
+/// The unique index a guarded write runs into when its idempotency key was used before.
+const IDEMPOTENCY_KEY_CONSTRAINT: &str = "fundcore_idempotency_keys_pkey";
+
+/// Whether the server ended the session with `error` (a shutdown or restart): its backend is
+/// gone, so nothing it was sent can still commit.
+fn ended_by_server(error: &postgres::Error) -> bool {
+    error.as_db_error().is_some_and(|db| {
+        matches!(
+            db.parsed_severity(),
+            Some(postgres::error::Severity::Fatal | postgres::error::Severity::Panic)
+        )
+    })
+}
+
+/// Whether `error` is a unique violation of `constraint`.
+fn names_constraint(error: &postgres::Error, constraint: &str) -> bool {
+    error.as_db_error().is_some_and(|db| {
+        *db.code() == postgres::error::SqlState::UNIQUE_VIOLATION
+            && db.constraint() == Some(constraint)
+    })
 }
 
 fn retry_delay(failures: u32) -> Duration {
@@ -766,16 +795,19 @@ impl<'a> AuditRow<'a> {
 }
 
 /// Every record of a subscribe or cancel in one statement, written only if the client's
-/// `version` and newest transaction are still the ones read ($4, $20) and the fund's version
-/// too ($19): otherwise nothing is
-/// written and the count is 0. The fund's row is read, not locked: every sub-statement sees the
+/// `version`, newest transaction and contact data are still the ones decided on ($4, $20,
+/// $23–$26) and so are the fund's version, name, minimum and active flag ($19, $6, $21, $22):
+/// otherwise nothing is written and the count is 0. The fund's row is read, not locked: every sub-statement sees the
 /// statement's snapshot, so a fund changed before the write began fails the guard.
 const WRITE_MONEY: &str = "
 WITH moved AS (
     UPDATE fundcore_clients
     SET balance = $2, version = version + 1, newest_transaction_id = $3
     WHERE id = $1 AND version = $4 AND newest_transaction_id IS NOT DISTINCT FROM $20
-      AND EXISTS (SELECT 1 FROM fundcore_funds WHERE id = $5 AND version = $19)
+      AND name = $23 AND channel = $24 AND email = $25 AND phone = $26
+      AND EXISTS (SELECT 1 FROM fundcore_funds
+                  WHERE id = $5 AND version = $19 AND name = $6 AND minimum = $21
+                    AND active = $22)
     RETURNING id
 ), recorded AS (
     INSERT INTO fundcore_transactions
@@ -849,8 +881,14 @@ fn write_money(
             &notice.map(|n| n.recipient.as_str()),
             &notice.map(|n| n.client_name.as_str()),
             &notice.map(|n| n.locale.as_str()),
-            &versions.fund,
+            &versions.fund.map(|fund| fund.version),
             &versions.newest_transaction.map(|id| id.0),
+            &versions.fund.map(|fund| fund.minimum),
+            &versions.fund.map(|fund| fund.active),
+            &change.client.name,
+            &change.client.channel.as_str(),
+            &change.client.email,
+            &change.client.phone,
         ],
     )?;
     Ok(row.try_get::<_, i64>(0)? == 1)
@@ -1782,11 +1820,12 @@ fn money_view(row: &Row) -> Result<(MoneyView, Versions)> {
         }
         None => None,
     };
-    let (fund, fund_version) = match col::<Option<i64>>(row, MONEY_FUND_AT)? {
-        Some(_) => (
-            Some(fund_from(row, MONEY_FUND_AT)?),
-            Some(col::<i64>(row, MONEY_FUND_AT + 5)?),
-        ),
+    let (fund, fund_guard) = match col::<Option<i64>>(row, MONEY_FUND_AT)? {
+        Some(_) => {
+            let fund = fund_from(row, MONEY_FUND_AT)?;
+            let guard = FundGuard::of(&fund, col::<i64>(row, MONEY_FUND_AT + 5)?);
+            (Some(fund), Some(guard))
+        }
         None => (None, None),
     };
     let view = MoneyView {
@@ -1799,7 +1838,7 @@ fn money_view(row: &Row) -> Result<(MoneyView, Versions)> {
     let versions = Versions {
         client: version,
         newest_transaction: view.newest_transaction,
-        fund: fund_version,
+        fund: fund_guard,
     };
     Ok((view, versions))
 }

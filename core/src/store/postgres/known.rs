@@ -2,15 +2,17 @@
 //! cancel can be decided without reading first and written in one round trip.
 //!
 //! Nothing here is trusted: a write decided on it commits only if the client's row still has
-//! the version and newest transaction id it was seen with, and the fund its version (the guard
-//! of `WRITE_MONEY`). Any other change to the client or the fund, from this process or
-//! another, fails the guard; the store then forgets the entry and reads afresh.
+//! the version, newest transaction id and contact data it was seen with, and the fund its
+//! version, name, minimum and active flag (the guard of `WRITE_MONEY`). Any other change to
+//! the client or the fund, from this process or another, fails the guard; the store then
+//! forgets the entry and reads afresh.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 
 use lru::LruCache;
 use parking_lot::Mutex;
+use rust_decimal::Decimal;
 
 use crate::client::Client;
 use crate::fund::Fund;
@@ -18,22 +20,41 @@ use crate::ids::{ClientId, FundId, TransactionId};
 use crate::ledger::Subscription;
 use crate::store::{MoneyMove, MoneyView};
 
-/// Clients remembered per engine: under 1 KiB each (contact data and a few subscriptions),
-/// so at most about 16 MiB.
+/// Clients remembered per engine: each entry holds the contact data and at most one
+/// subscription per fund of the catalogue, under 1 KiB for a catalogue of a few funds.
 const CLIENTS_REMEMBERED: NonZeroUsize = match NonZeroUsize::new(16_384) {
     Some(count) => count,
     None => panic!("the cache holds at least one client"),
 };
 
-/// The row versions a decision was made at; its write commits only if they still hold.
+/// What a decision was made on; its write commits only if all of it still holds (the
+/// client's contact data and the fund's name are checked from the change itself).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Versions {
     pub client: i64,
-    /// The client's newest transaction id, with `client` a guard against a row that reached
-    /// the same version by other changes (a database restored under a running process).
+    /// The client's newest transaction id: with `client`, it tells a row that reached the same
+    /// version by other changes (a database restored or failed over under a running process).
     pub newest_transaction: Option<TransactionId>,
     /// `None` when the fund does not exist (no change can then be written).
-    pub fund: Option<i64>,
+    pub fund: Option<FundGuard>,
+}
+
+/// The fund's version and the fields a decision reads, checked again by the write.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct FundGuard {
+    pub version: i64,
+    pub minimum: Decimal,
+    pub active: bool,
+}
+
+impl FundGuard {
+    pub(super) fn of(fund: &Fund, version: i64) -> FundGuard {
+        FundGuard {
+            version,
+            minimum: fund.minimum,
+            active: fund.active,
+        }
+    }
 }
 
 /// One client as last seen.
@@ -66,6 +87,7 @@ impl Known {
     /// used before makes the guarded write fail on its unique index.
     pub(super) fn view(&self, client: ClientId, fund: FundId) -> Option<(MoneyView, Versions)> {
         let (fund, fund_version) = self.funds.lock().get(&fund).cloned()?;
+        let fund_guard = FundGuard::of(&fund, fund_version);
         let mut clients = self.clients.lock();
         let known = clients.get(&client)?;
         let subscription = known.subscriptions.get(&fund.id)?.clone();
@@ -79,23 +101,35 @@ impl Known {
         let versions = Versions {
             client: known.version,
             newest_transaction: known.newest_transaction,
-            fund: Some(fund_version),
+            fund: Some(fund_guard),
         };
         Some((view, versions))
     }
 
     /// Remembers what a read of the client, its subscription to `fund` and the fund returned.
+    /// Only funds that exist are remembered, so a client's entry stays as small as the
+    /// catalogue.
     pub(super) fn saw(&self, view: &MoneyView, versions: Versions, fund: FundId) {
-        if let (Some(fund), Some(version)) = (&view.fund, versions.fund) {
-            self.funds.lock().insert(fund.id, (fund.clone(), version));
-        }
+        let (Some(fund_read), Some(guard)) = (&view.fund, versions.fund) else {
+            return;
+        };
+        self.funds
+            .lock()
+            .insert(fund, (fund_read.clone(), guard.version));
         let mut clients = self.clients.lock();
         match clients.get_mut(&view.client.id) {
-            Some(known) if known.version == versions.client => {
+            Some(known)
+                if known.version == versions.client
+                    && known.newest_transaction == versions.newest_transaction =>
+            {
                 known.subscriptions.insert(fund, view.subscription.clone());
             }
-            // An older read arriving late must not replace a newer one.
-            Some(known) if known.version > versions.client => {}
+            // A read not newer than the entry but different from it (arriving late, or from a
+            // database rolled back under this process): which one holds is unknown, so
+            // neither is kept.
+            Some(known) if known.version >= versions.client => {
+                clients.pop(&view.client.id);
+            }
             _ => {
                 let known = KnownClient {
                     client: view.client.clone(),
