@@ -604,13 +604,18 @@ fn what_one_process_saw_never_overrides_a_change_made_by_another() {
         other.subscribe(client, fund, None, None).unwrap();
     }
     let trail = common::full_history(&seer, client);
-    let before = seer.store_stats().round_trips;
+    let before = seer.store_stats();
     let err = seer.subscribe(client, 4, None, None).unwrap_err();
     assert_eq!(err.code(), "INSUFFICIENT_BALANCE", "{err}");
     assert_eq!(
-        seer.store_stats().round_trips - before,
+        seer.store_stats().round_trips - before.round_trips,
         2,
         "a write decided on what it saw, stopped by the guard, then the read that refuses"
+    );
+    assert_eq!(
+        seer.store_stats().lost_races - before.lost_races,
+        1,
+        "counted as a lost race"
     );
     assert_eq!(
         common::full_history(&seer, client),

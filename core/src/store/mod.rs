@@ -315,7 +315,7 @@ pub struct StoreStats {
     /// Operations tried again after a serialization failure or a deadlock (SQLSTATE 40001,
     /// 40P01).
     pub serialization_retries: u64,
-    /// Subscribes and cancels read again because another change to the client committed
-    /// between their read and their write.
+    /// Subscribes and cancels read again because another change to the client or the fund
+    /// committed between their read (or what the engine saw last) and their write.
     pub lost_races: u64,
 }

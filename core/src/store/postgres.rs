@@ -363,21 +363,26 @@ impl PgStore {
         let sent = self.run(|conn, store| {
             store.trip();
             match write_money(&mut conn.client, &conn.sql.write_money, versions, &change) {
-                Ok(written) => Ok(Some(written)),
+                Ok(written) => Ok(OneTrip::Guarded { written }),
                 Err(error) if names_constraint(&error, IDEMPOTENCY_KEY_CONSTRAINT) => {
-                    Ok(Some(false))
+                    Ok(OneTrip::KeyUsed)
                 }
                 // The write is the first thing sent, so a connection that died in the pool with
                 // a server restart shows here (on the two-trip path the read shows it).
-                Err(error) if ended_by_server(&error) => Ok(None),
+                Err(error) if ended_by_server(&error) => Ok(OneTrip::SessionEnded),
                 Err(error) => Err(wrote(error)),
             }
         })?;
         let written = match sent {
-            Some(written) => written,
-            // The server ended the session: the statement's fate is settled, so one lookup
-            // tells whether it committed.
-            None => self.transaction(change.entry.transaction.id)?.is_some(),
+            OneTrip::Guarded { written } => {
+                if !written {
+                    self.lost_race();
+                }
+                written
+            }
+            OneTrip::KeyUsed => false,
+            // The statement's fate is settled, so one lookup tells whether it committed.
+            OneTrip::SessionEnded => self.transaction(change.entry.transaction.id)?.is_some(),
         };
         Ok(match self.outcome(written, versions, *change) {
             Ok(transaction) => Some(transaction),
@@ -386,6 +391,13 @@ impl PgStore {
                 None
             }
         })
+    }
+
+    /// Counts a change read again because another change to its client or fund committed
+    /// since it was read or seen.
+    fn lost_race(&self) {
+        self.lost_races.fetch_add(1, Ordering::Relaxed);
+        crate::observe::lost_race();
     }
 
     /// Whether a client exists (asked only when a listing came back empty).
@@ -397,6 +409,16 @@ impl PgStore {
             .map_err(read)?;
         Ok(!rows.is_empty())
     }
+}
+
+/// How a one-trip write ended, when it did not fail.
+enum OneTrip {
+    /// The guard held and the change committed, or it did not and nothing was written.
+    Guarded { written: bool },
+    /// The idempotency key was used before: nothing was written.
+    KeyUsed,
+    /// The server ended the session (a restart): whether the write committed is unknown.
+    SessionEnded,
 }
 
 /// The unique index a guarded write runs into when its idempotency key was used before.
@@ -1015,8 +1037,7 @@ impl Store for PgStore {
                 Some(Ok(transaction)) => return Ok(Some(transaction)),
                 Some(Err(())) => {
                     lost_races += 1;
-                    self.lost_races.fetch_add(1, Ordering::Relaxed);
-                    crate::observe::lost_race();
+                    self.lost_race();
                 }
             }
         }
