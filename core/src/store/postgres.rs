@@ -285,7 +285,7 @@ impl PgStore {
                 return Ok(None);
             };
             let (view, versions) = money_view(row)?;
-            self.known.saw(&view, versions, fund);
+            self.known.saw(&view, versions);
             let change = match decide(view)? {
                 Decision::Replay(original) => return Ok(Some(Ok(original))),
                 Decision::Commit(change) => change,
@@ -315,7 +315,7 @@ impl PgStore {
             return Ok(None);
         };
         let (view, versions) = money_view(row)?;
-        self.known.saw(&view, versions, fund);
+        self.known.saw(&view, versions);
         let change = match decide(view)? {
             Decision::Replay(original) => return Ok(Some(Ok(original))),
             Decision::Commit(change) => change,

@@ -106,13 +106,14 @@ impl Known {
         Some((view, versions))
     }
 
-    /// Remembers what a read of the client, its subscription to `fund` and the fund returned.
+    /// Remembers what a read of the client, its subscription to the fund and the fund returned.
     /// Only funds that exist are remembered, so a client's entry stays as small as the
     /// catalogue.
-    pub(super) fn saw(&self, view: &MoneyView, versions: Versions, fund: FundId) {
+    pub(super) fn saw(&self, view: &MoneyView, versions: Versions) {
         let (Some(fund_read), Some(guard)) = (&view.fund, versions.fund) else {
             return;
         };
+        let fund = fund_read.id;
         self.funds
             .lock()
             .insert(fund, (fund_read.clone(), guard.version));
