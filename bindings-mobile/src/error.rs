@@ -49,6 +49,10 @@ pub enum FundError {
     /// `STORAGE_ERROR`: the store failed; nothing was committed.
     #[error("{code}: {reason}")]
     StorageError { code: String, reason: String },
+    /// `OUTCOME_UNKNOWN`: a change was sent and whether it committed could not be learned in
+    /// time; it may have been saved. Repeat the call with the same idempotency key.
+    #[error("{code}: {reason}")]
+    OutcomeUnknown { code: String, reason: String },
 }
 
 impl FundError {
@@ -78,6 +82,7 @@ impl FundError {
             C::FundNotFound => FundError::FundNotFound { code, reason },
             C::TransactionNotFound => FundError::TransactionNotFound { code, reason },
             C::StorageError => FundError::StorageError { code, reason },
+            C::OutcomeUnknown => FundError::OutcomeUnknown { code, reason },
         }
     }
 
@@ -95,7 +100,8 @@ impl FundError {
             | FundError::ClientNotFound { code, .. }
             | FundError::FundNotFound { code, .. }
             | FundError::TransactionNotFound { code, .. }
-            | FundError::StorageError { code, .. } => code,
+            | FundError::StorageError { code, .. }
+            | FundError::OutcomeUnknown { code, .. } => code,
         }
     }
 
@@ -113,7 +119,8 @@ impl FundError {
             | FundError::ClientNotFound { reason, .. }
             | FundError::FundNotFound { reason, .. }
             | FundError::TransactionNotFound { reason, .. }
-            | FundError::StorageError { reason, .. } => reason,
+            | FundError::StorageError { reason, .. }
+            | FundError::OutcomeUnknown { reason, .. } => reason,
         }
     }
 }

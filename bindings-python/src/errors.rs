@@ -49,6 +49,7 @@ pub fn class_for_code(code: ErrorCode) -> &'static str {
         | FundAlreadyExists => "ConflictError",
         ClientNotFound | FundNotFound | TransactionNotFound => "NotFoundError",
         StorageError => "StorageError",
+        OutcomeUnknown => "OutcomeUnknownError",
     }
 }
 

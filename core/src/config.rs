@@ -77,6 +77,15 @@ pub struct Config {
     pub dispatch_lease: Duration,
     /// Database connections an engine keeps open, PostgreSQL store only (default 8).
     pub pool_size: u32,
+    /// The longest a call waits on the network, PostgreSQL store only (default 10 s): for a
+    /// connection, for a pooled connection, for the database's answer and, when a reply was
+    /// lost, for learning whether the change committed. Past it a read fails with
+    /// `STORAGE_ERROR` and a change whose outcome is not known with `OUTCOME_UNKNOWN`.
+    pub operation_timeout: Duration,
+    /// Whether each connection prepares its statements once, PostgreSQL store only (default
+    /// true, the fastest). `false` sends every statement unnamed in one round trip, which is
+    /// what a pooler in transaction mode (PgBouncer before 1.21, RDS Proxy) needs.
+    pub prepared_statements: bool,
 }
 
 impl Config {
@@ -97,6 +106,13 @@ impl Config {
     pub const DEFAULT_DISPATCH_LEASE: Duration = Duration::from_secs(60);
     /// Database connections of a PostgreSQL engine.
     pub const DEFAULT_POOL_SIZE: u32 = 8;
+    /// The longest a PostgreSQL call waits on the network.
+    pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The shortest operation timeout accepted: a deadline must leave room for one round trip
+    /// and a lookup on a fresh connection.
+    pub const MIN_OPERATION_TIMEOUT: Duration = Duration::from_millis(100);
+    /// The longest operation timeout accepted.
+    pub const MAX_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 
     /// A builder starting from the defaults.
     pub fn builder() -> ConfigBuilder {
@@ -119,6 +135,11 @@ impl Config {
         }
         if self.pool_size == 0 {
             return Err(config_error("pool_size"));
+        }
+        if !(Config::MIN_OPERATION_TIMEOUT..=Config::MAX_OPERATION_TIMEOUT)
+            .contains(&self.operation_timeout)
+        {
+            return Err(config_error("operation_timeout"));
         }
         let mut ids = std::collections::BTreeSet::new();
         for fund in &self.funds {
@@ -252,6 +273,24 @@ impl ConfigBuilder {
         self
     }
 
+    /// See [`Config::operation_timeout`] (PostgreSQL store only; 100 ms to 30 s).
+    pub fn operation_timeout(mut self, value: impl Into<Option<Duration>>) -> Self {
+        if let Some(value) = value.into() {
+            self.postgres_only.push("operation_timeout");
+            self.config.operation_timeout = value;
+        }
+        self
+    }
+
+    /// See [`Config::prepared_statements`] (PostgreSQL store only).
+    pub fn prepared_statements(mut self, value: impl Into<Option<bool>>) -> Self {
+        if let Some(value) = value.into() {
+            self.postgres_only.push("prepared_statements");
+            self.config.prepared_statements = value;
+        }
+        self
+    }
+
     /// The configuration, checked by [`Config::validate`].
     pub fn build(self) -> Result<Config> {
         self.config.validate()?;
@@ -287,6 +326,8 @@ impl Default for Config {
             clock: Arc::new(SystemClock),
             dispatch_lease: Config::DEFAULT_DISPATCH_LEASE,
             pool_size: Config::DEFAULT_POOL_SIZE,
+            operation_timeout: Config::DEFAULT_OPERATION_TIMEOUT,
+            prepared_statements: true,
         }
     }
 }

@@ -39,6 +39,10 @@ named_enum! {
         TransactionNotFound,
         /// The store failed; nothing was committed.
         StorageError,
+        /// A change was sent to the database and its outcome could not be learned within the
+        /// operation's deadline: it may have been saved. Repeat the call with the same
+        /// idempotency key.
+        OutcomeUnknown,
     }
 }
 
@@ -51,7 +55,7 @@ impl ErrorCode {
             InsufficientBalance | AlreadySubscribed | NotSubscribed | FundInactive
             | IdempotencyKeyReused | FundAlreadyExists => ErrorKind::Conflict,
             ClientNotFound | FundNotFound | TransactionNotFound => ErrorKind::NotFound,
-            StorageError => ErrorKind::Unavailable,
+            StorageError | OutcomeUnknown => ErrorKind::Unavailable,
         }
     }
 
@@ -85,7 +89,8 @@ named_enum! {
         Conflict,
         /// An id names nothing.
         NotFound,
-        /// The store failed; the call may succeed later (`STORAGE_ERROR`).
+        /// The store failed or could not be reached; the call may succeed later
+        /// (`STORAGE_ERROR`, `OUTCOME_UNKNOWN`).
         Unavailable,
     }
 }
@@ -227,6 +232,15 @@ pub enum Error {
         /// What the store reported.
         detail: String,
     },
+    /// A change was sent to the database and whether it committed could not be learned within
+    /// the operation's deadline (`OUTCOME_UNKNOWN`): it may have been saved. Repeating the call
+    /// with the same idempotency key gives the first result if it was, and makes the change if
+    /// it was not.
+    #[error("{}", self.message(Locale::Es))]
+    OutcomeUnknown {
+        /// What the store saw (the network failure), never a secret.
+        detail: String,
+    },
     /// The store directory is locked by another engine, normally in another process
     /// (`STORAGE_ERROR`): an embedded store belongs to one process at a time.
     #[error("{}", self.message(Locale::Es))]
@@ -266,6 +280,12 @@ impl Error {
         }
     }
 
+    pub(crate) fn outcome_unknown(detail: impl std::fmt::Display) -> Self {
+        Error::OutcomeUnknown {
+            detail: detail.to_string(),
+        }
+    }
+
     /// The stable code (docs/errors.md), identical in every language.
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -284,6 +304,7 @@ impl Error {
             | Error::StoreInUse { .. }
             | Error::OpenedInAnotherProcess { .. }
             | Error::EmbeddedStoreForked { .. } => ErrorCode::StorageError,
+            Error::OutcomeUnknown { .. } => ErrorCode::OutcomeUnknown,
         }
     }
 

@@ -147,6 +147,14 @@ fn error_message(error: &Error, locale: Locale) -> String {
         Error::Storage { detail } => {
             format!("The store failed; no change was saved ({detail})")
         }
+        Error::OutcomeUnknown { detail } if es => format!(
+            "No se pudo saber si el cambio se guardó: puede haberse guardado. Repita la \
+             solicitud con la misma clave de idempotencia ({detail})"
+        ),
+        Error::OutcomeUnknown { detail } => format!(
+            "Whether the change was saved could not be learned: it may have been saved. \
+             Repeat the request with the same idempotency key ({detail})"
+        ),
         Error::StoreInUse { path } if es => format!(
             "El almacén {path} ya está abierto en otro proceso (o en otro motor de este \
              proceso). Un almacén embebido lo usa un solo proceso a la vez; varios procesos \

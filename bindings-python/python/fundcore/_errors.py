@@ -18,6 +18,7 @@ __all__ = [
     "ConflictError",
     "InsufficientBalanceError",
     "StorageError",
+    "OutcomeUnknownError",
     "PermanentDeliveryError",
 ]
 
@@ -90,6 +91,13 @@ class StorageError(FundcoreError):
     Also raised, with a message that says what to do, when the store directory is held by
     another process, and for any call on an engine in a child process created by ``fork()``
     after the engine was opened (open it after the fork, in each child)."""
+
+
+class OutcomeUnknownError(StorageError):
+    """A change was sent to the database and whether it committed could not be learned
+    within the operation's deadline (``OUTCOME_UNKNOWN``): it may have been saved. Repeat the
+    call with the same idempotency key: it returns the first result if the change was saved,
+    and makes it if it was not. Also a :class:`StorageError`."""
 
 
 class PermanentDeliveryError(Exception):
