@@ -254,7 +254,11 @@ class FactsOfTheRepository(unittest.TestCase):
 
     def test_a_code_given_another_kind_in_the_core_is_found(self) -> None:
         self.assert_found(
-            self.changed("core/src", "StorageError => ErrorKind::Unavailable,", "StorageError => ErrorKind::Conflict,"),
+            self.changed(
+                "core/src",
+                "StorageError | OutcomeUnknown => ErrorKind::Unavailable,",
+                "StorageError => ErrorKind::Conflict,\n            OutcomeUnknown => ErrorKind::Unavailable,",
+            ),
             "STORAGE_ERROR: HTTP 503 in the docs, 409 in the core",
         )
 
