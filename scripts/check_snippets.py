@@ -598,6 +598,8 @@ class Facts:
                 fields.update(re.findall(r'non_negative\([^,()]+,\s*"(\w+)"', text))
                 fields.update(re.findall(r'delay\([^,()]+,\s*"(\w+)"', text))
                 fields.update(re.findall(r'field:\s*"(\w+)"', text))
+                # a setting of one kind of store, refused on its name by the other (ConfigBuilder)
+                fields.update(re.findall(r'(?:postgres|embedded)_only\.push\(\s*"(\w+)"', text))
                 fields.update(re.findall(r'IdKind::\w+ => "(\w+)"', text))
         return fields
 

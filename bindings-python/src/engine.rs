@@ -67,6 +67,14 @@ use crate::records::{
 ///   `DEFAULT_CACHE_CAPACITY_BYTES`).
 /// - `pool_size`, PostgreSQL only: database connections the engine keeps open (default
 ///   `DEFAULT_POOL_SIZE`, at least 1); a call that finds none free waits for one.
+/// - `operation_timeout_ms`, PostgreSQL only: the longest a call waits on the network (default
+///   `DEFAULT_OPERATION_TIMEOUT_MS`; from `MIN_OPERATION_TIMEOUT_MS` to
+///   `MAX_OPERATION_TIMEOUT_MS`): for a connection, a pooled connection, the database's answer
+///   and, when a reply was lost, for learning whether the change committed. Past it a read
+///   raises `StorageError` and a change whose outcome is not known `OutcomeUnknownError`.
+/// - `prepared_statements`, PostgreSQL only: each connection prepares its statements once
+///   (default `True`, the fastest); `False` sends each statement unprepared, as a pooler in
+///   transaction mode (PgBouncer before 1.21, RDS Proxy) needs.
 ///
 /// Use it as a context manager to release the store deterministically:
 ///
@@ -157,6 +165,8 @@ impl Engine {
         flush_interval_ms = None,
         cache_capacity_bytes = None,
         pool_size = None,
+        operation_timeout_ms = None,
+        prepared_statements = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
@@ -173,6 +183,8 @@ impl Engine {
         flush_interval_ms: Option<u64>,
         cache_capacity_bytes: Option<u64>,
         pool_size: Option<i128>,
+        operation_timeout_ms: Option<i128>,
+        prepared_statements: Option<bool>,
     ) -> PyResult<Self> {
         let location = path
             .as_deref()
@@ -203,6 +215,17 @@ impl Engine {
                     })
                 })
                 .transpose()?;
+            // A negative or huge number is out of range like any other (the core's check).
+            let operation_timeout = operation_timeout_ms
+                .map(|millis| {
+                    u64::try_from(millis)
+                        .map(Duration::from_millis)
+                        .map_err(|_| Error::Validation {
+                            field: "operation_timeout",
+                            problem: Invalid::Config,
+                        })
+                })
+                .transpose()?;
             let builder = Config::builder()
                 .locale(locale_value.clone()?)
                 .notify_on_cancel(notify_on_cancel)
@@ -217,7 +240,9 @@ impl Engine {
                 .retry_max_delay(retry_max_delay_ms.map(Duration::from_millis))
                 .durability(durability)
                 .cache_capacity_bytes(cache_capacity_bytes)
-                .pool_size(pool_size);
+                .pool_size(pool_size)
+                .operation_timeout(operation_timeout)
+                .prepared_statements(prepared_statements);
             // A temporary store is an embedded one.
             let temporary = StoreLocation::Embedded(PathBuf::new());
             Ok(builder.build_for(location.as_ref().unwrap_or(&temporary))?)

@@ -81,6 +81,18 @@ fn add_defaults(m: &Bound<'_, PyModule>) -> PyResult<()> {
         Config::DEFAULT_CACHE_CAPACITY_BYTES,
     )?;
     m.add("DEFAULT_POOL_SIZE", Config::DEFAULT_POOL_SIZE)?;
+    m.add(
+        "DEFAULT_OPERATION_TIMEOUT_MS",
+        millis(Config::DEFAULT_OPERATION_TIMEOUT),
+    )?;
+    m.add(
+        "MIN_OPERATION_TIMEOUT_MS",
+        millis(Config::MIN_OPERATION_TIMEOUT),
+    )?;
+    m.add(
+        "MAX_OPERATION_TIMEOUT_MS",
+        millis(Config::MAX_OPERATION_TIMEOUT),
+    )?;
     Ok(())
 }
 

@@ -24,7 +24,22 @@ def test_hierarchy():
     ):
         assert issubclass(cls, fundcore.FundcoreError)
     assert issubclass(fundcore.InsufficientBalanceError, fundcore.ConflictError)
+    # A change whose outcome is unknown is a store failure to a caller that does not know the
+    # code: `except StorageError` (a 503 in a host) still catches it.
+    assert issubclass(fundcore.OutcomeUnknownError, fundcore.StorageError)
     assert not issubclass(fundcore.PermanentDeliveryError, fundcore.FundcoreError)
+
+
+def test_outcome_unknown_is_a_storage_error_with_its_own_code_and_503():
+    assert fundcore.ERROR_CODES["OUTCOME_UNKNOWN"] == 503
+    err = fundcore.OutcomeUnknownError("OUTCOME_UNKNOWN", "may have been saved")
+    assert (err.code, err.http_status, err.field, err.problem) == ("OUTCOME_UNKNOWN", 503, None, None)
+    assert isinstance(err, fundcore.StorageError) and not isinstance(err, (ValueError, LookupError))
+    with pytest.raises(fundcore.StorageError):
+        raise err
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is fundcore.OutcomeUnknownError
+    assert (back.code, back.message, back.http_status) == ("OUTCOME_UNKNOWN", "may have been saved", 503)
 
 
 def raised(call):
@@ -103,7 +118,14 @@ def test_validation_errors_name_the_field(engine, store):
 
 #: Settings that mean nothing for a kind of store, and the field each is refused on.
 MEANINGLESS_SETTINGS = {
-    "sled": [({"pool_size": 4}, "pool_size"), ({"pool_size": 0}, "pool_size")],
+    "sled": [
+        ({"pool_size": 4}, "pool_size"),
+        ({"pool_size": 0}, "pool_size"),
+        ({"operation_timeout_ms": 2000}, "operation_timeout"),
+        ({"operation_timeout_ms": fundcore.DEFAULT_OPERATION_TIMEOUT_MS}, "operation_timeout"),
+        ({"prepared_statements": False}, "prepared_statements"),
+        ({"prepared_statements": True}, "prepared_statements"),
+    ],
     "postgres": [
         ({"durability": "periodic"}, "durability"),
         ({"durability": "periodic", "flush_interval_ms": 100}, "durability"),
@@ -112,6 +134,12 @@ MEANINGLESS_SETTINGS = {
         ({"pool_size": 0}, "pool_size"),
         ({"pool_size": -1}, "pool_size"),
         ({"pool_size": 2**32}, "pool_size"),
+        # The operation timeout is checked by the core: from 100 ms to 30 s.
+        ({"operation_timeout_ms": 0}, "operation_timeout"),
+        ({"operation_timeout_ms": fundcore.MIN_OPERATION_TIMEOUT_MS - 1}, "operation_timeout"),
+        ({"operation_timeout_ms": fundcore.MAX_OPERATION_TIMEOUT_MS + 1}, "operation_timeout"),
+        ({"operation_timeout_ms": -1}, "operation_timeout"),
+        ({"operation_timeout_ms": 2**64}, "operation_timeout"),
     ],
 }
 
@@ -130,14 +158,26 @@ def test_settings_that_make_no_sense_for_the_store_are_refused(store):
         assert eng.initial_balance == Decimal("1000.00")
 
 
-def test_settings_of_the_store_are_accepted(store):
+@pytest.mark.parametrize(
+    "postgres_settings",
+    [
+        {"pool_size": 1},
+        {"operation_timeout_ms": fundcore.MIN_OPERATION_TIMEOUT_MS, "prepared_statements": False},
+        {"operation_timeout_ms": fundcore.MAX_OPERATION_TIMEOUT_MS, "prepared_statements": True},
+        {"pool_size": 2, "operation_timeout_ms": 2500, "prepared_statements": False},
+    ],
+)
+def test_settings_of_the_store_are_accepted(store, postgres_settings):
     settings = (
-        {"pool_size": 1}
+        postgres_settings
         if store.kind == "postgres"
         else {"durability": "periodic", "flush_interval_ms": 50, "cache_capacity_bytes": 1 << 20}
     )
     with store.open(**settings) as eng:
         c = eng.register_client(*ANA, "email")
+        eng.subscribe(c.id, 1, idempotency_key="k-1")
+        assert eng.subscribe(c.id, 1, idempotency_key="k-1").balance_after == Decimal("425000.00")
+        eng.cancel(c.id, 1)
         eng.subscribe(c.id, 1)
         eng.flush()
     with store.open() as eng:
@@ -258,9 +298,17 @@ def every_code_raised(store) -> dict[str, fundcore.FundcoreError]:
     return raised_by_code
 
 
+#: Codes a healthy store cannot be made to raise on demand: OUTCOME_UNKNOWN needs a network that
+#: loses a reply and stays silent (test_postgres_network.py builds one); its class and status are
+#: checked here on an instance made as the binding makes them.
+NOT_RAISED_ON_DEMAND = {"OUTCOME_UNKNOWN": fundcore.OutcomeUnknownError}
+
+
 def test_every_code_has_its_documented_class_status_and_python_bases(store):
     raised_by_code = every_code_raised(store)
-    assert set(raised_by_code) == set(fundcore.ERROR_CODES)  # every code, each once
+    assert set(raised_by_code) == set(fundcore.ERROR_CODES) - set(NOT_RAISED_ON_DEMAND)  # each once
+    for code, cls in NOT_RAISED_ON_DEMAND.items():
+        raised_by_code[code] = cls(code, "x")
     for row in documented_table("engine-errors"):
         code = row["code"]
         err = raised_by_code[code]

@@ -18,6 +18,9 @@ __all__ = [
     "DEFAULT_FLUSH_INTERVAL_MS",
     "DEFAULT_CACHE_CAPACITY_BYTES",
     "DEFAULT_POOL_SIZE",
+    "DEFAULT_OPERATION_TIMEOUT_MS",
+    "MIN_OPERATION_TIMEOUT_MS",
+    "MAX_OPERATION_TIMEOUT_MS",
     "ERROR_CODES",
     "MAX_AMOUNT",
     "MAX_EMAIL_CHARS",
@@ -89,6 +92,13 @@ DEFAULT_CACHE_CAPACITY_BYTES: int
 """The embedded store's page cache, in bytes, when ``cache_capacity_bytes`` is not given."""
 DEFAULT_POOL_SIZE: int
 """Database connections of a PostgreSQL engine, when ``pool_size`` is not given."""
+DEFAULT_OPERATION_TIMEOUT_MS: int
+"""Milliseconds a PostgreSQL call waits on the network at most, when ``operation_timeout_ms``
+is not given."""
+MIN_OPERATION_TIMEOUT_MS: int
+"""The shortest ``operation_timeout_ms`` accepted."""
+MAX_OPERATION_TIMEOUT_MS: int
+"""The longest ``operation_timeout_ms`` accepted."""
 
 _Amount: TypeAlias = Decimal | int | str
 """A money argument. ``float`` is refused with ``TypeError``."""
@@ -609,6 +619,14 @@ class Engine:
       `DEFAULT_CACHE_CAPACITY_BYTES`).
     - `pool_size`, PostgreSQL only: database connections the engine keeps open (default
       `DEFAULT_POOL_SIZE`, at least 1); a call that finds none free waits for one.
+    - `operation_timeout_ms`, PostgreSQL only: the longest a call waits on the network (default
+      `DEFAULT_OPERATION_TIMEOUT_MS`; from `MIN_OPERATION_TIMEOUT_MS` to
+      `MAX_OPERATION_TIMEOUT_MS`): for a connection, a pooled connection, the database's answer
+      and, when a reply was lost, for learning whether the change committed. Past it a read
+      raises `StorageError` and a change whose outcome is not known `OutcomeUnknownError`.
+    - `prepared_statements`, PostgreSQL only: each connection prepares its statements once
+      (default `True`, the fastest); `False` sends each statement unprepared, as a pooler in
+      transaction mode (PgBouncer before 1.21, RDS Proxy) needs.
 
     Use it as a context manager to release the store deterministically:
 
@@ -633,6 +651,8 @@ class Engine:
         flush_interval_ms: int | None = None,
         cache_capacity_bytes: int | None = None,
         pool_size: int | None = None,
+        operation_timeout_ms: int | None = None,
+        prepared_statements: bool | None = None,
     ) -> Engine: ...
     @property
     def path(self) -> str | None:
