@@ -63,7 +63,8 @@ for e in FundError DeliveryError; do
   need "$SWIFT" "enum $e: Swift.Error"
 done
 for c in ValidationError BelowMinimum InsufficientBalance AlreadySubscribed NotSubscribed FundInactive \
-         IdempotencyKeyReused FundAlreadyExists ClientNotFound FundNotFound TransactionNotFound StorageError; do
+         IdempotencyKeyReused FundAlreadyExists ClientNotFound FundNotFound TransactionNotFound StorageError \
+         OutcomeUnknown; do
   need "$SWIFT" "case $c(code: String, reason: String"
 done
 need "$SWIFT" "case Retryable(reason: String"
@@ -88,7 +89,8 @@ need "$KOTLIN" "val \`before\`: Map<kotlin.String, kotlin.String>"
 need "$KOTLIN" "enum class AuditAction"
 need "$KOTLIN" "sealed class FundException"
 for c in ValidationException BelowMinimum InsufficientBalance AlreadySubscribed NotSubscribed FundInactive \
-         IdempotencyKeyReused FundAlreadyExists ClientNotFound FundNotFound TransactionNotFound StorageException; do
+         IdempotencyKeyReused FundAlreadyExists ClientNotFound FundNotFound TransactionNotFound StorageException \
+         OutcomeUnknown; do
   need "$KOTLIN" "class $c("
 done
 

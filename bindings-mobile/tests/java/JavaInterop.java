@@ -94,6 +94,20 @@ public final class JavaInterop {
                 expect(insufficient.getReason(), FundExceptionExtKt.getReason(caught), "reason on the base type");
                 expectMoney("420000.00", engine.client(ana.getId()).getBalance(), "balance unchanged");
             });
+            check("OUTCOME_UNKNOWN: a case Java can catch apart from STORAGE_ERROR", () -> {
+                FundException unknown = new FundException.OutcomeUnknown("OUTCOME_UNKNOWN", "puede haberse guardado");
+                String action;
+                try {
+                    throw unknown;
+                } catch (FundException.OutcomeUnknown e) {
+                    action = "repeat with the same idempotency key";
+                } catch (FundException.StorageException e) {
+                    action = "nothing was saved";
+                }
+                expect("repeat with the same idempotency key", action, "caught as its own case");
+                expect("OUTCOME_UNKNOWN", FundExceptionExtKt.getCode(unknown), "code on the base type");
+                expect("puede haberse guardado", FundExceptionExtKt.getReason(unknown), "reason on the base type");
+            });
             check("history: newest first, the refusal left no trace", () -> {
                 expect(List.of(tx), history, "history");
                 expect(List.of(1L), engine.subscriptions(ana.getId()).stream().map(s -> s.getFundId()).toList(), "subscriptions");

@@ -184,6 +184,22 @@ fun registerApiTests() {
         }
     }
 
+    test("exceptions: OUTCOME_UNKNOWN is a case of its own, read like every other") {
+        // The PostgreSQL store's answer when a change's outcome could not be learned in time; the
+        // mobile engine's embedded store never gives it, but the family is the codes of
+        // docs/errors.md, so an app's `when` over FundException names it.
+        val e: FundException = FundException.OutcomeUnknown("OUTCOME_UNKNOWN", "puede haberse guardado")
+        assertEquals("OUTCOME_UNKNOWN", e.code, "code on the base type")
+        assertEquals("puede haberse guardado", e.reason, "reason on the base type")
+        check(e.message!!.contains("OUTCOME_UNKNOWN")) { "Throwable.message: ${e.message}" }
+        val action = when (e) {
+            is FundException.OutcomeUnknown -> "repeat with the same idempotency key"
+            is FundException.StorageException -> "nothing was saved: try again later"
+            else -> "other"
+        }
+        assertEquals("repeat with the same idempotency key", action, "a when over the cases")
+    }
+
     test("exceptions: STORAGE_ERROR when the store cannot be opened") {
         val dir = tempDir("fundcore-locked")
         FundEngine(dir.path).use {

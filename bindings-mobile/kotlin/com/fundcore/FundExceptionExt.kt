@@ -18,6 +18,7 @@ val FundException.code: String
         is FundException.FundNotFound -> code
         is FundException.TransactionNotFound -> code
         is FundException.StorageException -> code
+        is FundException.OutcomeUnknown -> code
     }
 
 /** The human message, in the engine's locale (Spanish by default). */
@@ -35,4 +36,5 @@ val FundException.reason: String
         is FundException.FundNotFound -> reason
         is FundException.TransactionNotFound -> reason
         is FundException.StorageException -> reason
+        is FundException.OutcomeUnknown -> reason
     }
