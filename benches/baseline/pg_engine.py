@@ -4,7 +4,7 @@ This is what a Python team would write instead of using fundcore's PostgreSQL st
 what the benchmarks compare that store against. Same rules, same Python API shape as
 ``fundcore.Engine`` (docs/apis.md), same tables:
 
-* the schema is fundcore's own DDL (``core/src/store/migrations/0001_initial.sql``), created in
+* the schema is fundcore's own DDL (``core/src/store/postgres/migrations/0001_initial.sql``), created in
   the database the URL names when its tables are missing: money is ``NUMERIC(17, 2)`` (Python
   ``Decimal``, never a float), times ``timestamptz``, ids ``uuid`` (UUIDv7, time-ordered, so a
   client's history is a keyset range on (client, id));
@@ -44,7 +44,9 @@ __all__ = [
 ]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCHEMA_FILE = os.path.join(ROOT, "core", "src", "store", "migrations", "0001_initial.sql")
+SCHEMA_FILE = os.path.join(
+    ROOT, "core", "src", "store", "postgres", "migrations", "0001_initial.sql"
+)
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+[1-9][0-9]{7,14}$")

@@ -12,6 +12,8 @@
 //!   `deadlock`, PostgreSQL);
 //! - `fundcore_store_lost_races_total`: subscribes and cancels read again after a concurrent
 //!   change to the client or fund (PostgreSQL);
+//! - `fundcore_store_lost_replies_total`: changes whose reply was lost and whose outcome was
+//!   looked up on a fresh connection (PostgreSQL);
 //! - `fundcore_deliveries_total{outcome}`: delivery attempts by outcome (`delivered`,
 //!   `retried`, `failed`).
 
@@ -64,6 +66,13 @@ pub(crate) fn store_retry(reason: &'static str) {
 /// A subscribe or cancel read again after a concurrent change.
 pub(crate) fn lost_race() {
     metrics::counter!("fundcore_store_lost_races_total").increment(1);
+}
+
+/// A change whose reply was lost (the connection failed after it was sent), settled by a
+/// lookup on a fresh connection.
+pub(crate) fn lost_reply() {
+    tracing::warn!("the connection failed after a change was sent; looking its outcome up");
+    metrics::counter!("fundcore_store_lost_replies_total").increment(1);
 }
 
 /// A delivery attempt's outcome (`delivered`, `retried`, `failed`).

@@ -2,6 +2,7 @@
 //! configuration builder, enum names and limits in texts. No store is needed.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use fundcore::limits::{MAX_IDEMPOTENCY_KEY_CHARS, MAX_NAME_CHARS, MAX_PAGE};
 use fundcore::{
@@ -25,6 +26,7 @@ fn every_code_has_one_kind_and_the_http_status_of_the_error_table() {
         ("FUND_NOT_FOUND", ErrorKind::NotFound, 404),
         ("TRANSACTION_NOT_FOUND", ErrorKind::NotFound, 404),
         ("STORAGE_ERROR", ErrorKind::Unavailable, 503),
+        ("OUTCOME_UNKNOWN", ErrorKind::Unavailable, 503),
     ];
     let actual: Vec<_> = ErrorCode::ALL
         .iter()
@@ -171,6 +173,29 @@ fn the_builder_keeps_defaults_for_settings_not_given_and_refuses_the_other_store
         field(Config::builder().pool_size(0).build()),
         Some("pool_size")
     );
+    // The network settings belong to PostgreSQL and have bounds.
+    assert_eq!(config.operation_timeout, Config::DEFAULT_OPERATION_TIMEOUT);
+    assert!(config.prepared_statements);
+    for embedded_only_not in ["operation_timeout", "prepared_statements"] {
+        let builder = match embedded_only_not {
+            "operation_timeout" => Config::builder().operation_timeout(Duration::from_secs(2)),
+            _ => Config::builder().prepared_statements(false),
+        };
+        assert_eq!(
+            field(builder.clone().build_for(&embedded)),
+            Some(embedded_only_not)
+        );
+        assert!(builder.build_for(&postgres).is_ok());
+    }
+    for outside in [Duration::from_millis(99), Duration::from_millis(30_001)] {
+        assert_eq!(
+            field(Config::builder().operation_timeout(outside).build()),
+            Some("operation_timeout")
+        );
+    }
+    for inside in [Config::MIN_OPERATION_TIMEOUT, Config::MAX_OPERATION_TIMEOUT] {
+        assert!(Config::builder().operation_timeout(inside).build().is_ok());
+    }
 }
 
 #[test]

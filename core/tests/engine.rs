@@ -474,6 +474,9 @@ fn every_error_has_a_distinct_stable_code_and_messages_in_both_locales() {
         Error::Storage {
             detail: "disk".into(),
         },
+        Error::OutcomeUnknown {
+            detail: "connection reset".into(),
+        },
     ];
     let codes: std::collections::HashSet<ErrorCode> = errors.iter().map(Error::code).collect();
     assert_eq!(codes.len(), errors.len());

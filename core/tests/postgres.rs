@@ -1374,8 +1374,10 @@ fn database_at_schema_1(url: &str) -> ClientId {
          INSERT INTO fundcore_schema_lock (id) VALUES (1);",
     )
     .unwrap();
-    db.batch_execute(include_str!("../src/store/migrations/0001_initial.sql"))
-        .unwrap();
+    db.batch_execute(include_str!(
+        "../src/store/postgres/migrations/0001_initial.sql"
+    ))
+    .unwrap();
     let client = ClientId(uuid::Uuid::now_v7());
     let subscription = uuid::Uuid::now_v7();
     let notification = uuid::Uuid::now_v7();

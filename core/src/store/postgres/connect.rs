@@ -1,0 +1,443 @@
+//! Connections to the database: the URL and what is added to it (keepalives, a TCP user
+//! timeout, a bounded connect), one private runtime per connection so that every wait on the
+//! network ends at the call's deadline, and the pool.
+//!
+//! tokio-postgres is driven here rather than through the blocking `postgres` crate because the
+//! latter cannot bound a wait: a silent network (a half-open connection, a server that accepts
+//! and never answers) would hold a call for hours.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Runtime;
+use tokio_postgres::error::{DbError, Severity, SqlState};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Row, Statement};
+
+use super::statements::Q;
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// How long connecting may take when the URL does not say (`connect_timeout`), at most the
+/// operation timeout.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Seconds between keepalive probes once a connection is idle, and between unanswered probes.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Unanswered keepalive probes before the kernel gives a connection up.
+const KEEPALIVE_RETRIES: u32 = 3;
+
+/// What every connection of a store is opened with.
+#[derive(Debug)]
+pub(super) struct Settings {
+    config: tokio_postgres::Config,
+    /// `host:port` of the database (the first host of a multi-host URL), for error messages;
+    /// never the password.
+    pub server: String,
+    /// The longest a call waits on the network ([`Config::operation_timeout`]).
+    pub timeout: Duration,
+    /// Whether each connection prepares its statements ([`Config::prepared_statements`]).
+    pub prepared: bool,
+}
+
+impl Settings {
+    /// The settings of `url` with fundcore's additions: an application name, a connect
+    /// timeout, TCP keepalives and a TCP user timeout no longer than the operation timeout.
+    pub fn new(url: &str, config: &Config) -> Result<Settings> {
+        let mut pg: tokio_postgres::Config = url
+            .parse()
+            .map_err(|err| Error::storage(format!("invalid PostgreSQL URL: {err}")))?;
+        let timeout = config.operation_timeout;
+        let connect = pg
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT)
+            .min(timeout);
+        pg.connect_timeout(connect);
+        if pg.get_application_name().is_none() {
+            pg.application_name("fundcore");
+        }
+        // A dead peer is noticed by the kernel within a few seconds of silence, and data that
+        // goes unacknowledged fails the connection at the deadline.
+        pg.keepalives(true)
+            .keepalives_idle(KEEPALIVE_INTERVAL.max(timeout / 2))
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(KEEPALIVE_RETRIES)
+            .tcp_user_timeout(timeout);
+        let server = describe_server(&pg);
+        Ok(Settings {
+            config: pg,
+            server,
+            timeout,
+            prepared: config.prepared_statements,
+        })
+    }
+
+    /// The same settings without prepared statements (the connection that migrates the
+    /// schema prepares nothing: the tables may not exist yet).
+    pub fn unprepared(&self) -> Settings {
+        Settings {
+            config: self.config.clone(),
+            server: self.server.clone(),
+            timeout: self.timeout,
+            prepared: false,
+        }
+    }
+
+    /// The deadline of a call starting now.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.timeout
+    }
+
+    /// How long an explicit transaction may sit idle before the server rolls it back: a
+    /// transaction left open by a connection that died (its COMMIT lost on the way) then
+    /// releases its locks in time for the lookup of its outcome.
+    pub fn idle_transaction_limit(&self) -> Duration {
+        (self.timeout / 4).max(Duration::from_millis(50))
+    }
+}
+
+fn describe_server(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let more = config.get_hosts().len().saturating_sub(1);
+    if more > 0 {
+        format!("{host}:{port} (+{more} hosts)")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Why a statement failed.
+#[derive(Debug)]
+pub(super) enum PgError {
+    /// The driver or the database said so.
+    Driver(tokio_postgres::Error),
+    /// The call's deadline passed first.
+    TimedOut,
+    /// No runtime could be started for the connection.
+    Runtime(std::io::Error),
+    /// A statement that returns one row returned none or several.
+    RowCount(usize),
+}
+
+impl PgError {
+    /// The server's error, when it sent one.
+    pub fn as_db_error(&self) -> Option<&DbError> {
+        match self {
+            PgError::Driver(error) => error.as_db_error(),
+            _ => None,
+        }
+    }
+
+    /// The SQLSTATE, when the server sent one.
+    pub fn code(&self) -> Option<&SqlState> {
+        self.as_db_error().map(DbError::code)
+    }
+
+    /// Whether the server answered the statement with an error and the session goes on: the
+    /// statement (and, outside a transaction block, its implicit transaction) did not commit.
+    /// A FATAL or PANIC ends the session and says nothing of what was committed before it.
+    pub fn refused_by_server(&self) -> bool {
+        self.as_db_error().is_some_and(|db| {
+            !matches!(
+                db.parsed_severity(),
+                Some(Severity::Fatal | Severity::Panic)
+            )
+        })
+    }
+
+    /// Whether another try may succeed: a serialization failure or a deadlock.
+    pub fn retry_reason(&self) -> Option<&'static str> {
+        match self.code() {
+            Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE => Some("serialization"),
+            Some(code) if *code == SqlState::T_R_DEADLOCK_DETECTED => Some("deadlock"),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a unique violation of `constraint`.
+    pub fn violates(&self, constraint: &str) -> bool {
+        self.as_db_error().is_some_and(|db| {
+            *db.code() == SqlState::UNIQUE_VIOLATION && db.constraint() == Some(constraint)
+        })
+    }
+}
+
+impl std::fmt::Display for PgError {
+    /// The server's message and SQLSTATE when it sent one (the driver's own text for those is
+    /// only "db error"), else the driver's words and their causes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PgError::TimedOut => f.write_str("no answer within the operation timeout"),
+            PgError::Runtime(error) => write!(f, "cannot start a connection's runtime: {error}"),
+            PgError::RowCount(rows) => write!(f, "expected one row, the database sent {rows}"),
+            PgError::Driver(error) => {
+                if let Some(db) = error.as_db_error() {
+                    write!(f, "{} (SQLSTATE {})", db.message(), db.code().code())?;
+                    if *db.code() == SqlState::INVALID_SQL_STATEMENT_NAME {
+                        // Behind a pooler in transaction mode, a statement prepared on one
+                        // server connection is looked for on another.
+                        f.write_str(
+                            "; behind a connection pooler in transaction mode (PgBouncer, RDS \
+                             Proxy) set prepared_statements to false",
+                        )?;
+                    }
+                    return Ok(());
+                }
+                write!(f, "{error}")?;
+                let mut cause = std::error::Error::source(error);
+                while let Some(inner) = cause {
+                    write!(f, ": {inner}")?;
+                    cause = inner.source();
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for PgError {}
+
+/// Runs `future` on `runtime` until it is done or `deadline` passes.
+fn bounded<T>(
+    runtime: &Runtime,
+    deadline: Instant,
+    future: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+) -> std::result::Result<T, PgError> {
+    let deadline = tokio::time::Instant::from_std(deadline);
+    match runtime.block_on(async { tokio::time::timeout_at(deadline, future).await }) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(PgError::Driver(error)),
+        Err(_) => Err(PgError::TimedOut),
+    }
+}
+
+/// One connection: a client, the runtime that drives its socket (only while a call waits, as
+/// the blocking driver does), and its prepared statements.
+pub(super) struct Conn {
+    runtime: Runtime,
+    client: Client,
+    prepared: Option<Vec<Statement>>,
+    /// When the current call's waits end.
+    deadline: Instant,
+    in_transaction: bool,
+    /// Set when the connection can no longer be trusted (a timeout or a lost session).
+    broken: bool,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn").finish_non_exhaustive()
+    }
+}
+
+/// A statement's parameters.
+pub(super) type Params<'a> = [&'a (dyn ToSql + Sync)];
+
+impl Conn {
+    /// Connects (the first host of a multi-host URL that fits its `target_session_attrs`) and
+    /// prepares the statements unless the settings say not to, all before `deadline`.
+    pub fn open(settings: &Settings, deadline: Instant) -> std::result::Result<Conn, PgError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(PgError::Runtime)?;
+        let (client, connection) = bounded(&runtime, deadline, settings.config.connect(NoTls))?;
+        // The connection's task ends with the socket; its error shows on the next call.
+        drop(runtime.spawn(async move {
+            let _ = connection.await;
+        }));
+        let prepared = if settings.prepared {
+            Some(bounded(&runtime, deadline, prepare_all(&client))?)
+        } else {
+            None
+        };
+        Ok(Conn {
+            runtime,
+            client,
+            prepared,
+            deadline,
+            in_transaction: false,
+            broken: false,
+        })
+    }
+
+    /// Starts a call that must be done by `deadline`.
+    pub fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+    }
+
+    /// Lets the connection read what reached its socket while it sat idle in the pool (the
+    /// server's goodbye at a shutdown, the end of the stream after a crash), so a connection
+    /// that is already dead is known to be before anything is sent on it. No round trip.
+    pub fn catch_up(&mut self) {
+        // Twice: the first yield lets the runtime poll the socket and wake the connection's
+        // task, the second lets that task run.
+        self.runtime.block_on(async {
+            tokio::task::yield_now().await;
+            tokio::task::yield_now().await;
+        });
+    }
+
+    /// Whether the connection must not be used again.
+    pub fn is_broken(&self) -> bool {
+        self.broken || self.client.is_closed()
+    }
+
+    fn outcome<T>(
+        &mut self,
+        result: std::result::Result<T, PgError>,
+    ) -> std::result::Result<T, PgError> {
+        if let Err(error @ (PgError::Driver(_) | PgError::TimedOut)) = &result
+            && !error.refused_by_server()
+        {
+            // A timeout leaves an answer on its way; a lost session is lost.
+            self.broken = true;
+        }
+        result
+    }
+
+    /// The rows of statement `q`.
+    pub fn query(&mut self, q: Q, params: &Params<'_>) -> std::result::Result<Vec<Row>, PgError> {
+        let result = match &self.prepared {
+            Some(statements) => bounded(
+                &self.runtime,
+                self.deadline,
+                self.client.query(&statements[q as usize], params),
+            ),
+            None => {
+                let typed = q.typed(params);
+                bounded(
+                    &self.runtime,
+                    self.deadline,
+                    self.client.query_typed(q.sql(), &typed),
+                )
+            }
+        };
+        self.outcome(result)
+    }
+
+    /// The one row of statement `q` (an error when there is not exactly one).
+    pub fn query_one(&mut self, q: Q, params: &Params<'_>) -> std::result::Result<Row, PgError> {
+        let mut rows = self.query(q, params)?;
+        match rows.len() {
+            1 => Ok(rows.remove(0)),
+            count => Err(PgError::RowCount(count)),
+        }
+    }
+
+    /// The first row of statement `q`, if any.
+    pub fn query_opt(
+        &mut self,
+        q: Q,
+        params: &Params<'_>,
+    ) -> std::result::Result<Option<Row>, PgError> {
+        Ok(self.query(q, params)?.into_iter().next())
+    }
+
+    /// The number of rows statement `q` changed.
+    pub fn execute(&mut self, q: Q, params: &Params<'_>) -> std::result::Result<u64, PgError> {
+        let result = match &self.prepared {
+            Some(statements) => bounded(
+                &self.runtime,
+                self.deadline,
+                self.client.execute(&statements[q as usize], params),
+            ),
+            None => {
+                let typed = q.typed(params);
+                bounded(
+                    &self.runtime,
+                    self.deadline,
+                    self.client.execute_typed(q.sql(), &typed),
+                )
+            }
+        };
+        self.outcome(result)
+    }
+
+    /// Statements without parameters, in one round trip (the simple query protocol).
+    pub fn batch(&mut self, sql: &str) -> std::result::Result<(), PgError> {
+        let result = bounded(&self.runtime, self.deadline, self.client.batch_execute(sql));
+        self.outcome(result)
+    }
+
+    /// Opens a transaction block that the server rolls back if it sits idle for longer than
+    /// `idle_limit` (so a block whose COMMIT was lost does not hold its locks for long).
+    pub fn begin(&mut self, idle_limit: Duration) -> std::result::Result<(), PgError> {
+        self.begin_with("BEGIN", idle_limit)
+    }
+
+    /// [`Conn::begin`] with another `BEGIN` statement (an isolation level, read only).
+    pub fn begin_with(
+        &mut self,
+        begin: &str,
+        idle_limit: Duration,
+    ) -> std::result::Result<(), PgError> {
+        self.in_transaction = true;
+        self.batch(&format!(
+            "{begin}; SET LOCAL idle_in_transaction_session_timeout = {}",
+            idle_limit.as_millis().max(1)
+        ))
+    }
+
+    /// Commits the open transaction block.
+    pub fn commit(&mut self) -> std::result::Result<(), PgError> {
+        let result = self.batch("COMMIT");
+        self.in_transaction = false;
+        result
+    }
+
+    /// Rolls the open transaction block back, if one is open. A connection that cannot is
+    /// not used again (the server rolls back when it goes).
+    pub fn end_transaction(&mut self) {
+        if self.in_transaction {
+            self.in_transaction = false;
+            if self.batch("ROLLBACK").is_err() {
+                self.broken = true;
+            }
+        }
+    }
+}
+
+/// Prepares every statement of [`Q`], in order.
+async fn prepare_all(
+    client: &Client,
+) -> std::result::Result<Vec<Statement>, tokio_postgres::Error> {
+    let mut statements = Vec::with_capacity(Q::ALL.len());
+    for q in Q::ALL {
+        statements.push(client.prepare_typed(q.sql(), q.types()).await?);
+    }
+    Ok(statements)
+}
+
+/// The pool's view of connections.
+pub(super) struct Manager {
+    pub settings: Arc<Settings>,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = PgError;
+
+    fn connect(&self) -> std::result::Result<Conn, PgError> {
+        Conn::open(&self.settings, self.settings.deadline())
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> std::result::Result<(), PgError> {
+        conn.set_deadline(self.settings.deadline());
+        conn.batch("")
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.end_transaction();
+        conn.is_broken()
+    }
+}
