@@ -24,6 +24,7 @@ help:
 	@echo "make test-python      the Python binding's tests, on the embedded store and PostgreSQL"
 	@echo "make demo-postgres    the REST host with two workers on a private local PostgreSQL (stopped with it)"
 	@echo "make test-host        the REST host's tests (two workers on a private PostgreSQL among them)"
+	@echo "make test-field       PostgreSQL failover and REST hosts behind nginx under load, checked against their history"
 	@echo "make setup-kotlin     install the Kotlin compiler (npm, into build/tools) and JNA (apt)"
 	@echo "make mobile-generate  generate the Kotlin and Swift bindings and check them"
 	@echo "make kotlin-jar       build build/kotlin/fundcore-kotlin.jar (bindings + native library)"
@@ -189,6 +190,16 @@ test-host: python-dev host-test-deps
 test-schemathesis: python-dev host-test-deps
 	$(PY) -m pytest $(HOST_DIR)/tests/test_schemathesis.py -q
 
+# The field tests (examples/fastapi_host/tests/field): a primary and a hot standby on loopback,
+# the primary SIGKILLed and the standby promoted under load from engine processes on a multi-host
+# URL (synchronous, then asynchronous replication); two REST host instances behind nginx
+# (examples/deploy/nginx.conf) restarted with SIGTERM and killed under load; the history checker
+# and `fundcore verify` after each. Needs nginx (apt-get install -y nginx).
+.PHONY: test-field
+test-field: python-dev host-test-deps
+	$(CARGO) build --workspace $(CARGO_FEATURES) --bin fundcore
+	$(WITH_PG) env FUNDCORE_FIELD_TESTS=1 FUNDCORE_BIN=$(CURDIR)/target/debug/fundcore $(PY) -m pytest $(HOST_DIR)/tests/field -q -rP
+
 # ---------------------------------------------------------------- Benchmarks
 # Everything in benches/: core (criterion + figure loops + footprint), Python fundcore vs the
 # sqlite3 baseline, the PostgreSQL store from Rust and Python vs the psycopg baseline (on a
@@ -214,4 +225,4 @@ test:
 	$(WITH_PG) $(MAKE) --no-print-directory test-suites
 	@echo "make test: all suites passed"
 
-test-suites: check-snippets test-rust test-python test-host test-kotlin test-baseline
+test-suites: check-snippets test-rust test-python test-host test-field test-kotlin test-baseline
