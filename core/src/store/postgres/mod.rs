@@ -175,10 +175,19 @@ impl PgStore {
     /// `lost` says ([`outcome`]).
     fn run<T>(
         &self,
+        lost: Lost<'_, T>,
+        op: impl FnMut(&mut Conn, &PgStore) -> Try<T>,
+    ) -> Result<T> {
+        self.run_until(self.settings.deadline(), lost, op)
+    }
+
+    /// [`PgStore::run`] with the deadline of a call that started earlier.
+    fn run_until<T>(
+        &self,
+        deadline: Instant,
         mut lost: Lost<'_, T>,
         mut op: impl FnMut(&mut Conn, &PgStore) -> Try<T>,
     ) -> Result<T> {
-        let deadline = self.settings.deadline();
         let mut serialization_failures = 0;
         let mut fresh = false;
         // Set once a change may have committed: a failure after it cannot say "nothing saved".

@@ -67,7 +67,9 @@ pub(super) fn move_money(
     key: Option<&str>,
     decide: &mut dyn FnMut(MoneyView) -> Result<Decision>,
 ) -> Result<Option<Transaction>> {
-    if let Some(transaction) = try_known(store, client_id, fund, decide)? {
+    // One deadline for the whole call, whichever paths it takes.
+    let deadline = store.settings.deadline();
+    if let Some(transaction) = try_known(store, deadline, client_id, fund, decide)? {
         return Ok(Some(transaction));
     }
     let mut lost_races = 0;
@@ -83,7 +85,7 @@ pub(super) fn move_money(
                 store.outcome(written, versions, *change),
             )))
         };
-        let moved = store.run(Lost::LookUp(Box::new(look_up)), |conn, store| {
+        let moved = store.run_until(deadline, Lost::LookUp(Box::new(look_up)), |conn, store| {
             try_move_money(
                 store,
                 conn,
@@ -112,6 +114,7 @@ pub(super) fn move_money(
 /// changed since or that the idempotency key was used before.
 fn try_known(
     store: &PgStore,
+    deadline: std::time::Instant,
     client_id: ClientId,
     fund: FundId,
     decide: &mut dyn FnMut(MoneyView) -> Result<Decision>,
@@ -125,7 +128,7 @@ fn try_known(
     let look_up = |conn: &mut Conn, store: &PgStore| {
         write_again(conn, store, versions, &change).map(Settled::Committed)
     };
-    let written = store.run(Lost::LookUp(Box::new(look_up)), |conn, store| {
+    let written = store.run_until(deadline, Lost::LookUp(Box::new(look_up)), |conn, store| {
         store.trip();
         match write_money(conn, versions, &change) {
             Ok(true) => Ok(Written::Committed),
