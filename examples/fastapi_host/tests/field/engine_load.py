@@ -35,21 +35,6 @@ MAX_ATTEMPTS = 60
 REQUEST_BUDGET_S = 45.0
 
 
-def open_engine(url: str, operation_timeout_s: float | None) -> tuple[Any, str]:
-    """The engine, with the operation deadline when this build of fundcore takes it as a keyword."""
-    tries: list[dict[str, Any]] = []
-    if operation_timeout_s is not None:
-        tries += [{"operation_timeout_ms": int(operation_timeout_s * 1000)}, {"operation_timeout": operation_timeout_s}]
-    tries.append({})
-    last: Exception | None = None
-    for kwargs in tries:
-        try:
-            return fundcore.Engine(url, pool_size=4, **kwargs), ",".join(kwargs) or "default"
-        except TypeError as error:  # this build does not know the keyword
-            last = error
-    raise AssertionError(f"cannot open the engine: {last}")
-
-
 class Notifier:
     """Writes down each notification it is given (its transaction and id), then reports it sent."""
 
@@ -73,12 +58,12 @@ def main() -> int:
     parser.add_argument("--stop", required=True, type=Path)
     parser.add_argument("--name", required=True)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--operation-timeout", type=float, default=None)
+    parser.add_argument("--operation-timeout", type=float, default=10.0)
     parser.add_argument("--max-seconds", type=float, default=120)
     args = parser.parse_args()
 
-    engine, timeout_setting = open_engine(args.url, args.operation_timeout)
-    print(f"{args.name}: engine open (operation timeout: {timeout_setting})", flush=True)
+    engine = fundcore.Engine(args.url, pool_size=4, operation_timeout_ms=int(args.operation_timeout * 1000))
+    print(f"{args.name}: engine open (operation timeout {args.operation_timeout} s)", flush=True)
     clients = args.clients.split(",")
     recorder = Recorder(args.out)
     notifier = Notifier(args.notified)
