@@ -51,6 +51,9 @@ use outcome::{Lost, Sent, Try, read, sent};
 use rows::{client_from, col, fund_from, subscription_from, to_sql_time, transaction_from};
 use statements::Q;
 
+/// Pause between two connection attempts while a change's outcome is being learned.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
+
 /// Attempts at one operation that keeps failing with a serialization failure or deadlock.
 const MAX_SERIALIZATION_RETRIES: u32 = 10;
 
@@ -200,7 +203,17 @@ impl PgStore {
             };
             let mut conn = match self.checkout(deadline, fresh) {
                 Ok(conn) => conn,
-                Err(error) => return Err(failed(&connecting(&error), &uncertain)),
+                // A change that may have committed is worth waiting for (a restart, a
+                // promotion); otherwise the caller hears at once that the store is away.
+                Err(error)
+                    if uncertain.is_none() || Instant::now() + RECONNECT_PAUSE >= deadline =>
+                {
+                    return Err(failed(&connecting(&error), &uncertain));
+                }
+                Err(_) => {
+                    std::thread::sleep(RECONNECT_PAUSE);
+                    continue;
+                }
             };
             let (error, what) = match op(&mut conn, self) {
                 Ok(value) => return Ok(value),

@@ -11,14 +11,11 @@
 //!   earlier one still running on the server;
 //! - when neither can be done before the deadline, the answer is OUTCOME_UNKNOWN.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::PgStore;
 use super::connect::{Conn, PgError};
+use super::{MAX_SERIALIZATION_RETRIES, PgStore, RECONNECT_PAUSE as LOOKUP_PAUSE, retry_delay};
 use crate::error::{Error, Result};
-
-/// Pause between two tries at learning an outcome while the database cannot be reached.
-const LOOKUP_PAUSE: Duration = Duration::from_millis(50);
 
 /// Why one try at an operation failed.
 pub(super) enum Failure {
@@ -113,8 +110,10 @@ impl PgStore {
                 },
                 Err(error) => error,
             };
-            if error.retry_reason().is_some() && serialization_failures < 10 {
+            if error.retry_reason().is_some() && serialization_failures < MAX_SERIALIZATION_RETRIES
+            {
                 serialization_failures += 1;
+                std::thread::sleep(retry_delay(serialization_failures));
                 continue;
             }
             if error.refused_by_server() || Instant::now() + LOOKUP_PAUSE >= deadline {
