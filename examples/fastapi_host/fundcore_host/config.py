@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, repr=False)
     #: PostgreSQL connections each engine (each worker) keeps open; unset: the engine's default.
     pool_size: int | None = None
+    #: Seconds a PostgreSQL call waits on the network at most (fractions allowed; the engine
+    #: decides the range); unset: the engine's default.
+    operation_timeout: float | None = Field(None, gt=0, allow_inf_nan=False)
+    #: ``false`` behind a pooler in transaction mode (PgBouncer, RDS Proxy); unset: the engine's
+    #: default (prepared statements on).
+    pg_prepared_statements: bool | None = None
     #: HS256 key of the bearer tokens; unset: a fixed local-only secret (a warning is logged).
     jwt_secret: SecretStr = SecretStr(LOCAL_DEV_JWT_SECRET)
     #: Language of the engine's and the host's messages.
@@ -225,7 +231,18 @@ class Settings(BaseSettings):
             retry_base_delay_ms=self.retry_base_delay_ms,
             retry_max_delay_ms=self.retry_max_delay_ms,
             pool_size=self.pool_size,
+            operation_timeout_ms=self.operation_timeout_ms,
+            prepared_statements=self.pg_prepared_statements,
         )
+
+    @property
+    def operation_timeout_ms(self) -> int | None:
+        """:attr:`operation_timeout` in the engine's unit (whole milliseconds). The engine decides
+        the range; a value far beyond any is passed as a large one it refuses too (not as an
+        integer too big to pass)."""
+        if self.operation_timeout is None:
+            return None
+        return min(round(self.operation_timeout * 1000), 2**63)
 
     def warn_about_local_defaults(self) -> None:
         if self.jwt_secret_is_default:

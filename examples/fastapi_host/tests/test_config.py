@@ -38,6 +38,7 @@ def test_defaults_are_local_and_safe(env, caplog):
     assert s.dispatch_interval_ms == 1000 and s.dispatch_batch == 100 and s.rate_limit_per_minute == 600
     assert (s.locale, s.log_level, s.max_attempts, s.retry_base_delay_ms) == ("es", "INFO", None, None)
     assert s.log_format == "text"
+    assert (s.operation_timeout, s.operation_timeout_ms, s.pg_prepared_statements) == (None, None, None)
     caplog.set_level(logging.WARNING, logger="fundcore_host")
     s.warn_about_local_defaults()
     text = caplog.text
@@ -67,6 +68,8 @@ def test_everything_from_env(env):
         FUNDCORE_LOG_LEVEL="debug",
         FUNDCORE_LOG_FORMAT=" JSON ",
         FUNDCORE_POOL_SIZE="3",
+        FUNDCORE_OPERATION_TIMEOUT="2.5",
+        FUNDCORE_PG_PREPARED_STATEMENTS="false",
     )
     assert s.data_path == "/srv/fundcore" and not s.jwt_secret_is_default and s.locale == "en"
     assert (s.smtp.host, s.smtp.port, s.smtp.tls, s.smtp.user, s.smtp.password, s.smtp.sender, s.smtp.timeout_s) == (
@@ -82,6 +85,9 @@ def test_everything_from_env(env):
     assert (s.dispatch_interval_ms, s.dispatch_batch, s.rate_limit_per_minute) == (250, 10, 0)
     assert (s.retry_base_delay_ms, s.retry_max_delay_ms, s.max_attempts) == (100, 5000, 5)
     assert (s.log_level, s.log_format, s.pool_size) == ("DEBUG", "json", 3)
+    assert (s.operation_timeout, s.operation_timeout_ms, s.pg_prepared_statements) == (2.5, 2500, False)
+    assert env(FUNDCORE_OPERATION_TIMEOUT="10", FUNDCORE_PG_PREPARED_STATEMENTS="TRUE").operation_timeout_ms == 10_000
+    assert env(FUNDCORE_PG_PREPARED_STATEMENTS="true").pg_prepared_statements is True
     assert env(FUNDCORE_SMTP_TLS="starttls").smtp.port == 587
     assert env(FUNDCORE_SMTP_TLS="none", FUNDCORE_SMTP_PORT="2525").smtp.port == 2525
 
@@ -126,6 +132,13 @@ def test_secrets_are_not_in_the_settings_repr(env):
         ({"FUNDCORE_POOL_SIZE": "many"}, "FUNDCORE_POOL_SIZE"),
         ({"FUNDCORE_LOG_LEVEL": "LOUD"}, "FUNDCORE_LOG_LEVEL"),
         ({"FUNDCORE_LOG_FORMAT": "yaml"}, "FUNDCORE_LOG_FORMAT"),
+        ({"FUNDCORE_OPERATION_TIMEOUT": "soon"}, "FUNDCORE_OPERATION_TIMEOUT"),
+        ({"FUNDCORE_OPERATION_TIMEOUT": "0"}, "FUNDCORE_OPERATION_TIMEOUT"),
+        ({"FUNDCORE_OPERATION_TIMEOUT": "-5"}, "FUNDCORE_OPERATION_TIMEOUT"),
+        ({"FUNDCORE_OPERATION_TIMEOUT": "nan"}, "FUNDCORE_OPERATION_TIMEOUT"),
+        ({"FUNDCORE_OPERATION_TIMEOUT": "inf"}, "FUNDCORE_OPERATION_TIMEOUT"),
+        ({"FUNDCORE_OPERATION_TIMEOUT": "10s"}, "FUNDCORE_OPERATION_TIMEOUT"),
+        ({"FUNDCORE_PG_PREPARED_STATEMENTS": "maybe"}, "FUNDCORE_PG_PREPARED_STATEMENTS"),
     ],
 )
 def test_bad_values_are_refused_naming_the_variable(env, variables, named):
@@ -159,6 +172,33 @@ def test_a_pool_size_for_the_embedded_store_is_refused_by_the_engine(env, tmp_pa
     with pytest.raises(fundcore.ValidationError) as refused:
         s.open_engine()
     assert refused.value.field == "pool_size"
+
+
+@pytest.mark.parametrize(
+    "variable, value, field",
+    [
+        ("FUNDCORE_OPERATION_TIMEOUT", "5", "operation_timeout"),
+        ("FUNDCORE_PG_PREPARED_STATEMENTS", "false", "prepared_statements"),
+        ("FUNDCORE_PG_PREPARED_STATEMENTS", "true", "prepared_statements"),
+    ],
+)
+def test_postgres_settings_for_the_embedded_store_are_refused_by_the_engine(env, tmp_path, variable, value, field):
+    """The PostgreSQL settings reach the engine, which refuses them for the embedded store
+    (never silently ignored)."""
+    s = env(FUNDCORE_DATA=str(tmp_path / "store"), **{variable: value})
+    with pytest.raises(fundcore.ValidationError) as refused:
+        s.open_engine()
+    assert refused.value.field == field
+
+
+@pytest.mark.parametrize("seconds", ["0.05", "0.0001", "30.5", "1e30", "1e300"])
+def test_an_operation_timeout_out_of_the_engines_range_is_refused_by_the_engine(env, seconds):
+    """The engine decides the range (100 ms to 30 s); it refuses before connecting."""
+    url = "postgresql://fundcore:s3cret@127.0.0.1:9/fundcore"
+    s = env(FUNDCORE_DATABASE_URL=url, FUNDCORE_OPERATION_TIMEOUT=seconds)
+    with pytest.raises(fundcore.ValidationError) as refused:
+        s.open_engine()
+    assert refused.value.field == "operation_timeout" and "s3cret" not in refused.value.message
 
 
 def test_database_url_selects_postgres_and_is_logged_without_its_password(env):
