@@ -2,8 +2,8 @@
 
 Rules (documented in the README):
 
-* ``GET /health`` and the OpenAPI docs are public; everything else needs
-  ``Authorization: Bearer <jwt>`` (HS256, claims ``sub``, ``role`` in {client, admin}, ``exp``).
+* ``GET /health``, ``GET /ready``, ``GET /metrics`` and the OpenAPI docs are public; everything
+  else needs ``Authorization: Bearer <jwt>`` (HS256, claims ``sub``, ``role`` in {client, admin}, ``exp``).
   A missing, malformed, expired or wrongly signed token is **401 UNAUTHORIZED**.
 * An admin may call every endpoint for every client.
 * A client may read the fund catalogue and read/act on **its own** client id only

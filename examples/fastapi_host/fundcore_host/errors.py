@@ -5,7 +5,8 @@ Every error response of the host, whoever raised it, has exactly this shape::
     {"status": "error", "code": "<CODE>", "message": "<text>", "errors": {<field>: <text>} | null}
 
 Engine errors keep their code, message and HTTP status (``exc.http_status``, the core's), and a
-``VALIDATION_ERROR`` its field and problem (``exc.field``, ``exc.problem``). The host's own
+``VALIDATION_ERROR`` its field and problem (``exc.field``, ``exc.problem``); a 503
+(``STORAGE_ERROR``, ``OUTCOME_UNKNOWN``) also has ``Retry-After``. The host's own
 failures use ``UNAUTHORIZED`` (401), ``FORBIDDEN`` (403), ``NOT_FOUND`` (404, unknown route),
 ``METHOD_NOT_ALLOWED`` (405), ``PAYLOAD_TOO_LARGE`` (413), ``RATE_LIMITED`` (429),
 ``REQUEST_HEADERS_TOO_LARGE`` (431) and ``INTERNAL_ERROR`` (500); a request whose types do not
@@ -129,11 +130,18 @@ def envelope(
     return JSONResponse(status_code=status, content=body, headers=dict(headers or {}))
 
 
+#: ``Retry-After`` of a 503 (``STORAGE_ERROR``, ``OUTCOME_UNKNOWN``): the store failed or could
+#: not be reached, so try again shortly; after ``OUTCOME_UNKNOWN`` the same request with the same
+#: ``Idempotency-Key`` (docs/errors.md, "What a caller does").
+STORE_RETRY_AFTER_S = 1
+
+
 def engine_error_response(exc: fundcore.FundcoreError) -> JSONResponse:
     """A ``fundcore.FundcoreError`` as the engine says it: its code, message and HTTP status,
-    and for a ``VALIDATION_ERROR`` its field with the problem."""
+    and for a ``VALIDATION_ERROR`` its field with the problem; a 503 says when to try again."""
     errors = {exc.field: exc.problem} if exc.field is not None and exc.problem is not None else None
-    return envelope(exc.http_status, exc.code, exc.message, errors)
+    headers = {"Retry-After": str(STORE_RETRY_AFTER_S)} if exc.http_status == 503 else None
+    return envelope(exc.http_status, exc.code, exc.message, errors, headers)
 
 
 def field_name(loc: Sequence[int | str]) -> str:

@@ -362,6 +362,10 @@ class Health(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+class Ready(BaseModel):
+    status: Literal["ready"] = "ready"
+
+
 # Lists of records, each checked in one validation (one call into pydantic's core for the
 # whole list rather than one per record: lists are the longest answers).
 FundList = TypeAdapter(list[FundOut])

@@ -64,6 +64,16 @@ _STATUS_HEADERS: dict[int, dict[str, Any]] = {
             "schema": {"type": "integer", "minimum": 1},
         }
     },
+    503: {
+        "Retry-After": {
+            "description": (
+                "seconds to wait before trying again (after `OUTCOME_UNKNOWN`, the same request with the "
+                "same `Idempotency-Key`)"
+            ),
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
 }
 
 #: The links schemathesis and readers follow from a response to the next operation.
@@ -167,7 +177,11 @@ _DESCRIPTIONS = {
     429: "too many requests from this caller",
     431: f"request headers over {MAX_HEADER_BYTES // 1024} KiB",
     500: "a bug of the host (details in its log, under the request id)",
-    503: "the store failed; nothing was changed",
+    503: (
+        "the store failed or cannot be reached: nothing was changed (`STORAGE_ERROR`), or a change was sent and "
+        "its outcome could not be learned in time (`OUTCOME_UNKNOWN`: it may have been saved; repeat the request "
+        "with the same `Idempotency-Key`)"
+    ),
 }
 
 

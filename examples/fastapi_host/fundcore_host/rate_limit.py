@@ -1,6 +1,6 @@
 """A per-caller rate limiter (fixed one-minute windows) and the caller keys it counts.
 
-Every request but ``GET /health`` and the docs is counted against its caller (see
+Every request but ``GET /health``, ``GET /ready`` and the docs is counted against its caller (see
 ``dependencies.current_principal``): an authenticated caller by its role and token subject
 (hashed), a request whose authentication failed by the peer address. Past
 ``FUNDCORE_RATE_LIMIT_PER_MINUTE`` requests in a caller's window the answer is 429

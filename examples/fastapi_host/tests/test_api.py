@@ -9,6 +9,8 @@ from decimal import Decimal
 import pytest
 from conftest import ADMIN, assert_envelope, register
 
+import fundcore
+
 MIN_FUND_1 = "75000.00"
 
 
@@ -17,6 +19,42 @@ def test_health_is_public_and_echoes_request_id(api):
     assert r.status_code == 200
     assert r.json() == {"status": "ok"}
     assert r.headers["x-request-id"] == "req-42.a:b"
+
+
+def test_ready_is_public_unlimited_and_reads_the_store(app_factory):
+    """`GET /ready` (the readiness probe): no token, not counted by the rate limit, 200 while
+    the store answers (its 503 while the database is down is test_store_outage.py's)."""
+    api = app_factory(rate_limit_per_minute=1)
+    for _ in range(3):
+        r = api.get("/ready", headers={"X-Request-ID": "ready-1"})
+        assert (r.status_code, r.json()) == (200, {"status": "ready"})
+        assert r.headers["x-request-id"] == "ready-1"
+    assert api.head("/ready").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        fundcore.OutcomeUnknownError("OUTCOME_UNKNOWN", "puede haberse guardado"),
+        fundcore.StorageError("STORAGE_ERROR", "no se guardó ningún cambio"),
+    ],
+    ids=["outcome-unknown", "storage-error"],
+)
+def test_a_503_of_the_engine_says_when_to_retry(app_factory, error):
+    """OUTCOME_UNKNOWN and STORAGE_ERROR are 503 in the envelope, with `Retry-After` (a client
+    repeats the request, with the same Idempotency-Key, after it)."""
+    api = app_factory()
+
+    def store_failed() -> None:
+        raise error
+
+    api.app.add_api_route("/store-failed", store_failed)
+    r = api.get("/store-failed")
+    body = assert_envelope(r, 503, error.code)
+    assert body["message"] == error.message and body["errors"] is None
+    assert r.headers["retry-after"] == "1"
+    # other engine errors say nothing of retrying
+    assert "retry-after" not in api.get("/clients/0190b2a4-7c1e-7000-8000-000000000000", headers=ADMIN).headers
 
 
 def test_request_id_is_generated_when_absent_or_unusable(api):

@@ -15,6 +15,7 @@ STATUS = {**fundcore.ERROR_CODES, **HOST_STATUS}
 
 OPERATIONS = {
     ("/health", "get"): "health",
+    ("/ready", "get"): "ready",
     ("/funds", "get"): "listFunds",
     ("/clients", "post"): "registerClient",
     ("/clients/{client_id}", "get"): "getClient",
@@ -68,13 +69,26 @@ def test_every_operation_lists_405_413_431_500_with_the_envelope(spec):
             assert all(STATUS[code] == int(status) for code in allowed)
             assert content["example"]["code"] in allowed, (path, method, status)
             assert content["example"]["message"]
-        if "429" in responses:
-            assert responses["429"]["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 1}
+        for status in ("429", "503"):
+            if status in responses:
+                assert responses[status]["headers"]["Retry-After"]["required"] is True, (path, method, status)
+                assert responses[status]["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 1}
         assert responses["405"]["headers"]["Allow"]["required"] is True
     for path, method, op in operations(spec):
-        if path != "/health":
+        if path not in ("/health", "/ready"):
             assert {"401", "429", "503"} <= set(op["responses"]), (path, method)
+    # the probes: no token and no rate limit; readiness answers 503 while the store cannot
+    assert not {"401", "429", "503"} & set(spec["paths"]["/health"]["get"]["responses"])
+    assert not {"401", "429"} & set(spec["paths"]["/ready"]["get"]["responses"])
+    assert "503" in spec["paths"]["/ready"]["get"]["responses"]
+    assert set(codes_of_503(spec)) == {"STORAGE_ERROR", "OUTCOME_UNKNOWN"}
     assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
+def codes_of_503(spec):
+    """The codes the document gives a 503."""
+    response = spec["paths"]["/funds"]["get"]["responses"]["503"]
+    return response["content"]["application/json"]["schema"]["allOf"][1]["properties"]["code"]["enum"]
 
 
 def test_error_examples_are_the_engines_own_messages(spec):
