@@ -111,6 +111,7 @@ def create_app(
             notifier if notifier is not None else build_notifier(settings.smtp, settings.sms),
             interval_ms=settings.dispatch_interval_ms,
             batch=settings.dispatch_batch,
+            redact=settings.redact,
         )
         state.engine, state.dispatcher = opened, dispatcher
         if start_dispatcher:
