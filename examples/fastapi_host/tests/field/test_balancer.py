@@ -285,11 +285,11 @@ class LoadClient:
             return len(self.history)
 
 
-def _lock_waiters(database_url: str) -> int:
-    name = urllib.parse.urlsplit(database_url).path.lstrip("/")
+def _blocked_by(database_url: str, holder_pid: int) -> int:
+    """How many sessions wait for a lock that the session ``holder_pid`` holds."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'", (name,)
+            "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", (holder_pid,)
         ).fetchone()
     return int(row[0]) if row else 0
 
@@ -352,6 +352,7 @@ def test_rolling_restart_and_a_killed_instance_behind_nginx_lose_nothing(
         probe: dict[str, Any] = {}
         with psycopg.connect(database_url) as holder:
             holder.execute("SELECT 1 FROM fundcore_clients WHERE id = %s FOR UPDATE", (probe_client,))
+            holder_pid = holder.info.backend_pid
 
             def send_probe() -> None:
                 probe["answer"] = request_json(
@@ -366,7 +367,7 @@ def test_rolling_restart_and_a_killed_instance_behind_nginx_lose_nothing(
             prober = threading.Thread(target=send_probe)
             prober.start()
             deadline = time.monotonic() + 10
-            while _lock_waiters(database_url) < 1:
+            while _blocked_by(database_url, holder_pid) < 1:
                 assert time.monotonic() < deadline, "the probe never waited on the row lock"
                 time.sleep(0.02)
             began = time.monotonic()

@@ -137,6 +137,7 @@ def run_failover(
         _wait(lambda: not _query(primary.url, "SELECT 1 FROM pg_stat_replication"), 10, "the standby cut off")
         cut_at = time.time()
         time.sleep(CUT_S)
+        assert not _query(primary.url, "SELECT 1 FROM pg_stat_replication"), "the standby reconnected"
 
         primary.kill()
         killed_at = time.time()
