@@ -32,7 +32,6 @@ THREADS = 3
 CLIENTS = 9
 #: Every call must return within the engine's operation deadline plus this.
 SLACK_S = 3.0
-CUT_S = 1.0  # how long the standby receives nothing before the primary dies
 AFTER_S = 3.0  # load after the promotion
 GRACE_S = 2.0  # after the promotion, every attempt that starts this much later must succeed
 HERE = Path(__file__).resolve().parent
@@ -81,10 +80,17 @@ def _lines(paths: list[Path]) -> int:
 
 
 def run_failover(
-    tmp_path: Path, pg_workdir: Path, fundcore_bin: str, synchronous: bool, operation_timeout_s: float, detect_s: float
+    tmp_path: Path,
+    pg_workdir: Path,
+    fundcore_bin: str,
+    synchronous: bool,
+    operation_timeout_s: float,
+    cut_s: float,
+    detect_s: float,
 ) -> Run:
-    """The scenario of the module; ``detect_s``: from the primary's death to the promotion (an
-    operator or a failover manager)."""
+    """The scenario of the module; ``cut_s``: how long the standby receives nothing before the
+    primary dies; ``detect_s``: from the primary's death to the promotion (an operator or a
+    failover manager)."""
     primary = Cluster(pg_workdir / "primary")
     standby = Cluster(pg_workdir / "standby")
     processes: list[subprocess.Popen[bytes]] = []
@@ -136,7 +142,7 @@ def run_failover(
         primary.refuse_replication()
         _wait(lambda: not _query(primary.url, "SELECT 1 FROM pg_stat_replication"), 10, "the standby cut off")
         cut_at = time.time()
-        time.sleep(CUT_S)
+        time.sleep(cut_s)
         assert not _query(primary.url, "SELECT 1 FROM pg_stat_replication"), "the standby reconnected"
 
         primary.kill()
@@ -179,14 +185,20 @@ def test_synchronous_standby_failover_keeps_every_acknowledged_change(
     """Proves: with synchronous replication (``synchronous_standby_names = '*'``,
     ``synchronous_commit = on``), SIGKILL of the primary and promotion of the standby lose no
     acknowledged change, even with changes committed on the primary that the standby never
-    received (they were never acknowledged). The promotion takes longer (3 s) than the engines'
-    operation deadline (2 s), so the calls in flight when the primary died cannot learn their
-    outcome in time: they answer OUTCOME_UNKNOWN within the deadline, and their repeat with the
-    same key after the promotion makes each change exactly once. No change is applied twice;
+    received. The standby is cut off for 3 s, longer than the engines' 2 s operation deadline,
+    while the primary still runs: commits wait for the standby, and a call that gives up at its
+    deadline must not be acknowledged on the strength of the primary's local commit (PostgreSQL
+    reports a commit whose wait for the standby was cancelled as done, and a lookup on the
+    primary sees it). The promotion also takes longer (3 s) than the deadline, so the calls in
+    flight when the primary died cannot learn their outcome in time either: they answer
+    OUTCOME_UNKNOWN within the deadline, and their repeat with the same key after the promotion
+    makes each change exactly once. No change is applied twice;
     nothing is notified that did not commit; every call returns within the deadline; calls
     succeed again after the promotion with no process restarted; the new primary's books are
     clean (``fundcore verify``)."""
-    run = run_failover(tmp_path, pg_workdir, fundcore_bin, synchronous=True, operation_timeout_s=2.0, detect_s=3.0)
+    run = run_failover(
+        tmp_path, pg_workdir, fundcore_bin, synchronous=True, operation_timeout_s=2.0, cut_s=3.0, detect_s=3.0
+    )
     print(run.numbers("failover, synchronous standby"))
     assert run.report.ok, run.report.details()
     assert run.verify_status == 0, run.verify_output
@@ -212,7 +224,9 @@ def test_asynchronous_standby_failover_can_lose_acknowledged_changes(
     is missing on the new primary and reported lost by the checker (and there are some). The new
     primary's own books still add up (``fundcore verify`` is clean): the loss shows only in the
     callers' history. The test prints what was lost."""
-    run = run_failover(tmp_path, pg_workdir, fundcore_bin, synchronous=False, operation_timeout_s=5.0, detect_s=0.5)
+    run = run_failover(
+        tmp_path, pg_workdir, fundcore_bin, synchronous=False, operation_timeout_s=5.0, cut_s=1.0, detect_s=0.5
+    )
     print(run.numbers("failover, asynchronous standby"))
     print(run.report.details(limit=5))
     doomed = {
