@@ -162,9 +162,9 @@ def test_settings_that_make_no_sense_for_the_store_are_refused(store):
     "postgres_settings",
     [
         {"pool_size": 1},
-        {"operation_timeout_ms": fundcore.MIN_OPERATION_TIMEOUT_MS, "prepared_statements": False},
+        {"operation_timeout_ms": 2500, "prepared_statements": False},
         {"operation_timeout_ms": fundcore.MAX_OPERATION_TIMEOUT_MS, "prepared_statements": True},
-        {"pool_size": 2, "operation_timeout_ms": 2500, "prepared_statements": False},
+        {"pool_size": 2, "operation_timeout_ms": 5000, "prepared_statements": False},
     ],
 )
 def test_settings_of_the_store_are_accepted(store, postgres_settings):
@@ -182,6 +182,17 @@ def test_settings_of_the_store_are_accepted(store, postgres_settings):
         eng.flush()
     with store.open() as eng:
         assert eng.client(c.id).balance == Decimal("425000.00")
+
+
+@pytest.mark.parametrize(
+    "timeout_ms", [fundcore.MIN_OPERATION_TIMEOUT_MS, fundcore.MAX_OPERATION_TIMEOUT_MS], ids=["min", "max"]
+)
+def test_the_operation_timeouts_bounds_are_accepted(timeout_ms):
+    """Both ends of the range pass the configuration check: the engine goes on to connect (to a
+    port where nothing listens, so the answer is the store's, not a ValidationError)."""
+    with pytest.raises(fundcore.StorageError) as refused:
+        fundcore.Engine("postgresql://postgres@127.0.0.1:1/none", operation_timeout_ms=timeout_ms)
+    assert type(refused.value) is fundcore.StorageError
 
 
 def test_messages_follow_the_engine_locale(store):

@@ -142,7 +142,7 @@ def test_a_lost_reply_is_outcome_unknown_and_its_repeat_makes_the_change_once(pr
     call is `OutcomeUnknownError` (a StorageError) within the deadline; once the network is
     back, the same call with the same key succeeds, and the money moved once."""
     url = proxy.url(database_url)
-    with fundcore.Engine(url, operation_timeout_ms=TIMEOUT_MS, pool_size=1) as eng:
+    with fundcore.Engine(url, operation_timeout_ms=TIMEOUT_MS) as eng:
         ana = eng.register_client(*ANA, channel="email")
         # The engine has now seen the client and fund 1: the next subscribe is one write.
         eng.subscribe(ana.id, 1, idempotency_key="warm-up")
