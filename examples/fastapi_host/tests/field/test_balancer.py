@@ -38,11 +38,14 @@ from typing import Any
 
 import psycopg
 import pytest
+from field_support import fundcore_bin, skip_unless_field_run
 from history import OK, REFUSED, Attempt, Request, check, classify_http, fundcore_verify, read_snapshot
 from pgcluster import LOOPBACK, free_port
 
 from fundcore_host.demo_sinks import start_sinks
 from fundcore_host.token import make_token
+
+skip_unless_field_run()
 
 HOST_DIR = Path(__file__).resolve().parents[2]
 SECRET = "field-test-secret-for-the-fundcore-hosts-behind-nginx-0123456789-abcdef"
@@ -294,9 +297,7 @@ def _blocked_by(database_url: str, holder_pid: int) -> int:
     return int(row[0]) if row else 0
 
 
-def test_rolling_restart_and_a_killed_instance_behind_nginx_lose_nothing(
-    database_url: str, tmp_path: Path, fundcore_bin: str
-) -> None:
+def test_rolling_restart_and_a_killed_instance_behind_nginx_lose_nothing(database_url: str, tmp_path: Path) -> None:
     """Proves: behind examples/deploy/nginx.conf, two instances of two workers each survive a
     rolling restart by SIGTERM and the SIGKILL of one instance: a request in flight when its
     instance gets SIGTERM is answered (drained: held on a row lock meanwhile, it returns 201
@@ -304,6 +305,7 @@ def test_rolling_restart_and_a_killed_instance_behind_nginx_lose_nothing(
     acknowledged or refused, the failed ones after the client repeated them with their
     Idempotency-Key; the database holds every acknowledged change exactly once and nothing
     else; the books are clean; every notification sent belongs to a committed change."""
+    binary = fundcore_bin()
     if not shutil.which("nginx") and not os.path.exists("/usr/sbin/nginx"):
         pytest.fail("nginx is not installed (apt-get install -y nginx)")
     sinks = start_sinks(tmp_path / "sinks", LOOPBACK, free_port(), free_port())
@@ -423,7 +425,7 @@ def test_rolling_restart_and_a_killed_instance_behind_nginx_lose_nothing(
         unknown_notifications = [n for n in delivered if n not in by_notification]
         notified = [by_notification[n] for n in delivered if n in by_notification]
         report = check([*history, probe_request], snapshot, notified)
-        verify_status, verify_output = fundcore_verify(fundcore_bin, database_url)
+        verify_status, verify_output = fundcore_verify(binary, database_url)
 
         statuses = nginx.upstream_statuses()
         passed_on = sum(1 for s in statuses if "," in s)

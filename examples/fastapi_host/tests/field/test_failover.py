@@ -22,10 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from field_support import fundcore_bin, pg_workdir, skip_unless_field_run
 from history import OK, REFUSED, Report, Request, check, fundcore_verify, load_history, read_snapshot
 from pgcluster import Cluster
 
 import fundcore
+
+skip_unless_field_run()
 
 PROCESSES = 3
 THREADS = 3
@@ -81,8 +84,6 @@ def _lines(paths: list[Path]) -> int:
 
 def run_failover(
     tmp_path: Path,
-    pg_workdir: Path,
-    fundcore_bin: str,
     synchronous: bool,
     operation_timeout_s: float,
     cut_s: float,
@@ -91,8 +92,22 @@ def run_failover(
     """The scenario of the module; ``cut_s``: how long the standby receives nothing before the
     primary dies; ``detect_s``: from the primary's death to the promotion (an operator or a
     failover manager)."""
-    primary = Cluster(pg_workdir / "primary")
-    standby = Cluster(pg_workdir / "standby")
+    binary = fundcore_bin()
+    with pg_workdir() as base:
+        return _run_failover(tmp_path, base, binary, synchronous, operation_timeout_s, cut_s, detect_s)
+
+
+def _run_failover(
+    tmp_path: Path,
+    base: Path,
+    binary: str,
+    synchronous: bool,
+    operation_timeout_s: float,
+    cut_s: float,
+    detect_s: float,
+) -> Run:
+    primary = Cluster(base / "primary")
+    standby = Cluster(base / "standby")
     processes: list[subprocess.Popen[bytes]] = []
     try:
         primary.init(
@@ -168,7 +183,7 @@ def run_failover(
         ]
         snapshot = read_snapshot(standby.url)
         report = check(history, snapshot, notified, latency_limit_s=deadline + SLACK_S)
-        status, output = fundcore_verify(fundcore_bin, url)
+        status, output = fundcore_verify(binary, url)
         return Run(history, report, status, output, cut_at, killed_at, promoted_at, deadline, notified)
     finally:
         for process in processes:
@@ -179,9 +194,7 @@ def run_failover(
         standby.stop()
 
 
-def test_synchronous_standby_failover_keeps_every_acknowledged_change(
-    tmp_path: Path, pg_workdir: Path, fundcore_bin: str
-) -> None:
+def test_synchronous_standby_failover_keeps_every_acknowledged_change(tmp_path: Path) -> None:
     """Proves: with synchronous replication (``synchronous_standby_names = '*'``,
     ``synchronous_commit = on``), SIGKILL of the primary and promotion of the standby lose no
     acknowledged change, even with changes committed on the primary that the standby never
@@ -196,9 +209,7 @@ def test_synchronous_standby_failover_keeps_every_acknowledged_change(
     nothing is notified that did not commit; every call returns within the deadline; calls
     succeed again after the promotion with no process restarted; the new primary's books are
     clean (``fundcore verify``)."""
-    run = run_failover(
-        tmp_path, pg_workdir, fundcore_bin, synchronous=True, operation_timeout_s=2.0, cut_s=3.0, detect_s=3.0
-    )
+    run = run_failover(tmp_path, synchronous=True, operation_timeout_s=2.0, cut_s=3.0, detect_s=3.0)
     print(run.numbers("failover, synchronous standby"))
     assert run.report.ok, run.report.details()
     assert run.verify_status == 0, run.verify_output
@@ -214,9 +225,7 @@ def test_synchronous_standby_failover_keeps_every_acknowledged_change(
     assert not late_failures, f"calls still failing {GRACE_S} s after the promotion: {late_failures[:5]}"
 
 
-def test_asynchronous_standby_failover_can_lose_acknowledged_changes(
-    tmp_path: Path, pg_workdir: Path, fundcore_bin: str
-) -> None:
+def test_asynchronous_standby_failover_can_lose_acknowledged_changes(tmp_path: Path) -> None:
     """Proves what asynchronous replication costs, and that the checker sees it: the same
     scenario with ``synchronous_standby_names = ''``. While the standby receives nothing the
     primary keeps acknowledging changes; they die with it. Guaranteed, and asserted: every change
@@ -224,9 +233,7 @@ def test_asynchronous_standby_failover_can_lose_acknowledged_changes(
     is missing on the new primary and reported lost by the checker (and there are some). The new
     primary's own books still add up (``fundcore verify`` is clean): the loss shows only in the
     callers' history. The test prints what was lost."""
-    run = run_failover(
-        tmp_path, pg_workdir, fundcore_bin, synchronous=False, operation_timeout_s=5.0, cut_s=1.0, detect_s=0.5
-    )
+    run = run_failover(tmp_path, synchronous=False, operation_timeout_s=5.0, cut_s=1.0, detect_s=0.5)
     print(run.numbers("failover, asynchronous standby"))
     print(run.report.details(limit=5))
     doomed = {

@@ -1,9 +1,11 @@
-"""The field tests (failover, several hosts behind nginx) start their own servers and take a
-minute or two: `make test-field` runs them (FUNDCORE_FIELD_TESTS=1). Elsewhere (`make
-test-host` collects this folder too) only the history checker's own tests run."""
+"""What the field tests share besides the checker: the gate (they run under `make test-field`,
+FUNDCORE_FIELD_TESTS=1; `make test-host` collects this folder too and skips them) and the
+the `fundcore` command and a directory for the clusters. No conftest.py here: the host's tests
+import theirs as ``conftest``, and a second one would shadow it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -12,12 +14,15 @@ from pathlib import Path
 
 import pytest
 
-collect_ignore = [] if os.environ.get("FUNDCORE_FIELD_TESTS") == "1" else ["test_failover.py", "test_balancer.py"]
-
 REPO = Path(__file__).resolve().parents[4]
 
 
-@pytest.fixture(scope="session")
+def skip_unless_field_run() -> None:
+    """Skip the calling module outside `make test-field` (it starts servers and takes a minute)."""
+    if os.environ.get("FUNDCORE_FIELD_TESTS") != "1":
+        pytest.skip("a field test: run by make test-field (FUNDCORE_FIELD_TESTS=1)", allow_module_level=True)
+
+
 def fundcore_bin() -> str:
     """The `fundcore` command (`fundcore verify`); `make test-field` builds it."""
     path = os.environ.get("FUNDCORE_BIN") or str(REPO / "target" / "debug" / "fundcore")
@@ -25,7 +30,7 @@ def fundcore_bin() -> str:
     return path
 
 
-@pytest.fixture
+@contextlib.contextmanager
 def pg_workdir() -> Iterator[Path]:
     """A directory for private PostgreSQL clusters that the ``postgres`` user can reach
     (pytest's own tmp_path is private to root); removed afterwards."""
