@@ -1,6 +1,7 @@
 //! The invariants of docs/invariants.md, checked against a real engine and store.
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod stores;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
