@@ -18,6 +18,7 @@ help:
 	@echo "make bench            benchmarks; writes benches/results.json and benches/RESULTS.md"
 	@echo "make check-snippets   README and docs code blocks, make targets and quoted facts agree with the code"
 	@echo "make test-rust        Rust tests on both stores (unit, scenarios, property, crash, PostgreSQL) and the examples"
+	@echo "make test-pooler      the multi-process PostgreSQL tests through PgBouncer (transaction pooling, prepared_statements off)"
 	@echo "make quickstart       run the Rust quickstart (examples/quickstart.rs)"
 	@echo "make python-dev       build the Python wheel and install it into .venv"
 	@echo "make python-stubs     rebuild the wheel, then copy its docstrings (the Rust doc comments) into the Python stubs"
@@ -62,6 +63,20 @@ test-rust-suites:
 
 quickstart:
 	$(CARGO) run --example quickstart
+
+# Behind Debian's PgBouncer in transaction pooling mode (scripts/with-pgbouncer.sh, in front of
+# the test server, stopped at the end): the PostgreSQL tests that use several processes (racing
+# processes, dispatchers in three processes, SIGKILL mid-load) with every engine through the
+# pooler and prepared_statements(false), and tests/pooler.rs (every operation, one key from
+# several engines, and the STORAGE_ERROR naming prepared_statements when it is left on).
+POOLER_TESTS := four_processes_on_the_same_clients three_dispatchers_in_three_processes a_process_killed_mid_load
+.PHONY: test-pooler test-pooler-suites
+test-pooler:
+	$(WITH_PG) scripts/with-pgbouncer.sh $(MAKE) --no-print-directory test-pooler-suites
+
+test-pooler-suites:
+	$(CARGO) test --workspace $(CARGO_FEATURES) --test pooler
+	$(CARGO) test --workspace $(CARGO_FEATURES) --test postgres -- $(POOLER_TESTS)
 
 # Rust: rustfmt and clippy. Python (ruff.toml, mypy.ini): ruff over the REST host and the
 # `fundcore` package's Python, ruff format on the host, mypy --strict over both (the binding read
@@ -225,4 +240,4 @@ test:
 	$(WITH_PG) $(MAKE) --no-print-directory test-suites
 	@echo "make test: all suites passed"
 
-test-suites: check-snippets test-rust test-python test-host test-field test-kotlin test-baseline
+test-suites: check-snippets test-rust test-pooler test-python test-host test-field test-kotlin test-baseline

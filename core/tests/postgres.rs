@@ -15,7 +15,7 @@ use std::sync::{Arc, Barrier, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use common::SplitMix;
-use common::stores::{fresh_database, server_url};
+use common::stores::{engine_config, fresh_database, server_url, through_pooler};
 use fundcore::{
     Actor, AuditAction, AuditEvent, Category, Channel, ClientId, Clock, Config, ContactChanges,
     Decimal, DeliveryError, Engine, Fund, FundChanges, Notification, NotificationStatus, Notifier,
@@ -86,7 +86,8 @@ fn pg_worker() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
     let mut rng = SplitMix(seed);
-    let engine = Engine::connect(&url, Config::default()).expect("worker connects");
+    // Behind the pooler when the tests run behind one (the URL is the pooler's then).
+    let engine = Engine::connect(&url, engine_config()).expect("worker connects");
     println!("READY");
     match role.split_once(':').unwrap_or((&role, "")) {
         ("hammer", ops) => {
@@ -183,10 +184,12 @@ fn four_processes_on_the_same_clients_keep_every_invariant() {
     }
     let _server = shared_server();
     let url = fresh_database();
-    let engine = Engine::connect(&url, Config::default()).unwrap();
+    // Every engine through PgBouncer when the tests run behind it (`make test-pooler`).
+    let pooled = through_pooler(&url);
+    let engine = Engine::connect(&pooled, engine_config()).unwrap();
     let clients = register(&engine, 3);
     let mut workers: Vec<Child> = (0..4)
-        .map(|seed| spawn_worker("hammer:80", &url, &clients, seed + 1))
+        .map(|seed| spawn_worker("hammer:80", &pooled, &clients, seed + 1))
         .collect();
     let readers: Vec<_> = workers.iter_mut().map(collect_lines).collect();
     for worker in &mut workers {
@@ -222,7 +225,9 @@ fn three_dispatchers_in_three_processes_deliver_every_entry_exactly_once() {
     }
     let _server = shared_server();
     let url = fresh_database();
-    let engine = Engine::connect(&url, Config::default()).unwrap();
+    // Every engine through PgBouncer when the tests run behind it (`make test-pooler`).
+    let pooled = through_pooler(&url);
+    let engine = Engine::connect(&pooled, engine_config()).unwrap();
     let clients = register(&engine, 12);
     for &client in &clients {
         for fund in [1, 3, 5] {
@@ -236,7 +241,7 @@ fn three_dispatchers_in_three_processes_deliver_every_entry_exactly_once() {
         .sum();
     assert_eq!(expected, 48);
     let mut dispatchers: Vec<Child> = (0..3)
-        .map(|i| spawn_worker("dispatch", &url, &[], i))
+        .map(|i| spawn_worker("dispatch", &pooled, &[], i))
         .collect();
     let readers: Vec<_> = dispatchers.iter_mut().map(collect_lines).collect();
     for dispatcher in &mut dispatchers {
@@ -276,11 +281,13 @@ fn a_process_killed_mid_load_loses_nothing_it_acknowledged() {
     }
     let _server = shared_server();
     let url = fresh_database();
-    let engine = Engine::connect(&url, Config::default()).unwrap();
+    // Every engine through PgBouncer when the tests run behind it (`make test-pooler`).
+    let pooled = through_pooler(&url);
+    let engine = Engine::connect(&pooled, engine_config()).unwrap();
     let clients = register(&engine, 4);
     let mut acked = Vec::new();
     for round in 0..5u64 {
-        let mut worker = spawn_worker("forever", &url, &clients, round + 100);
+        let mut worker = spawn_worker("forever", &pooled, &clients, round + 100);
         let reader = collect_lines(&mut worker);
         std::thread::sleep(Duration::from_millis(400 + round * 100));
         worker.kill().unwrap();

@@ -117,3 +117,39 @@ pub fn fresh_database() -> String {
     let (base, _db) = server.rsplit_once('/').expect("URL with a database name");
     format!("{base}/{name}")
 }
+
+/// Where the tests find PgBouncer in transaction pooling mode in front of the test server, when
+/// they run behind one (`make test-pooler`, scripts/with-pgbouncer.sh).
+pub const POOLER_URL: &str = "FUNDCORE_TEST_POOLER_URL";
+
+/// The pooler's URL, when the tests run behind one.
+pub fn pooler_url() -> Option<String> {
+    std::env::var(POOLER_URL).ok().filter(|url| !url.is_empty())
+}
+
+/// `url`, a database on the test server, reached through the pooler when the tests run behind
+/// one (the same database name, the pooler's host and port); `url` itself otherwise.
+pub fn through_pooler(url: &str) -> String {
+    let Some(pooler) = pooler_url() else {
+        return url.to_owned();
+    };
+    let (_, database) = url.rsplit_once('/').expect("URL with a database name");
+    let (base, _) = pooler
+        .rsplit_once('/')
+        .expect("pooler URL with a database name");
+    format!("{base}/{database}")
+}
+
+/// The configuration of engines that may run behind the pooler: every statement unnamed
+/// (`prepared_statements(false)`, SPEC §10.1) when the tests run behind one, the default
+/// otherwise.
+pub fn engine_config() -> Config {
+    if pooler_url().is_some() {
+        Config::builder()
+            .prepared_statements(false)
+            .build()
+            .expect("config")
+    } else {
+        Config::default()
+    }
+}
