@@ -160,14 +160,24 @@ class Cluster:
             time.sleep(0.02)
 
     def stop(self) -> None:
-        """Stop the server if it runs (immediate mode: a test's cluster is thrown away)."""
-        if self.postmaster_pid() is not None and (self.data / "postmaster.pid").exists():
+        """Stop the server if it runs (immediate mode: a test's cluster is thrown away); after
+        :meth:`kill`, remove the small System V shared memory segment the dead server left
+        (named in its postmaster.pid; a clean stop removes it itself)."""
+        pid = self.postmaster_pid()
+        if pid is not None and _alive(pid):
             subprocess.run(
                 as_owner([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]),
                 capture_output=True,
                 timeout=60,
                 check=False,
             )
+            return
+        try:
+            lines = (self.data / "postmaster.pid").read_text().splitlines()
+            shmid = int(lines[6].split()[1])  # line 7: "<key> <shmid>"
+        except (OSError, IndexError, ValueError):
+            return
+        subprocess.run(["ipcrm", "-m", str(shmid)], capture_output=True, timeout=10, check=False)
 
 
 def _alive(pid: int) -> bool:
