@@ -9,6 +9,11 @@
 * the notification dispatcher logs one WARNING when the store goes away and one INFO when it
   is back, not an ERROR with a traceback every round.
 
+* while every process of the server is stopped (SIGSTOP: nothing answers, nothing refuses),
+  ``/ready`` and a change answer 503 within ``FUNDCORE_OPERATION_TIMEOUT``, and a change whose
+  reply never came is ``OUTCOME_UNKNOWN`` whose repeat with its key, once the server runs again,
+  gives the one result.
+
 The server is private to each test (``initdb`` from ``FUNDCORE_TEST_PG_BIN``, which
 scripts/with-postgres.sh sets), so stopping it disturbs no other test."""
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -69,7 +75,32 @@ class PrivatePostgres:
     def stop(self) -> None:
         self._as_owner("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
+    def processes(self) -> list[int]:
+        """The server's processes: the postmaster and its children (backends, workers)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            if int(fields[1]) == postmaster:
+                children.append(int(stat.parent.name))
+        return [postmaster, *children]
+
+    def freeze(self) -> None:
+        """Every process of the server stopped (SIGSTOP): connections open and accepted, and
+        nothing answers, as a hung server or a silent network looks to a client."""
+        for pid in self.processes():
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in self.processes():
+            os.kill(pid, signal.SIGCONT)
+
     def remove(self) -> None:
+        with contextlib.suppress(OSError, ValueError):  # a frozen server would never stop
+            self.thaw()
         with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             self._as_owner("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
         shutil.rmtree(self.work, ignore_errors=True)
@@ -148,3 +179,65 @@ def test_ready_follows_the_store_and_the_dispatcher_logs_the_outage_once(
     assert "Traceback" not in host.log() and "dispatch round failed" not in host.log()
     # the subscription's email is dispatched: the dispatcher works again
     wait_until(lambda: "dispatch round: delivered=1" in host.log(), timeout_s=30)
+
+
+#: FUNDCORE_OPERATION_TIMEOUT of the frozen-server test, and what an answer may take beyond it
+#: (the HTTP round trip and a loaded machine).
+FROZEN_TIMEOUT_S = 1.0
+FROZEN_SLACK_S = 3.0
+
+
+def timed_call(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[Any, float]:
+    started = time.monotonic()
+    answer = http_call(method, url, body, headers, timeout_s=60)
+    return answer, time.monotonic() - started
+
+
+def test_a_frozen_server_is_a_503_within_the_operation_timeout(
+    private_postgres: PrivatePostgres, live_host: Any
+) -> None:
+    host = live_host(
+        env={
+            "FUNDCORE_DATABASE_URL": private_postgres.url,
+            "FUNDCORE_DATA": None,
+            "FUNDCORE_DISPATCH_INTERVAL_MS": str(DISPATCH_INTERVAL_MS),
+            "FUNDCORE_OPERATION_TIMEOUT": str(FROZEN_TIMEOUT_S),
+        }
+    )
+    status, client, _ = http_call(
+        "POST",
+        f"{host.url}/clients",
+        {"name": "Ana", "email": "ana@example.com", "phone": "+573001234567", "channel": "email"},
+        ADMIN,
+    )
+    assert status == 201, client
+    subscriptions = f"{host.url}/clients/{client['id']}/subscriptions"
+    key = {"Idempotency-Key": "frozen-1", **ADMIN}
+    # the client and fund 1 seen by the engine, so the change below is one write
+    assert http_call("POST", subscriptions, {"fund_id": 1}, ADMIN)[0] == 201
+    assert http_call("DELETE", f"{subscriptions}/1", headers=ADMIN)[0] == 200
+
+    private_postgres.freeze()
+    try:
+        (status, body, headers), took = timed_call("GET", f"{host.url}/ready")
+        assert (status, body["code"], headers["Retry-After"]) == (503, "STORAGE_ERROR", "1"), body
+        assert took < FROZEN_TIMEOUT_S + FROZEN_SLACK_S, took
+        (status, body, _), took = timed_call("GET", f"{host.url}/health")
+        assert (status, body) == (200, {"status": "ok"}) and took < 1.0, took
+        (status, refused, headers), took = timed_call("POST", subscriptions, {"fund_id": 1, "amount": "80000"}, key)
+        assert status == 503 and headers["Retry-After"] == "1", refused
+        # the write was sent and no answer came: only the server knows whether it committed
+        assert refused["code"] == "OUTCOME_UNKNOWN", refused
+        assert took < FROZEN_TIMEOUT_S + FROZEN_SLACK_S, took
+    finally:
+        private_postgres.thaw()
+
+    wait_until(lambda: get(host, "/ready")[0] == 200, timeout_s=30, interval_s=0.1)
+    status, tx, _ = http_call("POST", subscriptions, {"fund_id": 1, "amount": "80000"}, key)
+    assert status == 201 and Decimal(tx["balance_after"]) == Decimal("420000.00"), tx
+    status, history, _ = http_call("GET", f"{host.url}/clients/{client['id']}/transactions", headers=ADMIN)
+    assert [item["kind"] for item in history["items"]] == ["subscription", "cancellation", "subscription"], history
+    wait_until(lambda: "dispatch resumed" in host.log(), timeout_s=30)
+    lines = dispatcher_lines(host.log())
+    assert len([line for line in lines if "cannot be reached" in line]) == 1, lines
+    assert "Traceback" not in host.log()
