@@ -405,6 +405,8 @@ fn client_to_server(
         }
         let n = match read_some(&mut client, &mut buf) {
             None => continue,
+            // Woken by a reset: the last close sends it.
+            Some(0) if conn.dead.load(Ordering::SeqCst) => return,
             Some(0) => {
                 if conn.state.load(Ordering::SeqCst) == OPEN {
                     // Passes the end of stream on; the server closes its side in turn.
@@ -463,6 +465,7 @@ fn server_to_client(
         }
         let n = match read_some(&mut server, &mut buf) {
             None => continue,
+            Some(0) if conn.dead.load(Ordering::SeqCst) => return,
             Some(0) => {
                 if conn.state.load(Ordering::SeqCst) == OPEN {
                     let _ = client.shutdown(Shutdown::Write);
