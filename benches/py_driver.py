@@ -6,6 +6,8 @@
         [--seconds 3] [--threads 1] [--json]
     python benches/py_driver.py --paired fundcore_pg,baseline_pg --database-url URL \
         [--windows 6] [--seconds 1] [--threads 1] [--json]
+    scripts/with-pgbouncer.sh python benches/py_driver.py \
+        --paired fundcore_pg,fundcore_pg_unnamed,fundcore_pg_pooled --database-url URL [...]
     python benches/py_driver.py --observed [debug] --durability periodic|durable \
         [--windows 24] [--seconds 0.25] [--threads 1] [--json]
 
@@ -27,6 +29,10 @@ server's processes (when the server runs on this machine), the machine's busy sh
 the server's statistics the WAL fsyncs, the time spent in them, commits and WAL bytes per
 operation. ``--paired`` measures several of them side by side, in alternating windows of
 ``--seconds`` each, for ratios that other work on a shared machine does not tilt.
+``fundcore_pg_unnamed`` is ``fundcore.Engine(url, prepared_statements=False)`` (every statement
+sent unnamed) and ``fundcore_pg_pooled`` the same through PgBouncer in transaction pooling mode
+(run under scripts/with-pgbouncer.sh, which sets ``FUNDCORE_TEST_POOLER_URL``): what pooler mode
+costs against the default.
 
 ``--observed`` measures what observability costs a Python host: the ``mix`` of ``fundcore``
 in two driver processes side by side, each with its own engine and store, in alternating
@@ -103,7 +109,31 @@ def baseline_pg_factory(url: str, threads: int):
     return Engine(url, pool_size=max(threads, 1))
 
 
-PG_FACTORIES = {"baseline_pg": baseline_pg_factory, "fundcore_pg": fundcore_pg_factory}
+def fundcore_pg_unnamed_factory(url: str, threads: int):
+    import fundcore
+
+    return fundcore.Engine(url, prepared_statements=False)
+
+
+def pooled_url(url: str) -> str:
+    """``url`` through PgBouncer: the host and port of ``FUNDCORE_TEST_POOLER_URL`` (set by
+    scripts/with-pgbouncer.sh), the same database."""
+    pooler = os.environ.get("FUNDCORE_TEST_POOLER_URL")
+    if not pooler:
+        raise SystemExit("fundcore_pg_pooled needs FUNDCORE_TEST_POOLER_URL: run under scripts/with-pgbouncer.sh")
+    base, _, query = url.partition("?")
+    return pooler.rsplit("/", 1)[0] + "/" + base.rsplit("/", 1)[1] + (f"?{query}" if query else "")
+
+
+def fundcore_pg_pooled_factory(url: str, threads: int):
+    import fundcore
+
+    return fundcore.Engine(pooled_url(url), prepared_statements=False)
+
+
+PG_FACTORIES = {"baseline_pg": baseline_pg_factory, "fundcore_pg": fundcore_pg_factory,
+                "fundcore_pg_unnamed": fundcore_pg_unnamed_factory,
+                "fundcore_pg_pooled": fundcore_pg_pooled_factory}
 
 
 # ----------------------------------------------------------------------------- measurements

@@ -315,6 +315,19 @@ def py_driver_paired(threads: int, windows: int, window_seconds: float, admin_ur
 
 PG_ENGINES = {"fundcore_pg": "fundcore", "baseline_pg": "baseline"}
 PG_CALLERS = (1, 4, 16)
+# fundcore's default (named statements, direct), every statement unnamed (direct), and unnamed
+# through PgBouncer in transaction pooling mode: what pooler mode costs
+POOLER_ENGINES = {"fundcore_pg": "direct", "fundcore_pg_unnamed": "unnamed", "fundcore_pg_pooled": "pooled"}
+
+
+def py_driver_pooler(threads: int, windows: int, window_seconds: float, admin_url: str) -> dict:
+    """The three of POOLER_ENGINES side by side, under a PgBouncer started for this run
+    (scripts/with-pgbouncer.sh, with PgBouncer's defaults)."""
+    env = dict(os.environ, FUNDCORE_TEST_DATABASE_URL=admin_url, FUNDCORE_PGBOUNCER_DISCARD="0")
+    p = run([os.path.join(ROOT, "scripts", "with-pgbouncer.sh"), VENV_PY, os.path.join(HERE, "py_driver.py"),
+             "--paired", ",".join(POOLER_ENGINES), "--database-url", admin_url, "--threads", str(threads),
+             "--windows", str(windows), "--seconds", str(window_seconds), "--json"], timeout=300, env=env)
+    return json.loads(p.stdout.strip().splitlines()[-1])
 
 
 def postgres_figures(quick: bool):
@@ -353,6 +366,23 @@ def postgres_figures(quick: bool):
             "server_cpu_us_per_op", float("nan")) for engine, short in PG_ENGINES.items()}
         record(f"py_pg_cpu_per_op_baseline_over_fundcore_{threads}callers", cpu["baseline"] / cpu["fundcore"], "x",
                fundcore_us=cpu["fundcore"], baseline_us=cpu["baseline"])
+    # Pooler mode (SPEC 10.1): fundcore through PgBouncer with prepared_statements=False beside
+    # the default mode, in alternating windows in one driver process, and unnamed statements
+    # without the pooler, which tells the statements' share of the cost from the pooler's
+    for threads in (1, 16):
+        r = py_driver_pooler(threads, windows, 1.0, admin)
+        ops = {}
+        for engine, short in POOLER_ENGINES.items():
+            m = r["engines"][engine]
+            ops[short] = m["ops_per_s"]
+            if short != "direct":
+                record(f"py_pg_fundcore_{short}_{threads}callers_ops", m["ops_per_s"], "ops/s", **m)
+        for short in ("pooled", "unnamed"):
+            by_window = [round(x / d, 2) for x, d in zip(r["engines"][f"fundcore_pg_{short}"]["windows"],
+                                                         r["engines"]["fundcore_pg"]["windows"])]
+            record(f"py_pg_fundcore_{short}_over_direct_{threads}callers", ops[short] / ops["direct"], "x",
+                   direct=ops["direct"], **{short: ops[short]}, ratio_per_window_pair=by_window,
+                   method=f"{windows} alternating windows of 1 s per mode, one driver process")
     trips = FIGURES["py_pg_baseline_1callers_ops"]["detail"].get("round_trips_per_op")
     if trips is not None:
         record("py_pg_baseline_round_trips_per_op", trips, "round trips")
@@ -609,6 +639,22 @@ TARGETS = [
     ("py_pg_cpu_per_op_baseline_over_fundcore_16callers",
      "Python on PostgreSQL: CPU per operation (driver + server), baseline / fundcore, 16 callers", None, None),
     ("py_pg_baseline_round_trips_per_op", "psycopg baseline: round trips per subscribe or cancel", None, None),
+    ("py_pg_fundcore_pooled_1callers_ops",
+     "Python: fundcore through PgBouncer (transaction pooling, prepared_statements=False), 1 caller", None, None),
+    ("py_pg_fundcore_pooled_16callers_ops",
+     "Python: fundcore through PgBouncer (transaction pooling, prepared_statements=False), 16 callers", None, None),
+    ("py_pg_fundcore_pooled_over_direct_1callers",
+     "Python: fundcore through PgBouncer, unnamed statements / default mode (direct), 1 caller", None, None),
+    ("py_pg_fundcore_pooled_over_direct_16callers",
+     "Python: fundcore through PgBouncer, unnamed statements / default mode (direct), 16 callers", None, None),
+    ("py_pg_fundcore_unnamed_1callers_ops", "Python: fundcore with prepared_statements=False (direct), 1 caller",
+     None, None),
+    ("py_pg_fundcore_unnamed_16callers_ops", "Python: fundcore with prepared_statements=False (direct), 16 callers",
+     None, None),
+    ("py_pg_fundcore_unnamed_over_direct_1callers",
+     "Python: fundcore, unnamed statements / default mode, both direct, 1 caller", None, None),
+    ("py_pg_fundcore_unnamed_over_direct_16callers",
+     "Python: fundcore, unnamed statements / default mode, both direct, 16 callers", None, None),
     ("py_pg_fundcore_1callers_cost", "cost run (table below): fundcore on PostgreSQL alone, 1 caller", None, None),
     ("py_pg_baseline_1callers_cost", "cost run (table below): psycopg baseline alone, 1 caller", None, None),
     ("py_pg_fundcore_16callers_cost", "cost run (table below): fundcore on PostgreSQL alone, 16 callers",
@@ -787,6 +833,13 @@ def write_reports(results: list[dict], mach: dict, elapsed: float, quick: bool):
         "  server's processes over the timed window; WAL fsyncs, fsync time, commits and WAL bytes",
         "  from `pg_stat_wal` and `pg_stat_database` over the measured engine's session; all divided",
         "  by the mix's operations.",
+        "- **Pooler mode** (`benches/py_driver.py --paired fundcore_pg,fundcore_pg_unnamed,fundcore_pg_pooled`",
+        "  under `scripts/with-pgbouncer.sh`: Debian's PgBouncer, transaction pooling, its defaults):",
+        "  fundcore's default mode (named statements, direct), `prepared_statements=False` direct, and",
+        "  `prepared_statements=False` through PgBouncer, each on its own fresh database, in one driver",
+        "  process, in alternating 1-second windows, 1 and 16 callers. The ratios are each mode's ops/s",
+        "  over the default mode's; the direct unnamed run tells what the statements cost (the server",
+        "  plans each one again) from what the extra hop costs. PgBouncer's CPU counts as other work.",
         "- **REST** (`benches/rest/mix.lua`): `wrk -t1 -c64 -d15s` against the FastAPI host",
         "  (`python -m fundcore_host.serve`, 127.0.0.1, rate limit off, the host's default durability),",
         "  1,000 new clients, each subscribing to a fund and cancelling it; any non-2xx answer is",

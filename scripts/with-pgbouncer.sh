@@ -15,6 +15,7 @@
 # (server_reset_query_always), so a statement prepared in one transaction is never found in the
 # next, as in a busy pool where the next transaction lands on another server connection: a
 # client relying on named prepared statements fails every time, not only under load.
+# FUNDCORE_PGBOUNCER_DISCARD=0 leaves that out (PgBouncer's defaults, as for the benchmarks).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -71,8 +72,9 @@ auth_file = $work/userlist.txt
 pool_mode = transaction
 max_client_conn = 2000
 default_pool_size = 20
-server_reset_query = DISCARD ALL
-server_reset_query_always = 1
+$(if [ "${FUNDCORE_PGBOUNCER_DISCARD:-1}" != 0 ]; then
+    printf 'server_reset_query = DISCARD ALL\nserver_reset_query_always = 1\n'
+fi)
 ignore_startup_parameters = extra_float_digits,options
 pidfile = $work/pgbouncer.pid
 logfile = $work/pgbouncer.log
