@@ -416,6 +416,53 @@ fn a_lost_reply_that_cannot_be_looked_up_is_outcome_unknown_and_a_retry_with_its
     }
 }
 
+/// The reply to the read of a two-trip subscribe or cancel lost (the write was never sent),
+/// then the connection reset: the call either makes its change once on another connection or
+/// answers STORAGE_ERROR with nothing committed; never a change without its outbox entry.
+#[test]
+fn a_lost_reply_to_the_read_before_a_write_never_misreports() {
+    let rig = Rig::new();
+    let other = rig.direct_engine();
+    for (op, key) in [
+        (Move::Subscribe, false),
+        (Move::Subscribe, true),
+        (Move::Cancel, false),
+        (Move::Cancel, true),
+    ] {
+        let case = format!("{op:?}, key {key}, the read's reply lost");
+        let client = prepare(&rig, &other, op, Path::TwoTrips, &format!("{op:?} {key}"));
+        let before = rig.transactions(client);
+        rig.proxy.arm_quietly(Fault::DropReply {
+            after: 0,
+            then: Then::Reset(Duration::from_millis(20)),
+            others: Others::Pass,
+        });
+        let (result, elapsed) = rig.timed(&case, move |engine| {
+            run_move(&engine, op, client, key.then_some("the-key"))
+        });
+        println!("{case}: {} after {} ms", code(&result), elapsed.as_millis());
+        assert!(rig.proxy.dropped(), "{case}: the proxy dropped no reply");
+        rig.proxy.pass();
+        let committed = rig.transactions(client) - before;
+        match &result {
+            Ok(tx) => {
+                assert_eq!(committed, 1, "{case}");
+                assert_eq!(other.transaction(tx.id).as_ref(), Ok(tx), "{case}");
+            }
+            Err(err) if err.code() == "STORAGE_ERROR" => {
+                assert_eq!(
+                    committed, 0,
+                    "{case}: STORAGE_ERROR, yet it committed: {err}"
+                )
+            }
+            Err(err) => panic!("{case}: {}: {err}", err.code()),
+        }
+        assert_within_deadline(&case, elapsed);
+        rig.assert_outbox_matches_ledger();
+        assert!(rig.engine.client(client).is_ok(), "{case}: the next call");
+    }
+}
+
 /// A reply lost to a register_client that committed: the call answers the registered client
 /// (the one row in the database), not STORAGE_ERROR.
 #[test]
