@@ -463,6 +463,54 @@ fn a_lost_reply_to_the_read_before_a_write_never_misreports() {
     }
 }
 
+/// A one-trip write stopped by its guard (another process changed the client since this engine
+/// saw it), so the change is read again and written on the longer path, whose last reply (the
+/// write's, or its COMMIT's) is lost after it committed: the call answers the committed change.
+#[test]
+fn a_lost_reply_after_a_lost_race_answers_the_committed_change() {
+    let rig = Rig::new();
+    let other = rig.direct_engine();
+    let stale = |name: &str| {
+        let client = prepare(&rig, &other, Move::Cancel, Path::OneTrip, name);
+        // Another process changes the client: what the rig's engine saw is out of date.
+        other.subscribe(client, 2, None, None).unwrap();
+        client
+    };
+    let twin = stale("Twin");
+    let client = stale("Raced");
+    arm_drop_of_the_last_reply(
+        &rig,
+        || {
+            let races = rig.engine.store_stats().lost_races;
+            let result = rig.engine.cancel(twin, 1, Some("twin"));
+            assert_eq!(
+                rig.engine.store_stats().lost_races,
+                races + 1,
+                "the guard stopped the write"
+            );
+            result
+        },
+        Then::Reset(Duration::from_millis(20)),
+        Others::Pass,
+    );
+    let before = rig.transactions(client);
+    let (result, elapsed) = rig.timed("after a lost race", move |engine| {
+        engine.cancel(client, 1, Some("raced"))
+    });
+    println!(
+        "a lost reply after a lost race: {} after {} ms",
+        code(&result),
+        elapsed.as_millis()
+    );
+    assert!(rig.proxy.dropped(), "the proxy dropped no reply");
+    rig.proxy.pass();
+    assert_eq!(rig.transactions(client) - before, 1, "the write committed");
+    let tx = result.unwrap_or_else(|err| panic!("committed, yet {}: {err}", err.code()));
+    assert_eq!(other.transaction(tx.id), Ok(tx));
+    rig.assert_outbox_matches_ledger();
+    common::check_invariants(&other, &[client, twin]).expect("invariants");
+}
+
 /// A reply lost to a register_client that committed: the call answers the registered client
 /// (the one row in the database), not STORAGE_ERROR.
 #[test]
