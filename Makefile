@@ -75,7 +75,7 @@ test-pooler:
 	$(WITH_PG) scripts/with-pgbouncer.sh $(MAKE) --no-print-directory test-pooler-suites
 
 test-pooler-suites:
-	$(CARGO) test --workspace $(CARGO_FEATURES) --test pooler
+	$(CARGO) test --workspace $(CARGO_FEATURES) --test pooler -- --include-ignored
 	$(CARGO) test --workspace $(CARGO_FEATURES) --test postgres -- $(POOLER_TESTS)
 
 # Rust: rustfmt and clippy. Python (ruff.toml, mypy.ini): ruff over the REST host and the

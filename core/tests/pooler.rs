@@ -6,8 +6,8 @@
 //!
 //! These tests need FUNDCORE_TEST_POOLER_URL (scripts/with-pgbouncer.sh sets it; its PgBouncer
 //! discards every server connection's state after each transaction, so a prepared statement
-//! is never found in the next one). Without it they say so and do nothing: `make test-pooler`
-//! runs them.
+//! is never found in the next one), so they are ignored by a plain `cargo test` and run by
+//! `make test-pooler` (`--include-ignored`); run without a pooler they fail and say why.
 #![cfg(feature = "postgres")]
 
 mod common;
@@ -17,13 +17,14 @@ use std::sync::{Arc, Barrier};
 use common::stores::{fresh_database, pooler_url, through_pooler};
 use fundcore::{Actor, Category, Channel, Config, Engine, FundChanges, RecordingNotifier};
 
-/// A fresh database, reached through the pooler; `None` (and a note) without one.
-fn pooled_database() -> Option<String> {
-    if pooler_url().is_none() {
-        eprintln!("no FUNDCORE_TEST_POOLER_URL: run `make test-pooler` to test behind PgBouncer");
-        return None;
-    }
-    Some(through_pooler(&fresh_database()))
+/// A fresh database, reached through the pooler.
+fn pooled_database() -> String {
+    assert!(
+        pooler_url().is_some(),
+        "FUNDCORE_TEST_POOLER_URL is not set: run `make test-pooler` (or \
+         `scripts/with-pgbouncer.sh cargo test ... --test pooler -- --include-ignored`)"
+    );
+    through_pooler(&fresh_database())
 }
 
 fn unnamed() -> Config {
@@ -37,8 +38,9 @@ fn unnamed() -> Config {
 /// or the first calls fail, and every failure is a STORAGE_ERROR whose message names the
 /// `prepared_statements` setting, so an operator knows what to change.
 #[test]
+#[ignore = "needs PgBouncer: make test-pooler"]
 fn prepared_statements_behind_a_transaction_pooler_fail_naming_the_setting() {
-    let Some(url) = pooled_database() else { return };
+    let url = pooled_database();
     let mut failures = Vec::new();
     match Engine::connect(&url, Config::default()) {
         Err(err) => failures.push(err),
@@ -81,8 +83,9 @@ fn prepared_statements_behind_a_transaction_pooler_fail_naming_the_setting() {
 /// register, subscribe, cancel (keyed and replayed), reads, administration, dispatch; the
 /// ledger adds up.
 #[test]
+#[ignore = "needs PgBouncer: make test-pooler"]
 fn every_operation_works_behind_a_transaction_pooler_with_unnamed_statements() {
-    let Some(url) = pooled_database() else { return };
+    let url = pooled_database();
     let engine = Engine::connect(&url, unnamed()).expect("connect through the pooler");
     let ana = engine
         .register_client("Ana", "ana@example.com", "+573001234567", Channel::Email)
@@ -124,8 +127,9 @@ fn every_operation_works_behind_a_transaction_pooler_with_unnamed_statements() {
 /// sending the same keyed subscribe, then the same keyed cancel, at once, round after round:
 /// each round makes one change, and every engine is answered with it.
 #[test]
+#[ignore = "needs PgBouncer: make test-pooler"]
 fn one_key_sent_by_several_engines_at_once_behind_the_pooler_makes_one_change() {
-    let Some(url) = pooled_database() else { return };
+    let url = pooled_database();
     let engines: Vec<Engine> = (0..4)
         .map(|_| Engine::connect(&url, unnamed()).unwrap())
         .collect();
