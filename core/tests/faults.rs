@@ -673,7 +673,8 @@ fn lost_replies_to_administrative_writes_answer_what_committed() {
 
 /// A lost reply to the settle of a delivered notification (the entry is marked delivered in
 /// the database): the dispatch answers that it delivered it, the entry is delivered after one
-/// attempt, and nothing is sent twice.
+/// attempt, and nothing is sent twice. A lost reply to the claim that took an entry: the
+/// dispatch sends what it claimed, once.
 #[test]
 fn a_lost_reply_to_an_outbox_settle_answers_the_delivery() {
     let rig = Rig::new();
@@ -711,6 +712,34 @@ fn a_lost_reply_to_an_outbox_settle_answers_the_delivery() {
         .unwrap();
     assert_eq!(report.delivered, 0, "nothing left to send: {report:?}");
     assert_eq!(notifier.delivered().len(), 2, "nothing sent twice");
+
+    // The claim's reply lost (it committed: the entry is leased to this dispatcher): the
+    // dispatch finds what it claimed by the claim's id and sends it now, once.
+    let client = rig.register(&other, "C");
+    other.subscribe(client, 1, None, None).unwrap();
+    rig.proxy.arm_quietly(Fault::DropReply {
+        after: 0,
+        then: Then::Reset(Duration::from_millis(20)),
+        others: Others::Pass,
+    });
+    let sending = std::sync::Arc::clone(&notifier);
+    let (result, elapsed) = rig.timed("claim", move |engine| {
+        engine.dispatch_notifications(sending.as_ref(), 1)
+    });
+    println!("claim: {} after {} ms", code(&result), elapsed.as_millis());
+    assert!(rig.proxy.dropped(), "claim: the proxy dropped no reply");
+    rig.proxy.pass();
+    let report =
+        result.unwrap_or_else(|err| panic!("the claim committed, yet {}: {err}", err.code()));
+    assert_eq!(report.delivered, 1, "what was claimed is sent: {report:?}");
+    assert_eq!(notifier.delivered().len(), 3, "each entry sent once");
+    assert_eq!(
+        rig.count(
+            "SELECT count(*) FROM fundcore_outbox WHERE status = 'delivered' AND attempts = 1",
+            &[]
+        ),
+        3
+    );
 }
 
 /// Over a silent network (every connection, open or new, swallows everything and stays open),
