@@ -67,12 +67,17 @@ pub(super) fn claim_due(
     let lease_end = now.plus(lease);
     // Unique per claim; v7 only because the crate builds v7 ids already.
     let claim = uuid::Uuid::now_v7();
-    // A claim whose reply was lost is read back by its id: what it took is sent now. (A claim
-    // still on its way commits later or never; what it takes is sent when its lease ends.)
+    // A claim whose reply was lost is read back by its id: what it took is sent now; when it
+    // took nothing (it did not commit), the claim is made again. (A claim still on its way
+    // commits later or never; what it takes is sent when its lease ends.)
     let look_up = |conn: &mut Conn, store: &PgStore| -> Try<Settled<Vec<Claimed>>> {
         store.trip();
         let rows = conn.query(Q::ClaimedBy, &[&claim]).map_err(read)?;
-        Ok(Settled::Committed(claimed_from(&rows, now, claim)?))
+        Ok(if rows.is_empty() {
+            Settled::NotCommitted
+        } else {
+            Settled::Committed(claimed_from(&rows, now, claim)?)
+        })
     };
     store.run(Lost::LookUp(Box::new(look_up)), |conn, store| {
         store.trip();
