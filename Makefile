@@ -209,9 +209,10 @@ test-schemathesis: python-dev host-test-deps
 # the primary SIGKILLed and the standby promoted under load from engine processes on a multi-host
 # URL (synchronous, then asynchronous replication); two REST host instances behind nginx
 # (examples/deploy/nginx.conf) restarted with SIGTERM and killed under load; the history checker
-# and `fundcore verify` after each. Needs nginx (apt-get install -y nginx).
+# and `fundcore verify` after each. Installs Debian's nginx when missing (its service not started).
 .PHONY: test-field
 test-field: python-dev host-test-deps
+	scripts/apt-install.sh nginx
 	$(CARGO) build --workspace $(CARGO_FEATURES) --bin fundcore
 	$(WITH_PG) env FUNDCORE_FIELD_TESTS=1 FUNDCORE_BIN=$(CURDIR)/target/debug/fundcore $(PY) -m pytest $(HOST_DIR)/tests/field -q -rP
 

@@ -24,9 +24,7 @@ if [ -z "${FUNDCORE_TEST_DATABASE_URL:-}" ]; then
 fi
 
 if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
-    echo "with-pgbouncer: installing the Debian package pgbouncer" >&2
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >&2
+    "$here/apt-install.sh" pgbouncer
 fi
 pgbouncer=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 
