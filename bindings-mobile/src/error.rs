@@ -168,6 +168,7 @@ mod tests {
             E::FundNotFound { id: "9".into() },
             E::TransactionNotFound { id: name() },
             E::Storage { detail: name() },
+            E::OutcomeUnknown { detail: name() },
         ];
         let mut cases = std::collections::HashSet::new();
         for err in errors {

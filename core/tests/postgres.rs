@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::SplitMix;
 use common::stores::{engine_config, fresh_database, server_url, through_pooler};
@@ -102,7 +102,13 @@ fn pg_worker() {
                 println!("ACK {}", serde_json::to_string(&tx).unwrap());
             }
         },
-        ("dispatch", _) => {
+        ("dispatch", start_at) => {
+            // Every dispatcher starts at the same moment, once all are connected, so the work
+            // is shared by design and not by how fast each process happened to connect.
+            let start_at = UNIX_EPOCH + Duration::from_millis(start_at.parse().expect("start"));
+            if let Ok(wait) = start_at.duration_since(SystemTime::now()) {
+                std::thread::sleep(wait);
+            }
             let mut idle = 0;
             while idle < 20 {
                 let report = engine.dispatch_notifications(&PrintingNotifier, 3).unwrap();
@@ -240,8 +246,12 @@ fn three_dispatchers_in_three_processes_deliver_every_entry_exactly_once() {
         .map(|&c| engine.notifications(c).unwrap().len())
         .sum();
     assert_eq!(expected, 48);
+    let start_at = (SystemTime::now() + Duration::from_millis(2500))
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
     let mut dispatchers: Vec<Child> = (0..3)
-        .map(|i| spawn_worker("dispatch", &pooled, &[], i))
+        .map(|i| spawn_worker(&format!("dispatch:{start_at}"), &pooled, &[], i))
         .collect();
     let readers: Vec<_> = dispatchers.iter_mut().map(collect_lines).collect();
     for dispatcher in &mut dispatchers {
