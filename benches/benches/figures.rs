@@ -305,8 +305,63 @@ fn main() {
         sled_write_costs();
     }
     if want("postgres") {
+        deadline_costs();
         postgres_callers();
     }
+}
+
+/// What the PostgreSQL store's deadlines add to each call, measured by themselves on the kind
+/// of runtime every connection has (current-thread, I/O and time drivers): a statement's wait
+/// bounded by `timeout_at` against the same wait unbounded (a future that is pending once, as a
+/// statement waiting for its answer is), and the catch-up of a pooled connection before it is
+/// used (two yields that let the runtime read what reached the socket). Both variants of each
+/// run in alternating rounds of one loop, so they share the machine's state.
+fn deadline_costs() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let rounds = 20;
+    let per_round = 20_000u32;
+    let (mut plain, mut bounded, mut catch_up) = (0.0, 0.0, 0.0);
+    for _ in 0..rounds {
+        let start = Instant::now();
+        for _ in 0..per_round {
+            runtime.block_on(tokio::task::yield_now());
+        }
+        plain += start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        for _ in 0..per_round {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+            let _ = runtime.block_on(async {
+                tokio::time::timeout_at(deadline, tokio::task::yield_now()).await
+            });
+        }
+        bounded += start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        for _ in 0..per_round {
+            runtime.block_on(async {
+                tokio::task::yield_now().await;
+                tokio::task::yield_now().await;
+            });
+        }
+        catch_up += start.elapsed().as_secs_f64();
+    }
+    let n = f64::from(rounds * per_round);
+    let (plain_us, bounded_us, catch_up_us) =
+        (plain * 1e6 / n, bounded * 1e6 / n, catch_up * 1e6 / n);
+    emit(
+        &json!({"name": "postgres_deadline_cost_per_statement_us", "value": bounded_us - plain_us,
+                 "unit": "µs", "bounded_us": bounded_us, "unbounded_us": plain_us,
+                 "n": n})
+        .to_string(),
+    );
+    emit(
+        &json!({"name": "postgres_catch_up_cost_per_call_us", "value": catch_up_us, "unit": "µs",
+                 "n": n})
+        .to_string(),
+    );
 }
 
 /// The PostgreSQL store (when `FUNDCORE_BENCH_DATABASE_URL` names an empty database): ops/s

@@ -280,6 +280,8 @@ impl Error {
         }
     }
 
+    // Only the PostgreSQL store can lose a reply.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn outcome_unknown(detail: impl std::fmt::Display) -> Self {
         Error::OutcomeUnknown {
             detail: detail.to_string(),

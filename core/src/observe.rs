@@ -58,18 +58,24 @@ pub(crate) fn operation<T>(
 }
 
 /// A store transaction tried again (`serialization` or `deadlock`).
+// Only the PostgreSQL store counts these.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn store_retry(reason: &'static str) {
     tracing::debug!(reason, "store transaction retried");
     metrics::counter!("fundcore_store_retries_total", "reason" => reason).increment(1);
 }
 
 /// A subscribe or cancel read again after a concurrent change.
+// Only the PostgreSQL store counts these.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn lost_race() {
     metrics::counter!("fundcore_store_lost_races_total").increment(1);
 }
 
 /// A change whose reply was lost (the connection failed after it was sent), settled by a
 /// lookup on a fresh connection.
+// Only the PostgreSQL store counts these.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn lost_reply() {
     tracing::warn!("the connection failed after a change was sent; looking its outcome up");
     metrics::counter!("fundcore_store_lost_replies_total").increment(1);

@@ -13,7 +13,7 @@
 //!   STORAGE_ERROR when nothing committed, or OUTCOME_UNKNOWN when neither can be learned
 //!   before the deadline.
 //! - Serialization failures and deadlocks (SQLSTATE 40001, 40P01) are retried with bounded
-//!   backoff, so the same code runs on Postgres-compatible distributed databases.
+//!   backoff.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

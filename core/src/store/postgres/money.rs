@@ -196,6 +196,43 @@ impl PgStore {
     }
 }
 
+/// What a fresh read and the engine's decision on it give.
+enum Decided {
+    UnknownClient,
+    /// The idempotency key names this very request: its original transaction.
+    Replay(Transaction),
+    /// A change to write, guarded by the versions it was decided at.
+    Commit(Versions, Box<MoneyMove>),
+}
+
+/// Reads the client, the fund, the subscription and what `key` names in one statement, and
+/// lets the engine decide on it (a rule's refusal is the `Err`).
+fn read_and_decide(
+    store: &PgStore,
+    conn: &mut Conn,
+    client_id: ClientId,
+    fund: FundId,
+    key: Option<&str>,
+    decide: &mut dyn FnMut(MoneyView) -> Result<Decision>,
+) -> Try<Decided> {
+    store.trip();
+    let rows = conn
+        .query(Q::ReadMoney, &[&client_id.0, &i64::from(fund), &key])
+        .map_err(read)?;
+    let Some(row) = rows.first() else {
+        return Ok(Decided::UnknownClient);
+    };
+    let (view, versions) = money_view(row)?;
+    store.known.saw(&view, versions);
+    Ok(match decide(view)? {
+        Decision::Replay(original) => Decided::Replay(original),
+        Decision::Commit(change) => {
+            versions.check_fund_read()?;
+            Decided::Commit(versions, change)
+        }
+    })
+}
+
 /// One try at a subscribe or cancel on the two-trip path (or, `locked`, in a transaction block
 /// that locks the client's row first); `Ok(None)` when the client is unknown, `Err` with a
 /// core error for a rule's answer, `Ok(Some(Err(())))` when another change to the client won
@@ -211,22 +248,12 @@ fn try_move_money(
     decide: &mut dyn FnMut(MoneyView) -> Result<Decision>,
     in_flight: &InFlight,
 ) -> Try<Moved> {
-    let fund_param = i64::from(fund);
     if !locked {
-        store.trip();
-        let rows = conn
-            .query(Q::ReadMoney, &[&client_id.0, &fund_param, &key])
-            .map_err(read)?;
-        let Some(row) = rows.first() else {
-            return Ok(None);
+        let (versions, change) = match read_and_decide(store, conn, client_id, fund, key, decide)? {
+            Decided::UnknownClient => return Ok(None),
+            Decided::Replay(original) => return Ok(Some(Ok(original))),
+            Decided::Commit(versions, change) => (versions, change),
         };
-        let (view, versions) = money_view(row)?;
-        store.known.saw(&view, versions);
-        let change = match decide(view)? {
-            Decision::Replay(original) => return Ok(Some(Ok(original))),
-            Decision::Commit(change) => change,
-        };
-        versions.check_fund_read()?;
         *in_flight.borrow_mut() = Some((versions, change.clone()));
         store.trip();
         let written = if write_money(conn, versions, &change).map_err(sent)? {
@@ -250,20 +277,11 @@ fn try_move_money(
     {
         return Ok(None);
     }
-    store.trip();
-    let rows = conn
-        .query(Q::ReadMoney, &[&client_id.0, &fund_param, &key])
-        .map_err(read)?;
-    let Some(row) = rows.first() else {
-        return Ok(None);
+    let (versions, change) = match read_and_decide(store, conn, client_id, fund, key, decide)? {
+        Decided::UnknownClient => return Ok(None),
+        Decided::Replay(original) => return Ok(Some(Ok(original))),
+        Decided::Commit(versions, change) => (versions, change),
     };
-    let (view, versions) = money_view(row)?;
-    store.known.saw(&view, versions);
-    let change = match decide(view)? {
-        Decision::Replay(original) => return Ok(Some(Ok(original))),
-        Decision::Commit(change) => change,
-    };
-    versions.check_fund_read()?;
     store.trip();
     let written = write_money(conn, versions, &change).map_err(uncommitted)?;
     *in_flight.borrow_mut() = Some((versions, change.clone()));
