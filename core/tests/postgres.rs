@@ -1549,3 +1549,91 @@ fn administrative_changes_take_few_round_trips() {
         "a changed fund is read again, not raced"
     );
 }
+
+/// An engine called from inside a tokio runtime (an async web framework calling it directly)
+/// answers STORAGE_ERROR saying to call it from a blocking thread, instead of a panic that
+/// takes the process down (the store blocks on a runtime of its own, which tokio forbids there).
+#[test]
+fn a_call_from_inside_an_async_runtime_is_a_clear_error_not_a_panic() {
+    if is_worker() {
+        return;
+    }
+    let _server = shared_server();
+    let url = fresh_database();
+    let engine = Engine::connect(&url, Config::default()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let err = engine.funds().unwrap_err();
+        assert_eq!(err.code(), "STORAGE_ERROR");
+        assert!(err.to_string().contains("spawn_blocking"), "{err}");
+        let err = Engine::connect(&url, Config::default()).unwrap_err();
+        assert!(err.to_string().contains("spawn_blocking"), "{err}");
+    });
+    assert_eq!(
+        engine.funds().unwrap().len(),
+        5,
+        "and works from a blocking thread"
+    );
+}
+
+/// A server that takes no writes (a standby reached before a promotion, a primary turned
+/// read-only): a change answers STORAGE_ERROR at its deadline with nothing committed (each try
+/// is refused with SQLSTATE 25006 and tried again on a new connection, which a multi-host URL
+/// would take to the new primary); the same engine writes again once the server takes writes.
+#[test]
+fn a_read_only_server_refuses_changes_until_it_takes_writes_again() {
+    if is_worker() {
+        return;
+    }
+    let _server = shared_server();
+    let url = fresh_database();
+    let config = || {
+        Config::builder()
+            .operation_timeout(Duration::from_millis(800))
+            .build()
+            .unwrap()
+    };
+    let engine = Engine::connect(&url, config()).unwrap();
+    let client = register(&engine, 1)[0];
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let mut admin = postgres::Client::connect(&server_url(), postgres::NoTls).unwrap();
+    // New sessions are read-only and the engine's are ended: the sessions it opens from now on,
+    // its pool's included, take no writes.
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{database}\" SET default_transaction_read_only = on;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = '{database}' AND pid <> pg_backend_pid();"
+        ))
+        .unwrap();
+    // Reads go on, and refill the pool with read-only sessions.
+    for _ in 0..20 {
+        assert!(engine.history(client, 10, None).unwrap().is_empty());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let started = Instant::now();
+    let err = engine
+        .subscribe(client, 1, None, Some("ro-1"))
+        .expect_err("a read-only server takes no change");
+    assert_eq!(err.code(), "STORAGE_ERROR", "{err}");
+    assert!(err.to_string().contains("25006"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(engine.history(client, 10, None).unwrap().is_empty());
+    // Only new sessions take writes again: a pooled read-only session refuses the next change,
+    // is dropped, and the change goes through on a new one.
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{database}\" RESET default_transaction_read_only"
+        ))
+        .unwrap();
+    let tx = engine
+        .subscribe(client, 1, None, Some("ro-1"))
+        .expect("writes again, same engine");
+    assert_eq!(engine.history(client, 10, None).unwrap(), [tx]);
+}

@@ -8,12 +8,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 use tokio_postgres::error::{DbError, Severity, SqlState};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls, Row, Statement};
+use tokio_postgres::{AsyncMessage, Client, NoTls, Row, Statement};
 
 use super::statements::Q;
 use crate::config::Config;
@@ -117,6 +118,9 @@ fn describe_server(config: &tokio_postgres::Config) -> String {
 /// Why a statement failed.
 #[derive(Debug)]
 pub(super) enum PgError {
+    /// The server warned, while the statement ran, that a commit was cancelled while waiting
+    /// for synchronous replication: it committed on the primary and may not be on a standby.
+    NotReplicated,
     /// The driver or the database said so.
     Driver(tokio_postgres::Error),
     /// The call's deadline passed first.
@@ -143,14 +147,23 @@ impl PgError {
 
     /// Whether the server answered the statement with an error and the session goes on: the
     /// statement (and, outside a transaction block, its implicit transaction) did not commit.
-    /// A FATAL or PANIC ends the session and says nothing of what was committed before it.
+    /// Only a plain ERROR says so. A FATAL or PANIC ends the session and says nothing of what
+    /// was committed before it; so does an error without the non-localized severity field
+    /// (a pooler's own errors, such as PgBouncer's "server conn crashed?"), and so does a
+    /// connection failure or shutdown code (SQLSTATE classes 08 and 57P), whatever its severity.
     pub fn refused_by_server(&self) -> bool {
         self.as_db_error().is_some_and(|db| {
-            !matches!(
-                db.parsed_severity(),
-                Some(Severity::Fatal | Severity::Panic)
-            )
+            let code = db.code().code();
+            db.parsed_severity() == Some(Severity::Error)
+                && !code.starts_with("08")
+                && !code.starts_with("57P")
         })
+    }
+
+    /// Whether the server cannot take writes (a standby, or a primary turned read-only): the
+    /// statement did not commit, and another connection may reach the primary.
+    pub fn read_only_server(&self) -> bool {
+        self.code() == Some(&SqlState::READ_ONLY_SQL_TRANSACTION)
     }
 
     /// Whether another try may succeed: a serialization failure or a deadlock.
@@ -176,12 +189,20 @@ impl std::fmt::Display for PgError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PgError::TimedOut => f.write_str("no answer within the operation timeout"),
+            PgError::NotReplicated => f.write_str(
+                "the server cancelled the wait for synchronous replication: the change committed \
+                 on the primary and may not have reached a standby",
+            ),
             PgError::Runtime(error) => write!(f, "cannot start a connection's runtime: {error}"),
             PgError::RowCount(rows) => write!(f, "expected one row, the database sent {rows}"),
             PgError::Driver(error) => {
                 if let Some(db) = error.as_db_error() {
                     write!(f, "{} (SQLSTATE {})", db.message(), db.code().code())?;
-                    if *db.code() == SqlState::INVALID_SQL_STATEMENT_NAME {
+                    let misplaced_statement = *db.code() == SqlState::INVALID_SQL_STATEMENT_NAME
+                        || *db.code() == SqlState::DUPLICATE_PSTATEMENT
+                        || (*db.code() == SqlState::PROTOCOL_VIOLATION
+                            && db.message().contains("bind message"));
+                    if misplaced_statement {
                         // Behind a pooler in transaction mode, a statement prepared on one
                         // server connection is looked for on another.
                         f.write_str(
@@ -207,10 +228,13 @@ impl std::error::Error for PgError {}
 
 /// Runs `future` on `runtime` until it is done or `deadline` passes.
 fn bounded<T>(
-    runtime: &Runtime,
+    runtime: &ConnRuntime,
     deadline: Instant,
     future: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>,
 ) -> std::result::Result<T, PgError> {
+    let Some(runtime) = &runtime.0 else {
+        return Err(PgError::TimedOut);
+    };
     let deadline = tokio::time::Instant::from_std(deadline);
     match runtime.block_on(async { tokio::time::timeout_at(deadline, future).await }) {
         Ok(Ok(value)) => Ok(value),
@@ -219,10 +243,32 @@ fn bounded<T>(
     }
 }
 
+/// A connection's runtime, shut down without waiting when dropped: a name lookup still
+/// running on its blocking thread (an unreachable DNS server) must not hold the call.
+struct ConnRuntime(Option<Runtime>);
+
+impl Drop for ConnRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Whether a notice is the server's warning that a commit's wait for synchronous replication
+/// was cancelled (a statement timeout, a cancel request, a shutdown): SQLSTATE 01000 or 57P01
+/// at severity WARNING. No statement of the store raises another warning.
+fn commit_not_replicated(notice: &DbError) -> bool {
+    notice.parsed_severity() == Some(Severity::Warning)
+        && (*notice.code() == SqlState::WARNING || *notice.code() == SqlState::ADMIN_SHUTDOWN)
+}
+
 /// One connection: a client, the runtime that drives its socket (only while a call waits, as
 /// the blocking driver does), and its prepared statements.
 pub(super) struct Conn {
-    runtime: Runtime,
+    runtime: ConnRuntime,
+    /// Set by the connection's task when the server sends [`commit_not_replicated`].
+    warned: Arc<AtomicBool>,
     client: Client,
     prepared: Option<Vec<Statement>>,
     /// When the current call's waits end.
@@ -245,15 +291,27 @@ impl Conn {
     /// Connects (the first host of a multi-host URL that fits its `target_session_attrs`) and
     /// prepares the statements unless the settings say not to, all before `deadline`.
     pub fn open(settings: &Settings, deadline: Instant) -> std::result::Result<Conn, PgError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let built = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
             .build()
             .map_err(PgError::Runtime)?;
-        let (client, connection) = bounded(&runtime, deadline, settings.config.connect(NoTls))?;
+        let handle = built.handle().clone();
+        let runtime = ConnRuntime(Some(built));
+        let (client, mut connection) = bounded(&runtime, deadline, settings.config.connect(NoTls))?;
         // The connection's task ends with the socket; its error shows on the next call.
-        drop(runtime.spawn(async move {
-            let _ = connection.await;
+        let warned = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&warned);
+        drop(handle.spawn(async move {
+            while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                match message {
+                    Ok(AsyncMessage::Notice(notice)) if commit_not_replicated(&notice) => {
+                        flag.store(true, Ordering::SeqCst);
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
         }));
         let prepared = if settings.prepared {
             Some(bounded(&runtime, deadline, prepare_all(&client))?)
@@ -262,6 +320,7 @@ impl Conn {
         };
         Ok(Conn {
             runtime,
+            warned,
             client,
             prepared,
             deadline,
@@ -281,10 +340,12 @@ impl Conn {
     pub fn catch_up(&mut self) {
         // Twice: the first yield lets the runtime poll the socket and wake the connection's
         // task, the second lets that task run.
-        self.runtime.block_on(async {
-            tokio::task::yield_now().await;
-            tokio::task::yield_now().await;
-        });
+        if let Some(runtime) = &self.runtime.0 {
+            runtime.block_on(async {
+                tokio::task::yield_now().await;
+                tokio::task::yield_now().await;
+            });
+        }
     }
 
     /// Whether the connection must not be used again.
@@ -296,8 +357,16 @@ impl Conn {
         &mut self,
         result: std::result::Result<T, PgError>,
     ) -> std::result::Result<T, PgError> {
-        if let Err(error @ (PgError::Driver(_) | PgError::TimedOut)) = &result
-            && !error.refused_by_server()
+        // A warning that arrived while the statement ran (before its answer, on the same
+        // socket) turns its success into "committed, maybe not replicated".
+        let result = match result {
+            Ok(_) if self.warned.swap(false, Ordering::SeqCst) => Err(PgError::NotReplicated),
+            other => other,
+        };
+        if let Err(error) = &result
+            && (error.read_only_server()
+                || (matches!(error, PgError::Driver(_) | PgError::TimedOut)
+                    && !error.refused_by_server()))
         {
             // A timeout leaves an answer on its way; a lost session is lost.
             self.broken = true;

@@ -61,6 +61,9 @@ const MAX_SERIALIZATION_RETRIES: u32 = 10;
 pub(crate) struct PgStore {
     pool: r2d2::Pool<Manager>,
     settings: Arc<Settings>,
+    /// The settings of a connection opened for one call (after a failure, for a lookup): it
+    /// prepares nothing, so its first statement goes out at once.
+    fresh: Settings,
     round_trips: AtomicU64,
     serialization_retries: AtomicU64,
     lost_races: AtomicU64,
@@ -98,6 +101,7 @@ impl PgStore {
     }
 
     fn open(url: &str, config: &Config, schema: Schema) -> Result<PgStore> {
+        inside_async_runtime()?;
         let settings = Arc::new(Settings::new(url, config)?);
         let fail =
             |err: PgError| Error::storage(format!("PostgreSQL at {}: {err}", settings.server));
@@ -121,6 +125,7 @@ impl PgStore {
             });
         Ok(PgStore {
             pool,
+            fresh: settings.unprepared(),
             settings,
             round_trips: AtomicU64::new(0),
             serialization_retries: AtomicU64::new(0),
@@ -146,21 +151,22 @@ impl PgStore {
             return Err(PgError::TimedOut);
         }
         let mut held = if fresh {
-            Held::Fresh(Conn::open(&self.settings, deadline)?)
+            Held::Fresh(Conn::open(&self.fresh, deadline)?)
         } else {
-            match self.pool.get_timeout(remaining) {
+            // Half the time left for a pooled connection: the pool's own error says only that
+            // it waited, so the rest goes to connecting, which says why it cannot.
+            match self.pool.get_timeout(remaining / 2) {
                 Ok(mut conn) => {
                     conn.catch_up();
                     if conn.is_broken() {
                         // Died idle in the pool (a restart, a failover): not sent on, dropped.
                         drop(conn);
-                        Held::Fresh(Conn::open(&self.settings, deadline)?)
+                        Held::Fresh(Conn::open(&self.fresh, deadline)?)
                     } else {
                         Held::Pooled(conn)
                     }
                 }
-                // The pool's own error says only that it timed out; connecting says why.
-                Err(_) => Held::Fresh(Conn::open(&self.settings, deadline)?),
+                Err(_) => Held::Fresh(Conn::open(&self.fresh, deadline)?),
             }
         };
         held.set_deadline(deadline);
@@ -191,6 +197,7 @@ impl PgStore {
         mut lost: Lost<'_, T>,
         mut op: impl FnMut(&mut Conn, &PgStore) -> Try<T>,
     ) -> Result<T> {
+        inside_async_runtime()?;
         let mut serialization_failures = 0;
         let mut fresh = false;
         // Set once a change may have committed: a failure after it cannot say "nothing saved".
@@ -211,7 +218,7 @@ impl PgStore {
                     return Err(failed(&connecting(&error), &uncertain));
                 }
                 Err(_) => {
-                    std::thread::sleep(RECONNECT_PAUSE);
+                    sleep_before(RECONNECT_PAUSE, deadline);
                     continue;
                 }
             };
@@ -227,7 +234,19 @@ impl PgStore {
                 serialization_failures += 1;
                 self.serialization_retries.fetch_add(1, Ordering::Relaxed);
                 crate::observe::store_retry(reason);
-                std::thread::sleep(retry_delay(serialization_failures));
+                sleep_before(retry_delay(serialization_failures), deadline);
+                continue;
+            }
+            if matches!(error, PgError::NotReplicated) && what == Sent::MaybeCommitted {
+                // Committed on the primary, maybe on no standby: a failover could still lose
+                // it, and a lookup on the primary would find it all the same.
+                return Err(self.outcome_unknown(error));
+            }
+            if error.read_only_server() && Instant::now() + RECONNECT_PAUSE < deadline {
+                // A standby or a primary turned read-only refused it: nothing committed, and a
+                // new connection may reach the primary (a multi-host URL after a failover).
+                fresh = true;
+                sleep_before(RECONNECT_PAUSE, deadline);
                 continue;
             }
             if error.refused_by_server() {
@@ -327,6 +346,23 @@ impl Drop for Held {
         if let Held::Fresh(conn) = self {
             conn.end_transaction();
         }
+    }
+}
+
+/// Sleeps for `pause`, but not past `deadline`.
+fn sleep_before(pause: Duration, deadline: Instant) {
+    std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+}
+
+/// The store blocks its caller's thread on its own runtime, which tokio forbids inside a
+/// runtime: an async caller gets this error instead of a panic.
+fn inside_async_runtime() -> Result<()> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(_) => Err(Error::storage(
+            "the PostgreSQL store was called from inside an async (tokio) runtime; call the \
+             engine from a blocking thread (tokio::task::spawn_blocking)",
+        )),
+        Err(_) => Ok(()),
     }
 }
 

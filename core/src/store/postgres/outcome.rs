@@ -14,7 +14,9 @@
 use std::time::Instant;
 
 use super::connect::{Conn, PgError};
-use super::{MAX_SERIALIZATION_RETRIES, PgStore, RECONNECT_PAUSE as LOOKUP_PAUSE, retry_delay};
+use super::{
+    MAX_SERIALIZATION_RETRIES, PgStore, RECONNECT_PAUSE as LOOKUP_PAUSE, retry_delay, sleep_before,
+};
 use crate::error::{Error, Result};
 
 /// Why one try at an operation failed.
@@ -113,15 +115,20 @@ impl PgStore {
             if error.retry_reason().is_some() && serialization_failures < MAX_SERIALIZATION_RETRIES
             {
                 serialization_failures += 1;
-                std::thread::sleep(retry_delay(serialization_failures));
+                sleep_before(retry_delay(serialization_failures), deadline);
                 continue;
             }
-            if error.refused_by_server() || Instant::now() + LOOKUP_PAUSE >= deadline {
+            // A standby reached before the promotion is waited out; an answer that cannot be
+            // trusted (a refusal, a commit that may not be replicated) ends the lookup.
+            let waiting_for_primary = error.read_only_server();
+            let final_answer = (error.refused_by_server() && !waiting_for_primary)
+                || matches!(error, PgError::NotReplicated);
+            if final_answer || Instant::now() + LOOKUP_PAUSE >= deadline {
                 return Err(self.outcome_unknown(format!(
                     "{lost}; the lookup of its outcome failed: {error}"
                 )));
             }
-            std::thread::sleep(LOOKUP_PAUSE);
+            sleep_before(LOOKUP_PAUSE, deadline);
         }
     }
 }
