@@ -1591,7 +1591,7 @@ fn a_read_only_server_refuses_changes_until_it_takes_writes_again() {
     let url = fresh_database();
     let config = || {
         Config::builder()
-            .operation_timeout(Duration::from_millis(800))
+            .operation_timeout(Duration::from_secs(2))
             .build()
             .unwrap()
     };

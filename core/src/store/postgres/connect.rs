@@ -127,6 +127,9 @@ pub(super) enum PgError {
     TimedOut,
     /// No runtime could be started for the connection.
     Runtime(std::io::Error),
+    /// The session does not hold the statements this connection prepared (a pooler in
+    /// transaction mode hands each transaction to any server connection).
+    NotThisSession,
     /// A statement that returns one row returned none or several.
     RowCount(usize),
 }
@@ -194,6 +197,11 @@ impl std::fmt::Display for PgError {
                  on the primary and may not have reached a standby",
             ),
             PgError::Runtime(error) => write!(f, "cannot start a connection's runtime: {error}"),
+            PgError::NotThisSession => f.write_str(
+                "the statements this connection prepared are not in its session: behind a \
+                 connection pooler in transaction mode (PgBouncer, RDS Proxy) set \
+                 prepared_statements to false",
+            ),
             PgError::RowCount(rows) => write!(f, "expected one row, the database sent {rows}"),
             PgError::Driver(error) => {
                 if let Some(db) = error.as_db_error() {
@@ -314,7 +322,14 @@ impl Conn {
             }
         }));
         let prepared = if settings.prepared {
-            Some(bounded(&runtime, deadline, prepare_all(&client))?)
+            let statements = bounded(&runtime, deadline, prepare_all(&client))?;
+            let held = bounded(
+                &runtime,
+                deadline,
+                client.query_typed("SELECT statement FROM pg_prepared_statements", &[]),
+            )?;
+            check_prepared(&statements, &held)?;
+            Some(statements)
         } else {
             None
         };
@@ -473,6 +488,25 @@ impl Conn {
                 self.broken = true;
             }
         }
+    }
+}
+
+/// Checks that the session holds the statements this connection prepared and nothing else.
+/// Behind a pooler in transaction mode the prepares land on server connections shared with
+/// other clients, whose statements carry the same names (a name might then run another
+/// statement): the session holds others' statements, or not all of ours, and the error names
+/// the setting.
+fn check_prepared(statements: &[Statement], held: &[Row]) -> std::result::Result<(), PgError> {
+    let mut texts = std::collections::HashSet::with_capacity(held.len());
+    for row in held {
+        texts.insert(row.try_get::<_, &str>(0).map_err(PgError::Driver)?);
+    }
+    let only_ours =
+        held.len() == statements.len() && Q::ALL.iter().all(|q| texts.contains(q.sql()));
+    if only_ours {
+        Ok(())
+    } else {
+        Err(PgError::NotThisSession)
     }
 }
 

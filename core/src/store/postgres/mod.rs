@@ -113,6 +113,11 @@ impl PgStore {
             Schema::Existing => schema::check(&mut conn, &setup.server)?,
         }
         drop(conn);
+        if settings.prepared {
+            // One connection as the pool makes them, now: behind a pooler in transaction mode
+            // its prepared statements are not in its session, and connecting says so.
+            drop(Conn::open(&settings, settings.deadline()).map_err(fail)?);
+        }
         let pool = r2d2::Pool::builder()
             .max_size(config.pool_size)
             .min_idle(Some(1))
@@ -166,7 +171,8 @@ impl PgStore {
                         Held::Pooled(conn)
                     }
                 }
-                Err(_) => Held::Fresh(Conn::open(&self.fresh, deadline)?),
+                // Opened as the pool opens them, so the error is the pool's own.
+                Err(_) => Held::Fresh(Conn::open(&self.settings, deadline)?),
             }
         };
         held.set_deadline(deadline);
