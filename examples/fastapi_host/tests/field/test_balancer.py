@@ -419,11 +419,13 @@ def test_rolling_restart_and_a_killed_instance_behind_nginx_lose_nothing(databas
             "drain-probe",
             [Attempt(0, 0, OK, "201", probe["answer"][1]["id"])],
         )
-        # every notification the hosts delivered: its id, in the sinks' file names
+        # every notification the hosts delivered: its id, in the sinks' file names (a file
+        # still being written is a hidden ".<name>.partial" until it is renamed: not counted)
         delivered = Counter(
             p.name.split("-", 1)[1].rsplit(".", 1)[0]
             for folder in (sinks.mail_dir, sinks.sms_dir)
             for p in folder.iterdir()
+            if not p.name.startswith(".")
         )
         by_notification = {notification: tx for tx, notification in snapshot.outbox}
         unknown_notifications = [n for n in delivered if n not in by_notification]
