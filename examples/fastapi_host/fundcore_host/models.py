@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal, Protocol, Self
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -55,8 +56,16 @@ def _within_query_cap(value: int) -> int:
     return value
 
 
-#: An integer query value within :data:`MAX_QUERY_INT` (the cap is not shown in the document).
-QueryInt = Annotated[int, AfterValidator(_within_query_cap)]
+def _digits_only(value: object) -> object:
+    # pydantic's lax integers strip white space ("5\n" would be 5); the document says integer.
+    if isinstance(value, str) and value != value.strip():
+        raise ValueError("an integer is expected")
+    return value
+
+
+#: An integer query value within :data:`MAX_QUERY_INT` (the cap is not shown in the document),
+#: written as digits alone.
+QueryInt = Annotated[int, BeforeValidator(_digits_only), AfterValidator(_within_query_cap)]
 #: A text value within :data:`MAX_TEXT_CHARS`.
 Text = Annotated[StrictStr, Field(max_length=MAX_TEXT_CHARS)]
 

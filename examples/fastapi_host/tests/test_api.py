@@ -347,7 +347,7 @@ def test_transactions_pagination(api):
     first = api.get(f"/clients/{cid}/transactions", params={"limit": 2}, headers=ADMIN).json()
     last = api.get(f"/clients/{cid}/transactions", params={"limit": 2, "before": first["next"]}, headers=ADMIN).json()
     assert first["next"] == first["items"][-1]["id"] and len(last["items"]) == 2 and last["next"] is None
-    for bad in ("0", "201", "x", "-1"):
+    for bad in ("0", "201", "x", "-1", "5\n", " 5"):
         env = assert_envelope(
             api.get(f"/clients/{cid}/transactions", params={"limit": bad}, headers=ADMIN), 422, "VALIDATION_ERROR"
         )
