@@ -91,73 +91,9 @@ lint: host-lint-deps
 fmt:
 	$(CARGO) fmt --all
 
-# ---------------------------------------------------------------- Python (filled in by the Python binding)
-PY_WHEELS := target/fundcore-wheels
-
-# .venv with the pinned build/test tools (idempotent: creates the venv only if missing).
-venv:
-	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r bindings-python/requirements-dev.txt
-
-# Build the `fundcore` wheel (release) and install it into .venv.
-python-dev: venv
-	rm -rf $(PY_WHEELS)
-	$(VENV)/bin/maturin build --release --manifest-path bindings-python/Cargo.toml --interpreter $(PY) --out $(PY_WHEELS)
-	$(PIP) install -q --disable-pip-version-check --force-reinstall --no-deps $(PY_WHEELS)/fundcore-*.whl
-
-# The stubs' docstrings (what IDEs show) from the built module's, which pyo3 makes from the Rust
-# doc comments; tests/test_stub_docs.py fails while they differ.
-python-stubs: python-dev
-	$(PY) bindings-python/scripts/sync_stub_docs.py
-
-# On both stores: a private PostgreSQL for the run unless FUNDCORE_TEST_DATABASE_URL is set.
-test-python: python-dev
-	$(WITH_PG) $(PY) -m pytest bindings-python/tests -q
-
-# ---------------------------------------------------------------- Kotlin (filled in by the mobile binding)
-# uniffi bindings (bindings-mobile/): Kotlin tested on the JVM with JNA; Swift generated and
-# checked for every operation (no Swift toolchain here). See bindings-mobile/README.md.
-KOTLIN_HOME := build/tools/node_modules/kotlin-compiler
-KOTLINC     := $(KOTLIN_HOME)/bin/kotlinc
-JNA_JAR     := /usr/share/java/jna.jar
-KOTLIN_OUT  := build/kotlin
-KOTLIN_JAR  := $(KOTLIN_OUT)/fundcore-kotlin.jar
-KOTLIN_RUN  := java -cp $(KOTLIN_JAR):$(KOTLIN_HOME)/lib/kotlin-stdlib.jar:$(JNA_JAR)
-.PHONY: mobile-generate kotlin-jar kotlin-example
-
-# Kotlin compiler 2.4.20 (npm, into build/tools) and JNA (Debian libjna-java); quick when present.
-setup-kotlin:
-	scripts/setup-kotlin.sh
-
-# Build the cdylib, generate Kotlin + Swift into bindings-mobile/generated/, check both expose every operation.
-mobile-generate:
-	bindings-mobile/scripts/generate.sh
-	bindings-mobile/scripts/check-generated.sh
-
-# The JVM jar: compiled bindings + the native library as a JNA resource.
-kotlin-jar: setup-kotlin mobile-generate
-	bindings-mobile/scripts/build-jar.sh
-
-# Java against the jar: no public name Java cannot call (javap), then a Java program (javac).
-JAVA_OUT := $(KOTLIN_OUT)/java
-.PHONY: test-java
-test-java: kotlin-jar
-	bindings-mobile/scripts/check-java-api.sh $(KOTLIN_JAR)
-	rm -rf $(JAVA_OUT) && mkdir -p $(JAVA_OUT)
-	javac --release 17 -Xlint:all -Werror -cp $(KOTLIN_JAR):$(KOTLIN_HOME)/lib/kotlin-stdlib.jar:$(JNA_JAR) -d $(JAVA_OUT) bindings-mobile/tests/java/JavaInterop.java
-	$(KOTLIN_RUN):$(JAVA_OUT) JavaInterop
-
-# Kotlin tests on the JVM: every shared scenario plus the Kotlin-specific tests, after the Java
-# program and the quickstart example (whose code the READMEs show).
-test-kotlin: kotlin-jar test-java kotlin-example
-	$(KOTLINC) -nowarn -cp $(KOTLIN_JAR):$(JNA_JAR) -d $(KOTLIN_OUT)/fundcore-tests.jar bindings-mobile/tests/kotlin/*.kt
-	$(KOTLIN_RUN):$(KOTLIN_OUT)/fundcore-tests.jar fundcore.tests.MainKt core/tests/scenarios
-
-# The quickstart story in Kotlin (examples/kotlin/).
-kotlin-example: kotlin-jar
-	$(KOTLINC) -nowarn -cp $(KOTLIN_JAR):$(JNA_JAR) -d $(KOTLIN_OUT)/quickstart.jar examples/kotlin/Quickstart.kt
-	$(KOTLIN_RUN):$(KOTLIN_OUT)/quickstart.jar QuickstartKt
-
+# ---------------------------------------------------------------- the bindings' own parts
+# One file per area in mk/: python.mk (wheel, stubs, Python tests), mobile.mk (Kotlin, Java, Swift).
+include mk/python.mk mk/mobile.mk
 
 # ---------------------------------------------------------------- Demo (REST host)
 HOST_DIR := examples/fastapi_host

@@ -205,11 +205,13 @@ class Make:
         return self._help
 
     def defined_targets(self) -> set[str]:
-        """Targets the Makefile has rules for."""
-        try:
-            text = (self.root / "Makefile").read_text(encoding="utf-8")
-        except OSError:
-            return set()
+        """Targets the Makefile (and the files it includes from mk/) has rules for."""
+        text = ""
+        for makefile in [self.root / "Makefile", *sorted((self.root / "mk").glob("*.mk"))]:
+            try:
+                text += makefile.read_text(encoding="utf-8") + "\n"
+            except OSError:
+                continue
         targets: set[str] = set()
         for names in re.findall(r"^([A-Za-z0-9_.-][A-Za-z0-9_. -]*?)\s*::?(?!=)", text, re.M):
             targets.update(names.split())
