@@ -248,9 +248,13 @@ impl PgStore {
                 // it, and a lookup on the primary would find it all the same.
                 return Err(self.outcome_unknown(error));
             }
-            if error.read_only_server() && Instant::now() + RECONNECT_PAUSE < deadline {
+            if error.read_only_server()
+                && Instant::now() + RECONNECT_PAUSE + self.settings.timeout / 4 < deadline
+            {
                 // A standby or a primary turned read-only refused it: nothing committed, and a
-                // new connection may reach the primary (a multi-host URL after a failover).
+                // new connection may reach the primary (a multi-host URL after a failover). A
+                // try is started only with a quarter of the deadline left: one cut short by the
+                // deadline after sending its write could only answer OUTCOME_UNKNOWN.
                 fresh = true;
                 sleep_before(RECONNECT_PAUSE, deadline);
                 continue;
