@@ -19,7 +19,7 @@ help:
 	@echo "make check-snippets   README and docs code blocks, make targets and quoted facts agree with the code"
 	@echo "make test-rust        Rust tests on both stores (unit, scenarios, property, crash, PostgreSQL) and the examples"
 	@echo "make test-pooler      the multi-process PostgreSQL tests through PgBouncer (transaction pooling, prepared_statements off)"
-	@echo "make quickstart       run the Rust quickstart (examples/quickstart.rs)"
+	@echo "make quickstart       run the Rust quickstart (core/examples/quickstart.rs)"
 	@echo "make python-dev       build the Python wheel and install it into .venv"
 	@echo "make python-stubs     rebuild the wheel, then copy its docstrings (the Rust doc comments) into the Python stubs"
 	@echo "make test-python      the Python binding's tests, on the embedded store and PostgreSQL"
@@ -63,6 +63,14 @@ test-rust-suites:
 
 quickstart:
 	$(CARGO) run --example quickstart
+
+# The crate as users get it: `cargo publish --dry-run`, then a new project that depends on the
+# packaged crate as core/README.md shows; then every command the READMEs and docs/ show for the
+# examples and the `fundcore` command (a release build), run as written on a private PostgreSQL.
+.PHONY: test-crate
+test-crate:
+	scripts/test-crate.sh
+	$(WITH_PG) scripts/test-fundcore-command.sh
 
 # Behind Debian's PgBouncer in transaction pooling mode (scripts/with-pgbouncer.sh, in front of
 # the test server, stopped at the end): the PostgreSQL tests that use several processes (racing
@@ -177,4 +185,4 @@ test:
 	$(WITH_PG) $(MAKE) --no-print-directory test-suites
 	@echo "make test: all suites passed"
 
-test-suites: check-snippets test-rust test-pooler test-python test-host test-field test-kotlin test-baseline
+test-suites: check-snippets test-rust test-crate test-pooler test-python test-host test-field test-kotlin test-baseline

@@ -353,6 +353,22 @@ def check_make_targets(page: Page, make: Make, problems: Problems) -> None:
             problems.add(f"{page.rel}:{number}", f"`make {target}` is not listed by `make help`")
 
 
+def check_cargo_commands(root: Path, page: Page, make: Make, problems: Problems) -> None:
+    """A `cargo build ...` or `cargo run ...` shown inline in prose (how the `fundcore` command and
+    the examples are built and run) is run, as written, by a script `make test` runs (a block's
+    commands are checked by their markers)."""
+    scripts = [p for p in sorted((root / "scripts").glob("*.sh")) if make.runs(p.relative_to(root).as_posix())]
+    texts = [p.read_text(encoding="utf-8") for p in scripts]
+    for number, text in page.prose:
+        for span in INLINE_CODE.findall(text):
+            command = span.strip()
+            if command.startswith(("cargo build ", "cargo run ")) and not any(command in t for t in texts):
+                problems.add(
+                    f"{page.rel}:{number}",
+                    f"`{command}` is shown, but no script that `make test` runs has it (scripts/*.sh)",
+                )
+
+
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 
 
@@ -833,6 +849,7 @@ def run(root: Path, facts: bool = True) -> list[str]:
             if needs_marker(block):
                 check_snippet(root, page, block, make, problems)
         check_make_targets(page, make, problems)
+        check_cargo_commands(root, page, make, problems)
         check_links(root, page, problems)
     for target in sorted(make.help_targets() - make.defined_targets()):
         problems.add("Makefile", f"`make help` lists `make {target}`, which the Makefile does not define")

@@ -30,6 +30,7 @@ test-py:
 test-rust:
 \tcargo test --workspace --examples
 \tcargo run --example hello
+\tscripts/commands.sh
 """
 
 
@@ -48,6 +49,8 @@ class SnippetTree(unittest.TestCase):
         self.write("examples/unrun.rs", "fn main() {\n    let y = 2;\n}\n")
         self.write("pkg/tests/test_readme.py", "README = Path(__file__).resolve().parents[2] / 'README.md'\n")
         self.write("tools/test_other.py", "README = Path(__file__).parent.parent / 'README.md'\n")
+        self.write("scripts/commands.sh", "cargo build --release -p tool --bin tool\n")
+        self.write("scripts/unrun.sh", "cargo build --bin other\n")
 
     def write(self, rel: str, text: str) -> None:
         path = self.root / rel
@@ -101,6 +104,15 @@ class SnippetTree(unittest.TestCase):
     def test_a_snippet_of_a_file_that_make_test_only_builds_fails(self) -> None:
         readme = f"<!-- snippet: examples/unrun.rs -->\n{fence('rust', 'let y = 2;')}\n"
         self.assert_one_problem(readme, "`make test` does not run examples/unrun.rs")
+
+    def test_a_build_command_shown_inline_is_run_as_written_by_a_script(self) -> None:
+        self.assertEqual(self.problems("Built with `cargo build --release -p tool --bin tool`.\n"), [])
+        self.assert_one_problem(
+            "Built with `cargo build --release --features x --bin tool`.\n",
+            "`cargo build --release --features x --bin tool` is shown",
+        )
+        # A script that make test does not run does not count.
+        self.assert_one_problem("Built with `cargo build --bin other`.\n", "no script")
 
     def test_a_snippet_of_a_missing_file_fails(self) -> None:
         readme = f"<!-- snippet: examples/nope.rs -->\n{fence('rust', 'let y = 2;')}\n"

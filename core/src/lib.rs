@@ -20,8 +20,19 @@
 //! assert_eq!(engine.client(ana.id)?.balance.to_string(), "425000.00");
 //! # Ok::<(), fundcore::Error>(())
 //! ```
+//!
+//! ## Features
+//!
+//! - `postgres`: the PostgreSQL store (`Engine::connect`), for any number of processes and
+//!   hosts sharing one database, and the `fundcore` command (`copy`, `verify`, `outbox`).
+//! - `testing`: test doubles for code that embeds fundcore (`RecordingNotifier`,
+//!   `ManualClock`).
+//!
+//! Without features the crate is the engine on the embedded store, as the mobile builds use it.
 
 #![deny(missing_docs)]
+// docs.rs (`--cfg docsrs`) marks each item with the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[macro_use]
 mod enum_names;
