@@ -33,7 +33,7 @@ help:
 	@echo "make test-java        the jar's public names checked with javap, then a Java program against it"
 	@echo "make test-kotlin      test-java, kotlin-example, then the Kotlin tests on the JVM"
 	@echo "make test-baseline    the sqlite3 and psycopg (PostgreSQL) baselines' rule tests (benches/baseline)"
-	@echo "make lint             cargo fmt --check and clippy; ruff and mypy --strict over the Python (REST host, fundcore package)"
+	@echo "make lint             cargo fmt --check and clippy, the crate's docs.rs build, MSRV and cargo deny; ruff and mypy --strict over the Python (REST host, fundcore package)"
 	@echo "make fmt              format the Rust code"
 
 # The code blocks of every README and docs page, the make targets they name and the facts docs/
@@ -86,7 +86,8 @@ test-pooler-suites:
 	$(CARGO) test --workspace $(CARGO_FEATURES) --test pooler -- --include-ignored
 	$(CARGO) test --workspace $(CARGO_FEATURES) --test postgres -- $(POOLER_TESTS)
 
-# Rust: rustfmt and clippy. Python (ruff.toml, mypy.ini): ruff over the REST host and the
+# Rust: rustfmt and clippy; the crate's own lint (scripts/lint-crate.sh: no warning with default
+# features, the docs.rs build, the MSRV toolchain, cargo deny with deny.toml). Python (ruff.toml, mypy.ini): ruff over the REST host and the
 # `fundcore` package's Python, ruff format on the host, mypy --strict over both (the binding read
 # from its source stubs, so no wheel is built).
 lint: host-lint-deps
@@ -95,6 +96,7 @@ lint: host-lint-deps
 	$(VENV)/bin/ruff check examples/fastapi_host bindings-python/python
 	$(VENV)/bin/ruff format --check examples/fastapi_host
 	$(VENV)/bin/mypy -p fundcore -p fundcore_host
+	scripts/lint-crate.sh
 
 fmt:
 	$(CARGO) fmt --all
