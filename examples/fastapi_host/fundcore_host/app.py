@@ -28,7 +28,7 @@ import fundcore
 
 from . import openapi
 from .config import Settings
-from .dependencies import HostState, host_state
+from .dependencies import HostState, host_state, open_engine
 from .dispatcher import Dispatcher
 from .errors import install_exception_handlers
 from .logs import configure_logging, printable
@@ -78,8 +78,9 @@ def create_app(
     """Build the app.
 
     ``settings``: default :meth:`Settings.from_env` (the ``FUNDCORE_*`` variables).
-    ``engine``: an open ``fundcore.Engine``, left open at shutdown (default: one opened on
-    ``settings.store`` at startup and closed at shutdown).
+    ``engine``: an open ``fundcore.Engine``, called on threads of the app's
+    ``fundcore.aio.Engine`` and left open at shutdown (default: one opened on ``settings.store``
+    at startup, without blocking the loop, and closed at shutdown).
     ``notifier``: what delivers notifications (default: SMTP and the SMS gateway of the settings).
     ``start_dispatcher``: run the background notification dispatcher.
     """
@@ -98,7 +99,7 @@ def create_app(
         if not fundcore.enable_metrics():
             log.warning("another metrics recorder is installed in this process: /metrics shows no engine metrics")
         try:
-            opened = engine if engine is not None else settings.open_engine()
+            opened = await open_engine(settings, engine)
         except fundcore.FundcoreError as error:
             # e.g. the store is open in another process: one line, the engine's own words; the
             # middleware keeps the traceback out of the server's "startup failed" report
@@ -107,7 +108,7 @@ def create_app(
             raise
         settings.warn_about_local_defaults()
         dispatcher = Dispatcher(
-            opened,
+            opened.blocking,  # on a thread of its own
             notifier if notifier is not None else build_notifier(settings.smtp, settings.sms),
             interval_ms=settings.dispatch_interval_ms,
             batch=settings.dispatch_batch,
@@ -125,9 +126,11 @@ def create_app(
             dispatcher.stop()
             metrics.stop_mirroring()
             try:
-                opened.flush()
-                if engine is None:
-                    opened.close()  # releases the store's directory lock
+                try:
+                    await opened.flush()
+                finally:
+                    # stops its threads; an engine opened here releases the store's directory lock
+                    await opened.close()
             except Exception:
                 log.exception("closing the store at shutdown failed")
 
@@ -150,7 +153,10 @@ def create_app(
 
     async def prometheus_metrics(request: Request) -> Response:
         """The Prometheus text format (fundcore_host/metrics.py); no token, as scrapers expect."""
-        body = await run_in_threadpool(metrics.scrape, host_state(request).engine)
+        await metrics.refresh_outbox(host_state(request).engine)
+        # the text, and in multiprocess mode the other workers' files: off the loop, not on
+        # the engine's threads
+        body = await run_in_threadpool(metrics.scrape)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     app.add_api_route("/metrics", prometheus_metrics, methods=["GET"], include_in_schema=False)

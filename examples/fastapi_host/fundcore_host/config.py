@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import urllib.parse
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import fundcore
+import fundcore.aio
 
 from .logs import LogFormat
 
@@ -52,6 +53,18 @@ def redact_url(url: str) -> str:
         return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
     except ValueError:
         return "<unparseable database URL>"
+
+
+class EngineOptions(TypedDict):
+    """The keyword settings the host passes to ``fundcore.Engine`` and ``fundcore.aio.Engine.open``."""
+
+    locale: Locale
+    max_attempts: int | None
+    retry_base_delay_ms: int | None
+    retry_max_delay_ms: int | None
+    pool_size: int | None
+    operation_timeout_ms: int | None
+    prepared_statements: bool | None
 
 
 @dataclass(frozen=True)
@@ -222,10 +235,9 @@ class Settings(BaseSettings):
                 text = text.replace(password, "***").replace(urllib.parse.quote(password, safe=""), "***")
         return text
 
-    def open_engine(self) -> fundcore.Engine:
-        """The engine on :attr:`store` with these settings (``None``: the engine's default)."""
-        return fundcore.Engine(
-            self.store,
+    def engine_options(self) -> EngineOptions:
+        """The keyword settings of the engine (``None``: the engine's default)."""
+        return EngineOptions(
             locale=self.locale,
             max_attempts=self.max_attempts,
             retry_base_delay_ms=self.retry_base_delay_ms,
@@ -234,6 +246,15 @@ class Settings(BaseSettings):
             operation_timeout_ms=self.operation_timeout_ms,
             prepared_statements=self.pg_prepared_statements,
         )
+
+    def open_engine(self) -> fundcore.Engine:
+        """The engine on :attr:`store` with these settings (blocks while the store opens)."""
+        return fundcore.Engine(self.store, **self.engine_options())
+
+    def open_async_engine(self) -> fundcore.aio.OpeningEngine:
+        """The async engine on :attr:`store` with these settings, opened on its own threads when
+        awaited (one thread per database connection)."""
+        return fundcore.aio.Engine.open(self.store, **self.engine_options())
 
     @property
     def operation_timeout_ms(self) -> int | None:

@@ -2,20 +2,26 @@
 admin check, a path's client id once the caller may use it, the actor of an administrative
 change, and the parameters several routes share (fund ids, page sizes and cursors).
 
+The routes' engine is a ``fundcore.aio.Engine`` (:func:`open_engine`): each call is awaited
+and runs on the engine's own threads, never on the event loop.
+
 Every dependency is ``async``: FastAPI runs a plain ``def`` dependency in its thread pool, one
 more hop per request for work that never blocks.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic.json_schema import SkipJsonSchema
+from starlette.concurrency import run_in_threadpool
 
 import fundcore
+import fundcore.aio
 
 from . import auth
 from .auth import Principal, bearer_scheme
@@ -34,8 +40,49 @@ class HostState:
     settings: Settings
     rate_limiter: RateLimiter
     token_verifier: TokenVerifier
-    engine: fundcore.Engine | None = None
+    engine: fundcore.aio.Engine | None = None
     dispatcher: Dispatcher | None = None
+
+
+#: Benchmark switch, read here only: ``1`` has the routes call the blocking engine through
+#: Starlette's ``run_in_threadpool``, as the host did before ``fundcore.aio``, so that
+#: ``benches/run_all.py`` (rest) compares the two in one run. Not a setting of the host.
+BENCH_RUN_IN_THREADPOOL = "FUNDCORE_BENCH_RUN_IN_THREADPOOL"
+
+
+async def open_engine(settings: Settings, given: fundcore.Engine | None = None) -> fundcore.aio.Engine:
+    """The routes' engine: ``given`` on threads of its own (one per database connection),
+    left open when the async engine is closed; else one opened on ``settings.store`` without
+    blocking the loop, closed with it. Raises the engine's error when the store cannot open."""
+    if given is not None:
+        engine = fundcore.aio.Engine(given, threads=settings.pool_size, close_engine=False)
+    else:
+        engine = await settings.open_async_engine()
+    if os.environ.get(BENCH_RUN_IN_THREADPOOL) == "1":
+        return cast(fundcore.aio.Engine, _RunInThreadpool(engine))
+    return engine
+
+
+class _RunInThreadpool:
+    """The benchmark's baseline (:data:`BENCH_RUN_IN_THREADPOOL`): every operation is the
+    blocking engine's, awaited through ``run_in_threadpool``."""
+
+    def __init__(self, engine: fundcore.aio.Engine) -> None:
+        self._engine = engine
+        self.blocking = engine.blocking
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.blocking, name)
+        if not callable(attribute):
+            return attribute
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await run_in_threadpool(attribute, *args, **kwargs)
+
+        return call
+
+    async def close(self) -> None:
+        await self._engine.close()
 
 
 def host_state(request: Request) -> HostState:
@@ -46,8 +93,8 @@ def host_state(request: Request) -> HostState:
     return state
 
 
-async def engine(request: Request) -> fundcore.Engine:
-    """The app's engine (open from startup to shutdown)."""
+async def engine(request: Request) -> fundcore.aio.Engine:
+    """The app's async engine (open from startup to shutdown)."""
     opened = host_state(request).engine
     if opened is None:
         raise RuntimeError("the engine is not open: the app has not started")
@@ -73,7 +120,7 @@ async def current_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
-EngineDep = Annotated[fundcore.Engine, Depends(engine)]
+EngineDep = Annotated[fundcore.aio.Engine, Depends(engine)]
 
 
 async def admin(request: Request, principal: PrincipalDep) -> Principal:

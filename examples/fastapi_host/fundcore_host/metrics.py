@@ -38,6 +38,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.multiprocess import MultiProcessCollector
 
 import fundcore
+import fundcore.aio
 
 if TYPE_CHECKING:
     from fundcore._fundcore import _Counter, _Histogram
@@ -178,13 +179,13 @@ class HostMetrics:
             except Exception:
                 log.exception("mirroring the engine's metrics failed; trying again")
 
-    def refresh_outbox(self, engine: fundcore.Engine | None) -> None:
+    async def refresh_outbox(self, engine: fundcore.aio.Engine | None) -> None:
         """Sets the outbox gauges from ``engine.outbox_state()`` (a failed read is logged once
         and the gauges keep the last reading)."""
         if engine is None:
             return
         try:
-            state = engine.outbox_state()
+            state = await engine.outbox_state()
         except fundcore.FundcoreError as error:
             if not self._outbox_warned:
                 log.warning("cannot read the outbox state for /metrics: %s", error.code)
@@ -205,9 +206,9 @@ class HostMetrics:
         MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
 
-    def scrape(self, engine: fundcore.Engine | None) -> bytes:
-        """What ``GET /metrics`` answers: the outbox read and the engine mirrored first."""
-        self.refresh_outbox(engine)
+    def scrape(self) -> bytes:
+        """What ``GET /metrics`` answers (after :meth:`refresh_outbox`): the engine mirrored
+        first."""
         self.sync_engine()
         return self.exposition()
 

@@ -1,5 +1,5 @@
 """The host under uvicorn on a loopback port, called over real HTTP from many threads at once:
-engine calls run in the threadpool in parallel and the engine's guarantees hold through the API
+engine calls run in parallel on the async engine's threads and the engine's guarantees hold through the API
 (one active subscription per fund, no overdraft, idempotent retries)."""
 
 from __future__ import annotations

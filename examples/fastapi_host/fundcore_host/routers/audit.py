@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 
 from ..dependencies import AdminDep, AuditEventCursor, EngineDep, PageSize
 from ..errors import error_responses
@@ -25,5 +24,5 @@ async def list_audit_events(
     limit: PageSize = 50,
     before: AuditEventCursor = None,
 ) -> AuditEventPage:
-    page = await run_in_threadpool(engine.audit_events, limit, before)
+    page = await engine.audit_events(limit, before)
     return AuditEventPage.model_validate(page.to_dict())

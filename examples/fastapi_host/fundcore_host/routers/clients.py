@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 
 from ..dependencies import ActorDep, AdminDep, AuthorizedClient, ClientCursor, EngineDep, PageSize
 from ..errors import error_responses
@@ -31,8 +30,7 @@ async def register_client(body: RegisterClientRequest, principal: AdminDep, engi
     # The channel goes to the engine as sent, which decides it (a name it does not know is its
     # VALIDATION_ERROR); the stub types the parameter as the names it accepts.
     channel = body.channel
-    client = await run_in_threadpool(
-        engine.register_client,
+    client = await engine.register_client(
         body.name,
         body.email,
         body.phone,
@@ -49,7 +47,7 @@ async def register_client(body: RegisterClientRequest, principal: AdminDep, engi
     responses=error_responses(401, 404, 422, 429, 503),
 )
 async def get_client(client_id: AuthorizedClient, engine: EngineDep) -> ClientOut:
-    client = await run_in_threadpool(engine.client, client_id)
+    client = await engine.client(client_id)
     return ClientOut.from_record(client)
 
 
@@ -65,7 +63,7 @@ async def list_clients(
     limit: PageSize = 50,
     before: ClientCursor = None,
 ) -> ClientPage:
-    page = await run_in_threadpool(engine.clients, limit, before)
+    page = await engine.clients(limit, before)
     return ClientPage.model_validate(page.to_dict())
 
 
@@ -85,16 +83,14 @@ async def update_client(
 ) -> ClientOut:
     # The channel goes to the engine as sent (see register_client).
     channel = body.channel
-    client = await run_in_threadpool(
-        lambda: engine.update_client(
-            client_id,
-            name=body.name,
-            email=body.email,
-            phone=body.phone,
-            channel=channel,  # type: ignore[arg-type]
-            actor=actor.name,
-            request_id=actor.request_id,
-        )
+    client = await engine.update_client(
+        client_id,
+        name=body.name,
+        email=body.email,
+        phone=body.phone,
+        channel=channel,  # type: ignore[arg-type]
+        actor=actor.name,
+        request_id=actor.request_id,
     )
     log.info("client %s updated by %s", client.id, printable(actor.name))
     return ClientOut.from_record(client)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 
 from ..dependencies import ActorDep, AdminDep, EngineDep, FundIdPath, PrincipalDep
 from ..errors import error_responses
@@ -26,7 +25,7 @@ router = APIRouter(route_class=MoneySafeRoute, tags=["funds"])
     responses=error_responses(401, 429, 503),
 )
 async def list_funds(principal: PrincipalDep, engine: EngineDep) -> list[FundOut]:
-    funds = await run_in_threadpool(engine.funds)
+    funds = await engine.funds()
     return FundList.validate_python(wire_forms(funds))
 
 
@@ -41,15 +40,13 @@ async def create_fund(body: CreateFundRequest, admin: AdminDep, actor: ActorDep,
     # The category goes to the engine as sent, which decides it; the stub types the parameter
     # as the names it accepts.
     category = body.category
-    fund = await run_in_threadpool(
-        lambda: engine.create_fund(
-            body.id,
-            body.name,
-            body.minimum,
-            category,  # type: ignore[arg-type]
-            actor=actor.name,
-            request_id=actor.request_id,
-        )
+    fund = await engine.create_fund(
+        body.id,
+        body.name,
+        body.minimum,
+        category,  # type: ignore[arg-type]
+        actor=actor.name,
+        request_id=actor.request_id,
     )
     log.info("fund %s created by %s", fund.id, printable(actor.name))
     return FundOut.from_record(fund)
@@ -69,15 +66,13 @@ async def create_fund(body: CreateFundRequest, admin: AdminDep, actor: ActorDep,
 async def update_fund(
     fund_id: FundIdPath, body: UpdateFundRequest, admin: AdminDep, actor: ActorDep, engine: EngineDep
 ) -> FundOut:
-    fund = await run_in_threadpool(
-        lambda: engine.update_fund(
-            fund_id,
-            name=body.name,
-            minimum=body.minimum,
-            active=body.active,
-            actor=actor.name,
-            request_id=actor.request_id,
-        )
+    fund = await engine.update_fund(
+        fund_id,
+        name=body.name,
+        minimum=body.minimum,
+        active=body.active,
+        actor=actor.name,
+        request_id=actor.request_id,
     )
     log.info("fund %s updated by %s", fund.id, printable(actor.name))
     return FundOut.from_record(fund)

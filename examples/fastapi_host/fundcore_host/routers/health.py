@@ -12,7 +12,6 @@ traffic only to hosts that can serve it.
 from __future__ import annotations
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 
 from ..dependencies import EngineDep
 from ..errors import error_responses
@@ -34,5 +33,5 @@ async def health() -> Health:
     responses=error_responses(503),
 )
 async def ready(engine: EngineDep) -> Ready:
-    await run_in_threadpool(engine.funds)  # a store failure is the 503 envelope (errors.py)
+    await engine.funds()  # a store failure is the 503 envelope (errors.py)
     return Ready()

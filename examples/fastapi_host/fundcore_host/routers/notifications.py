@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 
 from ..dependencies import AuthorizedClient, EngineDep
 from ..errors import error_responses
@@ -20,5 +19,5 @@ router = APIRouter(route_class=MoneySafeRoute, tags=["notifications"])
     responses=error_responses(401, 404, 422, 429, 503),
 )
 async def list_notifications(client_id: AuthorizedClient, engine: EngineDep) -> list[NotificationOut]:
-    notifications = await run_in_threadpool(engine.notifications, client_id)
+    notifications = await engine.notifications(client_id)
     return NotificationList.validate_python(wire_forms(notifications))

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header
 from pydantic.json_schema import SkipJsonSchema
-from starlette.concurrency import run_in_threadpool
 
 import fundcore
 
@@ -43,7 +42,7 @@ IdempotencyKey = Annotated[
     responses=error_responses(401, 404, 422, 429, 503),
 )
 async def list_subscriptions(client_id: AuthorizedClient, engine: EngineDep) -> list[SubscriptionOut]:
-    subscriptions = await run_in_threadpool(engine.subscriptions, client_id)
+    subscriptions = await engine.subscriptions(client_id)
     return SubscriptionList.validate_python(wire_forms(subscriptions))
 
 
@@ -60,9 +59,7 @@ async def subscribe(
     engine: EngineDep,
     idempotency_key: IdempotencyKey = None,
 ) -> TransactionOut:
-    tx = await run_in_threadpool(
-        engine.subscribe, client_id, body.fund_id, body.amount, idempotency_key=idempotency_key
-    )
+    tx = await engine.subscribe(client_id, body.fund_id, body.amount, idempotency_key=idempotency_key)
     log.info("client %s subscribed to fund %s: transaction %s", printable(client_id), body.fund_id, tx.id)
     return TransactionOut.from_record(tx)
 
@@ -79,6 +76,6 @@ async def cancel(
     engine: EngineDep,
     idempotency_key: IdempotencyKey = None,
 ) -> TransactionOut:
-    tx = await run_in_threadpool(engine.cancel, client_id, fund_id, idempotency_key=idempotency_key)
+    tx = await engine.cancel(client_id, fund_id, idempotency_key=idempotency_key)
     log.info("client %s cancelled fund %s: transaction %s", printable(client_id), fund_id, tx.id)
     return TransactionOut.from_record(tx)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 
 from ..dependencies import AuthorizedClient, EngineDep, PageSize, TransactionCursor
 from ..errors import error_responses
@@ -25,5 +24,5 @@ async def list_transactions(
     limit: PageSize = 50,
     before: TransactionCursor = None,
 ) -> TransactionPage:
-    page = await run_in_threadpool(engine.history_page, client_id, limit, before)
+    page = await engine.history_page(client_id, limit, before)
     return TransactionPage.model_validate(page.to_dict())
