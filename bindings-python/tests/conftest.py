@@ -22,7 +22,11 @@ import pytest
 
 import fundcore
 
-REPO = Path(__file__).resolve().parents[2]
+#: The repository the suite reads files of (READMEs, docs, stubs, scenarios). `make test-python`
+#: runs a copy of the tests outside the source tree, against the installed wheel, and names the
+#: repository in FUNDCORE_REPO; run in place, it is two levels up.
+REPO_VARIABLE = "FUNDCORE_REPO"
+REPO = Path(os.environ.get(REPO_VARIABLE) or Path(__file__).resolve().parents[2]).resolve()
 SCENARIOS = REPO / "core" / "tests" / "scenarios"
 
 ANA = ("Ana", "ana@example.com", "+573001234567")
@@ -99,6 +103,11 @@ class Store:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "postgres: a test of the PostgreSQL store alone")
+    if not (SCENARIOS.is_dir() and (REPO / "bindings-python" / "python" / "fundcore").is_dir()):
+        raise pytest.UsageError(
+            f"{REPO} is not the fundcore repository (no core/tests/scenarios or bindings-python/python/fundcore): "
+            f"tests run outside the source tree need {REPO_VARIABLE}=<the repository's root>"
+        )
 
 
 def pytest_collection_modifyitems(config, items):

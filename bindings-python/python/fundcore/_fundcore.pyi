@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 __version__: str
+"""The version of the crate the extension was built from, which is the package's version."""
 MAX_PAGE: int
 """The largest page of history a caller may ask for."""
 MAX_NAME_CHARS: int
