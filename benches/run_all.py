@@ -18,8 +18,9 @@ Steps (each bounded in time; the whole run stays under 12 minutes on 2 cores):
  6. PostgreSQL: the store from Rust (ops/s with 1/4/16 callers, round trips per operation) and
     from Python, fundcore against the psycopg baseline (benches/baseline/pg_engine.py) through
     the same driver, rounds alternating the two, with what each run cost (CPU, WAL fsyncs);
- 7. REST: the FastAPI host under wrk (subscribe/cancel mix, 64 connections, 15 s): one worker on the
-    embedded store, then two workers on PostgreSQL (a fresh database), same load, same run.
+ 7. REST: the FastAPI host under wrk (subscribe/cancel mix, 64 connections): one worker on the
+    embedded store, then two workers on PostgreSQL (a fresh database), same load, same run; each
+    with the host's fundcore.aio engine and with run_in_threadpool, in alternating rounds.
 
 Every number is a ratio or an absolute measured in this one run on this machine.
 """
@@ -506,7 +507,7 @@ def rest_host(env_extra: dict, workers: int):
         shutil.rmtree(data, ignore_errors=True)
 
 
-def rest_mix(base: str, token: str, data: str, quick: bool) -> dict:
+def rest_mix(base: str, token: str, data: str, duration: str) -> dict:
     """wrk's subscribe/cancel mix (benches/rest/mix.lua) over 1,000 new clients; wrk's JSON summary."""
     n_clients = 1000
 
@@ -523,7 +524,6 @@ def rest_mix(base: str, token: str, data: str, quick: bool) -> dict:
     for _ in range(20):  # a few warm-up calls
         http("GET", base + "/funds", token)
     out = os.path.join(data, "wrk.json")
-    duration = "5s" if quick else "15s"
     p = run(["wrk", "-t1", f"-c{REST_CONNECTIONS}", f"-d{duration}", "--timeout", "5s", "--latency",
              "-s", os.path.join(HERE, "rest", "mix.lua"), base, "--", token, clients_file, out], 60)
     say(p.stdout.strip().splitlines()[-1] if p.stdout.strip() else "wrk: no output")
@@ -533,40 +533,91 @@ def rest_mix(base: str, token: str, data: str, quick: bool) -> dict:
 
 REST_CONNECTIONS = os.environ.get("REST_CONNECTIONS", "64")  # for experiments; the targets are for 64
 
+#: How the host calls the engine, compared under the same load in one run: awaiting its
+#: fundcore.aio.Engine (the host as shipped) and the blocking engine through Starlette's
+#: run_in_threadpool, as it did before fundcore.aio (the benchmark switch read by
+#: examples/fastapi_host/fundcore_host/dependencies.py).
+REST_ENGINE_CALLS = {"aio": {}, "threadpool": {"FUNDCORE_BENCH_RUN_IN_THREADPOOL": "1"}}
+
+
+def rest_rounds(quick: bool) -> list[tuple[str, ...]]:
+    """The order of the hosts: one of each with --quick; else two rounds, the second in the
+    other order, so that a machine slowing down or speeding up falls on both alike."""
+    ways = tuple(REST_ENGINE_CALLS)
+    return [ways] if quick else [ways, ways[::-1]]
+
+
+def rest_combined(runs: list[dict]) -> dict:
+    """Several wrk runs of one host as one figure: requests over seconds, the worst percentiles."""
+    requests, seconds = sum(r["requests"] for r in runs), sum(r["seconds"] for r in runs)
+    return {"req_per_s": requests / seconds, "requests": requests, "seconds": round(seconds, 3),
+            "p50_ms": max(r["p50_ms"] for r in runs), "p90_ms": max(r["p90_ms"] for r in runs),
+            "p99_ms": max(r["p99_ms"] for r in runs), "non2xx": sum(r["non2xx"] for r in runs),
+            "socket_errors": sum(r["socket_errors"] for r in runs),
+            "req_per_s_per_run": [r["req_per_s"] for r in runs]}
+
+
+def record_rest_comparison(prefix: str, runs: dict[str, list[dict]]):
+    """``<prefix>_req_per_s`` and ``_p99_ms`` of the host as shipped, ``<prefix>_threadpool_*`` of
+    the run_in_threadpool host, and ``<prefix>_aio_over_threadpool``."""
+    shipped, before = rest_combined(runs["aio"]), rest_combined(runs["threadpool"])
+    record(f"{prefix}_req_per_s", shipped["req_per_s"], "req/s", **shipped)
+    record(f"{prefix}_p99_ms", shipped["p99_ms"], "ms", p50_ms=shipped["p50_ms"], p90_ms=shipped["p90_ms"],
+           non2xx=shipped["non2xx"])
+    record(f"{prefix}_threadpool_req_per_s", before["req_per_s"], "req/s", **before)
+    record(f"{prefix}_threadpool_p99_ms", before["p99_ms"], "ms", p50_ms=before["p50_ms"],
+           p90_ms=before["p90_ms"], non2xx=before["non2xx"])
+    record(f"{prefix}_aio_over_threadpool", shipped["req_per_s"] / before["req_per_s"], "x",
+           aio=shipped["req_per_s"], threadpool=before["req_per_s"],
+           ratio_per_round=[round(a["req_per_s"] / t["req_per_s"], 3)
+                            for a, t in zip(runs["aio"], runs["threadpool"])],
+           method=f"{len(runs['aio'])} round(s) of one host each way, alternating which goes first, "
+                  "a fresh store each")
+
+
+def rest_ceiling(base: str, token: str, quick: bool):
+    """Where the ceiling is: the same host and connections on calls that do no store writes."""
+    for name, path, auth in (("rest_get_funds_req_per_s", "/funds", True),
+                             ("rest_health_req_per_s", "/health", False)):
+        cmd = ["wrk", "-t1", f"-c{REST_CONNECTIONS}", "-d3s" if quick else "-d5s", "--latency"]
+        if auth:
+            cmd += ["-H", f"Authorization: Bearer {token}"]
+        p = run(cmd + [base + path], 30)
+        m = re.search(r"Requests/sec:\s+([\d.]+)", p.stdout)
+        non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", p.stdout)
+        if m:
+            record(name, float(m.group(1)), "req/s", non2xx=int(non2xx.group(1)) if non2xx else 0)
+
 
 def rest(quick: bool):
     """The host on the embedded store with one worker, then (with a PostgreSQL server) on PostgreSQL with two
-    workers, under the same wrk load in this run."""
+    workers, under the same wrk load in this run; each with fundcore.aio and with run_in_threadpool."""
     ensure_wrk()
-    with rest_host({}, workers=1) as (base, token, data):
-        r = rest_mix(base, token, data, quick)
-        record("rest_req_per_s", r["req_per_s"], "req/s", **r)
-        record("rest_p99_ms", r["p99_ms"], "ms", p50_ms=r["p50_ms"], p90_ms=r["p90_ms"], non2xx=r["non2xx"])
-        # where the ceiling is: the same host and connections on calls that do no store writes
-        for name, path, auth in (("rest_get_funds_req_per_s", "/funds", True),
-                                 ("rest_health_req_per_s", "/health", False)):
-            cmd = ["wrk", "-t1", f"-c{REST_CONNECTIONS}", "-d3s" if quick else "-d5s", "--latency"]
-            if auth:
-                cmd += ["-H", f"Authorization: Bearer {token}"]
-            p = run(cmd + [base + path], 30)
-            m = re.search(r"Requests/sec:\s+([\d.]+)", p.stdout)
-            non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", p.stdout)
-            if m:
-                record(name, float(m.group(1)), "req/s", non2xx=int(non2xx.group(1)) if non2xx else 0)
+    duration = "5s" if quick else "8s"
+    runs: dict[str, list[dict]] = {way: [] for way in REST_ENGINE_CALLS}
+    for n, order in enumerate(rest_rounds(quick)):
+        for way in order:
+            with rest_host(REST_ENGINE_CALLS[way], workers=1) as (base, token, data):
+                runs[way].append(rest_mix(base, token, data, duration))
+                if n == 0 and way == "aio":
+                    rest_ceiling(base, token, quick)
+    record_rest_comparison("rest", runs)
     admin_url = pg_admin_url()
     if not admin_url:
         SKIPPED.append("REST host on PostgreSQL with two workers: no PostgreSQL server "
                        "(FUNDCORE_TEST_DATABASE_URL is not set; `make bench` starts one)")
         return
-    with fresh_database(admin_url, "rest") as url, \
-            rest_host({"FUNDCORE_DATABASE_URL": url}, workers=2) as (base, token, data):
-        r = rest_mix(base, token, data, quick)
-        record("rest_pg_2workers_req_per_s", r["req_per_s"], "req/s", **r)
-        record("rest_pg_2workers_p99_ms", r["p99_ms"], "ms", p50_ms=r["p50_ms"], p90_ms=r["p90_ms"],
-               non2xx=r["non2xx"])
+    runs = {way: [] for way in REST_ENGINE_CALLS}
+    for order in rest_rounds(quick):
+        for way in order:
+            with fresh_database(admin_url, "rest") as url:
+                env = {"FUNDCORE_DATABASE_URL": url, **REST_ENGINE_CALLS[way]}
+                with rest_host(env, workers=2) as (base, token, data):
+                    runs[way].append(rest_mix(base, token, data, duration))
+    record_rest_comparison("rest_pg_2workers", runs)
     sled = FIGURES["rest_req_per_s"]["value"]
     if sled:
-        record("rest_pg_2workers_over_sled_1worker", r["req_per_s"] / sled, "×")
+        record("rest_pg_2workers_over_sled_1worker", FIGURES["rest_pg_2workers_req_per_s"]["value"] / sled, "×")
 
 
 # ----------------------------------------------------------------------------- report
@@ -673,6 +724,16 @@ TARGETS = [
     ("rest_pg_2workers_req_per_s", "REST host on PostgreSQL: subscribe/cancel mix, 64 connections, two workers",
      None, None),
     ("rest_pg_2workers_p99_ms", "REST host on PostgreSQL, two workers: p99 latency", None, None),
+    ("rest_threadpool_req_per_s",
+     "REST host, engine called through run_in_threadpool (before fundcore.aio): the same mix, one worker", None, None),
+    ("rest_threadpool_p99_ms", "REST host, through run_in_threadpool: p99 latency", None, None),
+    ("rest_aio_over_threadpool", "REST host: fundcore.aio / run_in_threadpool, the same mix, one worker", None, None),
+    ("rest_pg_2workers_threadpool_req_per_s",
+     "REST host on PostgreSQL, two workers, through run_in_threadpool: the same mix", None, None),
+    ("rest_pg_2workers_threadpool_p99_ms", "REST host on PostgreSQL, two workers, through run_in_threadpool: p99",
+     None, None),
+    ("rest_pg_2workers_aio_over_threadpool",
+     "REST host on PostgreSQL, two workers: fundcore.aio / run_in_threadpool, the same mix", None, None),
     ("rest_pg_2workers_over_sled_1worker",
      "REST host: PostgreSQL with two workers / embedded store with one worker (same load, this run)", None, None),
     ("footprint_bytes_per_tx", "footprint: bytes on disk per transaction", "<=", 400),
@@ -785,7 +846,7 @@ def write_reports(results: list[dict], mach: dict, elapsed: float, quick: bool):
         d = r["detail"]
         if r["name"].startswith("footprint") and "transactions" in d:
             note = f" (after {d['transactions']:,} transactions{'' if d.get('complete') else ', run cut short'})"
-        if r["name"] in ("rest_req_per_s", "rest_pg_2workers_req_per_s") and d.get("non2xx"):
+        if r["name"].startswith("rest_") and r["name"].endswith("req_per_s") and d.get("non2xx"):
             note = f" ({d['non2xx']} non-2xx of {d['requests']:,})"
         if d.get("carried_over"):
             note += " †"
@@ -846,11 +907,17 @@ def write_reports(results: list[dict], mach: dict, elapsed: float, quick: bool):
         "  process, in alternating 1-second windows, 1 and 16 callers. The ratios are each mode's ops/s",
         "  over the default mode's; the direct unnamed run tells what the statements cost (the server",
         "  plans each one again) from what the extra hop costs. PgBouncer's CPU counts as other work.",
-        "- **REST** (`benches/rest/mix.lua`): `wrk -t1 -c64 -d15s` against the FastAPI host",
+        "- **REST** (`benches/rest/mix.lua`): `wrk -t1 -c64` against the FastAPI host",
         "  (`python -m fundcore_host.serve`, 127.0.0.1, rate limit off, the host's default durability),",
         "  1,000 new clients, each subscribing to a fund and cancelling it; any non-2xx answer is",
         "  counted. First one worker on the embedded store, then two workers on a fresh PostgreSQL",
         "  database of the private server (each worker with its own engine, pool and dispatcher).",
+        "  Each is measured twice over: the host as shipped (its routes await a `fundcore.aio.Engine`)",
+        "  and the host calling the blocking engine through Starlette's `run_in_threadpool`, as it did",
+        "  before (`FUNDCORE_BENCH_RUN_IN_THREADPOOL=1`), each on a fresh store, in two rounds of 8 s",
+        "  per host (the second round in the other order; one round of 5 s with `--quick`). A figure",
+        "  is requests over seconds of its runs, its percentiles the worst run's; the ratio is",
+        "  fundcore.aio / run_in_threadpool, per round in results.json.",
         "- **footprint** (`benches/benches/footprint.rs`): 10,000 clients, subscribe/cancel until",
         "  1,000,000 transactions, periodic durability, `flush()`, then allocated bytes of the store",
         "  directory / transactions, and VmHWM of the process.",
