@@ -57,4 +57,4 @@ python-stubs: python-dev
 # the tests outside the source tree (stubtest included); then the sdist built (dev profile) and
 # imported in another fresh venv. A private PostgreSQL unless FUNDCORE_TEST_DATABASE_URL is set.
 test-python: dist
-	$(WITH_PG) bindings-python/scripts/test_installed.sh $(PY_DIST) $(PY_SDIST_VERSION) $(PY_TEST_VERSIONS)
+	$(WITH_PG) bindings-python/scripts/test_installed.sh $(PY_DIST) bindings-python/tests $(PY_SDIST_VERSION) $(PY_TEST_VERSIONS)

@@ -1,26 +1,27 @@
 #!/usr/bin/env bash
 # The Python suite against what users install (`make test-python`).
 #
-#   bindings-python/scripts/test_installed.sh DIST_DIR SDIST_PYTHON PYTHON_VERSION...
+#   bindings-python/scripts/test_installed.sh DIST_DIR TESTS_DIR SDIST_PYTHON PYTHON_VERSION...
 #
 # For each PYTHON_VERSION (a pyenv version, e.g. 3.11.7): a fresh venv of that CPython gets the
-# wheel of DIST_DIR and requirements-test.txt, and runs a copy of bindings-python/tests from a
-# temporary directory, so `import fundcore` can only find the installed package (test_installed.py
-# checks that it did); FUNDCORE_REPO tells the tests where the repository's files are. The suite
-# includes stubtest against the installed module (test_types.py). Then the sdist is built by pip
-# (maturin's PEP 517 backend, dev profile to keep it quick) in a fresh venv of SDIST_PYTHON, and
-# the package it installed is imported and used. A missing interpreter fails the run.
-# FUNDCORE_TEST_DATABASE_URL must name a PostgreSQL server (the Makefile's $(WITH_PG) starts one).
+# wheel of DIST_DIR and requirements-test.txt, and runs a copy of TESTS_DIR (bindings-python/tests)
+# in a temporary directory, so `import fundcore` can only find the installed package
+# (test_installed.py checks that it did); FUNDCORE_REPO tells the tests where the repository's
+# files are. The suite includes stubtest against the installed module (test_types.py). Then pip
+# builds the sdist (maturin's PEP 517 backend, dev profile to keep it quick) in a fresh venv of
+# SDIST_PYTHON, and the package it installed is imported and used. A missing interpreter fails
+# the run. FUNDCORE_TEST_DATABASE_URL must name a PostgreSQL server ($(WITH_PG) starts one).
 set -euo pipefail
 
-if [ $# -lt 3 ]; then
-    echo "usage: $0 DIST_DIR SDIST_PYTHON PYTHON_VERSION..." >&2
+if [ $# -lt 4 ]; then
+    echo "usage: $0 DIST_DIR TESTS_DIR SDIST_PYTHON PYTHON_VERSION..." >&2
     exit 2
 fi
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 dist=$(cd "$1" && pwd)
-sdist_python=$2
-shift 2
+tests=$(cd "$2" && pwd)
+sdist_python=$3
+shift 3
 
 if [ -z "${FUNDCORE_TEST_DATABASE_URL:-}" ]; then
     echo "test-python: FUNDCORE_TEST_DATABASE_URL is not set (run it through scripts/with-postgres.sh)" >&2
@@ -60,13 +61,18 @@ for version in "$@"; do
     venv="$work/venv-$version"
     "$(interpreter "$version")" -m venv "$venv"
     pip_install "$venv" -r "$repo/bindings-python/requirements-test.txt" "$wheel"
-    # A copy of the tests in a directory of its own: nothing of the source tree on sys.path.
+    # A copy of the tests in a directory of its own, without the package's sources. Most tests
+    # find the repository's files through FUNDCORE_REPO (conftest.REPO); test_readme.py and
+    # test_stub_docs.py from their own path, so the files they read are linked at those places.
     run="$work/run-$version"
-    mkdir -p "$run"
-    cp -r "$repo/bindings-python/tests" "$run/tests"
-    rm -rf "$run/tests/__pycache__" "$run/tests/.pytest_cache"
+    mkdir -p "$run/bindings-python/python/fundcore"
+    cp -r "$tests" "$run/bindings-python/tests"
+    rm -rf "$run/bindings-python/tests/__pycache__" "$run/bindings-python/tests/.pytest_cache"
+    ln -s "$repo/README.md" "$run/README.md"
+    ln -s "$repo/bindings-python/README.md" "$repo/bindings-python/scripts" "$run/bindings-python/"
+    ln -s "$repo/bindings-python/python/fundcore/_fundcore.pyi" "$run/bindings-python/python/fundcore/"
     echo "test-python: CPython $version, $(basename "$wheel")"
-    (cd "$run" && FUNDCORE_REPO="$repo" "$venv/bin/python" -m pytest tests -q -p no:cacheprovider)
+    (cd "$run" && FUNDCORE_REPO="$repo" "$venv/bin/python" -m pytest bindings-python/tests -q -p no:cacheprovider)
     echo "test-python: CPython $version passed in $(($(now) - start)) s"
 done
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, fresh_database
+from conftest import fresh_database
 
-BINDING_README = REPO / "bindings-python" / "README.md"
-ROOT_README = REPO / "README.md"
+BINDING_README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT_README = Path(__file__).resolve().parents[2] / "README.md"
 
 MARKER = "<!-- run-by: bindings-python/tests/test_readme.py -->"
 

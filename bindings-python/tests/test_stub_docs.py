@@ -9,11 +9,11 @@ import ast
 import inspect
 import subprocess
 import sys
+from pathlib import Path
 
 import fundcore._fundcore as native
-from conftest import REPO
 
-BINDING = REPO / "bindings-python"
+BINDING = Path(__file__).resolve().parents[1]
 SCRIPT = BINDING / "scripts" / "sync_stub_docs.py"
 STUB = BINDING / "python" / "fundcore" / "_fundcore.pyi"
 
