@@ -22,17 +22,24 @@ dist-tools:
 	@test -x $(DIST_VENV)/bin/python || python3 -m venv $(DIST_VENV)
 	$(DIST_VENV)/bin/pip install -q --disable-pip-version-check -r bindings-python/requirements-dist.txt
 
+# Built into a directory of its own, then renamed into dist/ (stale versions removed first): a
+# `make python-dev` of someone else never leaves a run without a wheel or with a half-written one.
+PUBLISH_INTO_DIST = mkdir -p $(PY_DIST) && made=$$(basename "$$out"/$(1)) && \
+	find $(PY_DIST) -maxdepth 1 -name '$(1)' ! -name "$$made" -delete && mv "$$out/$$made" $(PY_DIST)/
+
 # The one release build: pyo3's abi3-py310 (stable ABI) and zig linking against glibc 2.17, so the
 # wheel is cp310-abi3-manylinux_2_17_x86_64 (tagged manylinux2014 too, for older pips).
 dist-wheel: venv dist-tools
-	rm -f $(PY_DIST)/fundcore-*.whl
+	out=$$(mktemp -d target/dist-wheel.XXXXXX) && trap 'rm -rf "$$out"' EXIT && \
 	$(WITH_ZIG) $(VENV)/bin/maturin build --release --zig --compatibility manylinux_2_17 \
-		--manifest-path bindings-python/Cargo.toml --out $(PY_DIST)
+		--manifest-path bindings-python/Cargo.toml --out "$$out" && \
+	$(call PUBLISH_INTO_DIST,fundcore-*.whl)
 
 # The sdist carries the core crate and a workspace of the two crates (maturin rewrites it).
 dist-sdist: venv
-	rm -f $(PY_DIST)/fundcore-*.tar.gz
-	$(VENV)/bin/maturin sdist --manifest-path bindings-python/Cargo.toml --out $(PY_DIST)
+	out=$$(mktemp -d target/dist-sdist.XXXXXX) && trap 'rm -rf "$$out"' EXIT && \
+	$(VENV)/bin/maturin sdist --manifest-path bindings-python/Cargo.toml --out "$$out" && \
+	$(call PUBLISH_INTO_DIST,fundcore-*.tar.gz)
 
 dist: dist-wheel dist-sdist
 
