@@ -30,14 +30,14 @@ PUBLISH_INTO_DIST = mkdir -p $(PY_DIST) && made=$$(basename "$$out"/$(1)) && \
 # The one release build: pyo3's abi3-py310 (stable ABI) and zig linking against glibc 2.17, so the
 # wheel is cp310-abi3-manylinux_2_17_x86_64 (tagged manylinux2014 too, for older pips).
 dist-wheel: venv dist-tools
-	out=$$(mktemp -d target/dist-wheel.XXXXXX) && trap 'rm -rf "$$out"' EXIT && \
+	mkdir -p target && out=$$(mktemp -d target/dist-wheel.XXXXXX) && trap 'rm -rf "$$out"' EXIT && \
 	$(WITH_ZIG) $(VENV)/bin/maturin build --release --zig --compatibility manylinux_2_17 \
 		--manifest-path bindings-python/Cargo.toml --out "$$out" && \
 	$(call PUBLISH_INTO_DIST,fundcore-*.whl)
 
 # The sdist carries the core crate and a workspace of the two crates (maturin rewrites it).
 dist-sdist: venv
-	out=$$(mktemp -d target/dist-sdist.XXXXXX) && trap 'rm -rf "$$out"' EXIT && \
+	mkdir -p target && out=$$(mktemp -d target/dist-sdist.XXXXXX) && trap 'rm -rf "$$out"' EXIT && \
 	$(VENV)/bin/maturin sdist --manifest-path bindings-python/Cargo.toml --out "$$out" && \
 	$(call PUBLISH_INTO_DIST,fundcore-*.tar.gz)
 
