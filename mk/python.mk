@@ -63,5 +63,7 @@ python-stubs: python-dev
 # stores, on every CPython of PY_TEST_VERSIONS from a fresh venv with the wheel, run from a copy of
 # the tests outside the source tree (stubtest included); then the sdist built (dev profile) and
 # imported in another fresh venv. A private PostgreSQL unless FUNDCORE_TEST_DATABASE_URL is set.
+# On 2 shared cores: about 1 to 1.5 min per CPython (venv, install, suite) and 1.5 min for the sdist.
+# PY_TEST_VERSIONS=3.12.1 for one CPython.
 test-python: dist
 	$(WITH_PG) bindings-python/scripts/test_installed.sh $(PY_DIST) bindings-python/tests $(PY_SDIST_VERSION) $(PY_TEST_VERSIONS)
