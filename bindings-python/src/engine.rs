@@ -464,7 +464,14 @@ impl Engine {
     }
 
     /// Registers a client with the initial balance. `channel` is `"email"` or `"sms"`.
+    ///
+    /// With `client_id` (a UUIDv7 the caller made for this registration, e.g. with
+    /// `new_client_id()`), the id is the registration's idempotency key: with an id already
+    /// registered, the client is returned as stored and nothing changes, so the call can be
+    /// repeated after `OutcomeUnknownError` or a crash.
+    ///
     /// Raises `ValidationError` (`VALIDATION_ERROR`, with `field`).
+    #[pyo3(signature = (name, email, phone, channel, *, client_id = None))]
     fn register_client(
         &self,
         py: Python<'_>,
@@ -472,10 +479,17 @@ impl Engine {
         email: &str,
         phone: &str,
         channel: &str,
+        client_id: Option<&str>,
     ) -> PyResult<Client> {
         let channel = Channel::from_str(channel).map_err(|err| self.fail(py, err))?;
-        self.run(py, |engine| {
-            engine.register_client(name, email, phone, channel)
+        let id = client_id
+            .map(|text| {
+                ClientId::from_str(text).map_err(|err| self.fail(py, fundcore::Error::from(err)))
+            })
+            .transpose()?;
+        self.run(py, |engine| match id {
+            Some(id) => engine.register_client_with_id(id, name, email, phone, channel),
+            None => engine.register_client(name, email, phone, channel),
         })
         .map(Client)
     }

@@ -96,6 +96,12 @@ fn add_defaults(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
+/// A new client id (a UUIDv7), for `Engine.register_client(..., client_id=...)`.
+#[pyfunction]
+fn new_client_id() -> String {
+    fundcore::ClientId::generate().to_string()
+}
+
 /// The engine's `CLIENT_NOT_FOUND` error for `client_id`, in `locale`, without a store: what a
 /// host answers when a caller names a client it may not see (the same answer as for a client
 /// that does not exist). Returns the exception; raise it to use it.
@@ -151,6 +157,7 @@ fn fundcore_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<records::OutboxState>()?;
     m.add_function(wrap_pyfunction!(format_cop, m)?)?;
     m.add_function(wrap_pyfunction!(client_not_found, m)?)?;
+    m.add_function(wrap_pyfunction!(new_client_id, m)?)?;
     m.add_function(wrap_pyfunction!(recorder::enable_metrics, m)?)?;
     m.add_function(wrap_pyfunction!(recorder::metrics, m)?)?;
     m.setattr(

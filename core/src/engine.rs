@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 use crate::client::{Channel, Client, validate_contact};
 use crate::config::{Config, Durability};
 use crate::copy::StoreLocation;
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result};
 use crate::fund::Fund;
 use crate::ids::{ClientId, FundId, NotificationId, TransactionId};
 use crate::ledger::{Subscription, Transaction, TransactionKind};
@@ -194,6 +194,52 @@ impl Engine {
             self.inner.store.insert_client(&client)?;
             self.commit_durably()?;
             Ok(client)
+        })
+    }
+
+    /// Registers a client under an id the caller chose, a UUIDv7 it made for this registration
+    /// ([`ClientId::generate`]): the id is the registration's idempotency key. With an id already
+    /// registered, the client is returned as the store holds it and nothing changes, so a
+    /// caller that did not learn the outcome (a lost reply, [`ErrorCode::OutcomeUnknown`], a
+    /// crash) repeats the call, and a caller that keeps something of its own beside the client
+    /// (an account, a sign-in) can write it first, under the id, and then register.
+    ///
+    /// An id that is not a UUIDv7 is a `VALIDATION_ERROR` on `client_id`.
+    ///
+    /// [`ErrorCode::OutcomeUnknown`]: crate::ErrorCode::OutcomeUnknown
+    pub fn register_client_with_id(
+        &self,
+        id: ClientId,
+        name: &str,
+        email: &str,
+        phone: &str,
+        channel: Channel,
+    ) -> Result<Client> {
+        crate::observe::operation("register_client", Some(&id), None, || {
+            self.check_process()?;
+            if id.0.get_version_num() != 7 {
+                return Err(Error::invalid("client_id", Invalid::Id));
+            }
+            let contact = validate_contact(name, email, phone)?;
+            if let Some(existing) = self.inner.store.client(id)? {
+                return Ok(existing);
+            }
+            let client = Client {
+                id,
+                name: contact.name,
+                email: contact.email,
+                phone: contact.phone,
+                channel,
+                balance: self.inner.initial_balance,
+                created_at: self.now(),
+            };
+            self.inner.store.insert_client(&client)?;
+            self.commit_durably()?;
+            // Another call with the same id may have inserted first: the store's client wins.
+            self.inner
+                .store
+                .client(id)?
+                .ok_or_else(|| Error::storage("a client inserted is not in the store"))
         })
     }
 

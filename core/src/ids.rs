@@ -52,6 +52,13 @@ uuid_id!(
     ClientId,
     IdKind::Client
 );
+impl ClientId {
+    /// A new UUIDv7 client id, for [`Engine::register_client_with_id`](crate::Engine::register_client_with_id).
+    pub fn generate() -> ClientId {
+        ClientId(Uuid::now_v7())
+    }
+}
+
 uuid_id!(
     /// A transaction's id; UUIDv7, so ids sort in creation order. Malformed text is a
     /// [`ParseIdError`].

@@ -551,3 +551,105 @@ fn a_history_page_has_a_cursor_only_when_a_following_page_exists() {
         assert_eq!((two_and_two.items.len(), two_and_two.next), (2, None));
     }
 }
+
+/// A registration under an id the caller chose is idempotent by that id: repeated (a lost reply,
+/// a crash, a second process) it returns the client as stored, its balance after later changes
+/// included, never a second client nor a reset balance; a concurrent repeat makes one client.
+#[test]
+fn a_registration_under_a_chosen_id_is_made_once_however_often_it_is_sent() {
+    for store in TestStore::each() {
+        let engine = store.open(Config::default()).unwrap();
+        let id = fundcore::ClientId::generate();
+        let first = engine
+            .register_client_with_id(
+                id,
+                "Ana",
+                "ana@example.com",
+                "+573001234567",
+                Channel::Email,
+            )
+            .unwrap();
+        assert_eq!(first.id, id, "{store}");
+        assert_eq!(engine.client(id).unwrap(), first, "{store}");
+        engine.subscribe(id, 1, None, None).unwrap();
+        let after_subscribe = engine.client(id).unwrap();
+        // The same registration again, and one with other data: the stored client, unchanged.
+        for (name, email) in [("Ana", "ana@example.com"), ("Otra", "otra@example.com")] {
+            let again = engine
+                .register_client_with_id(id, name, email, "+573001234567", Channel::Sms)
+                .unwrap();
+            assert_eq!(again, after_subscribe, "{store}");
+        }
+        assert_eq!(engine.clients(200, None).unwrap().items.len(), 1, "{store}");
+
+        // Eight threads race one new id: one client, every caller gets it.
+        let raced = fundcore::ClientId::generate();
+        let start = std::sync::Barrier::new(8);
+        let results: Vec<Client> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let engine = engine.clone();
+                    let start = &start;
+                    scope.spawn(move || {
+                        start.wait();
+                        engine
+                            .register_client_with_id(
+                                raced,
+                                &format!("Cliente {i}"),
+                                "c@example.com",
+                                "+573001234568",
+                                Channel::Email,
+                            )
+                            .unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(
+            results.iter().all(|c| *c == results[0]),
+            "{store}: {results:?}"
+        );
+        assert_eq!(engine.clients(200, None).unwrap().items.len(), 2, "{store}");
+        drop(engine);
+        let engine = store.open(Config::default()).unwrap();
+        assert_eq!(engine.client(raced).unwrap(), results[0], "{store}: kept");
+    }
+}
+
+/// The chosen id must be a UUIDv7 (ids sort in creation order); bad contact data is refused as
+/// for register_client. Either way nothing is stored.
+#[test]
+fn a_chosen_client_id_that_is_not_a_uuid_v7_or_bad_contact_data_is_refused() {
+    for store in TestStore::each() {
+        let engine = store.open(Config::default()).unwrap();
+        let v4 = fundcore::ClientId(uuid::Uuid::from_u128(
+            0x0190_f0c2_0000_4000_8000_0000_0000_0001,
+        ));
+        let err = engine
+            .register_client_with_id(
+                v4,
+                "Ana",
+                "ana@example.com",
+                "+573001234567",
+                Channel::Email,
+            )
+            .unwrap_err();
+        assert_eq!(err.code(), "VALIDATION_ERROR", "{store}");
+        assert!(err.to_string().contains("client_id"), "{store}: {err}");
+        let id = fundcore::ClientId::generate();
+        let err = engine
+            .register_client_with_id(id, "", "ana@example.com", "+573001234567", Channel::Email)
+            .unwrap_err();
+        assert_eq!(err.code(), "VALIDATION_ERROR", "{store}");
+        assert_eq!(
+            engine.client(id).unwrap_err().code(),
+            "CLIENT_NOT_FOUND",
+            "{store}"
+        );
+        assert!(
+            engine.clients(200, None).unwrap().items.is_empty(),
+            "{store}"
+        );
+    }
+}

@@ -65,6 +65,7 @@ from fundcore._fundcore import (
     enable_metrics,
     format_cop,
     metrics,
+    new_client_id,
 )
 from fundcore._notifier import Notifier
 
@@ -118,4 +119,5 @@ __all__ = [
     "enable_metrics",
     "format_cop",
     "metrics",
+    "new_client_id",
 ]

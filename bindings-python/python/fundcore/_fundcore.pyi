@@ -222,6 +222,8 @@ def metrics() -> list[_Counter | _Histogram]:
     `{"name", "type": "histogram", "labels", "buckets": [(upper bound, cumulative count), ...,
     (inf, count)], "sum", "count"}`. Empty when metrics are not enabled.
     """
+def new_client_id() -> str:
+    """A new client id (a UUIDv7), for `Engine.register_client(..., client_id=...)`."""
 def format_cop(amount: _Amount) -> str:
     """Formats an amount for people, the Colombian way: `format_cop(Decimal("75000"))` is
     `"COP $75.000"`. Accepts `Decimal`, `int` or `str`.
@@ -680,9 +682,21 @@ class Engine:
     def fund(self, fund_id: int) -> Fund:
         """One fund. Raises `NotFoundError` (`FUND_NOT_FOUND`)."""
     def register_client(
-        self, name: str, email: str, phone: str, channel: Literal["email", "sms"]
+        self,
+        name: str,
+        email: str,
+        phone: str,
+        channel: Literal["email", "sms"],
+        *,
+        client_id: str | None = None,
     ) -> Client:
         """Registers a client with the initial balance. `channel` is `"email"` or `"sms"`.
+
+        With `client_id` (a UUIDv7 the caller made for this registration, e.g. with
+        `new_client_id()`), the id is the registration's idempotency key: with an id already
+        registered, the client is returned as stored and nothing changes, so the call can be
+        repeated after `OutcomeUnknownError` or a crash.
+
         Raises `ValidationError` (`VALIDATION_ERROR`, with `field`).
         """
     def client(self, client_id: str) -> Client:

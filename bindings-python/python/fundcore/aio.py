@@ -247,9 +247,17 @@ class Engine:
         """:meth:`fundcore.Engine.fund`."""
         return await self._call(fundcore.Engine.fund, fund_id)
 
-    async def register_client(self, name: str, email: str, phone: str, channel: Literal["email", "sms"]) -> Client:
+    async def register_client(
+        self,
+        name: str,
+        email: str,
+        phone: str,
+        channel: Literal["email", "sms"],
+        *,
+        client_id: str | None = None,
+    ) -> Client:
         """:meth:`fundcore.Engine.register_client`."""
-        return await self._call(fundcore.Engine.register_client, name, email, phone, channel)
+        return await self._call(fundcore.Engine.register_client, name, email, phone, channel, client_id=client_id)
 
     async def client(self, client_id: str) -> Client:
         """:meth:`fundcore.Engine.client`."""

@@ -191,7 +191,8 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
     /// The largest client, transaction or audit event id stored, so new ids sort after it.
     fn largest_id(&self) -> Result<uuid::Uuid>;
 
-    /// Adds a new client.
+    /// Adds a new client; a client whose id exists is left as it is (a registration repeated
+    /// under its id changes nothing).
     fn insert_client(&self, client: &Client) -> Result<()>;
 
     /// One client.

@@ -389,6 +389,11 @@ impl Store for SledStore {
     }
 
     fn insert_client(&self, client: &Client) -> Result<()> {
+        // Every change to a client holds its lock: the id cannot be taken between the two steps.
+        let _serialized = self.client_lock(client.id);
+        if self.clients.contains_key(client.id.as_bytes())? {
+            return Ok(());
+        }
         self.commit(&[Write::put(Table::Clients, client.id.as_bytes(), client)?])
     }
 
