@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 import fundcore
 
 from . import openapi
+from .auth import build_authenticator
 from .config import Settings
 from .dependencies import HostState, host_state, open_engine
 from .dispatcher import Dispatcher
@@ -37,7 +38,6 @@ from .middleware import RequestContextMiddleware
 from .notifiers import build_notifier
 from .rate_limit import RateLimiter
 from .routers import ROUTERS
-from .token import TokenVerifier
 
 log = logging.getLogger("fundcore_host")
 
@@ -48,11 +48,13 @@ DESCRIPTION = """
 REST host for the **fundcore** engine: fund subscriptions and cancellations for an asset
 manager's clients, with email/SMS notifications sent after each change commits.
 
-* Authenticate with `Authorization: Bearer <jwt>` (HS256; claims `sub`, `role` = `client` or
-  `admin`, `exp`). Admins may do everything; a client only reads and acts on its own id
-  (another client's id answers 404 `CLIENT_NOT_FOUND`, as if it did not exist), which includes
-  changing its own contact data and channel. Registering and listing clients, changing the fund
-  catalogue and reading the audit trail are for admins (403 `FORBIDDEN` for a client).
+* Authenticate with `Authorization: Bearer <jwt>`: the host's own token (HS256; claims `sub`,
+  `role` = `client` or `admin`, `exp`), or one of the configured OpenID Connect provider (RS256
+  or ES256, its role and client-id claims as configured). Admins may do everything; a client
+  only reads and acts on its own id (another client's id answers 404 `CLIENT_NOT_FOUND`, as if
+  it did not exist), which includes changing its own contact data and channel. Registering and
+  listing clients, changing the fund catalogue and reading the audit trail are for admins (403
+  `FORBIDDEN` for a client).
 * Every administrative change (`POST /funds`, `PATCH /funds/{fund_id}`,
   `PATCH /clients/{client_id}`) is recorded in the audit trail (`GET /audit`) with the token's
   subject as its actor and the request's `X-Request-ID` as its request id.
@@ -88,7 +90,7 @@ def create_app(
     state = HostState(
         settings=settings,
         rate_limiter=RateLimiter(settings.rate_limit_per_minute),
-        token_verifier=TokenVerifier(settings.jwt_secret.get_secret_value()),
+        authenticator=build_authenticator(settings),
     )
     metrics = HostMetrics()
     startup_failures: list[Exception] = []

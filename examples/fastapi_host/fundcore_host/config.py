@@ -8,18 +8,21 @@ value counts as unset. The README of the host lists them all (Configuration).
 
 from __future__ import annotations
 
+import json
 import logging
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, TypedDict
+from typing import Annotated, Literal, TypedDict
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 import fundcore
 import fundcore.aio
 
 from .logs import LogFormat
+from .token import ROLES, Role
 
 log = logging.getLogger("fundcore_host")
 
@@ -89,6 +92,27 @@ class SmsSettings:
     timeout_s: float = 10.0
 
 
+#: Hosts an OpenID Connect URL may name over plain ``http://`` (a provider on the same machine).
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    """The OpenID Connect provider whose tokens the host accepts (fundcore_host/auth/oidc.py)."""
+
+    issuer: str
+    audience: str
+    audience_claim: str = "aud"
+    jwks_url: str | None = None
+    role_claim: str = "role"
+    role_map: Mapping[str, Role] | None = None
+    client_id_claim: str = "sub"
+    leeway_s: float = 30.0
+    http_timeout_s: float = 5.0
+    jwks_cache_s: float = 3600.0
+    jwks_cooldown_s: float = 30.0
+
+
 class Settings(BaseSettings):
     """The host's settings; ``Settings()`` reads the environment, keywords override it."""
 
@@ -146,6 +170,32 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     #: ``text`` lines, or ``json``: one JSON object per line (fundcore_host/logs.py).
     log_format: LogFormat = "text"
+    # An OpenID Connect provider whose tokens are accepted beside the host's own (README: Signing
+    # in with an OpenID Connect provider). Only the issuer turns it on; the others need it.
+    #: The provider's ``iss``, exactly as its tokens write it; unset: only the host's own tokens.
+    oidc_issuer: str | None = None
+    #: Required with the issuer: what the audience claim of the provider's tokens must hold.
+    oidc_audience: str | None = None
+    #: The claim holding the audience: ``aud``, or ``client_id`` for Cognito's access tokens.
+    oidc_audience_claim: str = "aud"
+    #: The provider's JSON Web Key Set; unset: the ``jwks_uri`` of its discovery document.
+    oidc_jwks_url: str | None = None
+    #: The claim with the caller's role or roles (a dotted path reaches into objects).
+    oidc_role_claim: str = "role"
+    #: A JSON object from the provider's role or group names to ``client`` or ``admin``; unset:
+    #: the claim's values are the host's role names.
+    oidc_role_map: Annotated[dict[str, Role] | None, NoDecode] = None
+    #: The claim holding a client's fundcore client id (a provider's ``sub`` is not one).
+    oidc_client_id_claim: str = "sub"
+    #: Seconds of clock difference allowed for ``exp``, ``nbf`` and ``iat``.
+    oidc_leeway_s: float = Field(30, ge=0, le=300, allow_inf_nan=False)
+    #: Seconds a request waits at most for the provider's discovery document or keys.
+    oidc_http_timeout_s: float = Field(5, gt=0, le=60, allow_inf_nan=False)
+    #: Seconds the key set is used before it is fetched again.
+    oidc_jwks_cache_s: float = Field(3600, ge=1, le=86_400, allow_inf_nan=False)
+    #: Seconds between two fetches at least, whatever the tokens name (a flood of unknown key ids
+    #: causes at most one fetch per this time).
+    oidc_jwks_cooldown_s: float = Field(30, ge=1, le=3600, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -181,6 +231,62 @@ class Settings(BaseSettings):
             raise ValueError(f"must start with postgresql:// or postgres://, got {redact_url(value)!r}")
         return value
 
+    @field_validator("oidc_issuer", "oidc_jwks_url")
+    @classmethod
+    def _provider_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            parts = urllib.parse.urlsplit(value)
+            host = parts.hostname
+        except ValueError:
+            host = None
+        if host is None or parts.scheme not in ("https", "http") or parts.query or parts.fragment:
+            raise ValueError(f"must be an https:// URL without a query or fragment, got {value!r}")
+        if parts.scheme == "http" and host not in _LOOPBACK_HOSTS:
+            raise ValueError(f"must be https:// (plain http:// only for localhost), got {value!r}")
+        return value
+
+    @field_validator("oidc_role_map", mode="before")
+    @classmethod
+    def _role_map_json(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict) or not parsed:
+            raise ValueError(f'must be a JSON object such as {{"fundcore-admins": "admin"}}, got {value!r}')
+        return parsed
+
+    @field_validator("oidc_role_map")
+    @classmethod
+    def _role_map_not_empty(cls, value: dict[str, Role] | None) -> dict[str, Role] | None:
+        if value is not None and not value:
+            raise ValueError(f"must map at least one name to one of {', '.join(ROLES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _oidc_settings_together(self) -> Settings:
+        others = sorted(name for name in self.model_fields_set if name.startswith("oidc_") and name != "oidc_issuer")
+        if self.oidc_issuer is None:
+            if others:
+                names = ", ".join(env_name(name) for name in others)
+                raise ValueError(f"{names} set without FUNDCORE_OIDC_ISSUER: set the provider's issuer, or unset them")
+            return self
+        if self.oidc_audience is None:
+            raise ValueError(
+                "FUNDCORE_OIDC_AUDIENCE is required with FUNDCORE_OIDC_ISSUER: the audience the provider "
+                "issues the host's tokens for (an API identifier or an app client id)"
+            )
+        if self.oidc_jwks_cooldown_s > self.oidc_jwks_cache_s:
+            raise ValueError(
+                f"FUNDCORE_OIDC_JWKS_COOLDOWN_S ({self.oidc_jwks_cooldown_s:g}) must not be longer than "
+                f"FUNDCORE_OIDC_JWKS_CACHE_S ({self.oidc_jwks_cache_s:g})"
+            )
+        return self
+
     @classmethod
     def from_env(cls) -> Settings:
         """The settings of the environment; raises :class:`ConfigError` naming the variable."""
@@ -193,6 +299,25 @@ class Settings(BaseSettings):
     def jwt_secret_is_default(self) -> bool:
         """Whether tokens are signed with the built-in local development secret."""
         return self.jwt_secret.get_secret_value() == LOCAL_DEV_JWT_SECRET
+
+    @property
+    def oidc(self) -> OidcSettings | None:
+        """The OpenID Connect provider, when ``oidc_issuer`` is set."""
+        if self.oidc_issuer is None or self.oidc_audience is None:
+            return None
+        return OidcSettings(
+            issuer=self.oidc_issuer,
+            audience=self.oidc_audience,
+            audience_claim=self.oidc_audience_claim,
+            jwks_url=self.oidc_jwks_url,
+            role_claim=self.oidc_role_claim,
+            role_map=dict(self.oidc_role_map) if self.oidc_role_map is not None else None,
+            client_id_claim=self.oidc_client_id_claim,
+            leeway_s=self.oidc_leeway_s,
+            http_timeout_s=self.oidc_http_timeout_s,
+            jwks_cache_s=self.oidc_jwks_cache_s,
+            jwks_cooldown_s=self.oidc_jwks_cooldown_s,
+        )
 
     @property
     def smtp(self) -> SmtpSettings:
@@ -273,6 +398,21 @@ class Settings(BaseSettings):
             )
         elif len(self.jwt_secret.get_secret_value().encode()) < 32:
             log.warning("FUNDCORE_JWT_SECRET is shorter than 32 bytes; use a longer random secret")
+        oidc = self.oidc
+        if oidc is not None:
+            log.info(
+                "accepting the tokens of the OpenID Connect provider %s (audience %s, keys from %s)",
+                oidc.issuer,
+                oidc.audience,
+                oidc.jwks_url or "its discovery document",
+            )
+            clients_possible = oidc.role_map is None or "client" in oidc.role_map.values()
+            if clients_possible and oidc.client_id_claim == "sub":
+                log.warning(
+                    "FUNDCORE_OIDC_CLIENT_ID_CLAIM is sub: a client's token names its fundcore client id by "
+                    "the provider's subject, which is only right if the provider's subjects are fundcore "
+                    "client ids; set it to the claim that holds the client id (e.g. fundcore_client_id)"
+                )
         if self.smtp_host is None:
             log.warning("FUNDCORE_SMTP_HOST is not set: email notifications are written to the log, not sent")
         if self.sms_gateway_url is None:
@@ -298,5 +438,6 @@ def _explain(error: ValidationError) -> str:
         field = fields_by_alias.get(located, located)
         message = item["msg"].removeprefix("Value error, ")
         shown = "" if field in _SECRET_FIELDS or item["type"] == "value_error" else f", got {item['input']!r}"
-        problems.append(f"{env_name(field)}: {message}{shown}")
+        # a rule over several variables (no location) names them in its message
+        problems.append(f"{env_name(field)}: {message}{shown}" if located else message)
     return "; ".join(problems)

@@ -24,13 +24,12 @@ import fundcore
 import fundcore.aio
 
 from . import auth
-from .auth import Principal, bearer_scheme
+from .auth import Authenticator, Principal, bearer_scheme
 from .config import Settings
 from .dispatcher import Dispatcher
 from .errors import HostError
 from .models import MAX_TEXT_CHARS, QueryInt, Text
 from .rate_limit import RateLimiter, anonymous_key, principal_key
-from .token import TokenVerifier
 
 
 @dataclass
@@ -39,7 +38,7 @@ class HostState:
 
     settings: Settings
     rate_limiter: RateLimiter
-    token_verifier: TokenVerifier
+    authenticator: Authenticator
     engine: fundcore.aio.Engine | None = None
     dispatcher: Dispatcher | None = None
 
@@ -111,7 +110,7 @@ async def current_principal(
     state = host_state(request)
     locale = state.settings.locale
     try:
-        principal = auth.authenticate(state.token_verifier, credentials, locale)
+        principal = await auth.authenticate(state.authenticator, credentials, locale)
     except HostError:
         state.rate_limiter.check(anonymous_key(request), locale)
         raise

@@ -1,6 +1,9 @@
-"""Bearer tokens: HS256 JWTs with ``sub`` (client id, or any id for an admin), ``role`` and ``exp``.
+"""The host's own bearer tokens: HS256 JWTs signed with the shared secret FUNDCORE_JWT_SECRET,
+with ``sub`` (client id, or any id for an admin), ``role`` and ``exp``.
 
-Print a token for local use (reads FUNDCORE_JWT_SECRET like the server does)::
+``python -m fundcore_host.token`` mints one for scripts and tests (it reads FUNDCORE_JWT_SECRET
+like the server does). It is not a sign-in: people sign in through the OpenID Connect provider
+(README: Signing in with an OpenID Connect provider) or the host's accounts::
 
     python -m fundcore_host.token --role admin
     python -m fundcore_host.token --role client --sub 0190f0c2-...-client-id --ttl 3600
@@ -64,6 +67,10 @@ class TokenVerifier:
         self._max_entries = max_entries
         self._verified: dict[str, tuple[float, Claims]] = {}  # token -> (exp, claims)
 
+    def remembers(self, token: str) -> bool:
+        """Whether ``token`` was verified before and is still remembered (expired or not)."""
+        return token in self._verified
+
     def verify(self, token: str) -> Claims:
         """The token's claims; raises jwt.PyJWTError like ``decode_token``."""
         remembered = self._verified.get(token)
@@ -82,12 +89,23 @@ class TokenVerifier:
         return claims
 
 
+#: What the command says about itself: in its help, and on stderr with every token it prints.
+NOT_A_SIGN_IN = (
+    "mints a token with the shared secret (FUNDCORE_JWT_SECRET) for scripts and tests; this is not a "
+    "sign-in: people sign in through the OpenID Connect provider or the host's accounts"
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     from .config import Settings
 
     parser = argparse.ArgumentParser(
         prog="python -m fundcore_host.token",
-        description="Print a bearer token for the fundcore REST host (signed with FUNDCORE_JWT_SECRET).",
+        description=(
+            "Print a bearer token for the fundcore REST host, signed with the shared secret "
+            "FUNDCORE_JWT_SECRET, for scripts and tests. This is not a sign-in: people sign in "
+            "through the OpenID Connect provider (FUNDCORE_OIDC_ISSUER) or the host's accounts."
+        ),
     )
     parser.add_argument("--role", choices=ROLES, default="admin")
     parser.add_argument("--sub", help="client id (required for --role client); default 'admin' for admins")
@@ -100,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     if settings.jwt_secret_is_default:
         print("warning: FUNDCORE_JWT_SECRET is not set; signing with the local development secret", file=sys.stderr)
-    print(make_token(settings.jwt_secret.get_secret_value(), args.sub or "admin", args.role, args.ttl))
+    token = make_token(settings.jwt_secret.get_secret_value(), args.sub or "admin", args.role, args.ttl)
+    print(f"fundcore_host.token {NOT_A_SIGN_IN}", file=sys.stderr)
+    print(token)
     return 0
 
 

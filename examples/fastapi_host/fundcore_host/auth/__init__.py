@@ -3,8 +3,11 @@
 Rules (documented in the README):
 
 * ``GET /health``, ``GET /ready``, ``GET /metrics`` and the OpenAPI docs are public; everything
-  else needs ``Authorization: Bearer <jwt>`` (HS256, claims ``sub``, ``role`` in {client, admin}, ``exp``).
-  A missing, malformed, expired or wrongly signed token is **401 UNAUTHORIZED**.
+  else needs ``Authorization: Bearer <jwt>``: the host's own HS256 token (claims ``sub``,
+  ``role`` in {client, admin}, ``exp``; :mod:`.shared_secret`), or a token of the configured
+  OpenID Connect provider (:mod:`.oidc`); the token's issuer decides which (:mod:`.bearer`).
+  A missing, malformed, expired or wrongly signed token is **401 UNAUTHORIZED**; the log says
+  only the reason class, never the token.
 * An admin may call every endpoint for every client.
 * A client may read the fund catalogue and read/act on **its own** client id only
   (``sub`` == ``{id}``), its contact data and channel included. Any other client id answers
@@ -12,38 +15,42 @@ Rules (documented in the README):
   (``fundcore.client_not_found``), so a caller cannot learn whether another client exists.
 * Endpoints that only an admin may use (``POST /clients``, ``GET /clients``, ``POST /funds``,
   ``PATCH /funds/{id}``, ``GET /audit``) answer a client with **403 FORBIDDEN**.
+
+The package: ``principal.py`` (the caller, the refusal), ``shared_secret.py`` (the host's HS256
+tokens), ``oidc.py`` (the provider's tokens and keys), ``bearer.py`` (which verifier a token goes to).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 
-import jwt
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from .errors import HostError, host_message
-from .token import Role, TokenVerifier, is_role
+from ..errors import HostError, host_message
+from .bearer import Authenticator, build_authenticator
+from .principal import Principal, TokenRefusedError
+
+__all__ = [
+    "Principal",
+    "TokenRefusedError",
+    "Authenticator",
+    "build_authenticator",
+    "bearer_scheme",
+    "authenticate",
+    "require_admin",
+    "may_act_on",
+]
 
 log = logging.getLogger("fundcore_host.auth")
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
-    description="HS256 JWT with claims sub (client id), role (client|admin) and exp.",
+    description=(
+        "JWT: the host's own (HS256 with claims sub (client id), role (client|admin) and exp), or one "
+        "of the configured OpenID Connect provider (RS256/ES256; roles and client id from its claims)."
+    ),
 )
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller: the token's subject and role."""
-
-    sub: str
-    role: Role
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
 
 
 def _unauthorized(locale: str) -> HostError:
@@ -54,20 +61,19 @@ def _unauthorized(locale: str) -> HostError:
     )
 
 
-def authenticate(verifier: TokenVerifier, credentials: HTTPAuthorizationCredentials | None, locale: str) -> Principal:
+async def authenticate(
+    authenticator: Authenticator, credentials: HTTPAuthorizationCredentials | None, locale: str
+) -> Principal:
     """The caller a bearer token names; raises 401 UNAUTHORIZED for a missing, malformed,
-    expired or wrongly signed token, or one without a usable ``sub`` and ``role``."""
+    expired or wrongly signed token, or one without a usable subject and role. A refusal is
+    logged with its reason class only."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise _unauthorized(locale)
     try:
-        claims = verifier.verify(credentials.credentials)
-    except jwt.PyJWTError as exc:
-        log.info("rejected bearer token: %s", exc.__class__.__name__)
+        return await authenticator.principal(credentials.credentials)
+    except TokenRefusedError as refused:
+        log.info("rejected bearer token: %s (%s)", refused.reason, refused.verifier)
         raise _unauthorized(locale) from None
-    sub, role = claims.get("sub"), claims.get("role")
-    if not isinstance(sub, str) or not sub or not is_role(role):
-        raise _unauthorized(locale)
-    return Principal(sub=sub, role=role)
 
 
 def require_admin(principal: Principal, locale: str) -> None:
