@@ -108,7 +108,7 @@ def fetch_json(url: str, timeout_s: float) -> dict[str, Any]:
     body = bytearray()
     try:
         with opener.open(request, timeout=timeout_s) as response:
-            while chunk := response.read(65_536):
+            while chunk := response.read1(65_536):  # what has arrived: the deadline is checked as bytes trickle in
                 body += chunk
                 if len(body) > MAX_DOCUMENT_BYTES:
                     raise ProviderUnavailableError(f"larger than {MAX_DOCUMENT_BYTES} bytes")
