@@ -187,6 +187,36 @@ def test_token_command_prints_a_valid_token(tmp_path):
     assert bad.returncode != 0
 
 
+def test_the_token_command_says_it_is_for_scripts_and_tests_not_a_sign_in():
+    """In its help and on stderr with every token: the shared secret, scripts and tests, and
+    where people sign in instead. Only the token goes to stdout."""
+    import os
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "fundcore_host.token", *args],
+            env={**os.environ, "FUNDCORE_JWT_SECRET": SECRET},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+            cwd=os.path.dirname(os.path.dirname(__file__)),
+        )
+
+    said = [" ".join(run("--help").stdout.split()), run("--role", "admin").stderr.strip()]
+    for text in said:
+        assert "shared secret" in text and "FUNDCORE_JWT_SECRET" in text, text
+        assert "for scripts and tests" in text and "not a sign-in" in text, text
+        assert "OpenID Connect provider" in text and "the host's accounts" in text, text
+    assert said[1].startswith("fundcore_host.token mints a token with the shared secret"), said[1]
+    minted = run("--role", "client", "--sub", "abc")
+    (token,) = minted.stdout.splitlines()
+    assert jwt.decode(token, SECRET, algorithms=["HS256"])["sub"] == "abc"
+    assert token not in minted.stderr
+
+
 def test_refusal_comes_before_body_validation(api, two_clients):
     """Unauthenticated or cross-client calls are refused whatever the body looks like."""
     ana, bob = two_clients
