@@ -13,6 +13,7 @@ log, size limits), ``metrics.py`` (``GET /metrics``), ``errors.py`` (the error e
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -28,6 +29,7 @@ import fundcore
 
 from . import openapi
 from .auth import build_authenticator
+from .auth.accounts import Accounts
 from .config import Settings
 from .dependencies import HostState, host_state, open_engine
 from .dispatcher import Dispatcher
@@ -38,8 +40,12 @@ from .middleware import RequestContextMiddleware
 from .notifiers import build_notifier
 from .rate_limit import RateLimiter
 from .routers import ROUTERS
+from .routers import account as account_routes
 
 log = logging.getLogger("fundcore_host")
+
+#: Every router the app includes: the API's, and the host's own accounts (``/auth/*``).
+APP_ROUTERS = (*ROUTERS, account_routes.router)
 
 #: Where the Swagger UI files of /docs are served from.
 DOCS_ASSETS_URL = "/docs-assets"
@@ -117,6 +123,9 @@ def create_app(
             redact=settings.redact,
         )
         state.engine, state.dispatcher = opened, dispatcher
+        # the host's own accounts: their store is opened at its first use
+        state.accounts = Accounts.from_settings(settings)
+        log.info("accounts: %s", state.accounts.store.label)
         if start_dispatcher:
             dispatcher.start()
         metrics.start_mirroring()
@@ -127,6 +136,12 @@ def create_app(
         finally:
             dispatcher.stop()
             metrics.stop_mirroring()
+            accounts, state.accounts = state.accounts, None
+            if accounts is not None:
+                try:
+                    await asyncio.to_thread(accounts.close)
+                except Exception:
+                    log.exception("closing the account store at shutdown failed")
             try:
                 try:
                     await opened.flush()
@@ -150,7 +165,7 @@ def create_app(
     )
     app.state.host = state
     app.state.metrics = metrics
-    for router in ROUTERS:
+    for router in APP_ROUTERS:
         app.include_router(router)
 
     async def prometheus_metrics(request: Request) -> Response:
@@ -162,7 +177,7 @@ def create_app(
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     app.add_api_route("/metrics", prometheus_metrics, methods=["GET"], include_in_schema=False)
-    install_exception_handlers(app, settings.locale, [route for router in ROUTERS for route in router.routes])
+    install_exception_handlers(app, settings.locale, [route for router in APP_ROUTERS for route in router.routes])
     app.add_middleware(
         RequestContextMiddleware,
         locale=lambda: settings.locale,

@@ -196,6 +196,20 @@ class Settings(BaseSettings):
     #: Seconds between two fetches at least, whatever the tokens name (a flood of unknown key ids
     #: causes at most one fetch per this time).
     oidc_jwks_cooldown_s: float = Field(30, ge=1, le=3600, allow_inf_nan=False)
+    # The host's own accounts (README: The host's own accounts; fundcore_host/auth/accounts.py).
+    #: The accounts' SQLite file on the embedded store; unset: beside FUNDCORE_DATA
+    #: (``./data/fundcore-accounts.sqlite3``). On PostgreSQL they live in FUNDCORE_DATABASE_URL.
+    accounts_path: str | None = None
+    #: Seconds an access token of a sign-in or a refresh is valid.
+    access_token_ttl_s: int = Field(900, ge=30, le=86_400)
+    #: Seconds a sign-in's refresh tokens are valid (refreshing does not extend it).
+    refresh_token_ttl_s: int = Field(14 * 86_400, ge=60, le=366 * 86_400)
+    #: Sign-in attempts per account (email) in a window; past it, 429 until the window ends.
+    sign_in_max_per_account: int = Field(5, ge=1)
+    #: Sign-in attempts per client address in a window (a successful one is not counted).
+    sign_in_max_per_address: int = Field(20, ge=1)
+    #: Seconds of a sign-in window.
+    sign_in_window_s: int = Field(900, ge=1, le=86_400)
 
     @model_validator(mode="before")
     @classmethod

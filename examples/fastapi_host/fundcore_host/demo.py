@@ -24,6 +24,8 @@ from .token import make_token
 
 def banner(url: str, store: str, mail_dir: Path, sms_dir: Path, smtp: str, sms_url: str, token: str) -> str:
     auth = '-H "Authorization: Bearer $TOKEN"'
+    json_body = "-H 'Content-Type: application/json'"
+    field = "python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])'"
     return f"""
 fundcore REST host on {url}  (docs: {url}/docs, store: {store})
 Metrics (Prometheus text format, no token): {url}/metrics
@@ -32,10 +34,19 @@ Notifications are delivered for real, on loopback:
   email -> SMTP server {smtp}, each message kept as one .eml file in {mail_dir}/
   SMS   -> gateway {sms_url}, each message kept as one .json file in {sms_dir}/
 
-Admin token (24 h):
+Sign up as a client (the host's own accounts: the client is registered with its account),
+then sign in, from another terminal:
+  curl -s -X POST {url}/auth/sign-up {json_body} -d '{{"name":"Bea","email":"bea@example.com","phone":"+573001234568","channel":"email","password":"a long passphrase"}}'
+  SIGNED_IN=$(curl -s -X POST {url}/auth/sign-in {json_body} -d '{{"email":"bea@example.com","password":"a long passphrase"}}')
+  ACCESS=$(echo "$SIGNED_IN" | {field} access_token); CLIENT=$(echo "$SIGNED_IN" | {field} client_id)
+  curl -s {url}/clients/$CLIENT -H "Authorization: Bearer $ACCESS"
+  # POST /auth/refresh and /auth/sign-out take {{"refresh_token": ...}}; an operator (admin) account:
+  PYTHONPATH=examples/fastapi_host .venv/bin/python -m fundcore_host.accounts create-operator --email ops@example.com
+
+Admin token for scripts (24 h; minted with FUNDCORE_JWT_SECRET, not a sign-in):
   export TOKEN={token}
 
-Try, from another terminal:
+Or, with the admin token:
   curl -s {url}/funds {auth}
   CLIENT=$(curl -s -X POST {url}/clients {auth} -H 'Content-Type: application/json' -d '{{"name":"Ana","email":"ana@example.com","phone":"+573001234567","channel":"email"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
   curl -s -X POST {url}/clients/$CLIENT/subscriptions {auth} -H 'Content-Type: application/json' -d '{{"fund_id": 1, "amount": "80000"}}'

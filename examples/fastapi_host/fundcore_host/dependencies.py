@@ -25,6 +25,7 @@ import fundcore.aio
 
 from . import auth
 from .auth import Authenticator, Principal, bearer_scheme
+from .auth.accounts import Accounts
 from .config import Settings
 from .dispatcher import Dispatcher
 from .errors import HostError
@@ -41,6 +42,8 @@ class HostState:
     authenticator: Authenticator
     engine: fundcore.aio.Engine | None = None
     dispatcher: Dispatcher | None = None
+    #: The host's own accounts (routers/account.py).
+    accounts: Accounts | None = None
 
 
 #: Benchmark switch, read here only: ``1`` has the routes call the blocking engine through
@@ -129,6 +132,29 @@ async def admin(request: Request, principal: PrincipalDep) -> Principal:
 
 
 AdminDep = Annotated[Principal, Depends(admin)]
+
+
+# --------------------------------------------------------------------------- the host's own accounts
+
+
+async def public_caller(request: Request) -> str:
+    """A caller without a token (``/auth/*``): counted by the rate limiter under its peer
+    address, as a failed authentication is; 429 past its limit. Returns that address."""
+    state = host_state(request)
+    state.rate_limiter.check(anonymous_key(request), state.settings.locale)
+    return request.client.host if request.client else "unknown"
+
+
+async def accounts(request: Request) -> Accounts:
+    """The app's :class:`~fundcore_host.auth.accounts.Accounts`."""
+    found = host_state(request).accounts
+    if found is None:
+        raise RuntimeError("the accounts are not set up: build the app with fundcore_host.app.create_app")
+    return found
+
+
+PublicCallerAddress = Annotated[str, Depends(public_caller)]
+AccountsDep = Annotated[Accounts, Depends(accounts)]
 
 #: Passed to the engine as given: text that is not a client id names no client (404).
 ClientIdPath = Annotated[

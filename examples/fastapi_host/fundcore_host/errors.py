@@ -11,6 +11,10 @@ failures use ``UNAUTHORIZED`` (401), ``FORBIDDEN`` (403), ``NOT_FOUND`` (404, un
 ``METHOD_NOT_ALLOWED`` (405), ``PAYLOAD_TOO_LARGE`` (413), ``RATE_LIMITED`` (429),
 ``REQUEST_HEADERS_TOO_LARGE`` (431) and ``INTERNAL_ERROR`` (500); a request whose types do not
 fit its models is ``VALIDATION_ERROR`` (422) with one entry per offending field in ``errors``.
+The host's own accounts add ``INVALID_CREDENTIALS`` and ``INVALID_REFRESH_TOKEN`` (401) and
+``ACCOUNT_EXISTS`` (409); their store's failures are the engine's two 503 codes, with the host's
+texts (``STORAGE_ERROR``: nothing saved; ``OUTCOME_UNKNOWN``: a sign-up's client was registered and
+its account is not complete yet, which the same request repeated completes).
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ HOST_STATUS: dict[str, int] = {
     "RATE_LIMITED": 429,
     "REQUEST_HEADERS_TOO_LARGE": 431,
     "INTERNAL_ERROR": 500,
+    # the host's own accounts (routers/account.py)
+    "INVALID_CREDENTIALS": 401,
+    "INVALID_REFRESH_TOKEN": 401,
+    "ACCOUNT_EXISTS": 409,
 }
 
 #: The host's own messages, in the engine's locales.
@@ -63,6 +71,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "INTERNAL_ERROR": "Error interno del servidor",
         "BAD_JSON": "El cuerpo de la solicitud no es JSON válido",
         "DUPLICATE_KEY": "la clave aparece más de una vez en el cuerpo JSON",
+        "INVALID_CREDENTIALS": "El correo o la contraseña no son correctos",
+        "INVALID_REFRESH_TOKEN": "El token de renovación no es válido; inicie sesión de nuevo",
+        "ACCOUNT_EXISTS": "Ya existe una cuenta con este correo",
+        "ACCOUNT_STORE_FAILED": "Las cuentas no están disponibles en este momento; no se guardó nada, intente de nuevo",
+        "REGISTRATION_INCOMPLETE": (
+            "El cliente quedó registrado pero su cuenta no se pudo completar; repita la solicitud o inicie sesión"
+        ),
     },
     "en": {
         "VALIDATION_ERROR": "The request is not valid",
@@ -77,6 +92,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "INTERNAL_ERROR": "Internal server error",
         "BAD_JSON": "The request body is not valid JSON",
         "DUPLICATE_KEY": "the key appears more than once in the JSON body",
+        "INVALID_CREDENTIALS": "The email or the password is not correct",
+        "INVALID_REFRESH_TOKEN": "The refresh token is not valid; sign in again",
+        "ACCOUNT_EXISTS": "An account with this email exists already",
+        "ACCOUNT_STORE_FAILED": "Accounts are not available right now; nothing was saved, try again",
+        "REGISTRATION_INCOMPLETE": (
+            "The client was registered but its account could not be completed; repeat the request or sign in"
+        ),
     },
 }
 
