@@ -44,6 +44,9 @@ PG_SCHEMA = "fundcore_host"
 #: not race on the catalogue (``CREATE ... IF NOT EXISTS`` alone can fail with a duplicate).
 _PG_SCHEMA_LOCK = 0x66636F7265  # "fcore"
 
+#: The ``application_name`` of the account store's PostgreSQL connections (``pg_stat_activity``).
+APPLICATION_NAME = "fundcore-accounts"
+
 AccountStatus = Literal["pending", "active"]
 #: What happened to a refresh token presented for rotation.
 RotationOutcome = Literal["rotated", "unknown", "expired", "revoked", "reused"]
@@ -512,7 +515,11 @@ class PostgresAccountStore(AccountStore):
                 min_size=1,
                 max_size=self._max_connections,
                 timeout=self._timeout_s,
-                kwargs={"connect_timeout": max(1, round(self._timeout_s)), "autocommit": False},
+                kwargs={
+                    "connect_timeout": max(1, round(self._timeout_s)),
+                    "autocommit": False,
+                    "application_name": APPLICATION_NAME,
+                },
                 check=ConnectionPool.check_connection,
                 open=False,
                 name="fundcore-accounts",
