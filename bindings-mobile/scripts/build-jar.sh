@@ -1,50 +1,76 @@
 #!/usr/bin/env bash
-# Builds the JVM jar of the Kotlin bindings: the generated com.fundcore sources and the
-# hand-written extensions, compiled with kotlinc, plus the host's native library as a JNA
-# resource (linux-x86-64/libfundcore_mobile.so), so `java -cp fundcore-kotlin.jar:jna.jar:kotlin-stdlib.jar`
-# finds it without -Djna.library.path.
+# Builds the JVM artifact com.fundcore:fundcore with Maven (bindings-mobile/jvm/pom.xml): the jar
+# (compiled bindings, the host's native library as the JNA resource linux-x86-64/..., consumer
+# R8/ProGuard rules under META-INF/proguard/), the sources jar and the POM, installed into the
+# local Maven repository (~/.m2) so that any Maven or Gradle build on this machine can use the
+# coordinates. Then resolves, from those coordinates alone (bindings-mobile/tests/consumer/pom.xml),
+# the classpath the tests run with: the installed jar, kotlin-stdlib and JNA as the POM declares.
 #
 #   usage: build-jar.sh [release]     (default: debug build, as used by the tests)
-#   output: build/kotlin/fundcore-kotlin.jar
+#   output: build/jvm/fundcore-<version>.jar, fundcore-<version>-sources.jar,
+#           build/kotlin/classpath.txt (the consumer's runtime classpath)
 #
-# Needs: scripts/setup-kotlin.sh (kotlinc, JNA) and scripts/generate.sh run first.
+# Needs: Maven and a JDK (scripts/setup-kotlin.sh checks them), scripts/generate.sh run first.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 PROFILE="${1:-debug}"
-KOTLIN_HOME=build/tools/node_modules/kotlin-compiler
-JNA_JAR=/usr/share/java/jna.jar
-OUT=build/kotlin
+POM=bindings-mobile/jvm/pom.xml
 GEN=bindings-mobile/generated/kotlin/com/fundcore/fundcore_mobile.kt
+OUT=build/jvm
+CLASSPATH_FILE=build/kotlin/classpath.txt
+M2="${MAVEN_REPO_LOCAL:-$HOME/.m2/repository}"
+
+# The project's own version: the first <version> after the coordinates, a literal.
+VERSION="$(sed -n '/<artifactId>fundcore<\/artifactId>/,/<version>/s:.*<version>\(.*\)</version>.*:\1:p' "$POM" | head -n1)"
+[ -n "$VERSION" ] || { echo "build-jar: no <version> in $POM" >&2; exit 1; }
+CRATE_VERSION="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)"
+[ "$VERSION" = "$CRATE_VERSION" ] || { echo "build-jar: $POM version $VERSION is not the crate version $CRATE_VERSION" >&2; exit 1; }
 
 if [ "$PROFILE" = release ]; then
   cargo build -p fundcore-mobile --release
 fi
-LIB="${CARGO_TARGET_DIR:-target}/$PROFILE/libfundcore_mobile.so"
+LIB_DIR="${CARGO_TARGET_DIR:-target}/$PROFILE"
+LIB="$LIB_DIR/libfundcore_mobile.so"
 [ -f "$GEN" ] || { echo "build-jar: run bindings-mobile/scripts/generate.sh first" >&2; exit 1; }
 [ -f "$LIB" ] || { echo "build-jar: $LIB missing" >&2; exit 1; }
+if grep -q 'android\.os\.Build' "$GEN"; then
+  echo "build-jar: $GEN is the Android flavour (android.os.Build): it cannot run on a plain JVM" >&2
+  exit 1
+fi
 
+# JNA's resource prefix for this host (jna Platform.RESOURCE_PREFIX).
 case "$(uname -m)" in
   x86_64) JNA_PREFIX=linux-x86-64 ;;
   aarch64) JNA_PREFIX=linux-aarch64 ;;
   *) JNA_PREFIX="linux-$(uname -m)" ;;
 esac
 
-mkdir -p "$OUT"
-JAR="$OUT/fundcore-kotlin.jar"
-# Skip the (slow) kotlinc run when sources and library are unchanged since the last build.
-STAMP="$JAR.inputs"
-INPUTS="$(cat "$GEN" bindings-mobile/kotlin/com/fundcore/*.kt "$LIB" | sha256sum | cut -d' ' -f1) $PROFILE"
-if [ -f "$JAR" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$INPUTS" ]; then
+# Maven 3.8 prints colour resets even with -B; the filter keeps its real output and exit status.
+mvn_q() { mvn -q -B "$@" 2>&1 | sed 's/\x1b\[0m//g'; }
+
+JAR="$OUT/fundcore-$VERSION.jar"
+INSTALLED="$M2/com/fundcore/fundcore/$VERSION/fundcore-$VERSION.jar"
+# Skip Maven's (slow) Kotlin compile when nothing it reads changed and the installed copy is ours.
+STAMP="$OUT/inputs.sha256"
+INPUTS="$(cat "$POM" bindings-mobile/jvm/proguard/*.pro "$GEN" bindings-mobile/kotlin/com/fundcore/*.kt "$LIB" \
+  | sha256sum | cut -d' ' -f1) $PROFILE $JNA_PREFIX"
+if [ -f "$JAR" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$INPUTS" ] && cmp -s "$JAR" "$INSTALLED"; then
   echo "build-jar: $JAR is up to date"
-  exit 0
+else
+  rm -f "$STAMP"
+  mvn_q -f "$POM" -Dfundcore.native.dir="$PWD/$LIB_DIR" -Dfundcore.native.prefix="$JNA_PREFIX" install
+  echo "$INPUTS" > "$STAMP"
+  echo "build-jar: $JAR, $(basename "$JAR" .jar)-sources.jar ($JNA_PREFIX/libfundcore_mobile.so, $PROFILE), installed as com.fundcore:fundcore:$VERSION"
 fi
-rm -f "$STAMP"
-"$KOTLIN_HOME/bin/kotlinc" -nowarn -cp "$JNA_JAR" -d "$JAR" "$GEN" bindings-mobile/kotlin/com/fundcore/*.kt
-STAGE="$(mktemp -d)"
-trap 'rm -rf "$STAGE"' EXIT
-mkdir -p "$STAGE/$JNA_PREFIX"
-cp "$LIB" "$STAGE/$JNA_PREFIX/"
-jar uf "$JAR" -C "$STAGE" "$JNA_PREFIX"
-echo "$INPUTS" > "$STAMP"
-echo "build-jar: $JAR ($JNA_PREFIX/libfundcore_mobile.so, $PROFILE)"
+
+# The consumer's classpath, resolved from the coordinates; its fundcore jar must be this build.
+mkdir -p "$(dirname "$CLASSPATH_FILE")"
+mvn_q -f bindings-mobile/tests/consumer/pom.xml -Dfundcore.version="$VERSION" \
+  dependency:build-classpath -Dmdep.includeScope=runtime -Dmdep.outputFile="$PWD/$CLASSPATH_FILE"
+RESOLVED="$(tr ':' '\n' < "$CLASSPATH_FILE" | grep "/fundcore-$VERSION\.jar$" || true)"
+if [ -z "$RESOLVED" ] || ! cmp -s "$RESOLVED" "$JAR"; then
+  echo "build-jar: the consumer resolved '${RESOLVED:-no fundcore jar}', not the jar just built ($JAR)" >&2
+  exit 1
+fi
+echo "build-jar: consumer classpath in $CLASSPATH_FILE: $(tr ':' '\n' < "$CLASSPATH_FILE" | xargs -n1 basename | paste -sd' ')"

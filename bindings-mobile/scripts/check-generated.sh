@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Checks that the generated Swift and Kotlin sources expose every operation of docs/operations.md,
 # the records, the error cases of docs/errors.md and the notifier interface. Swift cannot be compiled on
-# this platform (no Swift toolchain): this grep-based check is what guards it here.
+# this platform (no Swift toolchain): this grep-based check is what guards it here. Both Kotlin
+# flavours are checked: the JVM one (compiled and tested here) and the Android one (not compiled
+# here: it needs the Android SDK), which must differ only in its cleaner.
 # Run after scripts/generate.sh. Exits non-zero, listing what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/../generated"
 
 SWIFT=swift/FundCore.swift
 KOTLIN=kotlin/com/fundcore/fundcore_mobile.kt
+KOTLIN_ANDROID=kotlin-android/com/fundcore/fundcore_mobile.kt
 missing=0
 need() { # file, fixed string
   if grep -qF -- "$2" "$1"; then return; fi
@@ -15,7 +18,7 @@ need() { # file, fixed string
   missing=$((missing + 1))
 }
 
-for f in "$SWIFT" swift/FundCoreFFI.h swift/FundCoreFFI.modulemap "$KOTLIN"; do
+for f in "$SWIFT" swift/FundCoreFFI.h swift/FundCoreFFI.modulemap "$KOTLIN" "$KOTLIN_ANDROID"; do
   [ -s "$f" ] || { echo "MISSING file $f"; exit 1; }
 done
 
@@ -70,29 +73,42 @@ done
 need "$SWIFT" "case Retryable(reason: String"
 need "$SWIFT" "case Permanent(reason: String"
 
-# --- Kotlin (package com.fundcore)
-need "$KOTLIN" "package com.fundcore"
-need "$KOTLIN" "constructor(\`path\`: kotlin.String)"
-for op in funds fund registerClient client subscribe cancel subscriptions history transaction \
-          notifications dispatchNotifications retryFailedNotifications flush locale temporary withConfig \
-          createFund updateFund updateClient clients auditEvents; do
-  need "$KOTLIN" "fun \`$op\`("
-done
-need "$KOTLIN" "public interface Notifier"
-need "$KOTLIN" "public typealias Amount = java.math.BigDecimal"
-need "$KOTLIN" "@Throws(FundException::class)override fun \`funds\`(): List<Fund>"
-need "$KOTLIN" "fun \`updateFund\`(\`id\`: kotlin.Long, \`name\`: kotlin.String? = null, \`minimum\`: Amount? = null, \`active\`: kotlin.Boolean? = null, \`actor\`: kotlin.String, \`requestId\`: kotlin.String? = null)"
-for record in AuditEvent ClientPage AuditEventPage; do
-  need "$KOTLIN" "data class $record ("
-done
-need "$KOTLIN" "val \`before\`: Map<kotlin.String, kotlin.String>"
-need "$KOTLIN" "enum class AuditAction"
-need "$KOTLIN" "sealed class FundException"
-for c in ValidationException BelowMinimum InsufficientBalance AlreadySubscribed NotSubscribed FundInactive \
-         IdempotencyKeyReused FundAlreadyExists ClientNotFound FundNotFound TransactionNotFound StorageException \
-         OutcomeUnknown; do
-  need "$KOTLIN" "class $c("
-done
+# --- Kotlin (package com.fundcore), the same API in both flavours
+check_kotlin() { # file
+  local K="$1"
+  need "$K" "package com.fundcore"
+  need "$K" "constructor(\`path\`: kotlin.String)"
+  for op in funds fund registerClient client subscribe cancel subscriptions history transaction \
+            notifications dispatchNotifications retryFailedNotifications flush locale temporary withConfig \
+            createFund updateFund updateClient clients auditEvents; do
+    need "$K" "fun \`$op\`("
+  done
+  need "$K" "public interface Notifier"
+  need "$K" "public typealias Amount = java.math.BigDecimal"
+  need "$K" "@Throws(FundException::class)override fun \`funds\`(): List<Fund>"
+  need "$K" "fun \`updateFund\`(\`id\`: kotlin.Long, \`name\`: kotlin.String? = null, \`minimum\`: Amount? = null, \`active\`: kotlin.Boolean? = null, \`actor\`: kotlin.String, \`requestId\`: kotlin.String? = null)"
+  for record in AuditEvent ClientPage AuditEventPage; do
+    need "$K" "data class $record ("
+  done
+  need "$K" "val \`before\`: Map<kotlin.String, kotlin.String>"
+  need "$K" "enum class AuditAction"
+  need "$K" "sealed class FundException"
+  for c in ValidationException BelowMinimum InsufficientBalance AlreadySubscribed NotSubscribed FundInactive \
+           IdempotencyKeyReused FundAlreadyExists ClientNotFound FundNotFound TransactionNotFound StorageException \
+           OutcomeUnknown; do
+    need "$K" "class $c("
+  done
+}
+check_kotlin "$KOTLIN"
+check_kotlin "$KOTLIN_ANDROID"
+# The flavours: Android's SystemCleaner in one, nothing of Android in the other (it runs on a JVM).
+need "$KOTLIN_ANDROID" "import android.os.Build"
+need "$KOTLIN_ANDROID" "android.system.SystemCleaner.cleaner()"
+need "$KOTLIN" "java.lang.ref.Cleaner.create()"
+if grep -nE '(^import |[^.[:alnum:]_])androidx?\.' "$KOTLIN" >&2; then
+  echo "UNEXPECTED in $KOTLIN: Android classes (the JVM flavour must run on a plain JVM)" >&2
+  missing=$((missing + 1))
+fi
 
 if [ "$missing" -ne 0 ]; then
   echo "check-generated: $missing declaration(s) missing" >&2

@@ -9,12 +9,13 @@
 # not part of the API (its FfiConverter interface itself uses ULong), so it is left out, as are
 # members compiled from Kotlin `internal` ones (their JVM names end in `$main`).
 #
-#   usage: check-java-api.sh [jar]      (default: build/kotlin/fundcore-kotlin.jar)
+#   usage: check-java-api.sh [jar]      (default: the fundcore jar of build/kotlin/classpath.txt,
+#                                        i.e. the installed one a consumer resolves)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-JAR="${1:-build/kotlin/fundcore-kotlin.jar}"
-[ -f "$JAR" ] || { echo "check-java-api: $JAR missing (make kotlin-jar)" >&2; exit 1; }
+JAR="${1:-$(tr ':' '\n' < build/kotlin/classpath.txt 2>/dev/null | grep -E '/fundcore-[^/]*\.jar$' || true)}"
+[ -n "$JAR" ] && [ -f "$JAR" ] || { echo "check-java-api: ${JAR:-the fundcore jar} missing (make kotlin-jar)" >&2; exit 1; }
 
 PLUMBING='^com\.fundcore\.(FfiConverter|Uniffi|uniffi|RustBuffer|ForeignBytes|InternalException|IntegrityCheckingUniffiLib|Disposable|NoHandle|JavaLangRefClean)|\$(UniffiCleanAction|ErrorHandler)$'
 mapfile -t classes < <(jar tf "$JAR" | grep -E '^com/fundcore/[^/]+\.class$' | sed -e 's/\.class$//' -e 's#/#.#g' | grep -vE "$PLUMBING")
