@@ -9,7 +9,7 @@ KOTLIN_OUT  := build/kotlin
 # from the installed artifact's POM (bindings-mobile/scripts/build-jar.sh writes it).
 JVM_CP      := $$(cat $(KOTLIN_OUT)/classpath.txt)
 KOTLIN_RUN  := java -cp $(JVM_CP)
-.PHONY: setup-kotlin mobile-generate kotlin-jar kotlin-example test-java test-kotlin test-swift
+.PHONY: setup-kotlin mobile-generate kotlin-jar kotlin-example test-java test-kotlin test-swift lint-mobile
 
 # Kotlin compiler 2.4.20 (npm, into build/tools); checks Java 17 and Maven; quick when present.
 setup-kotlin:
@@ -53,3 +53,10 @@ kotlin-example: kotlin-jar
 # declares, and package-xcframework.sh writes the zip's SHA-256 into Package.swift.
 test-swift: mobile-generate
 	bindings-mobile/scripts/check-swift.sh
+
+# The binding's scripts: shellcheck (Debian's, installed when missing) and ruff on the Python helper.
+lint-mobile: host-lint-deps
+	scripts/apt-install.sh shellcheck
+	shellcheck bindings-mobile/scripts/*.sh scripts/setup-kotlin.sh
+	$(VENV)/bin/ruff check bindings-mobile/scripts
+	$(VENV)/bin/ruff format --check bindings-mobile/scripts

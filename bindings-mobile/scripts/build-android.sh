@@ -28,8 +28,9 @@ cargo ndk -P "$MIN_SDK" -t arm64-v8a -t armeabi-v7a -t x86_64 -t x86 -o "$JNILIB
   build -p fundcore-mobile --release
 
 # 16 KB pages exist on 64-bit devices: every LOAD segment of those libraries must be aligned.
-READELF="$(ls "$ANDROID_NDK_HOME"/toolchains/llvm/prebuilt/*/bin/llvm-readelf 2>/dev/null | head -n1 || true)"
-READELF="${READELF:-readelf}"
+readelfs=("$ANDROID_NDK_HOME"/toolchains/llvm/prebuilt/*/bin/llvm-readelf)
+READELF=readelf
+if [ -x "${readelfs[0]}" ]; then READELF="${readelfs[0]}"; fi
 for abi in arm64-v8a x86_64; do
   lib="$JNILIBS/$abi/libfundcore_mobile.so"
   aligns="$("$READELF" -lW "$lib" | awk '$1 == "LOAD" { print $NF }')"

@@ -8,11 +8,12 @@
 #
 #   bindings-mobile/scripts/build-xcframework.sh            # release build
 #
-# Output (gitignored):
+# Output:
 #   bindings-mobile/apple/FundCoreFFI.xcframework
 #   bindings-mobile/apple/Sources/FundCore/FundCore.swift
-# Then add bindings-mobile/apple as a local Swift package in Xcode (File > Add Package
-# Dependencies > Add Local...) and `import FundCore`.
+# Then bindings-mobile/scripts/package-xcframework.sh zips the XCFramework for a release and
+# writes its checksum into Package.swift (whose binaryTarget downloads the release); to try the
+# local XCFramework instead, point the binaryTarget at `path: "FundCoreFFI.xcframework"`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -61,4 +62,4 @@ xcodebuild -create-xcframework \
 mkdir -p "$APPLE/Sources/FundCore"
 cp "$WORK/gen/FundCore.swift" "$APPLE/Sources/FundCore/FundCore.swift"
 echo "build-xcframework: $APPLE/FundCoreFFI.xcframework and $APPLE/Sources/FundCore/FundCore.swift"
-echo "check: (cd $APPLE && swift build)"
+echo "next: bindings-mobile/scripts/package-xcframework.sh (release zip and checksum)"

@@ -19,7 +19,7 @@ problems=0
 problem() { echo "check-jar: $*" >&2; problems=$((problems + 1)); }
 
 jar_path="$(printf '%s\n' "${entries[@]}" | grep -E '/fundcore-[0-9][^/]*\.jar$' || true)"
-[ -n "$jar_path" ] && [ -f "$jar_path" ] || { echo "check-jar: no fundcore jar in $CP_FILE" >&2; exit 1; }
+if [ -z "$jar_path" ] || [ ! -f "$jar_path" ]; then echo "check-jar: no fundcore jar in $CP_FILE" >&2; exit 1; fi
 sources="${jar_path%.jar}-sources.jar"
 pom="${jar_path%.jar}.pom"
 

@@ -15,8 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 JAR="${1:-$(tr ':' '\n' < build/kotlin/classpath.txt 2>/dev/null | grep -E '/fundcore-[^/]*\.jar$' || true)}"
-[ -n "$JAR" ] && [ -f "$JAR" ] || { echo "check-java-api: ${JAR:-the fundcore jar} missing (make kotlin-jar)" >&2; exit 1; }
+if [ -z "$JAR" ] || [ ! -f "$JAR" ]; then echo "check-java-api: ${JAR:-the fundcore jar} missing (make kotlin-jar)" >&2; exit 1; fi
 
+# shellcheck disable=SC2016 # a regular expression: \$ is a literal dollar
 PLUMBING='^com\.fundcore\.(FfiConverter|Uniffi|uniffi|RustBuffer|ForeignBytes|InternalException|IntegrityCheckingUniffiLib|Disposable|NoHandle|JavaLangRefClean)|\$(UniffiCleanAction|ErrorHandler)$'
 mapfile -t classes < <(jar tf "$JAR" | grep -E '^com/fundcore/[^/]+\.class$' | sed -e 's/\.class$//' -e 's#/#.#g' | grep -vE "$PLUMBING")
 [ "${#classes[@]}" -gt 0 ] || { echo "check-java-api: no com.fundcore classes in $JAR" >&2; exit 1; }

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 DIRECTIVE = re.compile(r"^[ \t]*#[^\n]*(?:\\\n[^\n]*)*", re.M)
@@ -54,7 +55,7 @@ def main() -> int:
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    header = open(sys.argv[1], encoding="utf-8").read()
+    header = Path(sys.argv[1]).read_text(encoding="utf-8")
     names = functions(header)
     if not names:
         print(f"ffi_functions: no function declarations in {sys.argv[1]}", file=sys.stderr)
