@@ -48,6 +48,7 @@ __all__ = [
     "enable_metrics",
     "format_cop",
     "metrics",
+    "new_client_id",
 ]
 
 __version__: str
