@@ -121,7 +121,7 @@ def test_every_endpoint_returns_its_response_model():
     }
     app = create_app(Settings(jwt_secret="x" * 40), engine=make_engine())
     routes = [route for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)]
-    assert len(routes) == 15
+    assert len(routes) == 16
     for route in routes:
         returned = typing.get_type_hints(route.endpoint)["return"]
         assert route.response_model == returned, route.path

@@ -1,5 +1,5 @@
-"""The fund catalogue: ``GET /funds`` (every caller), ``POST /funds`` and
-``PATCH /funds/{fund_id}`` (admins; each change is recorded in the audit trail)."""
+"""The fund catalogue: ``GET /funds`` and ``GET /funds/{fund_id}`` (every caller), ``POST /funds``
+and ``PATCH /funds/{fund_id}`` (admins; each change is recorded in the audit trail)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,18 @@ router = APIRouter(route_class=MoneySafeRoute, tags=["funds"])
 async def list_funds(principal: PrincipalDep, engine: EngineDep) -> list[FundOut]:
     funds = await engine.funds()
     return FundList.validate_python(wire_forms(funds))
+
+
+@router.get(
+    "/funds/{fund_id}",
+    summary="A fund of the catalogue",
+    description="An id that names no fund is the engine's `FUND_NOT_FOUND`.",
+    operation_id="getFund",
+    responses=error_responses(401, 404, 422, 429, 503),
+)
+async def get_fund(fund_id: FundIdPath, principal: PrincipalDep, engine: EngineDep) -> FundOut:
+    fund = await engine.fund(fund_id)
+    return FundOut.from_record(fund)
 
 
 @router.post(
