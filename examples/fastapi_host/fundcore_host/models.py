@@ -3,7 +3,10 @@
 Request models check types only (a JSON string, integer or null where the document says so, no
 unknown field, no JSON number with a fraction) and cap the size of what a request carries; every
 value is decided by the engine, which answers a request exactly as it answers the same call from
-Python. The document takes what it states about the values from ``fundcore``.
+Python. The document states the engine's rules on each value (lengths, patterns, ranges, enums),
+built from ``fundcore``'s constants, so that every value it admits is one the engine accepts: a
+request the document admits is never refused as invalid (tests/test_schemathesis.py), only for
+the state of the store (an unknown id, a balance, a fund's minimum).
 
 Response models are what every handler returns: each record's ``to_dict()`` (the engine's own
 wire format) is validated against its model, and FastAPI serializes the model, so a record that
@@ -68,6 +71,174 @@ def _digits_only(value: object) -> object:
 QueryInt = Annotated[int, BeforeValidator(_digits_only), AfterValidator(_within_query_cap)]
 #: A text value within :data:`MAX_TEXT_CHARS`.
 Text = Annotated[StrictStr, Field(max_length=MAX_TEXT_CHARS)]
+
+# --------------------------------------------------------------------------- the engine's rules
+
+# What the document states about a request's values: the rules of the engine (core/src/client.rs,
+# money.rs, rules.rs; docs/rules.md, Limits and defaults) in JSON Schema, each built from
+# ``fundcore``'s constants. Every value a schema admits is one the engine accepts (tested with
+# hypothesis against the engine in tests/test_document_rules.py); where the engine is more lenient
+# than a plain pattern can say (surrounding white space, leading zeros, letter case), a schema
+# admits the plain form only, except for names (below). The host does not check these rules
+# itself: the engine refuses a value the document does not admit, in its own words, as it does
+# for the same call from Python. Patterns use only what ECMA-262, Python's ``re`` and Rust's regex
+# read alike: explicit ``\uXXXX`` classes, ``^`` and ``$``, no ``\s``, ``\d``, ``\w`` or ``.``.
+
+#: Control characters (Unicode's Cc, as Rust's ``char::is_control``): in no name.
+_CONTROL = ((0x00, 0x1F), (0x7F, 0x9F))
+#: White space as the engine trims it (Unicode's White_Space, as Rust's ``str::trim``).
+_WHITE_SPACE = (
+    (0x09, 0x0D),
+    (0x20, 0x20),
+    (0x85, 0x85),
+    (0xA0, 0xA0),
+    (0x1680, 0x1680),
+    (0x2000, 0x200A),
+    (0x2028, 0x2029),
+    (0x202F, 0x202F),
+    (0x205F, 0x205F),
+    (0x3000, 0x3000),
+)
+
+
+def _characters(*ranges: tuple[int, int]) -> str:
+    """The inside of a character class holding ``ranges`` (merged), each code point written
+    ``\\uXXXX``."""
+    merged: list[list[int]] = []
+    for low, high in sorted(ranges):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    return "".join(
+        f"\\u{low:04x}"
+        if low == high
+        else f"\\u{low:04x}-\\u{high:04x}"
+        if high > low + 1
+        else f"\\u{low:04x}\\u{high:04x}"
+        for low, high in merged
+    )
+
+
+def _name_pattern(max_chars: int) -> str:
+    """A name as the engine reads it: trimmed, 1 to ``max_chars`` characters without a control
+    character. The white space around it is admitted: some of it is control characters (tab,
+    line feed), which a pattern refusing every control character would refuse while the engine
+    trims them (and random text often has them at its ends)."""
+    control, blank = _characters(*_CONTROL), _characters(*_WHITE_SPACE)
+    visible = f"[^{_characters(*_CONTROL, *_WHITE_SPACE)}]"
+    inner = f"(?:[^{control}]{{0,{max_chars - 2}}}{visible})?" if max_chars >= 2 else ""
+    return f"^[{blank}]*{visible}{inner}[{blank}]*$"
+
+
+#: A client's or a fund's name (the engine's ``validate_name``).
+NAME_PATTERN = _name_pattern(fundcore.MAX_NAME_CHARS)
+#: An email address: the ASCII part of the engine's rule (one ``@``; a local part of 1 to
+#: ``MAX_EMAIL_LOCAL_BYTES`` visible characters; a dotted domain of letters, digits and ``-``),
+#: at most ``MAX_EMAIL_CHARS`` characters (the schema's ``maxLength``). The engine also accepts
+#: addresses with other letters, and trims white space around one.
+EMAIL_PATTERN = (
+    f"^[\\u0021-\\u003f\\u0041-\\u007e]{{1,{fundcore.MAX_EMAIL_LOCAL_BYTES}}}@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)+$"
+)
+#: A phone number in E.164: ``+``, a digit other than 0, then the rest of ``MIN_PHONE_DIGITS`` to
+#: ``MAX_PHONE_DIGITS`` digits.
+PHONE_PATTERN = f"^\\+[1-9][0-9]{{{fundcore.MIN_PHONE_DIGITS - 1},{fundcore.MAX_PHONE_DIGITS - 1}}}$"
+
+
+def _any_digits(count: int) -> str:
+    return "" if count == 0 else "[0-9]" if count == 1 else f"[0-9]{{{count}}}"
+
+
+def _digit_range(low: int, high: int) -> str:
+    return str(low) if low == high else f"[{low}-{high}]"
+
+
+def _same_length_up_to(limit: str, lowest_first: int) -> str:
+    """``len(limit)`` digits, the first at least ``lowest_first``, whose value is at most ``limit``."""
+    first, rest = int(limit[0]), limit[1:]
+    if rest == "9" * len(rest):
+        return _digit_range(lowest_first, first) + _any_digits(len(rest))
+    below = [_digit_range(lowest_first, first - 1) + _any_digits(len(rest))] if first > lowest_first else []
+    return "(?:" + "|".join([*below, limit[0] + _same_length_up_to(rest, 0)]) + ")"
+
+
+def _integers_up_to(limit: int) -> str:
+    """The integers from 1 to ``limit``, written without leading zeros."""
+    digits = str(limit)
+    if digits == "9" * len(digits):
+        return f"[1-9][0-9]{{0,{len(digits) - 1}}}" if len(digits) > 1 else "[1-9]"
+    shorter = [f"[1-9][0-9]{{0,{len(digits) - 2}}}" if len(digits) > 2 else "[1-9]"] if len(digits) > 1 else []
+    return "|".join([*shorter, _same_length_up_to(digits, 1)])
+
+
+def _amount_pattern(maximum: Decimal, minor_digits: int) -> str:
+    """Decimal text of an amount the engine accepts: more than zero, at most ``maximum``, with at
+    most ``minor_digits`` decimals, written plainly (no sign, no leading zero before another
+    digit, a decimal point only with digits after it)."""
+    whole = int(maximum)
+    if whole != maximum or whole < 1:
+        raise ValueError(f"the amount pattern expects a whole maximum of at least 1, not {maximum}")
+    fraction = f"(?:\\.[0-9]{{1,{minor_digits}}})?"
+    # below 1: a fraction that is not zero (a digit other than 0 among its first places)
+    below_one = "|".join(
+        "0" * zeros + "[1-9]" + (f"[0-9]{{0,{minor_digits - 1 - zeros}}}" if minor_digits - 1 - zeros else "")
+        for zeros in range(minor_digits)
+    )
+    alternatives = [f"0\\.(?:{below_one})", f"{whole}(?:\\.0{{1,{minor_digits}}})?"]
+    if whole > 1:
+        alternatives.insert(0, f"(?:{_integers_up_to(whole - 1)}){fraction}")
+    return f"^(?:{'|'.join(alternatives)})$"
+
+
+#: An amount written as a string (``"80000"``, ``"80000.5"``, ``"0.01"``).
+AMOUNT_PATTERN = _amount_pattern(fundcore.MAX_AMOUNT, fundcore.MINOR_DIGITS)
+#: The largest amount, as a JSON integer.
+MAX_AMOUNT_INTEGER = int(fundcore.MAX_AMOUNT)
+
+# The request fields' types: the host checks the type and caps the size (``Text``); the
+# schema is the engine's rule. ``routers/`` and any new request body use these.
+
+#: A name: 1 to ``MAX_NAME_CHARS`` characters once trimmed (:data:`NAME_PATTERN`).
+Name = Annotated[
+    Text,
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_TEXT_CHARS, "pattern": NAME_PATTERN}),
+]
+#: An email address (its ASCII form, :data:`EMAIL_PATTERN`).
+Email = Annotated[
+    Text, WithJsonSchema({"type": "string", "maxLength": fundcore.MAX_EMAIL_CHARS, "pattern": EMAIL_PATTERN})
+]
+#: A phone number in E.164.
+Phone = Annotated[
+    Text,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1 + fundcore.MIN_PHONE_DIGITS,
+            "maxLength": 1 + fundcore.MAX_PHONE_DIGITS,
+            "pattern": PHONE_PATTERN,
+        }
+    ),
+]
+#: A channel's name (the engine also reads it in any letter case, trimmed).
+ChannelName = Annotated[Text, WithJsonSchema({"type": "string", "enum": list(fundcore.CHANNELS)})]
+#: A category's name (the engine also reads it in any letter case, trimmed).
+CategoryName = Annotated[Text, WithJsonSchema({"type": "string", "enum": list(fundcore.CATEGORIES)})]
+#: An amount as a string, or as a JSON integer.
+AmountText = Annotated[Text, WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN})]
+AmountInteger = Annotated[
+    StrictInt, WithJsonSchema({"type": "integer", "exclusiveMinimum": 0, "maximum": MAX_AMOUNT_INTEGER})
+]
+#: An idempotency key as a header carries it: 1 to ``MAX_IDEMPOTENCY_KEY_CHARS`` characters, no
+#: control character, none of them a space at either end (HTTP drops those, so a key of spaces
+#: would arrive empty).
+_KEY_END = f"[^{_characters(*_CONTROL, (0x20, 0x20))}]"
+IDEMPOTENCY_KEY_PATTERN = f"^{_KEY_END}(?:[^{_characters(*_CONTROL)}]*{_KEY_END})?$"
+IDEMPOTENCY_KEY_SCHEMA: JsonDict = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": fundcore.MAX_IDEMPOTENCY_KEY_CHARS,
+    "pattern": IDEMPOTENCY_KEY_PATTERN,
+}
 
 # --------------------------------------------------------------------------- requests
 
@@ -148,13 +319,17 @@ class _ChangeBody(_JsonBody):
         return _refuse_null(value)
 
 
-_NAME_DESCRIPTION = f"1 to {fundcore.MAX_NAME_CHARS} characters (trimmed), no control characters"
-_EMAIL_DESCRIPTION = f"a plain address, at most {fundcore.MAX_EMAIL_CHARS} characters"
+_NAME_DESCRIPTION = (
+    f"1 to {fundcore.MAX_NAME_CHARS} characters once the white space around them is trimmed, no control character"
+)
+_EMAIL_DESCRIPTION = (
+    f"a plain address of at most {fundcore.MAX_EMAIL_CHARS} characters: 1 to {fundcore.MAX_EMAIL_LOCAL_BYTES} "
+    "visible ASCII characters, `@`, a dotted domain of letters, digits and `-`"
+)
 _PHONE_DESCRIPTION = (
     f"E.164: `+` and {fundcore.MIN_PHONE_DIGITS} to {fundcore.MAX_PHONE_DIGITS} digits, e.g. +573001234567"
 )
 _CHANNEL_DESCRIPTION = "where notifications go: the email or the phone"
-_CHANNEL_SCHEMA: JsonDict = {"enum": list(fundcore.CHANNELS)}
 _MINIMUM_DESCRIPTION = (
     f"COP, more than zero and at most {fundcore.MAX_AMOUNT:f}: a decimal string with at most "
     f"{fundcore.MINOR_DIGITS} decimals or a JSON integer; JSON floats are refused"
@@ -169,10 +344,10 @@ class RegisterClientRequest(_JsonBody):
         },
     )
 
-    name: Text = Field(..., description=_NAME_DESCRIPTION)
-    email: Text = Field(..., description=_EMAIL_DESCRIPTION)
-    phone: Text = Field(..., description=_PHONE_DESCRIPTION)
-    channel: Text = Field(..., description=_CHANNEL_DESCRIPTION, json_schema_extra=_CHANNEL_SCHEMA)
+    name: Name = Field(..., description=_NAME_DESCRIPTION)
+    email: Email = Field(..., description=_EMAIL_DESCRIPTION)
+    phone: Phone = Field(..., description=_PHONE_DESCRIPTION)
+    channel: ChannelName = Field(..., description=_CHANNEL_DESCRIPTION)
 
 
 class CreateFundRequest(_JsonBody):
@@ -182,11 +357,9 @@ class CreateFundRequest(_JsonBody):
     )
 
     id: StrictInt = Field(..., description="the new fund's id (one already taken is FUND_ALREADY_EXISTS)")
-    name: Text = Field(..., description=_NAME_DESCRIPTION)
-    minimum: Text | StrictInt = Field(..., description=_MINIMUM_DESCRIPTION, examples=["100000.00"])
-    category: Text = Field(
-        ..., description="the fund's category", json_schema_extra={"enum": list(fundcore.CATEGORIES)}
-    )
+    name: Name = Field(..., description=_NAME_DESCRIPTION)
+    minimum: AmountText | AmountInteger = Field(..., description=_MINIMUM_DESCRIPTION, examples=["100000.00"])
+    category: CategoryName = Field(..., description="the fund's category")
 
 
 class UpdateFundRequest(_ChangeBody):
@@ -194,8 +367,8 @@ class UpdateFundRequest(_ChangeBody):
 
     model_config = ConfigDict(json_schema_extra=_change_schema({"minimum": "90000"}))
 
-    name: Text | SkipJsonSchema[None] = Field(None, description=_NAME_DESCRIPTION)
-    minimum: Text | StrictInt | SkipJsonSchema[None] = Field(
+    name: Name | SkipJsonSchema[None] = Field(None, description=_NAME_DESCRIPTION)
+    minimum: AmountText | AmountInteger | SkipJsonSchema[None] = Field(
         None,
         description=_MINIMUM_DESCRIPTION + "; applies to subscriptions made afterwards",
         examples=["90000.00"],
@@ -210,13 +383,11 @@ class UpdateClientRequest(_ChangeBody):
 
     model_config = ConfigDict(json_schema_extra=_change_schema({"channel": "sms"}))
 
-    name: Text | SkipJsonSchema[None] = Field(None, description=_NAME_DESCRIPTION)
-    email: Text | SkipJsonSchema[None] = Field(None, description=_EMAIL_DESCRIPTION)
-    phone: Text | SkipJsonSchema[None] = Field(None, description=_PHONE_DESCRIPTION)
-    channel: Text | SkipJsonSchema[None] = Field(
-        None,
-        description=_CHANNEL_DESCRIPTION + "; notifications created afterwards use it",
-        json_schema_extra=_CHANNEL_SCHEMA,
+    name: Name | SkipJsonSchema[None] = Field(None, description=_NAME_DESCRIPTION)
+    email: Email | SkipJsonSchema[None] = Field(None, description=_EMAIL_DESCRIPTION)
+    phone: Phone | SkipJsonSchema[None] = Field(None, description=_PHONE_DESCRIPTION)
+    channel: ChannelName | SkipJsonSchema[None] = Field(
+        None, description=_CHANNEL_DESCRIPTION + "; notifications created afterwards use it"
     )
 
 
@@ -227,7 +398,7 @@ class SubscribeRequest(_JsonBody):
     )
 
     fund_id: StrictInt = Field(..., description="fund id (see GET /funds)")
-    amount: Text | StrictInt | None = Field(
+    amount: AmountText | AmountInteger | None = Field(
         None,
         description=(
             f"COP, at least the fund's minimum (see GET /funds) and at most {fundcore.MAX_AMOUNT:f}: a decimal "

@@ -1,25 +1,36 @@
 """The OpenAPI document: what FastAPI cannot say by itself about the routes.
 
-The request models check only types and size caps; the engine decides every value (an amount, an
-id, a name, a page size, ...) and its refusal is the answer. So the document states the engine's
-rules where ``fundcore`` exposes them (``MAX_PAGE``, ``CHANNELS``, the limits in the field
-descriptions) and admits anything of the right type otherwise: a value it admits and the engine
-refuses is answered with a documented 422 in the envelope, in the engine's words.
+The document states the engine's rules on each value a request carries (models.py builds them
+from ``fundcore``'s constants; the page sizes come from ``fundcore.MAX_PAGE``), so a request it
+admits is never refused as invalid; the engine still decides every value, and a request the
+document does not admit is answered with a documented 422 in the envelope, in the engine's words.
 
 This module adds the error responses of every operation (each status with its codes, from
-``fundcore.ERROR_CODES`` and the host's own, and an example made by an engine), the response
-headers and the links between operations.
+``fundcore.ERROR_CODES`` and the host's own, and an example: the host's own text, or one an
+engine wrote in a child process, so that building the document runs no operation in the serving
+process and adds nothing to its ``/metrics``), the schema of the ``Idempotency-Key`` header, the
+response headers and the links between operations.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+import functools
+import inspect
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any, Literal
 
 import fundcore
 
 from .errors import HOST_STATUS, host_message
 from .middleware import MAX_BODY_BYTES, MAX_HEADER_BYTES, REQUEST_ID_PATTERN
+from .models import IDEMPOTENCY_KEY_SCHEMA
+
+log = logging.getLogger("fundcore_host")
 
 #: Statuses every operation may answer, besides its own.
 COMMON_ERRORS = (405, 413, 431, 500)
@@ -90,8 +101,15 @@ LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "getClient": {"operationId": "getClient", "parameters": {"client_id": "$response.body#/id"}},
         "subscribe": {"operationId": "subscribe", "parameters": {"client_id": "$response.body#/id"}},
     },
+    ("listFunds", "200"): {
+        "getFund": {"operationId": "getFund", "parameters": {"fund_id": "$response.body#/0/id"}},
+    },
     ("createFund", "201"): {
+        "getFund": {"operationId": "getFund", "parameters": {"fund_id": "$response.body#/id"}},
         "updateFund": {"operationId": "updateFund", "parameters": {"fund_id": "$response.body#/id"}},
+    },
+    ("updateFund", "200"): {
+        "getFund": {"operationId": "getFund", "parameters": {"fund_id": "$response.body#/id"}},
     },
     ("subscribe", "201"): {
         "cancelSubscription": {
@@ -114,32 +132,81 @@ LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
 }
 
 
-def _error_examples(locale: Literal["es", "en"]) -> dict[int, dict[str, Any]]:
-    """One real envelope per status: host texts from the host, engine texts from an engine."""
-    examples = {
-        status: {"status": "error", "code": code, "message": host_message(code, locale), "errors": None}
-        for status, code in EXAMPLE_CODE.items()
-        if code in HOST_STATUS
-    }
-    with fundcore.Engine(locale=locale) as engine:
+#: The client id of the example of a 404: one no client has.
+UNKNOWN_CLIENT_ID = "0190b2a4-7c1e-7000-8000-000000000000"
+
+
+def _engine_refusals(locale: str) -> dict[int, tuple[str, str]]:
+    """The engine's refusals shown as examples, by status: ``(code, message)``, made on a
+    temporary store. Runs in a child process (:func:`_engine_examples`), where it is sent as
+    source: self-contained."""
+    from decimal import Decimal
+
+    import fundcore
+
+    refusals: dict[int, tuple[str, str]] = {}
+    with fundcore.Engine(locale=locale) as engine:  # type: ignore[arg-type]
         client = engine.register_client("Ana", "ana@example.com", "+573001234567", channel="email")
         engine.subscribe(client.id, 1, Decimal("80000"))
-        for status, call in (
-            (404, lambda: engine.client("0190b2a4-7c1e-7000-8000-000000000000")),
-            (409, lambda: engine.subscribe(client.id, 4, Decimal("450000"))),  # after fund 1 below
-            (422, lambda: engine.subscribe(client.id, 2, Decimal("100000"))),
-        ):
+        # 409: the balance left after fund 1 does not cover fund 4; 422: below fund 2's minimum
+        for status, fund_id, amount in ((409, 4, Decimal("450000")), (422, 2, Decimal("100000"))):
             try:
-                call()
+                engine.subscribe(client.id, fund_id, amount)
             except fundcore.FundcoreError as error:
-                examples[status] = {"status": "error", "code": error.code, "message": error.message, "errors": None}
-    examples[503] = {
-        "status": "error",
-        "code": "STORAGE_ERROR",
-        "message": "(the engine's message: the store failed and nothing was changed)",
-        "errors": None,
+                refusals[status] = (error.code, error.message)
+    return refusals
+
+
+@functools.cache
+def _engine_examples(locale: str) -> dict[int, tuple[str, str]]:
+    """:func:`_engine_refusals`, run by this interpreter in a child process with the same
+    ``fundcore``: run here, its operations would be counted by this process's metrics recorder
+    (``fundcore.enable_metrics()``) and ``/metrics`` would show them as served traffic. Once per
+    process and locale; ``{}`` (and a warning) when the child fails."""
+    script = "\n".join(
+        [inspect.getsource(_engine_refusals), "import json, sys", "print(json.dumps(_engine_refusals(sys.argv[1])))"]
+    )
+    package_root = str(Path(fundcore.__file__).resolve().parents[1])
+    path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script, locale],
+            env={**os.environ, "PYTHONPATH": path},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return {int(status): (code, message) for status, (code, message) in json.loads(done.stdout).items()}
+    except (OSError, ValueError, subprocess.SubprocessError) as error:
+        log.warning(
+            "the OpenAPI document shows no example of the engine's refusals: %s %s",
+            error,
+            getattr(error, "stderr", "") or "",
+        )
+        return {}
+
+
+def _error_examples(locale: Literal["es", "en"]) -> dict[int, dict[str, Any]]:
+    """One real envelope per status: the host's texts from the host, the engine's
+    ``CLIENT_NOT_FOUND`` from ``fundcore.client_not_found`` (no store, no operation) and its
+    other refusals from an engine in a child process (:func:`_engine_examples`)."""
+    made = {code: host_message(code, locale) for code in EXAMPLE_CODE.values() if code in HOST_STATUS}
+    not_found = fundcore.client_not_found(UNKNOWN_CLIENT_ID, locale)
+    made[not_found.code] = not_found.message
+    shown = dict(EXAMPLE_CODE)
+    for status, (code, message) in _engine_examples(locale).items():
+        shown[status], made[code] = code, message
+    made["STORAGE_ERROR"] = "(the engine's message: the store failed and nothing was changed)"
+    return {
+        status: {
+            "status": "error",
+            "code": code,
+            "message": made.get(code, f"(the engine's message for {code})"),
+            "errors": None,
+        }
+        for status, code in shown.items()
     }
-    return examples
 
 
 def _error_response(status: int, description: str, example: dict[str, Any]) -> dict[str, Any]:
@@ -185,9 +252,28 @@ _DESCRIPTIONS = {
 }
 
 
+#: Keywords whose numbers FastAPI's OpenAPI models read as floats (``maximum: 200.0``).
+_NUMBER_KEYWORDS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"})
+
+
+def _whole_bounds(node: object) -> None:
+    """Writes the whole numbers of :data:`_NUMBER_KEYWORDS` as integers, as the models state
+    them (``MAX_AMOUNT`` is ``1000000000000``, not ``1000000000000.0``)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _NUMBER_KEYWORDS and isinstance(value, float) and value.is_integer():
+                node[key] = int(value)
+            else:
+                _whole_bounds(value)
+    elif isinstance(node, list):
+        for item in node:
+            _whole_bounds(item)
+
+
 def complete_document(document: dict[str, Any], locale: Literal["es", "en"]) -> dict[str, Any]:
     """Adds to FastAPI's document what it cannot say by itself: the error responses of every
-    operation (code enum and an example per status), the response headers and the links."""
+    operation (code enum and an example per status), the schema of the ``Idempotency-Key``
+    header, the response headers and the links."""
     examples = _error_examples(locale)
     for path_item in document.get("paths", {}).values():
         for operation in path_item.values():
@@ -203,6 +289,10 @@ def complete_document(document: dict[str, Any], locale: Literal["es", "en"]) -> 
                     links = LINKS.get((operation.get("operationId", ""), key))
                     if links:
                         response["links"] = links
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "header" and parameter.get("name") == "Idempotency-Key":
+                    parameter["schema"] = dict(IDEMPOTENCY_KEY_SCHEMA)
+    _whole_bounds(document)
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
