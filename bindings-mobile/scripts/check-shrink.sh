@@ -38,6 +38,8 @@ mapfile -t rule_files < <(unzip -Z1 "$jar_path" | grep -E '^META-INF/proguard/[^
   echo "-libraryjars <java.home>/jmods/java.logging.jmod(!**.jar;!module-info.class)"
   echo "-keep class JavaInterop { public static void main(java.lang.String[]); }"
   echo "-dontnote"
+  # The output runs once: stored, not compressed (the debug library is 30 MB).
+  echo "-dontcompress"
   for rule in "${rule_files[@]}"; do
     unzip -p "$jar_path" "$rule" > "$WORK/$(basename "$rule")"
     echo "-include $WORK/$(basename "$rule")"
