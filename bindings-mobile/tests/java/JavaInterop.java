@@ -1,4 +1,4 @@
-// A Java program against the Kotlin jar (build/kotlin/fundcore-kotlin.jar): the engine's API is
+// A Java program against the artifact com.fundcore:fundcore (the installed jar, as Maven resolves it): the engine's API is
 // callable from Java source, checked exceptions included. `make test-java` compiles it with
 // javac and runs it; it prints one line per check, then "N passed, M failed", and exits
 // non-zero on any mismatch.
