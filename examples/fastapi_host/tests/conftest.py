@@ -319,7 +319,10 @@ class LiveHost:
             "PYTHONPATH": str(HOST_DIR),
             "FUNDCORE_DATA": str(data_dir / "fundcore"),
             "FUNDCORE_JWT_SECRET": SECRET,
+            # no rate limit, nor sign-in limits (the host's own accounts): a test that wants them sets them
             "FUNDCORE_RATE_LIMIT_PER_MINUTE": "0",
+            "FUNDCORE_SIGN_IN_MAX_PER_ACCOUNT": "1000000",
+            "FUNDCORE_SIGN_IN_MAX_PER_ADDRESS": "1000000",
             **(env or {}),
         }
         self.env = {k: v for k, v in merged.items() if v is not None}  # None: unset

@@ -43,7 +43,12 @@ def demo(live_host, tmp_path: Path):
     return data, live_host(
         module="fundcore_host.demo",
         args=["--data", str(data), "--smtp-port", str(free_port()), "--sms-port", str(free_port())],
-        env={"FUNDCORE_DATA": None, "FUNDCORE_RATE_LIMIT_PER_MINUTE": None},
+        env={  # the demo's own settings: the default limits
+            "FUNDCORE_DATA": None,
+            "FUNDCORE_RATE_LIMIT_PER_MINUTE": None,
+            "FUNDCORE_SIGN_IN_MAX_PER_ACCOUNT": None,
+            "FUNDCORE_SIGN_IN_MAX_PER_ADDRESS": None,
+        },
     )
 
 

@@ -124,12 +124,14 @@ class Passwords:
     :attr:`threads` at once: a burst of sign-ins queues instead of taking every core and a hash's
     memory per request."""
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, *, prepare: bool = True) -> None:
         self.threads = threads or max(1, min(8, os.cpu_count() or 1))
         self._hasher = password_hasher()
         self._executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="fundcore-hash")
         self._dummy_lock = threading.Lock()
         self._dummy_hash: str | None = None
+        if prepare:  # made now, on a hashing thread: the first unknown email waits for it no longer
+            self._executor.submit(self._dummy)
 
     def _dummy(self) -> str:
         """A hash of a random password, made once: what an email without an account is verified
@@ -424,7 +426,7 @@ def create_operator(store: AccountStore, email: str, password: str, passwords: P
     key = normalize_email(email)
     if "@" not in key or any(c.isspace() for c in key) or len(key) > fundcore.MAX_EMAIL_CHARS:
         raise ValueError("not an email address")
-    hasher = passwords or Passwords(threads=1)
+    hasher = passwords or Passwords(threads=1, prepare=False)
     try:
         password_hash = hasher.hash_blocking(password)
     finally:

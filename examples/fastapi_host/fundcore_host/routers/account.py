@@ -30,7 +30,7 @@ from ..auth.tokens import TOKEN_TYPE, IssuedTokens
 from ..dependencies import AccountsDep, EngineDep, PublicCallerAddress, host_state
 from ..errors import STORE_RETRY_AFTER_S, HostError, error_responses, host_message
 from ..json_body import MoneySafeRoute
-from ..models import ClientOut, Text, _JsonBody
+from ..models import ClientOut, RegisterClientRequest, Text, _JsonBody
 from ..token import Role
 
 log = logging.getLogger("fundcore_host.accounts")
@@ -38,6 +38,8 @@ log = logging.getLogger("fundcore_host.accounts")
 router = APIRouter(route_class=MoneySafeRoute, prefix="/auth", tags=["accounts"])
 
 _PASSWORD_SCHEMA = {"format": "password", "writeOnly": True}
+#: The password of the document's examples (the sign-in example signs in the sign-up example).
+EXAMPLE_PASSWORD = "a long passphrase of yours"
 #: A new password: what sign-up accepts (operators get the same rule from the command).
 NewPassword = Annotated[
     StrictStr,
@@ -64,11 +66,11 @@ RefreshToken = Annotated[
 ]
 
 
-class SignUpRequest(_JsonBody):
-    """A new client and its account; the engine decides the contact data, as for ``POST /clients``."""
+class SignUpRequest(RegisterClientRequest):
+    """A new client and its account: the contact data as for ``POST /clients`` (the document
+    states the engine's rules on them), and the account's password."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -76,23 +78,19 @@ class SignUpRequest(_JsonBody):
                     "email": "ana@example.com",
                     "phone": "+573001234567",
                     "channel": "email",
-                    "password": "a long passphrase of yours",
+                    "password": EXAMPLE_PASSWORD,
                 }
             ]
         },
     )
 
-    name: Text
-    email: Text = Field(..., description="the account's sign-in name (case does not matter) and the client's email")
-    phone: Text
-    channel: Text = Field(..., description="where notifications go: the email or the phone")
     password: NewPassword
 
 
 class SignInRequest(_JsonBody):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"email": "ana@example.com", "password": "a long passphrase of yours"}]},
+        json_schema_extra={"examples": [{"email": "ana@example.com", "password": EXAMPLE_PASSWORD}]},
     )
 
     email: Text
@@ -129,6 +127,25 @@ class SignUpResponse(_Tokens):
 
 def locale(request: Request) -> str:
     return host_state(request).settings.locale
+
+
+def _refresh_links(token: str) -> dict[str, object]:
+    """Links from an answer with a refresh token to the calls that take it."""
+    body = {"refresh_token": token}
+    return {
+        "refreshTokens": {"operationId": "refreshTokens", "requestBody": body},
+        "signOut": {"operationId": "signOut", "requestBody": body},
+    }
+
+
+_SIGNED_UP_LINKS = {
+    "signIn": {
+        "operationId": "signIn",
+        "requestBody": {"email": "$request.body#/email", "password": "$request.body#/password"},
+    },
+    "getClient": {"operationId": "getClient", "parameters": {"client_id": "$response.body#/client/id"}},
+    **_refresh_links("$response.body#/refresh_token"),
+}
 
 
 def _token_fields(tokens: IssuedTokens) -> dict[str, object]:
@@ -184,7 +201,7 @@ def _account_errors(locale: str) -> Iterator[None]:
         "account is `ACCOUNT_EXISTS`. Sign-up never makes an operator."
     ),
     operation_id="signUp",
-    responses=error_responses(409, 422, 429, 503),
+    responses={**error_responses(409, 422, 429, 503), 201: {"links": _SIGNED_UP_LINKS}},
 )
 async def sign_up(
     body: SignUpRequest,
@@ -209,7 +226,7 @@ async def sign_up(
         "per account and per address in fixed windows; past the limit, 429 `RATE_LIMITED` with `Retry-After`."
     ),
     operation_id="signIn",
-    responses=error_responses(401, 422, 429, 503),
+    responses={**error_responses(401, 422, 429, 503), 200: {"links": _refresh_links("$response.body#/refresh_token")}},
 )
 async def sign_in(
     body: SignInRequest,
@@ -234,7 +251,7 @@ async def sign_in(
         "time is refused and revokes every token of its sign-in (`INVALID_REFRESH_TOKEN`)."
     ),
     operation_id="refreshTokens",
-    responses=error_responses(401, 422, 429, 503),
+    responses={**error_responses(401, 422, 429, 503), 200: {"links": _refresh_links("$response.body#/refresh_token")}},
 )
 async def refresh(
     body: RefreshRequest, request: Request, response: Response, address: PublicCallerAddress, accounts: AccountsDep
