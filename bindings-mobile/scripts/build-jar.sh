@@ -59,9 +59,18 @@ if [ -f "$JAR" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$INPUTS" ] && cmp -s "$JA
   echo "build-jar: $JAR is up to date"
 else
   rm -f "$STAMP"
+  # Maven neither deletes the classes of removed sources nor copies a resource older than the
+  # copy it made before (a debug library after a release one): start from no output.
+  rm -rf "$OUT/classes"
   mvn_q -f "$POM" -Dfundcore.native.dir="$PWD/$LIB_DIR" -Dfundcore.native.prefix="$JNA_PREFIX" install
   echo "$INPUTS" > "$STAMP"
   echo "build-jar: $JAR, $(basename "$JAR" .jar)-sources.jar ($JNA_PREFIX/libfundcore_mobile.so, $PROFILE), installed as com.fundcore:fundcore:$VERSION"
+fi
+
+# The jar carries exactly the library of this build.
+if ! unzip -p "$JAR" "$JNA_PREFIX/libfundcore_mobile.so" | cmp -s - "$LIB"; then
+  echo "build-jar: $JAR does not carry $LIB as $JNA_PREFIX/libfundcore_mobile.so" >&2
+  exit 1
 fi
 
 # The consumer's classpath, resolved from the coordinates; its fundcore jar must be this build.
