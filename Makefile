@@ -20,18 +20,23 @@ help:
 	@echo "make test-rust        Rust tests on both stores (unit, scenarios, property, crash, PostgreSQL) and the examples"
 	@echo "make test-pooler      the multi-process PostgreSQL tests through PgBouncer (transaction pooling, prepared_statements off)"
 	@echo "make quickstart       run the Rust quickstart (core/examples/quickstart.rs)"
-	@echo "make python-dev       build the Python wheel and install it into .venv"
+	@echo "make test-crate       the crate packaged (cargo publish --dry-run) and used as a dependency; every documented cargo and fundcore command; the README's install commands"
+	@echo "make dist             the Python distribution in dist/: one abi3 wheel (CPython >= 3.10, glibc >= 2.17) and the sdist"
+	@echo "make dist-check       dist/ checked: glibc symbols, auditwheel, abi3audit --strict, twine check --strict (part of make lint)"
+	@echo "make python-dev       build the Python wheel (make dist's) and install it into .venv"
 	@echo "make python-stubs     rebuild the wheel, then copy its docstrings (the Rust doc comments) into the Python stubs"
-	@echo "make test-python      the Python binding's tests, on the embedded store and PostgreSQL"
+	@echo "make test-python      the Python suite against the installed wheel on CPython 3.10-3.13 (both stores), and the sdist built and imported"
 	@echo "make demo-postgres    the REST host with two workers on a private local PostgreSQL (stopped with it)"
 	@echo "make test-host        the REST host's tests (two workers on a private PostgreSQL among them)"
 	@echo "make test-field       PostgreSQL failover and REST hosts behind nginx under load, checked against their history"
-	@echo "make setup-kotlin     install the Kotlin compiler (npm, into build/tools) and JNA (apt)"
+	@echo "make setup-kotlin     install the Kotlin compiler (npm, into build/tools) and Maven (apt, when missing)"
 	@echo "make mobile-generate  generate the Kotlin and Swift bindings and check them"
-	@echo "make kotlin-jar       build build/kotlin/fundcore-kotlin.jar (bindings + native library)"
+	@echo "make kotlin-jar       build com.fundcore:fundcore:0.1.0 with Maven (jar with native library and R8 rules, sources jar, POM) into build/jvm and ~/.m2"
 	@echo "make kotlin-example   run the Kotlin quickstart (examples/kotlin/Quickstart.kt) on the JVM"
-	@echo "make test-java        the jar's public names checked with javap, then a Java program against it"
+	@echo "make test-java        the jar's public names checked with javap, a Java program against it, then the same program shrunk by ProGuard under the jar's rules"
 	@echo "make test-kotlin      test-java, kotlin-example, then the Kotlin tests on the JVM"
+	@echo "make test-swift       Swift without a toolchain: the generated C header compiles, the library exports all it declares, the release zip's checksum"
+	@echo "make lint-mobile      shellcheck and ruff over the mobile binding's scripts (part of make lint)"
 	@echo "make test-baseline    the sqlite3 and psycopg (PostgreSQL) baselines' rule tests (benches/baseline)"
 	@echo "make lint             cargo fmt --check and clippy, the crate's docs.rs build, MSRV and cargo deny; ruff and mypy --strict over the Python (REST host, fundcore package)"
 	@echo "make fmt              format the Rust code"
@@ -66,11 +71,13 @@ quickstart:
 
 # The crate as users get it: `cargo publish --dry-run`, then a new project that depends on the
 # packaged crate as core/README.md shows; then every command the READMEs and docs/ show for the
-# examples and the `fundcore` command (a release build), run as written on a private PostgreSQL.
+# examples and the `fundcore` command (a release build), run as written on a private PostgreSQL;
+# the README's Python install commands (the wheel of make dist in a new venv).
 .PHONY: test-crate
 test-crate:
 	scripts/test-crate.sh
 	$(WITH_PG) scripts/test-fundcore-command.sh
+	scripts/test-readme-install.sh
 
 # Behind Debian's PgBouncer in transaction pooling mode (scripts/with-pgbouncer.sh, in front of
 # the test server, stopped at the end): the PostgreSQL tests that use several processes (racing
@@ -86,17 +93,20 @@ test-pooler-suites:
 	$(CARGO) test --workspace $(CARGO_FEATURES) --test pooler -- --include-ignored
 	$(CARGO) test --workspace $(CARGO_FEATURES) --test postgres -- $(POOLER_TESTS)
 
-# Rust: rustfmt and clippy; the crate's own lint (scripts/lint-crate.sh: no warning with default
+# The Python distribution checked (make dist-check, mk/python.mk); one version for every artifact
+# (scripts/check_versions.py). Rust: rustfmt and clippy; the crate's own lint (scripts/lint-crate.sh: no warning with default
 # features, the docs.rs build, the MSRV toolchain, cargo deny with deny.toml). Python (ruff.toml, mypy.ini): ruff over the REST host and the
 # `fundcore` package's Python, ruff format on the host, mypy --strict over both (the binding read
 # from its source stubs, so no wheel is built).
-lint: host-lint-deps
+lint: host-lint-deps dist-check lint-mobile
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace $(CARGO_FEATURES) --all-targets -- -D warnings
 	$(VENV)/bin/ruff check examples/fastapi_host bindings-python/python
 	$(VENV)/bin/ruff format --check examples/fastapi_host
 	$(VENV)/bin/mypy -p fundcore -p fundcore_host
 	scripts/lint-crate.sh
+	python3 -m unittest discover -s scripts -p 'test_check_versions.py' -q
+	python3 scripts/check_versions.py
 
 fmt:
 	$(CARGO) fmt --all
@@ -187,4 +197,4 @@ test:
 	$(WITH_PG) $(MAKE) --no-print-directory test-suites
 	@echo "make test: all suites passed"
 
-test-suites: check-snippets test-rust test-crate test-pooler test-python test-host test-field test-kotlin test-baseline
+test-suites: check-snippets test-rust test-crate test-pooler test-python test-host test-field test-kotlin test-swift test-baseline
