@@ -538,8 +538,8 @@ def test_duplicate_keys_when_registering(api):
         ("DELETE", "/clients", "GET, HEAD, POST"),
         ("POST", "/health", "GET, HEAD"),
         ("PUT", "/funds", "GET, HEAD, POST"),
-        ("GET", "/funds/1", "PATCH"),
-        ("HEAD", "/funds/1", "PATCH"),
+        ("PUT", "/funds/1", "GET, HEAD, PATCH"),
+        ("DELETE", "/funds/1", "GET, HEAD, PATCH"),
         ("POST", "/audit", "GET, HEAD"),
     ],
 )
@@ -558,6 +558,7 @@ def test_405_allow_lists_every_method_of_the_path(api, method, path, allow):
     [
         "/health",
         "/funds",
+        "/funds/1",
         "/clients/{cid}",
         "/clients/{cid}/subscriptions",
         "/clients/{cid}/transactions",
