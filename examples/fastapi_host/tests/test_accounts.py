@@ -452,6 +452,13 @@ def test_the_command_takes_no_password_argument_and_refuses_a_short_one(accounts
 # ----------------------------------------------------------------------------- the document
 
 
+def test_another_method_on_an_auth_path_is_405_with_allow(host):
+    for method in ("GET", "PUT", "DELETE"):
+        response = host.request(method, "/auth/sign-in")
+        assert_envelope(response, 405, "METHOD_NOT_ALLOWED")
+        assert response.headers["Allow"] == "POST"
+
+
 def test_the_document_describes_the_auth_operations(host):
     document = host.get("/openapi.json").json()
     operations = {
