@@ -9,7 +9,8 @@ fresh database per test), where several workers and hosts share them:
 * the account store failing after the engine registered a sign-up's client (the database turned
   read-only between the two steps) leaves a pending account that the next sign-in completes;
 * two live workers: sign-up through one, sign-in, refresh and the second use through the other,
-  and the sign-in limit counted across both.
+  and the sign-in limit counted across both;
+* a database that stops answering: a 503 within the operation timeout, then calls work again.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import psycopg
 import pytest
 from conftest import SECRET, RecordingNotifier, assert_envelope, http_call, make_settings, wait_until
 from fastapi.testclient import TestClient
+from test_store_outage import PrivatePostgres
 
 import fundcore
 from fundcore_host.app import create_app
@@ -42,7 +44,7 @@ from fundcore_host.auth.store import (
     SqliteAccountStore,
 )
 from fundcore_host.auth.tokens import refresh_token_digest
-from fundcore_host.token import decode_token
+from fundcore_host.token import decode_token, make_token
 
 PASSWORD = "correct horse battery staple"
 ANA = {"name": "Ana", "email": "ana@example.com", "phone": "+573001234567", "channel": "email", "password": PASSWORD}
@@ -350,3 +352,55 @@ def test_two_workers_share_accounts_tokens_and_sign_in_limits(database_url, live
             break
     assert len({by for _, _, by in answers}) == 2, "one worker answered every attempt"
     assert host.stop() == 0
+
+
+# ----------------------------------------------------------------------------- a database that stops answering
+
+
+@pytest.fixture
+def frozen_able_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server of the test's own, whose processes it may stop (test_store_outage.py's)."""
+    server = PrivatePostgres()
+    server.start()
+    yield server
+    server.remove()
+
+
+def test_a_database_that_stops_answering_is_a_503_within_the_operation_timeout(frozen_able_postgres, live_host):
+    """Every process of the server stopped (connections open, nothing answers): each accounts
+    call answers 503 with Retry-After within FUNDCORE_OPERATION_TIMEOUT, and once the server runs
+    again the calls work, and a sign-up made during the outage is completed by its repetition."""
+    host = live_host(
+        env={
+            "FUNDCORE_DATABASE_URL": frozen_able_postgres.url,
+            "FUNDCORE_DATA": None,
+            "FUNDCORE_OPERATION_TIMEOUT": "1",
+        }
+    )
+    status, signed_up, _ = http_call("POST", f"{host.url}/auth/sign-up", ANA)
+    assert status == 201, signed_up
+    credentials = {"email": ANA["email"], "password": PASSWORD}
+    bea = {**ANA, "name": "Bea", "email": "bea@example.com"}
+
+    frozen_able_postgres.freeze()
+    try:
+        for path, body in (
+            ("/auth/sign-in", credentials),
+            ("/auth/refresh", {"refresh_token": signed_up["refresh_token"]}),
+            ("/auth/sign-up", bea),
+        ):
+            started = time.monotonic()
+            status, refused, headers = http_call("POST", f"{host.url}{path}", body, timeout_s=60)
+            took = time.monotonic() - started
+            assert status == 503 and refused["code"] == "STORAGE_ERROR", (path, refused)
+            assert headers["Retry-After"] == "1" and took < 1 + 4, (path, took)
+    finally:
+        frozen_able_postgres.thaw()
+
+    wait_until(lambda: http_call("POST", f"{host.url}/auth/sign-in", credentials)[0] == 200, timeout_s=30)
+    status, again, _ = http_call("POST", f"{host.url}/auth/sign-up", bea)
+    assert status == 201, again  # whatever the outage left of it, the same sign-up completes it
+    admin = {"Authorization": f"Bearer {make_token(SECRET, 'admin', 'admin')}"}
+    status, page, _ = http_call("GET", f"{host.url}/clients?limit=10", headers=admin)
+    assert sorted(client["name"] for client in page["items"]) == ["Ana", "Bea"]
+    assert "Traceback" not in host.log()

@@ -64,6 +64,11 @@ log = logging.getLogger("fundcore_host.accounts")
 
 T = TypeVar("T")
 
+#: Seconds a request waits at most for the account store (``FUNDCORE_OPERATION_TIMEOUT`` when
+#: set, as for the engine; this, the engine's default, otherwise).
+DEFAULT_STORE_TIMEOUT_S = 10.0
+
+
 #: The fewest characters of a new password (sign-up, operators).
 MIN_PASSWORD_CHARS = 12
 #: The most characters of a password: bounds the work a request can ask of the hasher.
@@ -191,7 +196,7 @@ def open_account_store(settings: Settings) -> AccountStore:
     ``FUNDCORE_DATABASE_URL``) when the engine runs there, else SQLite beside the embedded
     store. Nothing is opened until the first call."""
     if settings.database_url:
-        timeout_s = settings.operation_timeout or 10.0
+        timeout_s = settings.operation_timeout or DEFAULT_STORE_TIMEOUT_S
         return PostgresAccountStore(
             settings.database_url, timeout_s=timeout_s, redact=settings.redact, label=settings.store_label
         )
@@ -220,9 +225,11 @@ class Accounts:
         limits: SignInLimits | None = None,
         passwords: Passwords | None = None,
         store_threads: int = 4,
+        store_timeout_s: float = 10.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
+        self.store_timeout_s = store_timeout_s
         self.passwords = passwords or Passwords()
         self.limits = limits or SignInLimits()
         self.access_ttl_s = access_ttl_s
@@ -245,10 +252,18 @@ class Accounts:
             limits=SignInLimits(
                 settings.sign_in_max_per_account, settings.sign_in_max_per_address, settings.sign_in_window_s
             ),
+            store_timeout_s=settings.operation_timeout or DEFAULT_STORE_TIMEOUT_S,
         )
 
     async def _call(self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+        """``function(*args)`` on a store thread, waited for at most :attr:`store_timeout_s`: a
+        database that stops answering (a hung server, a silent network) is a 503 in that time,
+        never a request left waiting. The thread itself waits on until the driver gives up."""
+        call = asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+        try:
+            return await asyncio.wait_for(call, self.store_timeout_s)
+        except TimeoutError:
+            raise AccountStoreError(f"the account store did not answer within {self.store_timeout_s:g} s") from None
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

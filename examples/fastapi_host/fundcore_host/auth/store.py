@@ -519,6 +519,11 @@ class PostgresAccountStore(AccountStore):
                     "connect_timeout": max(1, round(self._timeout_s)),
                     "autocommit": False,
                     "application_name": APPLICATION_NAME,
+                    # a connection whose sent data goes unacknowledged this long is dropped (a
+                    # silent network); idle ones are probed
+                    "tcp_user_timeout": max(1000, round(self._timeout_s * 1000)),
+                    "keepalives": 1,
+                    "keepalives_idle": 30,
                 },
                 check=ConnectionPool.check_connection,
                 open=False,
