@@ -30,9 +30,12 @@ from fundcore_host.auth.accounts import (
     ARGON2_TIME_COST,
     MAX_PASSWORD_CHARS,
     MIN_PASSWORD_CHARS,
+    Accounts,
+    SignInLimits,
 )
 from fundcore_host.auth.store import Account, SqliteAccountStore
 from fundcore_host.auth.tokens import refresh_token_digest
+from fundcore_host.config import ConfigError, Settings
 from fundcore_host.token import decode_token
 
 PASSWORD = "correct horse battery staple"
@@ -447,6 +450,36 @@ def test_the_command_takes_no_password_argument_and_refuses_a_short_one(accounts
     short = create_operator(env, "ops@example.com", "short")
     assert short.returncode == 2 and f"{MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS}" in short.stderr
     assert not accounts_file.exists() or rows(accounts_file, "SELECT count(*) FROM accounts") == [(0,)]
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+def test_the_accounts_settings_come_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv("FUNDCORE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("FUNDCORE_ACCOUNTS_PATH", raising=False)
+    monkeypatch.setenv("FUNDCORE_DATA", str(tmp_path / "store"))
+    for name, value in {
+        "FUNDCORE_SIGN_IN_MAX_PER_ACCOUNT": "3",
+        "FUNDCORE_SIGN_IN_MAX_PER_ADDRESS": "7",
+        "FUNDCORE_SIGN_IN_WINDOW_S": "60",
+        "FUNDCORE_ACCESS_TOKEN_TTL_S": "120",
+        "FUNDCORE_REFRESH_TOKEN_TTL_S": "3600",
+    }.items():
+        monkeypatch.setenv(name, value)
+    accounts = Accounts.from_settings(Settings.from_env())
+    try:
+        assert accounts.limits == SignInLimits(per_account=3, per_address=7, window_s=60)
+        assert (accounts.access_ttl_s, accounts.refresh_ttl_s) == (120, 3600)
+        assert isinstance(accounts.store, SqliteAccountStore)
+        assert accounts.store.path == tmp_path / "store-accounts.sqlite3"  # beside the store directory
+    finally:
+        accounts.close()
+    for name, value in (("FUNDCORE_SIGN_IN_MAX_PER_ACCOUNT", "0"), ("FUNDCORE_ACCESS_TOKEN_TTL_S", "5")):
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ConfigError, match=name):
+            Settings.from_env()
+        monkeypatch.setenv(name, "100")
 
 
 # ----------------------------------------------------------------------------- the document
