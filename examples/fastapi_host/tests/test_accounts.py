@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -297,6 +298,28 @@ def test_sign_in_attempts_are_limited_per_account_before_any_hash_is_verified(ap
     assert sign_in(host).status_code == 200
 
 
+def test_concurrent_attempts_past_the_limit_are_refused_before_verification(app_factory, tmp_path):
+    """Ten wrong passwords at once against a limit of three: the counter is taken before the
+    hash is checked, in one statement, so exactly three are verified."""
+    host = app_factory(accounts_path=str(tmp_path / "a.sqlite3"), sign_in_max_per_account=3)
+    assert sign_up(host).status_code == 201
+    verified = CountingVerifications(host)
+    statuses: list[int] = []
+    start = threading.Barrier(10)
+
+    def attempt() -> None:
+        start.wait()
+        statuses.append(sign_in(host, password="not the password!").status_code)
+
+    threads = [threading.Thread(target=attempt) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(statuses) == [401] * 3 + [429] * 7
+    assert verified.count == 3
+
+
 def test_a_successful_sign_in_clears_the_accounts_failures(app_factory, tmp_path):
     host = app_factory(accounts_path=str(tmp_path / "a.sqlite3"), sign_in_max_per_account=3)
     assert sign_up(host).status_code == 201
@@ -326,6 +349,15 @@ def test_auth_calls_are_counted_by_the_hosts_rate_limiter(app_factory, tmp_path)
     assert_envelope(response, 429, "RATE_LIMITED")
     assert verified.count == 1
     assert_envelope(host.post("/auth/sign-out", json={"refresh_token": "nope"}), 429, "RATE_LIMITED")
+
+
+def test_a_password_is_the_same_however_its_accents_are_encoded(host):
+    composed = "contraseña de Begoña"  # ñ as one code point
+    decomposed = unicodedata.normalize("NFD", composed)  # n and a combining tilde
+    assert composed != decomposed
+    assert sign_up(host, password=composed).status_code == 201
+    assert sign_in(host, password=decomposed).status_code == 200
+    assert_envelope(sign_in(host, password="contrasena de Begona"), 401, "INVALID_CREDENTIALS")
 
 
 def test_a_hash_made_with_other_parameters_is_replaced_at_sign_in(host, accounts_file):

@@ -34,6 +34,7 @@ import os
 import secrets
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -118,6 +119,13 @@ def password_hasher() -> PasswordHash:
     )
 
 
+def normalized(password: str) -> str:
+    """The password as it is hashed: Unicode NFKC, so that the same characters typed on two
+    keyboards that encode them differently (``é`` as one code point or as ``e`` and an accent)
+    are the same password (NIST SP 800-63B, 5.1.1.2)."""
+    return unicodedata.normalize("NFKC", password)
+
+
 def check_new_password(password: str) -> None:
     """Raises :class:`WeakPasswordError` for a password too short or too long."""
     if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
@@ -147,11 +155,12 @@ class Passwords:
             return self._dummy_hash
 
     def hash_blocking(self, password: str) -> str:
-        return self._hasher.hash(password)
+        return self._hasher.hash(normalized(password))
 
     def verify_blocking(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
         """Whether ``password`` matches (never for ``None``, after the same work), and the
         hash made with the current parameters when the stored one has others."""
+        password = normalized(password)
         if password_hash is None:
             self._hasher.verify_and_update(password, self._dummy())
             return False, None
