@@ -6,8 +6,10 @@ they receive, so notifications are delivered for real.
 
 The store is ``<data>/fundcore`` (or FUNDCORE_DATA), or the PostgreSQL database of
 FUNDCORE_DATABASE_URL (what ``make demo-postgres`` sets, with ``--workers 2``); mail lands in ``<data>/mail/`` (one
-``.eml`` per message) and SMS in ``<data>/sms/`` (one ``.json`` per message). Prints an admin
-token and example calls, then serves until Ctrl-C (which stops the sinks too).
+``.eml`` per message) and SMS in ``<data>/sms/`` (one ``.json`` per message); the host's own
+accounts beside the store (``<data>/fundcore-accounts.sqlite3``, or the database). Prints how to
+sign up and sign in, an admin token for scripts and example calls, then serves until Ctrl-C
+(which stops the sinks too).
 """
 
 from __future__ import annotations
