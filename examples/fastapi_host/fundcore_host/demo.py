@@ -16,15 +16,31 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
 from . import serve
+from .auth.accounts import accounts_path
+from .config import Settings
 from .demo_sinks import start_sinks
 from .token import make_token
 
 
-def banner(url: str, store: str, mail_dir: Path, sms_dir: Path, smtp: str, sms_url: str, token: str) -> str:
+def operator_command(settings: Settings) -> str:
+    """The command that makes an operator account in the demo's account store (a database
+    password, if any, shows as ``***``)."""
+    if settings.database_url:
+        where = f"FUNDCORE_DATABASE_URL={shlex.quote(settings.store_label)}"
+    else:
+        where = f"FUNDCORE_ACCOUNTS_PATH={shlex.quote(str(accounts_path(settings)))}"
+    command = "PYTHONPATH=examples/fastapi_host .venv/bin/python -m fundcore_host.accounts create-operator"
+    return f"{where} {command} --email ops@example.com"
+
+
+def banner(
+    url: str, store: str, mail_dir: Path, sms_dir: Path, smtp: str, sms_url: str, token: str, operator: str
+) -> str:
     auth = '-H "Authorization: Bearer $TOKEN"'
     json_body = "-H 'Content-Type: application/json'"
     field = "python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])'"
@@ -43,7 +59,7 @@ then sign in, from another terminal:
   ACCESS=$(echo "$SIGNED_IN" | {field} access_token); CLIENT=$(echo "$SIGNED_IN" | {field} client_id)
   curl -s {url}/clients/$CLIENT -H "Authorization: Bearer $ACCESS"
   # POST /auth/refresh and /auth/sign-out take {{"refresh_token": ...}}; an operator (admin) account:
-  PYTHONPATH=examples/fastapi_host .venv/bin/python -m fundcore_host.accounts create-operator --email ops@example.com
+  {operator}
 
 Admin token for scripts (24 h; minted with FUNDCORE_JWT_SECRET, not a sign-in):
   export TOKEN={token}
@@ -94,7 +110,14 @@ def main(argv: list[str] | None = None) -> int:
             # the workers open their own engines; the banner comes first
             print(
                 banner(
-                    url, store, sinks.mail_dir, sinks.sms_dir, f"{sinks.host}:{sinks.smtp_port}", sinks.sms_url, token
+                    url,
+                    store,
+                    sinks.mail_dir,
+                    sinks.sms_dir,
+                    f"{sinks.host}:{sinks.smtp_port}",
+                    sinks.sms_url,
+                    token,
+                    operator_command(settings),
                 ),
                 flush=True,
             )
@@ -103,7 +126,16 @@ def main(argv: list[str] | None = None) -> int:
         if engine is None:
             return 1
         print(
-            banner(url, store, sinks.mail_dir, sinks.sms_dir, f"{sinks.host}:{sinks.smtp_port}", sinks.sms_url, token),
+            banner(
+                url,
+                store,
+                sinks.mail_dir,
+                sinks.sms_dir,
+                f"{sinks.host}:{sinks.smtp_port}",
+                sinks.sms_url,
+                token,
+                operator_command(settings),
+            ),
             flush=True,
         )
         serve.run(settings, engine, args.host, args.port)

@@ -10,7 +10,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from conftest import LOOPBACK, free_port
+from conftest import LOOPBACK, free_port, http_call
 from test_readme import STATUS_LINE, expected_statuses, reader_env, repository_like
 
 HOST_README = Path(__file__).resolve().parents[1] / "README.md"  # examples/fastapi_host/README.md
@@ -107,3 +107,8 @@ def test_the_sign_up_lines_make_demo_prints(live_host, tmp_path):
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{host.log()[-3000:]}"
     assert [status for status, _, _ in calls] == ["201", "200", "200"], calls
     assert "operator account" in done.stdout
+    # the command wrote the store the demo's host reads: the operator signs in there
+    status, operator, _ = http_call(
+        "POST", f"{host.url}/auth/sign-in", {"email": "ops@example.com", "password": "demo operator passphrase"}
+    )
+    assert status == 200 and operator["role"] == "admin", operator
