@@ -10,13 +10,15 @@ fresh database per test), where several workers and hosts share them:
   read-only between the two steps) leaves a pending account that the next sign-in completes;
 * two live workers: sign-up through one, sign-in, refresh and the second use through the other,
   and the sign-in limit counted across both;
-* a database that stops answering: a 503 within the operation timeout, then calls work again.
+* a database that stops answering: a 503 within the operation timeout, then calls work again;
+* the engine's database stopped under a sign-up: STORAGE_ERROR, and no account left.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import threading
 import time
 import urllib.parse
@@ -404,3 +406,24 @@ def test_a_database_that_stops_answering_is_a_503_within_the_operation_timeout(f
     status, page, _ = http_call("GET", f"{host.url}/clients?limit=10", headers=admin)
     assert sorted(client["name"] for client in page["items"]) == ["Ana", "Bea"]
     assert "Traceback" not in host.log()
+
+
+def test_an_engine_that_saved_nothing_leaves_no_account(frozen_able_postgres, tmp_path):
+    """The engine's database stopped while the account store (a SQLite file here, so that it
+    stays up) answers: the engine's STORAGE_ERROR says nothing was saved, and the pending account
+    written before it is removed; once the database is back the same sign-up makes one client."""
+    settings = make_settings(database_url=frozen_able_postgres.url, data_path="unused", operation_timeout=2)
+    with TestClient(create_app(settings, notifier=RecordingNotifier()), raise_server_exceptions=False) as api:
+        accounts_file = tmp_path / "accounts.sqlite3"
+        api.app.state.host.accounts.store = SqliteAccountStore(accounts_file)
+        frozen_able_postgres.stop()
+        response = api.post("/auth/sign-up", json=ANA)
+        assert_envelope(response, 503, "STORAGE_ERROR")
+        with sqlite3.connect(accounts_file) as connection:
+            assert connection.execute("SELECT count(*) FROM accounts").fetchall() == [(0,)]
+        frozen_able_postgres.start()
+        signed_up = wait_until(
+            lambda: (answer := api.post("/auth/sign-up", json=ANA)).status_code == 201 and answer, timeout_s=30
+        )
+        engine = api.app.state.host.engine.blocking
+        assert [c.id for c in engine.clients(10).items] == [signed_up.json()["client"]["id"]]
