@@ -6,36 +6,15 @@ comment names. And the sign-up lines that `make demo` prints, run the same way."
 
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
 
 from conftest import LOOPBACK, free_port, http_call
-from test_readme import STATUS_LINE, expected_statuses, reader_env, repository_like
+from test_readme import STATUS_LINE, expected_statuses, marked_blocks, reader_env, repository_like
 
 HOST_README = Path(__file__).resolve().parents[1] / "README.md"  # examples/fastapi_host/README.md
 MARKER = "<!-- run-by: examples/fastapi_host/tests/test_accounts_readme.py -->"
-FENCE = re.compile(r"^```")
 CURL_WRAPPER = "curl() { command curl -w '%{stderr}CURL-STATUS %{http_code} %{method} %{url_effective}\\n' \"$@\"; }\n"
-
-
-def marked_blocks(page: Path) -> list[str]:
-    """The code blocks of ``page`` whose marker (the line before them) names this file."""
-    lines = page.read_text(encoding="utf-8").splitlines()
-    blocks, previous, i = [], "", 0
-    while i < len(lines):
-        if FENCE.match(lines[i]):
-            j = i + 1
-            while not FENCE.match(lines[j]):
-                j += 1
-            if previous == MARKER:
-                blocks.append("\n".join(lines[i + 1 : j]) + "\n")
-            i, previous = j + 1, ""
-            continue
-        if lines[i].strip():
-            previous = lines[i].strip()
-        i += 1
-    return blocks
 
 
 def demo(live_host, tmp_path: Path):
@@ -68,7 +47,7 @@ def run_as_reader(
 
 
 def test_the_accounts_blocks_of_the_readme(live_host, tmp_path):
-    blocks = marked_blocks(HOST_README)
+    blocks = marked_blocks(HOST_README, MARKER)
     assert len(blocks) == 2 and "/auth/sign-up" in blocks[0] and "create-operator" in blocks[1]
     data, host = demo(live_host, tmp_path)
     script = "".join(blocks).replace("127.0.0.1:8000", f"{LOOPBACK}:{host.port}")

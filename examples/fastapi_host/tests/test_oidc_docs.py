@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from conftest import RecordingNotifier, assert_envelope
 from test_oidc import Provider, bearer_of, new_client
+from test_readme import marked_blocks as readme_blocks
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 MARKER = "<!-- run-by: examples/fastapi_host/tests/test_oidc_docs.py -->"
@@ -27,21 +28,7 @@ PROVIDERS = ("Amazon Cognito", "Keycloak", "Microsoft Entra ID", "Auth0")
 
 def marked_blocks() -> list[str]:
     """The code blocks of the README whose marker names this file."""
-    lines = README.read_text(encoding="utf-8").splitlines()
-    blocks, previous, i = [], "", 0
-    while i < len(lines):
-        if lines[i].startswith("```"):
-            j = i + 1
-            while not lines[j].startswith("```"):
-                j += 1
-            if previous == MARKER:
-                blocks.append("\n".join(lines[i + 1 : j]) + "\n")
-            i, previous = j + 1, ""
-            continue
-        if lines[i].strip():
-            previous = lines[i].strip()
-        i += 1
-    return blocks
+    return readme_blocks(README, MARKER)
 
 
 def provider_of(block: str) -> str:

@@ -34,8 +34,9 @@ NAMED_STATUS = re.compile(r"\b([1-5][0-9]{2}) [A-Z][A-Z_]{2,}")
 STATUS_LINE = re.compile(r"^CURL-STATUS (\d{3}) (\S+) (\S+)$", re.M)
 
 
-def marked_blocks(page: Path) -> list[str]:
-    """The code blocks of ``page`` whose marker says this file runs them."""
+def marked_blocks(page: Path, marker: str = MARKER) -> list[str]:
+    """The code blocks of ``page`` whose marker (the line before them) is ``marker``: by default,
+    the ones this file runs; other tests pass their own."""
     lines = page.read_text(encoding="utf-8").splitlines()
     blocks, previous, i = [], "", 0
     while i < len(lines):
@@ -43,7 +44,7 @@ def marked_blocks(page: Path) -> list[str]:
             j = i + 1
             while not FENCE.match(lines[j]):
                 j += 1
-            if previous == MARKER:
+            if previous == marker:
                 blocks.append("\n".join(lines[i + 1 : j]) + "\n")
             i, previous = j + 1, ""
             continue
