@@ -1603,11 +1603,35 @@ fn a_read_only_server_refuses_changes_until_it_takes_writes_again() {
     // its pool's included, take no writes.
     admin
         .batch_execute(&format!(
-            "ALTER DATABASE \"{database}\" SET default_transaction_read_only = on;
-             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE datname = '{database}' AND pid <> pg_backend_pid();"
+            "ALTER DATABASE \"{database}\" SET default_transaction_read_only = on"
         ))
         .unwrap();
+    // A session started before the ALTER committed (one the pool was opening at that moment
+    // included: its backend_start is earlier) may take writes: end every such session, and
+    // wait until none is left, so the engine holds only sessions that read the new setting.
+    let altered: std::time::SystemTime = admin
+        .query_one("SELECT clock_timestamp()", &[])
+        .unwrap()
+        .get(0);
+    let waited = Instant::now();
+    loop {
+        let left: i64 = admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_start <= $2",
+                &[&database, &altered],
+            )
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "{left} sessions stay"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // Reads go on, and refill the pool with read-only sessions.
     for _ in 0..20 {
         assert!(engine.history(client, 10, None).unwrap().is_empty());
