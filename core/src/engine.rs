@@ -180,20 +180,40 @@ impl Engine {
     ) -> Result<Client> {
         crate::observe::operation("register_client", None, None, || {
             self.check_process()?;
-            let contact = validate_contact(name, email, phone)?;
             let now = self.now();
-            let client = Client {
-                id: ClientId(self.inner.ids.next(now)),
-                name: contact.name,
-                email: contact.email,
-                phone: contact.phone,
+            let client = self.new_client(
+                ClientId(self.inner.ids.next(now)),
+                now,
+                name,
+                email,
+                phone,
                 channel,
-                balance: self.inner.initial_balance,
-                created_at: now,
-            };
+            )?;
             self.inner.store.insert_client(&client)?;
             self.commit_durably()?;
             Ok(client)
+        })
+    }
+
+    /// A client not yet stored: validated contact data, the initial balance.
+    fn new_client(
+        &self,
+        id: ClientId,
+        created_at: Timestamp,
+        name: &str,
+        email: &str,
+        phone: &str,
+        channel: Channel,
+    ) -> Result<Client> {
+        let contact = validate_contact(name, email, phone)?;
+        Ok(Client {
+            id,
+            name: contact.name,
+            email: contact.email,
+            phone: contact.phone,
+            channel,
+            balance: self.inner.initial_balance,
+            created_at,
         })
     }
 
@@ -220,22 +240,12 @@ impl Engine {
             if id.0.get_version_num() != 7 {
                 return Err(Error::invalid("client_id", Invalid::Id));
             }
-            let contact = validate_contact(name, email, phone)?;
-            if let Some(existing) = self.inner.store.client(id)? {
-                return Ok(existing);
-            }
-            let client = Client {
-                id,
-                name: contact.name,
-                email: contact.email,
-                phone: contact.phone,
-                channel,
-                balance: self.inner.initial_balance,
-                created_at: self.now(),
-            };
+            let client = self.new_client(id, self.now(), name, email, phone, channel)?;
+            // Both stores leave a client whose id exists as it is, so the insert is safe to
+            // repeat; what the store holds afterwards (this client or the one registered before
+            // under the id) is the answer.
             self.inner.store.insert_client(&client)?;
             self.commit_durably()?;
-            // Another call with the same id may have inserted first: the store's client wins.
             self.inner
                 .store
                 .client(id)?
