@@ -106,38 +106,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers > 1:
             store += f", {args.workers} workers"
         url = f"http://{args.host}:{args.port}"
+        text = banner(
+            url,
+            store,
+            sinks.mail_dir,
+            sinks.sms_dir,
+            f"{sinks.host}:{sinks.smtp_port}",
+            sinks.sms_url,
+            token,
+            operator_command(settings),
+        )
         if args.workers > 1 or settings.database_url:
             # the workers open their own engines; the banner comes first
-            print(
-                banner(
-                    url,
-                    store,
-                    sinks.mail_dir,
-                    sinks.sms_dir,
-                    f"{sinks.host}:{sinks.smtp_port}",
-                    sinks.sms_url,
-                    token,
-                    operator_command(settings),
-                ),
-                flush=True,
-            )
+            print(text, flush=True)
             return serve.serve(settings, args.host, args.port, args.workers)
         engine = serve.open_store(settings)
         if engine is None:
             return 1
-        print(
-            banner(
-                url,
-                store,
-                sinks.mail_dir,
-                sinks.sms_dir,
-                f"{sinks.host}:{sinks.smtp_port}",
-                sinks.sms_url,
-                token,
-                operator_command(settings),
-            ),
-            flush=True,
-        )
+        print(text, flush=True)
         serve.run(settings, engine, args.host, args.port)
         return 0
     finally:
