@@ -421,3 +421,21 @@ def http_call(
         return status, json.loads(raw), response_headers
     except ValueError:
         return status, raw, response_headers
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Settings]:
+    """``env(FUNDCORE_X="...")``: the settings of an environment with exactly these variables."""
+    for name in list(os.environ):
+        if name.upper().startswith("FUNDCORE_"):
+            monkeypatch.delenv(name)
+
+    def settings_of(**variables: str) -> Settings:
+        for name in list(os.environ):
+            if name.upper().startswith("FUNDCORE_"):
+                monkeypatch.delenv(name)
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        return Settings.from_env()
+
+    return settings_of

@@ -3,31 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable
 
 import pytest
 
 import fundcore
 from fundcore_host.config import LOCAL_DEV_JWT_SECRET, ConfigError, Settings
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Settings]:
-    """``env(FUNDCORE_X="...")``: the settings of an environment with exactly these variables."""
-    for name in list(os.environ):
-        if name.upper().startswith("FUNDCORE_"):
-            monkeypatch.delenv(name)
-
-    def settings_of(**variables: str) -> Settings:
-        for name in list(os.environ):
-            if name.upper().startswith("FUNDCORE_"):
-                monkeypatch.delenv(name)
-        for name, value in variables.items():
-            monkeypatch.setenv(name, value)
-        return Settings.from_env()
-
-    return settings_of
 
 
 def test_defaults_are_local_and_safe(env, caplog):

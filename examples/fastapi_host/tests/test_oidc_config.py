@@ -6,31 +6,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-from collections.abc import Callable
 
 import pytest
 from conftest import ADMIN, http_call
 from test_oidc import AUDIENCE, Provider, admin_token
 
-from fundcore_host.config import ConfigError, OidcSettings, Settings
+from fundcore_host.config import ConfigError, OidcSettings
 
 COGNITO_ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123"
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Settings]:
-    """``env(FUNDCORE_X="...")``: the settings of an environment with exactly these variables."""
-
-    def settings_of(**variables: str) -> Settings:
-        for name in list(os.environ):
-            if name.upper().startswith("FUNDCORE_"):
-                monkeypatch.delenv(name)
-        for name, value in variables.items():
-            monkeypatch.setenv(name, value)
-        return Settings.from_env()
-
-    return settings_of
 
 
 def test_no_provider_unless_the_issuer_is_set(env):
