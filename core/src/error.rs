@@ -147,6 +147,8 @@ pub enum Invalid {
     RequestId,
     /// A change that changes nothing: no field was given.
     NoChange,
+    /// A range whose start is after its end.
+    Range,
 }
 
 /// Everything that can go wrong in fundcore.

@@ -52,6 +52,7 @@ mod money;
 mod observe;
 mod outbox;
 mod page;
+mod reports;
 mod rules;
 mod store;
 mod texts;
@@ -81,6 +82,7 @@ pub use outbox::{
     OutboxState,
 };
 pub use page::Page;
+pub use reports::{HistoryFilter, NotificationPage, Statement, StatementLine};
 pub use rust_decimal::Decimal;
 pub use store::StoreStats;
 #[cfg(feature = "testing")]

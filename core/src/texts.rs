@@ -43,6 +43,7 @@ pub(crate) fn invalid_text(problem: Invalid, locale: Locale) -> String {
             "el identificador de solicitud tiene entre 1 y {MAX_REQUEST_ID_CHARS} caracteres visibles"
         ),
         (Es, NoChange) => "indique al menos un campo a cambiar".into(),
+        (Es, Range) => "el inicio del período no puede ser posterior a su fin".into(),
         (En, AmountNotANumber) => "the amount must be a decimal number".into(),
         (En, AmountNotPositive) => "the amount must be greater than zero".into(),
         (En, AmountTooPrecise) => {
@@ -69,6 +70,7 @@ pub(crate) fn invalid_text(problem: Invalid, locale: Locale) -> String {
             format!("the request id has between 1 and {MAX_REQUEST_ID_CHARS} visible characters")
         }
         (En, NoChange) => "give at least one field to change".into(),
+        (En, Range) => "the start of the period cannot be after its end".into(),
     }
 }
 

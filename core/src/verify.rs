@@ -171,7 +171,7 @@ pub fn verify_store(location: &StoreLocation) -> Result<LedgerReport> {
     }
 }
 
-fn verify(store: &dyn Store) -> Result<LedgerReport> {
+pub(crate) fn verify(store: &dyn Store) -> Result<LedgerReport> {
     let seed = store
         .stored_seed()?
         .ok_or_else(|| Error::storage("the store holds no fundcore settings"))?;

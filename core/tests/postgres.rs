@@ -750,7 +750,7 @@ fn processes_connecting_at_once_create_the_schema_once() {
         .query_one("SELECT count(*) FROM fundcore_migrations", &[])
         .unwrap()
         .get(0);
-    assert_eq!(migrations, 2, "each known migration applied once");
+    assert_eq!(migrations, 3, "each known migration applied once");
     let funds: i64 = db
         .query_one("SELECT count(*) FROM fundcore_funds", &[])
         .unwrap()
@@ -1462,7 +1462,7 @@ fn a_database_at_schema_1_is_upgraded_by_processes_connecting_at_once() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(versions, [1, 2], "migration 2 applied once");
+    assert_eq!(versions, [1, 2, 3], "migrations 2 and 3 applied once");
 
     // What version 1 stored is intact and works with what version 2 adds.
     let engine = &engines[3];

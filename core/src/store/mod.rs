@@ -239,6 +239,14 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
     /// attempts; returns how many.
     fn requeue_failed(&self, now: Timestamp, limit: usize) -> Result<usize>;
 
+    /// Up to `limit` failed notifications of every client with their transactions, newest
+    /// (by notification id) first, older than `before` when given.
+    fn failed_notifications(
+        &self,
+        limit: usize,
+        before: Option<NotificationId>,
+    ) -> Result<Vec<LedgerEntry>>;
+
     /// The outbox's entries by status and the oldest pending entry's time (its age is left
     /// for the engine, which owns the clock).
     fn outbox_state(&self) -> Result<OutboxState>;

@@ -26,7 +26,7 @@ use crate::audit::AuditEvent;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::fund::Fund;
-use crate::ids::{AuditEventId, ClientId, FundId, TransactionId};
+use crate::ids::{AuditEventId, ClientId, FundId, NotificationId, TransactionId};
 use crate::ledger::{Subscription, Transaction};
 use crate::outbox::{NotificationStatus, OutboxState};
 use crate::time::Timestamp;
@@ -630,6 +630,32 @@ impl Store for SledStore {
             requeued += 1;
         }
         Ok(requeued)
+    }
+
+    fn failed_notifications(
+        &self,
+        limit: usize,
+        before: Option<NotificationId>,
+    ) -> Result<Vec<LedgerEntry>> {
+        // The failed set is keyed by client, not by time: each page reads the whole set (an
+        // operator's backlog of failures, not the ledger) and sorts it.
+        let mut failed = Vec::new();
+        for entry_key in self.outbox_failed.iter().keys() {
+            let Some(entry) = self.entry(&entry_key?)? else {
+                continue;
+            };
+            // A key whose entry was requeued since is stale (see `claim_due`).
+            let id = match &entry.notice {
+                Some(notice) if notice.status == NotificationStatus::Failed => notice.id,
+                _ => continue,
+            };
+            if before.is_none_or(|before| id < before) {
+                failed.push((id, entry));
+            }
+        }
+        failed.sort_by(|a, b| b.0.cmp(&a.0));
+        failed.truncate(limit);
+        Ok(failed.into_iter().map(|(_, entry)| entry).collect())
     }
 
     fn outbox_state(&self) -> Result<OutboxState> {

@@ -29,7 +29,7 @@ use crate::client::Client;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fund::Fund;
-use crate::ids::{AuditEventId, ClientId, FundId, TransactionId};
+use crate::ids::{AuditEventId, ClientId, FundId, NotificationId, TransactionId};
 use crate::ledger::{Subscription, Transaction};
 use crate::outbox::OutboxState;
 use crate::time::Timestamp;
@@ -531,6 +531,14 @@ impl Store for PgStore {
 
     fn requeue_failed(&self, now: Timestamp, limit: usize) -> Result<usize> {
         outbox::requeue_failed(self, now, limit)
+    }
+
+    fn failed_notifications(
+        &self,
+        limit: usize,
+        before: Option<NotificationId>,
+    ) -> Result<Vec<LedgerEntry>> {
+        outbox::failed(self, limit, before)
     }
 
     fn outbox_state(&self) -> Result<OutboxState> {

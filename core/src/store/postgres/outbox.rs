@@ -12,7 +12,7 @@ use super::rows::{
 };
 use super::statements::Q;
 use crate::error::{Error, Result};
-use crate::ids::ClientId;
+use crate::ids::{ClientId, NotificationId};
 use crate::outbox::OutboxState;
 use crate::store::{Claimed, LedgerEntry, Notice};
 use crate::time::Timestamp;
@@ -127,6 +127,28 @@ pub(super) fn requeue_failed(store: &PgStore, now: Timestamp, limit: usize) -> R
             .execute(Q::RequeueFailed, &[&to_sql_time(now), &limit])
             .map_err(sent)?;
         Ok(usize::try_from(requeued).unwrap_or(usize::MAX))
+    })
+}
+
+pub(super) fn failed(
+    store: &PgStore,
+    limit: usize,
+    before: Option<NotificationId>,
+) -> Result<Vec<LedgerEntry>> {
+    let before = before.map_or(uuid::Uuid::max(), |id| id.0);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    store.read(|conn, store| {
+        store.trip();
+        let rows = conn
+            .query(Q::FailedNotifications, &[&before, &limit])
+            .map_err(read)?;
+        let entries = rows.iter().map(|row| {
+            Ok(LedgerEntry {
+                transaction: transaction_from(row, 0)?,
+                notice: Some(notice_from(row, TRANSACTION_WIDTH)?),
+            })
+        });
+        Ok(entries.collect::<Result<_>>()?)
     })
 }
 

@@ -19,6 +19,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "administration",
         include_str!("migrations/0002_administration.sql"),
     ),
+    (
+        3,
+        "failed_notifications",
+        include_str!("migrations/0003_failed_notifications.sql"),
+    ),
 ];
 
 /// The newest schema version this library knows.

@@ -63,6 +63,8 @@ statements! {
     ClaimedBy,
     Settle,
     RequeueFailed,
+    /// Failed entries of every client, newest first (through `fundcore_outbox_failed_by_id`).
+    FailedNotifications,
     OutboxState,
     // ---- the catalogue and administration (admin.rs)
     Funds,
@@ -160,6 +162,7 @@ fn types(q: Q) -> &'static [Type] {
         Q::ClaimDue => types![TIME, INT8, TIME, UUID],
         Q::Settle => types![UUID, UUID, TEXT, INT4, TEXT, TIME, TIME, UUID],
         Q::RequeueFailed => types![TIME, INT8],
+        Q::FailedNotifications => types![UUID, INT8],
         Q::OutboxState
         | Q::Funds
         | Q::InitialBalance
@@ -282,6 +285,12 @@ fn text(q: Q) -> String {
              FROM failed
              WHERE o.client_id = failed.client_id AND o.transaction_id = failed.transaction_id"
             .into(),
+        Q::FailedNotifications => format!(
+            "SELECT {TRANSACTION_COLUMNS}, {NOTICE_COLUMNS}
+             FROM fundcore_outbox o
+             JOIN fundcore_transactions t ON t.client_id = o.client_id AND t.id = o.transaction_id
+             WHERE o.status = 'failed' AND o.id < $1 ORDER BY o.id DESC LIMIT $2"
+        ),
         // One statement, so one snapshot. The oldest pending entry is found through the
         // partial index of pending entries and its transaction's key.
         Q::OutboxState => "SELECT count(*) FILTER (WHERE status = 'pending'),
