@@ -28,6 +28,7 @@ help:
 	@echo "make test-python      the Python suite against the installed wheel on CPython 3.10-3.13 (both stores), and the sdist built and imported"
 	@echo "make demo-postgres    the REST host with two workers on a private local PostgreSQL (stopped with it)"
 	@echo "make test-host        the REST host's tests (two workers on a private PostgreSQL among them)"
+	@echo "make test-pages       the REST host's pages in Chromium (Playwright): flows by role and name, axe-core checks, screenshots"
 	@echo "make test-field       PostgreSQL failover and REST hosts behind nginx under load, checked against their history"
 	@echo "make setup-kotlin     install the Kotlin compiler (npm, into build/tools) and Maven (apt, when missing)"
 	@echo "make mobile-generate  generate the Kotlin and Swift bindings and check them"
@@ -119,7 +120,7 @@ include mk/python.mk mk/mobile.mk
 HOST_DIR := examples/fastapi_host
 DEMO_HOST := 127.0.0.1
 DEMO_PORT := 8000
-.PHONY: host-deps host-demo-deps host-test-deps host-lint-deps test-host test-schemathesis demo-postgres
+.PHONY: host-deps host-demo-deps host-test-deps host-lint-deps test-host test-schemathesis demo-postgres pages-deps test-pages
 
 # The REST host's runtime dependencies (pinned) into .venv.
 host-deps: venv
@@ -154,8 +155,26 @@ demo-postgres: python-dev host-demo-deps
 # The REST host's tests (real engine, processes and servers on loopback), schemathesis against
 # the running host included (FUNDCORE_SCHEMATHESIS_EXAMPLES=1000 for a longer run); a private
 # PostgreSQL for the run unless FUNDCORE_TEST_DATABASE_URL is set (two workers on one database).
+# The browser tests (tests/pages) are make test-pages.
 test-host: python-dev host-test-deps
-	$(WITH_PG) $(PY) -m pytest $(HOST_DIR)/tests -q
+	$(WITH_PG) $(PY) -m pytest $(HOST_DIR)/tests -q --ignore=$(HOST_DIR)/tests/pages
+
+# What the browser tests need: Debian's chromium, poppler-utils (pdftotext, for the documents the
+# pages serve) and fonts when missing; Playwright (requirements-pages.txt), which drives that
+# chromium (Playwright's own browser download is not used); axe-core (npm, into build/tools).
+AXE_CORE_VERSION := 4.14.1
+pages-deps: venv
+	scripts/apt-install.sh chromium poppler-utils fonts-dejavu-core fonts-liberation2
+	$(PIP) install -q --disable-pip-version-check -r $(HOST_DIR)/requirements-pages.txt
+	@grep -qs '"version": "$(AXE_CORE_VERSION)"' build/tools/node_modules/axe-core/package.json \
+		|| npm install --silent --no-audit --no-fund --save-exact --prefix build/tools axe-core@$(AXE_CORE_VERSION)
+
+# The host's pages in a real browser (tests/pages): each test module starts its own host as
+# make demo does (embedded store; mail and SMS kept as files in a temporary folder), Chromium
+# walks the pages by roles and accessible names, axe-core checks WCAG 2.0/2.1 A and AA, and
+# full-page screenshots land in build/screenshots/.
+test-pages: python-dev pages-deps
+	PYTHONPATH=$(HOST_DIR) $(PY) -m pytest $(HOST_DIR)/tests/pages -q
 
 # schemathesis alone, against the running host.
 test-schemathesis: python-dev host-test-deps
@@ -197,4 +216,4 @@ test:
 	$(WITH_PG) $(MAKE) --no-print-directory test-suites
 	@echo "make test: all suites passed"
 
-test-suites: check-snippets test-rust test-crate test-pooler test-python test-host test-field test-kotlin test-swift test-baseline
+test-suites: check-snippets test-rust test-crate test-pooler test-python test-host test-pages test-field test-kotlin test-swift test-baseline
