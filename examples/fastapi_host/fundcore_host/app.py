@@ -38,6 +38,7 @@ from .logs import configure_logging, printable
 from .metrics import HostMetrics
 from .middleware import RequestContextMiddleware
 from .notifiers import build_notifier
+from .pages import install_pages
 from .rate_limit import RateLimiter
 from .routers import ROUTERS
 from .routers import account as account_routes
@@ -178,6 +179,7 @@ def create_app(
 
     app.add_api_route("/metrics", prometheus_metrics, methods=["GET"], include_in_schema=False)
     install_exception_handlers(app, settings.locale, [route for router in APP_ROUTERS for route in router.routes])
+    install_pages(app)
     app.add_middleware(
         RequestContextMiddleware,
         locale=lambda: settings.locale,

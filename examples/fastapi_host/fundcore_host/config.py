@@ -204,6 +204,8 @@ class Settings(BaseSettings):
     access_token_ttl_s: int = Field(900, ge=30, le=86_400)
     #: Seconds a sign-in's refresh tokens are valid (refreshing does not extend it).
     refresh_token_ttl_s: int = Field(14 * 86_400, ge=60, le=366 * 86_400)
+    #: Seconds a sign-in through the pages lasts (its session cookie; signing out ends it sooner).
+    session_ttl_s: int = Field(8 * 3600, ge=60, le=31 * 86_400)
     #: Sign-in attempts per account (email) in a window; past it, 429 until the window ends.
     sign_in_max_per_account: int = Field(5, ge=1)
     #: Sign-in attempts per client address in a window (a successful one is not counted).

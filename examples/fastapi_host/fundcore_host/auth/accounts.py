@@ -59,7 +59,7 @@ from .store import (
     SqliteAccountStore,
     normalize_email,
 )
-from .tokens import IssuedTokens, access_token, new_family_id, new_refresh_token, refresh_token_digest
+from .tokens import IssuedTokens, PageSession, access_token, new_family_id, new_refresh_token, refresh_token_digest
 
 log = logging.getLogger("fundcore_host.accounts")
 
@@ -231,6 +231,7 @@ class Accounts:
         jwt_secret: str,
         access_ttl_s: int = 900,
         refresh_ttl_s: int = 14 * 86_400,
+        session_ttl_s: int = 8 * 3600,
         limits: SignInLimits | None = None,
         passwords: Passwords | None = None,
         store_threads: int = 4,
@@ -243,6 +244,7 @@ class Accounts:
         self.limits = limits or SignInLimits()
         self.access_ttl_s = access_ttl_s
         self.refresh_ttl_s = refresh_ttl_s
+        self.session_ttl_s = session_ttl_s
         self._secret = jwt_secret
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=store_threads, thread_name_prefix="fundcore-accounts")
@@ -258,6 +260,7 @@ class Accounts:
             jwt_secret=settings.jwt_secret.get_secret_value(),
             access_ttl_s=settings.access_token_ttl_s,
             refresh_ttl_s=settings.refresh_token_ttl_s,
+            session_ttl_s=settings.session_ttl_s,
             limits=SignInLimits(
                 settings.sign_in_max_per_account, settings.sign_in_max_per_address, settings.sign_in_window_s
             ),
@@ -281,10 +284,10 @@ class Accounts:
 
     # ------------------------------------------------------------------ sign-up
 
-    async def sign_up(
+    async def register(
         self, engine: fundcore.aio.Engine, registration: Registration, password: str
-    ) -> tuple[fundcore.Client, IssuedTokens]:
-        """Registers a client and its account; raises :class:`AccountExistsError` for an email
+    ) -> tuple[fundcore.Client, Account]:
+        """Registers a client and its account (returned active); raises :class:`AccountExistsError` for an email
         that has an account (a pending one is completed instead when the password is its own),
         the engine's errors, :class:`AccountStoreError` (nothing saved) and
         :class:`RegistrationIncompleteError` (the client is registered, the account not complete)."""
@@ -315,12 +318,31 @@ class Accounts:
             await self._call(self.store.set_registration, existing.id, registration)
             account, created = dataclasses.replace(existing, registration=registration), False
         client = await self._complete(engine, account, registration, remove_on_refusal=created)
+        return client, dataclasses.replace(account, status="active", registration=None)
+
+    async def sign_up(
+        self, engine: fundcore.aio.Engine, registration: Registration, password: str
+    ) -> tuple[fundcore.Client, IssuedTokens]:
+        """:meth:`register`, then the tokens of the new account's first sign-in."""
+        client, account = await self.register(engine, registration, password)
         try:
-            tokens = await self._issue(dataclasses.replace(account, status="active", registration=None))
+            tokens = await self._issue(account)
         except AccountStoreError as error:  # the account is complete: signing in gives the tokens
             log.warning("account %s is active but its first tokens were not stored (%s)", account.id, error)
             raise RegistrationIncompleteError() from None
         return client, tokens
+
+    async def sign_up_session(
+        self, engine: fundcore.aio.Engine, registration: Registration, password: str
+    ) -> tuple[fundcore.Client, PageSession]:
+        """:meth:`register`, then the new account's first page session (the pages' sign-up)."""
+        client, account = await self.register(engine, registration, password)
+        try:
+            session = await self.start_session(account)
+        except AccountStoreError as error:  # the account is complete: signing in gives a session
+            log.warning("account %s is active but its first session was not stored (%s)", account.id, error)
+            raise RegistrationIncompleteError() from None
+        return client, session
 
     async def _complete(
         self, engine: fundcore.aio.Engine, account: Account, registration: Registration, *, remove_on_refusal: bool
@@ -359,10 +381,20 @@ class Accounts:
     # ------------------------------------------------------------------ sign-in
 
     async def sign_in(self, engine: fundcore.aio.Engine, email: str, password: str, address: str) -> IssuedTokens:
-        """Tokens for the account of ``email`` when ``password`` is its own (a pending account
-        is completed first); raises :class:`SignInLimitedError`,
-        :class:`InvalidCredentialsError`, :class:`AccountStoreError` and, while completing a
-        pending account, the engine's errors and :class:`RegistrationIncompleteError`."""
+        """Tokens for the account of ``email`` when ``password`` is its own (see :meth:`authenticate`)."""
+        return await self._issue(await self.authenticate(engine, email, password, address))
+
+    async def sign_in_session(
+        self, engine: fundcore.aio.Engine, email: str, password: str, address: str
+    ) -> PageSession:
+        """A page session for the account of ``email`` when ``password`` is its own (see :meth:`authenticate`)."""
+        return await self.start_session(await self.authenticate(engine, email, password, address))
+
+    async def authenticate(self, engine: fundcore.aio.Engine, email: str, password: str, address: str) -> Account:
+        """The active account of ``email`` when ``password`` is its own (a pending account is
+        completed first); raises :class:`SignInLimitedError`, :class:`InvalidCredentialsError`,
+        :class:`AccountStoreError` and, while completing a pending account, the engine's errors
+        and :class:`RegistrationIncompleteError`."""
         key = normalize_email(email)
         account_key, address_key = _counter_key("account", key), _counter_key("address", address)
         now = self._clock()
@@ -390,7 +422,7 @@ class Accounts:
             await self._complete(engine, account, account.registration, remove_on_refusal=False)
             account = dataclasses.replace(account, status="active", registration=None)
         await self._best_effort(self.store.settle_attempts, [account_key], [address_key])
-        return await self._issue(account)
+        return account
 
     async def _best_effort(self, function: Callable[..., Any], *args: Any) -> None:
         try:
@@ -441,6 +473,24 @@ class Accounts:
     async def sign_out(self, refresh_token: str) -> None:
         """Revokes the sign-in (token family) of a refresh token; an unknown one changes nothing."""
         await self._call(self.store.revoke_family_of, refresh_token_digest(refresh_token))
+
+    # ------------------------------------------------------------------ page sessions
+
+    async def start_session(self, account: Account) -> PageSession:
+        """A new page session of ``account``: its cookie value, stored only as its SHA-256."""
+        now = self._clock()
+        token = new_refresh_token()
+        expires_at = now + self.session_ttl_s
+        await self._call(self.store.start_session, refresh_token_digest(token), account.id, now, expires_at)
+        return PageSession(token, account, expires_at)
+
+    async def session_account(self, token: str) -> Account | None:
+        """The account of a page session's cookie value, while the session lasts."""
+        return await self._call(self.store.session_account, refresh_token_digest(token), self._clock())
+
+    async def end_session(self, token: str) -> None:
+        """Ends a page session (sign-out); an unknown one changes nothing."""
+        await self._call(self.store.end_session, refresh_token_digest(token))
 
 
 def create_operator(store: AccountStore, email: str, password: str, passwords: Passwords | None = None) -> Account:

@@ -13,7 +13,8 @@ The tables: ``accounts`` (the email as the key, normalized by :func:`normalize_e
 client id; the role; the argon2id hash; ``pending`` or ``active``; while pending, the
 registration to complete), ``token_families`` (one per sign-in; revoked or not; its expiry),
 ``refresh_tokens`` (only the SHA-256 of each token; its family; used or not) and
-``sign_in_attempts`` (a counter per key in a fixed window).
+``sign_in_attempts`` (a counter per key in a fixed window) and ``page_sessions`` (the pages'
+sign-ins: only the SHA-256 of each session cookie; its expiry).
 
 Every method blocks: the app calls them on threads of its own (:class:`~.accounts.Accounts`).
 A failure of the store itself (unreachable, locked, broken) is :class:`AccountStoreError`, whose
@@ -176,6 +177,12 @@ _SQL = {
     "drop_old_attempts": "DELETE FROM {t}sign_in_attempts WHERE window_start <= ?",
     "drop_old_families": "DELETE FROM {t}token_families WHERE expires_at <= ?",
     "drop_old_tokens": "DELETE FROM {t}refresh_tokens WHERE expires_at <= ?",
+    "insert_session": (
+        "INSERT INTO {t}page_sessions (token_hash, account_id, created_at, expires_at) VALUES (?, ?, ?, ?)"
+    ),
+    "session_account": ("SELECT s.account_id, s.expires_at FROM {t}page_sessions s WHERE s.token_hash = ?"),
+    "end_session": "DELETE FROM {t}page_sessions WHERE token_hash = ?",
+    "drop_old_sessions": "DELETE FROM {t}page_sessions WHERE expires_at <= ?",
 }
 
 _SCHEMA = [
@@ -208,6 +215,13 @@ _SCHEMA = [
     " window_start DOUBLE PRECISION NOT NULL,"
     " count INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS sign_in_attempts_window ON {t}sign_in_attempts (window_start)",
+    # the pages' sign-ins (auth/sessions.py): only the SHA-256 of each session cookie
+    "CREATE TABLE IF NOT EXISTS {t}page_sessions ("
+    " token_hash TEXT PRIMARY KEY,"
+    " account_id TEXT NOT NULL REFERENCES {t}accounts (id) ON DELETE CASCADE,"
+    " created_at DOUBLE PRECISION NOT NULL,"
+    " expires_at DOUBLE PRECISION NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS page_sessions_expiry ON {t}page_sessions (expires_at)",
 ]
 
 
@@ -379,10 +393,32 @@ class AccountStore(ABC):
                 self._run(cursor, "uncount_attempt", key)
 
     def drop_expired(self, now: float) -> None:
-        """Removes the refresh tokens and families past their expiry."""
+        """Removes the refresh tokens, families and page sessions past their expiry."""
         with self._transaction() as cursor:
             self._run(cursor, "drop_old_tokens", now)
             self._run(cursor, "drop_old_families", now)
+            self._run(cursor, "drop_old_sessions", now)
+
+    # ------------------------------------------------------------------ page sessions
+
+    def start_session(self, token_hash: str, account_id: str, now: float, expires_at: float) -> None:
+        """A sign-in through the pages: its session (the cookie's SHA-256)."""
+        with self._transaction() as cursor:
+            self._run(cursor, "insert_session", token_hash, account_id, now, expires_at)
+
+    def session_account(self, token_hash: str, now: float) -> Account | None:
+        """The active account of a session that has not expired; ``None`` otherwise."""
+        with self._transaction() as cursor:
+            row = self._run(cursor, "session_account", token_hash).fetchone()
+            if row is None or float(row[1]) <= now:
+                return None
+            account = _account(self._run(cursor, "account_by_id", row[0]).fetchone())
+        return account if account is not None and account.status == "active" else None
+
+    def end_session(self, token_hash: str) -> None:
+        """Signs a page session out (an unknown one changes nothing)."""
+        with self._transaction() as cursor:
+            self._run(cursor, "end_session", token_hash)
 
 
 # ---------------------------------------------------------------------------------- SQLite

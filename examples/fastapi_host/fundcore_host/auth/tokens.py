@@ -43,6 +43,19 @@ class IssuedTokens:
         return f"IssuedTokens(account={self.account!r}, expires_in={self.expires_in})"
 
 
+@dataclass(frozen=True)
+class PageSession:
+    """A sign-in through the pages: the session cookie's value (random, like a refresh token,
+    stored only as its SHA-256), its account and when it ends. ``repr`` hides the value."""
+
+    token: str
+    account: Account
+    expires_at: float
+
+    def __repr__(self) -> str:
+        return f"PageSession(account={self.account!r}, expires_at={self.expires_at})"
+
+
 def new_refresh_token() -> str:
     """A new refresh token: :data:`REFRESH_TOKEN_BYTES` random bytes, URL-safe base64 (43 characters)."""
     return secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
