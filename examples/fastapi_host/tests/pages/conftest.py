@@ -15,6 +15,9 @@ Fixtures:
   the violations listed, returns axe's results;
 * ``screenshot(page, name)``: ``build/screenshots/<name>.png``, the whole page.
 
+Functions: ``browser_errors(page)`` (console errors and uncaught exceptions of the page's
+context), ``pdf_text(pdf)`` (the text of a downloaded PDF, by pdftotext).
+
 `make test-pages` runs them (`make pages-deps` installs chromium, poppler-utils, Playwright and
 axe-core).
 """
@@ -32,6 +35,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import weakref
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -40,7 +44,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright, ViewportSize, sync_playwright
 
 HOST_DIR = Path(__file__).resolve().parents[2]
 REPO_ROOT = HOST_DIR.parents[1]
@@ -55,6 +59,8 @@ LOOPBACK = "127.0.0.1"
 JWT_SECRET = "pages-test-secret-for-the-fundcore-host-0123456789-0123456789-0123"
 VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 LOCALES = ("es-CO", "en-US")
+#: The errors each browser context reported (browser_errors).
+_BROWSER_ERRORS: weakref.WeakKeyDictionary[BrowserContext, list[str]] = weakref.WeakKeyDictionary()
 
 
 def free_port() -> int:
@@ -291,6 +297,10 @@ def page_in(browser: Browser, host: PagesHost) -> Iterator[Callable[[str], Page]
     def open_page(locale: str = "es-CO") -> Page:
         context = browser.new_context(locale=locale, base_url=host.url, viewport=VIEWPORT)
         contexts.append(context)
+        errors: list[str] = []
+        _BROWSER_ERRORS[context] = errors
+        context.on("console", lambda message: _record_console(errors, message))
+        context.on("weberror", lambda error: errors.append(f"uncaught: {error.error}"))
         return context.new_page()
 
     try:
@@ -298,6 +308,23 @@ def page_in(browser: Browser, host: PagesHost) -> Iterator[Callable[[str], Page]
     finally:
         for context in contexts:
             context.close()
+
+
+def _record_console(errors: list[str], message: ConsoleMessage) -> None:
+    location = message.location
+    url = str(location.get("url") or "")
+    if url.endswith("/favicon.ico") and url.count("/") == 3:
+        return  # Chromium asks every origin for /favicon.ico by itself; not the page's request
+    if message.type == "error":
+        errors.append(f"console: {message.text} ({location.get('url')}:{location.get('lineNumber')})")
+
+
+def browser_errors(page: Page) -> list[str]:
+    """What the browser reported as an error in the page's context so far: ``console.error``
+    lines (a script's own, a resource that failed to load, a CSP refusal) and uncaught
+    exceptions; not the 404 of the ``/favicon.ico`` Chromium asks every origin for. A flow
+    asserts ``browser_errors(page) == []`` where none is expected."""
+    return list(_BROWSER_ERRORS.get(page.context, []))
 
 
 @pytest.fixture
@@ -371,6 +398,14 @@ def take_screenshot(page: Page, name: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def pdf_text(pdf: bytes | Path) -> str:
+    """The text of a PDF (a download's bytes or file) as poppler's ``pdftotext -layout`` reads it."""
+    data = pdf.read_bytes() if isinstance(pdf, Path) else pdf
+    done = subprocess.run(["pdftotext", "-layout", "-", "-"], input=data, capture_output=True, timeout=60)
+    assert done.returncode == 0, f"pdftotext exited with {done.returncode}: {done.stderr.decode(errors='replace')}"
+    return done.stdout.decode("utf-8")
 
 
 @pytest.fixture

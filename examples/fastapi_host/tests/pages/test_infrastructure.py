@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from .conftest import SCREENSHOTS, PagesHost, run_axe
+from .conftest import SCREENSHOTS, PagesHost, browser_errors, pdf_text, run_axe
 
 #: A 1x1 PNG.
 PIXEL = "data:image/png;base64," + (
@@ -62,10 +62,13 @@ def test_axe_reports_nothing_on_a_clean_document(
 def test_the_host_serves_the_browser_in_the_page_locale(page: Page, host: PagesHost) -> None:
     response = page.request.get("/health")  # relative: the context's base URL is the host's
     assert response.status == 200, response.text()
-    assert page.goto(f"{host.url}/health") is not None
+    navigation = page.goto("/health")
+    assert navigation is not None and navigation.status == 200
     assert page.url == f"{host.url}/health"
     locale = page.evaluate("() => navigator.language")
     assert locale in ("es-CO", "en-US")
+    assert navigation.request.all_headers()["accept-language"].startswith(locale)
+    assert browser_errors(page) == []
     assert page.viewport_size == {"width": 1280, "height": 900}
 
 
@@ -128,3 +131,18 @@ def test_an_operator_can_sign_in(host: PagesHost, make_operator: Callable[[str, 
     assert status == 200, signed_in
     status, funds = host.api("GET", "/funds", token=signed_in["access_token"])
     assert status == 200 and funds, funds
+
+
+def test_browser_errors_are_recorded(page: Page) -> None:
+    page.set_content("<p>before</p>")
+    assert browser_errors(page) == []
+    page.set_content("<script>console.error('a stated error'); throw new Error('an uncaught one')</script>")
+    errors = browser_errors(page)
+    assert any("a stated error" in error for error in errors), errors
+    assert any("an uncaught one" in error for error in errors), errors
+
+
+def test_pdf_text_reads_a_pdf(page: Page) -> None:
+    page.set_content('<html lang="es"><body><h1>Extracto de marzo</h1><p>Saldo: $ 420.000</p></body></html>')
+    text = pdf_text(page.pdf())
+    assert "Extracto de marzo" in text and "420.000" in text
