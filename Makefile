@@ -29,6 +29,7 @@ help:
 	@echo "make demo-postgres    the REST host with two workers on a private local PostgreSQL (stopped with it)"
 	@echo "make test-host        the REST host's tests (two workers on a private PostgreSQL among them)"
 	@echo "make test-pages       the REST host's pages in Chromium (Playwright): flows by role and name, axe-core checks, screenshots"
+	@echo "make pages-deps       what make test-pages needs: Debian's chromium and poppler-utils, Playwright (pip), axe-core (npm, into build/tools)"
 	@echo "make test-field       PostgreSQL failover and REST hosts behind nginx under load, checked against their history"
 	@echo "make setup-kotlin     install the Kotlin compiler (npm, into build/tools) and Maven (apt, when missing)"
 	@echo "make mobile-generate  generate the Kotlin and Swift bindings and check them"
