@@ -149,6 +149,8 @@ pub enum Invalid {
     NoChange,
     /// A range whose start is after its end.
     Range,
+    /// The transaction kind is not `subscription` or `cancellation`.
+    Kind,
 }
 
 /// Everything that can go wrong in fundcore.

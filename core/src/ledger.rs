@@ -18,6 +18,15 @@ named_enum! {
     }
 }
 
+impl TransactionKind {
+    /// The kind named `text` (ignoring case and surrounding white space), as a caller's filter
+    /// gives it: `VALIDATION_ERROR` on `kind` for any other text.
+    pub fn parse(text: &str) -> crate::Result<Self> {
+        crate::enum_names::variant_named(text)
+            .ok_or(crate::Error::invalid("kind", crate::Invalid::Kind))
+    }
+}
+
 /// One committed movement of money. A cancellation's `amount` is the refund.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transaction {

@@ -44,6 +44,7 @@ pub(crate) fn invalid_text(problem: Invalid, locale: Locale) -> String {
         ),
         (Es, NoChange) => "indique al menos un campo a cambiar".into(),
         (Es, Range) => "el inicio del período no puede ser posterior a su fin".into(),
+        (Es, Kind) => "el tipo debe ser 'subscription' o 'cancellation'".into(),
         (En, AmountNotANumber) => "the amount must be a decimal number".into(),
         (En, AmountNotPositive) => "the amount must be greater than zero".into(),
         (En, AmountTooPrecise) => {
@@ -71,6 +72,7 @@ pub(crate) fn invalid_text(problem: Invalid, locale: Locale) -> String {
         }
         (En, NoChange) => "give at least one field to change".into(),
         (En, Range) => "the start of the period cannot be after its end".into(),
+        (En, Kind) => "the kind must be 'subscription' or 'cancellation'".into(),
     }
 }
 

@@ -45,7 +45,7 @@ named_enum! {
 }
 
 /// One broken rule.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Violation {
     /// The client whose records break it; `None` for a store-wide one.
     pub client: Option<ClientId>,
@@ -65,7 +65,7 @@ impl fmt::Display for Violation {
 }
 
 /// Outbox entries by status.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct OutboxCounts {
     /// Waiting for a (further) delivery attempt.
     pub pending: u64,
@@ -75,8 +75,8 @@ pub struct OutboxCounts {
     pub failed: u64,
 }
 
-/// What [`verify_store`] read and found.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What [`verify_store`] read and found. In JSON, its fields as named here.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LedgerReport {
     /// Clients checked.
     pub clients: u64,
