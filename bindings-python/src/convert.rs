@@ -81,6 +81,33 @@ pub fn count_arg(value: i128) -> usize {
     }
 }
 
+/// Reads a point in time: a timezone-aware `datetime.datetime`, exact to the microsecond. A
+/// naive one names no instant (its zone is a guess), so it is a `ValueError`; anything else a
+/// `TypeError`.
+pub fn timestamp_arg(value: &Bound<'_, PyAny>, what: &str) -> Result<Timestamp, Failure> {
+    let py = value.py();
+    if !value.is_instance_of::<PyDateTime>() {
+        let type_name = value.get_type().name()?;
+        return Err(Failure::Py(PyTypeError::new_err(format!(
+            "{what} must be a timezone-aware datetime.datetime, not {type_name}"
+        ))));
+    }
+    if value.call_method0("utcoffset")?.is_none() {
+        return Err(Failure::Py(pyo3::exceptions::PyValueError::new_err(
+            format!(
+                "{what} must be a timezone-aware datetime (e.g. datetime(2026, 1, 1, \
+             tzinfo=timezone.utc)): a naive datetime names no instant"
+            ),
+        )));
+    }
+    // Integer arithmetic on timedeltas: exact, no float on the way.
+    let utc = PyTzInfo::utc(py)?.to_owned();
+    let epoch = PyDateTime::new(py, 1970, 1, 1, 0, 0, 0, 0, Some(&utc))?;
+    let micro = PyDelta::new(py, 0, 0, 1, false)?;
+    let micros: i64 = value.sub(epoch)?.floor_div(micro)?.extract()?;
+    Ok(Timestamp::from_unix_micros(micros))
+}
+
 /// Python value of a core field.
 pub trait ToPy {
     /// Converts to the Python value exposed as an attribute.

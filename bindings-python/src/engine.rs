@@ -10,17 +10,18 @@ use std::time::Duration;
 
 use fundcore::{
     Actor, Channel, ClientId, Config, ContactChanges, DeliveryError, Durability, Error,
-    FundChanges, Invalid, Locale, Notifier, StoreLocation, TransactionId,
+    FundChanges, HistoryFilter, Invalid, Locale, Notifier, StoreLocation, TransactionId,
+    TransactionKind,
 };
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt};
 
-use crate::convert::{ToPy, amount_arg, count_arg};
+use crate::convert::{ToPy, amount_arg, count_arg, timestamp_arg};
 use crate::errors::{Failure, errors_module};
 use crate::records::{
-    AuditEventPage, Client, ClientPage, DispatchReport, Fund, HistoryPage, OutboxState,
-    Subscription, Transaction,
+    AuditEventPage, Client, ClientPage, DispatchReport, Fund, HistoryPage, LedgerReport,
+    NotificationPage, OutboxState, Statement, Subscription, Transaction,
 };
 
 /// The fund-subscription engine over an embedded store or a PostgreSQL database.
@@ -579,13 +580,19 @@ impl Engine {
     /// A page of the client's history, as `history()`, with the cursor of the following page:
     /// `page.items` (newest first) and `page.next` (`None` on the last page, also when it is
     /// exactly full). `to_dict()` gives `{"items": [...], "next": ...}`.
-    #[pyo3(signature = (client_id, limit = 50, before = None))]
+    ///
+    /// `kind` (`"subscription"` or `"cancellation"`) and `fund_id` list only the matching
+    /// transactions, paged by the same cursor. A `fund_id` that names no fund raises
+    /// `NotFoundError` (`FUND_NOT_FOUND`); a `kind` of another name `ValidationError`.
+    #[pyo3(signature = (client_id, limit = 50, before = None, *, kind = None, fund_id = None))]
     fn history_page(
         &self,
         py: Python<'_>,
         client_id: &str,
         limit: i128,
         before: Option<&str>,
+        kind: Option<&str>,
+        fund_id: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<HistoryPage> {
         let id = self.client_id(py, client_id)?;
         let limit = count_arg(limit);
@@ -593,8 +600,70 @@ impl Engine {
             .map(TransactionId::parse_cursor)
             .transpose()
             .map_err(|err| self.fail(py, err))?;
-        self.run(py, |engine| engine.history_page(id, limit, before))
-            .map(HistoryPage)
+        let kind = kind
+            .map(TransactionKind::parse)
+            .transpose()
+            .map_err(|err| self.fail(py, err))?;
+        let fund_id = fund_id
+            .map(fund_arg)
+            .transpose()
+            .map_err(|f| self.fail(py, f))?;
+        let filter = HistoryFilter { kind, fund_id };
+        self.run(py, |engine| {
+            engine.history_page_filtered(id, limit, before, &filter)
+        })
+        .map(HistoryPage)
+    }
+
+    /// The client's statement for `start <= created_at < end` (tz-aware `datetime`s; a naive
+    /// one raises `ValueError`): where the account stood at `start` (`opening_balance`,
+    /// `opening_invested`), each transaction of the range oldest first with the balance and
+    /// the invested amount (active subscriptions) right after it, and where it stood at `end`.
+    /// From the client's `created_at` to now it charts the balance and the invested amount.
+    ///
+    /// Raises `ValidationError` when `start` is after `end`, `NotFoundError` for an unknown
+    /// client.
+    fn statement(
+        &self,
+        py: Python<'_>,
+        client_id: &str,
+        start: &Bound<'_, PyAny>,
+        end: &Bound<'_, PyAny>,
+    ) -> PyResult<Statement> {
+        let id = self.client_id(py, client_id)?;
+        let from = timestamp_arg(start, "start").map_err(|f| self.fail(py, f))?;
+        let to = timestamp_arg(end, "end").map_err(|f| self.fail(py, f))?;
+        self.run(py, |engine| engine.statement(id, from, to))
+            .map(Statement)
+    }
+
+    /// A page of the failed notifications of every client, newest first (`limit`
+    /// 1..=MAX_PAGE), older than the notification id `before`: each with its `last_error`,
+    /// `attempts`, `client_id`, `channel` and `recipient`. `retry_failed_notifications()`
+    /// queues them again. Raises `ValidationError` for a bad `limit` or `before`.
+    #[pyo3(signature = (limit = 50, before = None))]
+    fn failed_notifications(
+        &self,
+        py: Python<'_>,
+        limit: i128,
+        before: Option<&str>,
+    ) -> PyResult<NotificationPage> {
+        let before = before
+            .map(|text| fundcore::NotificationId::from_str(text).map_err(Error::from))
+            .transpose()
+            .map_err(|err| self.fail(py, err.on_field("before")))?;
+        let limit = count_arg(limit);
+        self.run(py, |engine| engine.failed_notifications(limit, before))
+            .map(NotificationPage)
+    }
+
+    /// Checks the ledger of the open store while it serves calls (a `LedgerReport`): every
+    /// client's balance, replay, subscriptions, outbox entries and idempotency records, each
+    /// client read whole. On the embedded store the outbox queues are not cross-checked (that
+    /// needs the store stopped: `fundcore verify`). Reads every client: an operator's call.
+    fn verify_ledger(&self, py: Python<'_>) -> PyResult<LedgerReport> {
+        self.run(py, |engine| engine.verify_ledger())
+            .map(LedgerReport)
     }
 
     /// One transaction by id. Raises `NotFoundError` (`TRANSACTION_NOT_FOUND`).

@@ -1,9 +1,11 @@
 //! Core errors as Python exceptions. The classes are defined in `fundcore/_errors.py`; this
-//! module only picks the class for a core error code and fills in `code`, `message`, `field`.
+//! module only picks the class for a core error code and fills in `code`, `message`, `field`,
+//! and the message (and problem) in every locale.
 
 use fundcore::{Error, ErrorCode, Locale};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::PyDict;
 
 static ERRORS_MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
@@ -65,13 +67,30 @@ pub fn core_error(py: Python<'_>, err: &Error, locale: Locale) -> PyErr {
     let build = || -> PyResult<PyErr> {
         let code = err.code();
         let class = errors_module(py)?.getattr(class_for_code(code))?;
-        let instance = class.call1((
-            code.as_str(),
-            err.message(locale),
-            err.field(),
-            err.problem(locale),
-            code.http_status(),
-        ))?;
+        // Every locale's message and problem, for callers that answer each reader in theirs.
+        let messages = PyDict::new(py);
+        let problems = PyDict::new(py);
+        for each in Locale::ALL {
+            messages.set_item(each.as_str(), err.message(*each))?;
+            if let Some(problem) = err.problem(*each) {
+                problems.set_item(each.as_str(), problem)?;
+            }
+        }
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("messages", messages)?;
+        if err.field().is_some() {
+            kwargs.set_item("problems", problems)?;
+        }
+        let instance = class.call(
+            (
+                code.as_str(),
+                err.message(locale),
+                err.field(),
+                err.problem(locale),
+                code.http_status(),
+            ),
+            Some(&kwargs),
+        )?;
         Ok(PyErr::from_value(instance))
     };
     build().unwrap_or_else(|failure| failure)

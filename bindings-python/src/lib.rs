@@ -155,6 +155,10 @@ fn fundcore_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<records::Notification>()?;
     m.add_class::<records::DispatchReport>()?;
     m.add_class::<records::OutboxState>()?;
+    m.add_class::<records::NotificationPage>()?;
+    m.add_class::<records::Statement>()?;
+    m.add_class::<records::StatementLine>()?;
+    m.add_class::<records::LedgerReport>()?;
     m.add_function(wrap_pyfunction!(format_cop, m)?)?;
     m.add_function(wrap_pyfunction!(client_not_found, m)?)?;
     m.add_function(wrap_pyfunction!(new_client_id, m)?)?;

@@ -302,6 +302,163 @@ record! {
     }
 }
 
+record! {
+    /// One transaction of a `Statement`, with where the client stood right after it.
+    StatementLine(fundcore::StatementLine) {
+        /// The sum of the client's active subscription amounts right after the transaction
+        /// (`Decimal`); plus `balance_after`, the initial balance.
+        invested_after,
+    }
+    extra {
+    /// The transaction (a `Transaction`).
+    #[getter]
+    fn transaction(&self) -> Transaction {
+        Transaction(self.0.transaction.clone())
+    }
+
+    /// The client's available balance right after the transaction (`Decimal`, the
+    /// transaction's own `balance_after`).
+    #[getter]
+    fn balance_after<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        ToPy::to_py(&self.0.transaction.balance_after, py)
+    }
+    }
+}
+
+record! {
+    /// A client's account over a date range (`Engine.statement()`): where it stood at `start`,
+    /// each transaction with `start <= created_at < end` oldest first, and where it stood at
+    /// `end`.
+    ///
+    /// `to_dict()` gives `{"client_id", "from", "to", "opening_balance", "opening_invested",
+    /// "lines": [{"transaction": {...}, "invested_after"}], "closing_balance",
+    /// "closing_invested"}`.
+    Statement(fundcore::Statement) {
+        /// The client's id.
+        client_id,
+        /// The available balance at `start` (`Decimal`).
+        opening_balance,
+        /// The sum of the active subscription amounts at `start` (`Decimal`).
+        opening_invested,
+        /// The available balance at `end` (`Decimal`).
+        closing_balance,
+        /// The sum of the active subscription amounts at `end` (`Decimal`).
+        closing_invested,
+    }
+    extra {
+    /// The range's start, included (UTC `datetime`; `"from"` in `to_dict()`).
+    #[getter]
+    fn start<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        ToPy::to_py(&self.0.from, py)
+    }
+
+    /// The range's end, excluded (UTC `datetime`; `"to"` in `to_dict()`).
+    #[getter]
+    fn end<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        ToPy::to_py(&self.0.to, py)
+    }
+
+    /// The range's transactions, oldest first (a list of `StatementLine`).
+    #[getter]
+    fn lines(&self) -> Vec<StatementLine> {
+        self.0.lines.iter().cloned().map(StatementLine).collect()
+    }
+    }
+}
+
+/// What the ledger check of a live engine read and found (`Engine.verify_ledger()`).
+///
+/// `to_dict()` gives `{"clean", "clients", "transactions", "active_subscriptions",
+/// "idempotency_keys", "outbox": {"pending", "delivered", "failed"}, "audit_events",
+/// "violation_count", "violations": [{"client", "rule", "detail"}], "summary"}`.
+#[pyclass(frozen, module = "fundcore")]
+pub struct LedgerReport(pub fundcore::LedgerReport);
+
+#[pymethods]
+impl LedgerReport {
+    /// Whether no rule is broken.
+    #[getter]
+    fn clean(&self) -> bool {
+        self.0.is_clean()
+    }
+
+    /// Clients checked.
+    #[getter]
+    fn clients(&self) -> u64 {
+        self.0.clients
+    }
+
+    /// Their transactions.
+    #[getter]
+    fn transactions(&self) -> u64 {
+        self.0.transactions
+    }
+
+    /// Their active subscriptions.
+    #[getter]
+    fn active_subscriptions(&self) -> u64 {
+        self.0.active_subscriptions
+    }
+
+    /// Their idempotency records.
+    #[getter]
+    fn idempotency_keys(&self) -> u64 {
+        self.0.idempotency_keys
+    }
+
+    /// Their outbox entries by status: `{"pending": n, "delivered": n, "failed": n}`.
+    #[getter]
+    fn outbox<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_dict(py, &self.0.outbox)
+    }
+
+    /// Audit events.
+    #[getter]
+    fn audit_events(&self) -> u64 {
+        self.0.audit_events
+    }
+
+    /// Every violation found (the list holds at most the first 1000).
+    #[getter]
+    fn violation_count(&self) -> u64 {
+        self.0.violation_count
+    }
+
+    /// The violations listed: dicts `{"client": id or None, "rule": str, "detail": str}`.
+    #[getter]
+    fn violations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_dict(py, &self.0.violations)
+    }
+
+    /// What was read and how many violations were found, in a few lines of English (as
+    /// `fundcore verify` prints it).
+    #[getter]
+    fn summary(&self) -> String {
+        self.0.to_string()
+    }
+
+    /// The report as JSON-ready plain data (see the class docs).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let mut value =
+            serde_json::to_value(&self.0).map_err(|err| PyValueError::new_err(err.to_string()))?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert("clean".into(), self.0.is_clean().into());
+            map.insert("summary".into(), self.0.to_string().into());
+        }
+        json_to_py(py, &value)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "LedgerReport(clean={}, clients={}, transactions={}, violation_count={})",
+            if self.0.is_clean() { "True" } else { "False" },
+            self.0.clients,
+            self.0.transactions,
+            self.0.violation_count
+        )
+    }
+}
+
 /// Rebuilds a record from its class name and JSON (the pickle/copy support of records).
 #[pyfunction]
 pub fn _record_from_json(
@@ -340,6 +497,14 @@ pub fn _record_from_json(
             .into_any()
             .unbind(),
         "OutboxState" => OutboxState::from_json_text(json)?
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
+        "StatementLine" => StatementLine::from_json_text(json)?
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
+        "Statement" => Statement::from_json_text(json)?
             .into_pyobject(py)?
             .into_any()
             .unbind(),
@@ -413,4 +578,11 @@ page!(
     /// the following page (`None` on the last page).
     AuditEventPage(AuditEvent, fundcore::AuditEvent, fundcore::AuditEventId),
     "audit events"
+);
+
+page!(
+    /// A page of failed notifications of every client, newest first: `items` and `next`, the
+    /// `before` cursor of the following page (`None` on the last page).
+    NotificationPage(Notification, fundcore::Notification, fundcore::NotificationId),
+    "notifications"
 );

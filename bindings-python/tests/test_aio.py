@@ -200,6 +200,12 @@ def test_every_operation_answers_what_the_blocking_engine_answers(store):
             page = await eng.history_page(ana.id, limit=2)
             assert len(page) == 2 and page.next is not None
             assert (await eng.history_page(ana.id, limit=2, before=page.next)).items == [tx]
+            cancellations = await eng.history_page(ana.id, kind="cancellation", fund_id=1)
+            assert cancellations.items == [refund]
+            statement = await eng.statement(ana.id, tx.created_at, refund.created_at)
+            assert statement == same.statement(ana.id, tx.created_at, refund.created_at)
+            assert [line.transaction for line in statement.lines] == [tx]
+            assert (await eng.verify_ledger()).to_dict() == same.verify_ledger().to_dict()
 
             fund = await eng.create_fund(6, "FONDO NUEVO", Decimal("60000"), "FIC", actor="ops", request_id="r-1")
             assert fund == same.fund(6)
@@ -223,6 +229,9 @@ def test_every_operation_answers_what_the_blocking_engine_answers(store):
                     raise RuntimeError("gateway down")
 
             assert (await eng.dispatch_notifications(Refusing(), limit=1)).failed == 1  # max_attempts=1
+            failed = await eng.failed_notifications()
+            assert [n.last_error for n in failed.items] == ["RuntimeError: gateway down"]
+            assert failed.to_dict() == same.failed_notifications().to_dict()
             assert await eng.retry_failed_notifications() == 1
             notifier = RecordingNotifier()
             report = await eng.dispatch_notifications(notifier)

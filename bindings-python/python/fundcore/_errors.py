@@ -34,6 +34,10 @@ class FundcoreError(Exception):
             (the message without the field's name), else ``None``.
         http_status: the HTTP status of the code (``ERROR_CODES[code]``; 500 for a code the
             engine does not have).
+        messages: the message in every locale, ``{"es": ..., "en": ...}``, for answering each
+            reader in theirs (an error made without them has only ``message``, under no key).
+        problems: for ``VALIDATION_ERROR``, ``problem`` in every locale, ``{"es": ..., "en":
+            ...}``; else ``None``.
     """
 
     code: str
@@ -41,6 +45,8 @@ class FundcoreError(Exception):
     field: str | None
     problem: str | None
     http_status: int
+    messages: dict[str, str]
+    problems: dict[str, str] | None
 
     def __init__(
         self,
@@ -49,6 +55,9 @@ class FundcoreError(Exception):
         field: str | None = None,
         problem: str | None = None,
         http_status: int | None = None,
+        *,
+        messages: dict[str, str] | None = None,
+        problems: dict[str, str] | None = None,
     ) -> None:
         super().__init__(code, message, field)
         self.code = code
@@ -56,6 +65,8 @@ class FundcoreError(Exception):
         self.field = field
         self.problem = problem
         self.http_status = ERROR_CODES.get(code, 500) if http_status is None else http_status
+        self.messages = dict(messages) if messages is not None else {}
+        self.problems = dict(problems) if problems is not None else None
 
     def __str__(self) -> str:
         return self.message

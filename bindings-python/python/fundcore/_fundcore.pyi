@@ -40,8 +40,12 @@ __all__ = [
     "Engine",
     "Fund",
     "HistoryPage",
+    "LedgerReport",
     "Notification",
+    "NotificationPage",
     "OutboxState",
+    "Statement",
+    "StatementLine",
     "Subscription",
     "Transaction",
     "client_not_found",
@@ -191,6 +195,60 @@ class _OutboxStateDict(TypedDict):
     delivered: int
     oldest_pending_at: str | None
     oldest_pending_age: str | None
+
+class _NotificationPageDict(TypedDict):
+    items: list[_NotificationDict]
+    next: str | None
+
+class _StatementLineDict(TypedDict):
+    transaction: _TransactionDict
+    invested_after: str
+
+# "from" and "to" are Python keywords: the functional form names them.
+_StatementDict = TypedDict(
+    "_StatementDict",
+    {
+        "client_id": str,
+        "from": str,
+        "to": str,
+        "opening_balance": str,
+        "opening_invested": str,
+        "lines": list[_StatementLineDict],
+        "closing_balance": str,
+        "closing_invested": str,
+    },
+)
+
+class _OutboxCountsDict(TypedDict):
+    pending: int
+    delivered: int
+    failed: int
+
+class _ViolationDict(TypedDict):
+    client: str | None
+    rule: Literal[
+        "negative_balance",
+        "reconciliation",
+        "replay",
+        "unique_ids",
+        "outbox",
+        "idempotency",
+        "reference",
+        "store_index",
+    ]
+    detail: str
+
+class _LedgerReportDict(TypedDict):
+    clean: bool
+    clients: int
+    transactions: int
+    active_subscriptions: int
+    idempotency_keys: int
+    outbox: _OutboxCountsDict
+    audit_events: int
+    violation_count: int
+    violations: list[_ViolationDict]
+    summary: str
 
 
 def client_not_found(client_id: str, locale: Literal["es", "en"] = "es") -> NotFoundError:
@@ -492,6 +550,137 @@ class OutboxState:
     def __hash__(self) -> int: ...
 
 @final
+class StatementLine:
+    """One transaction of a `Statement`, with where the client stood right after it.
+
+    Immutable; compared by value, hashable and picklable.
+    """
+
+    @property
+    def invested_after(self) -> Decimal:
+        """The sum of the client's active subscription amounts right after the transaction
+        (`Decimal`); plus `balance_after`, the initial balance.
+        """
+    @property
+    def transaction(self) -> Transaction:
+        """The transaction (a `Transaction`)."""
+    @property
+    def balance_after(self) -> Decimal:
+        """The client's available balance right after the transaction (`Decimal`, the
+        transaction's own `balance_after`).
+        """
+    def to_dict(self) -> _StatementLineDict:
+        """The record as JSON-ready plain data: money as strings with 2 decimals
+        (`"75000.00"`), times as RFC 3339 strings, ids as strings.
+        """
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class Statement:
+    """A client's account over a date range (`Engine.statement()`): where it stood at `start`,
+    each transaction with `start <= created_at < end` oldest first, and where it stood at
+    `end`.
+
+    `to_dict()` gives `{"client_id", "from", "to", "opening_balance", "opening_invested",
+    "lines": [{"transaction": {...}, "invested_after"}], "closing_balance",
+    "closing_invested"}`.
+
+    Immutable; compared by value, hashable and picklable.
+    """
+
+    @property
+    def client_id(self) -> str:
+        """The client's id."""
+    @property
+    def opening_balance(self) -> Decimal:
+        """The available balance at `start` (`Decimal`)."""
+    @property
+    def opening_invested(self) -> Decimal:
+        """The sum of the active subscription amounts at `start` (`Decimal`)."""
+    @property
+    def closing_balance(self) -> Decimal:
+        """The available balance at `end` (`Decimal`)."""
+    @property
+    def closing_invested(self) -> Decimal:
+        """The sum of the active subscription amounts at `end` (`Decimal`)."""
+    @property
+    def start(self) -> datetime.datetime:
+        """The range's start, included (UTC `datetime`; `"from"` in `to_dict()`)."""
+    @property
+    def end(self) -> datetime.datetime:
+        """The range's end, excluded (UTC `datetime`; `"to"` in `to_dict()`)."""
+    @property
+    def lines(self) -> list[StatementLine]:
+        """The range's transactions, oldest first (a list of `StatementLine`)."""
+    def to_dict(self) -> _StatementDict:
+        """The record as JSON-ready plain data: money as strings with 2 decimals
+        (`"75000.00"`), times as RFC 3339 strings, ids as strings.
+        """
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class LedgerReport:
+    """What the ledger check of a live engine read and found (`Engine.verify_ledger()`).
+
+    `to_dict()` gives `{"clean", "clients", "transactions", "active_subscriptions",
+    "idempotency_keys", "outbox": {"pending", "delivered", "failed"}, "audit_events",
+    "violation_count", "violations": [{"client", "rule", "detail"}], "summary"}`.
+    """
+
+    @property
+    def clean(self) -> bool:
+        """Whether no rule is broken."""
+    @property
+    def clients(self) -> int:
+        """Clients checked."""
+    @property
+    def transactions(self) -> int:
+        """Their transactions."""
+    @property
+    def active_subscriptions(self) -> int:
+        """Their active subscriptions."""
+    @property
+    def idempotency_keys(self) -> int:
+        """Their idempotency records."""
+    @property
+    def outbox(self) -> _OutboxCountsDict:
+        """Their outbox entries by status: `{"pending": n, "delivered": n, "failed": n}`."""
+    @property
+    def audit_events(self) -> int:
+        """Audit events."""
+    @property
+    def violation_count(self) -> int:
+        """Every violation found (the list holds at most the first 1000)."""
+    @property
+    def violations(self) -> list[_ViolationDict]:
+        """The violations listed: dicts `{"client": id or None, "rule": str, "detail": str}`."""
+    @property
+    def summary(self) -> str:
+        """What was read and how many violations were found, in a few lines of English (as
+        `fundcore verify` prints it).
+        """
+    def to_dict(self) -> _LedgerReportDict:
+        """The report as JSON-ready plain data (see the class docs)."""
+
+@final
+class NotificationPage:
+    """A page of failed notifications of every client, newest first: `items` and `next`, the
+    `before` cursor of the following page (`None` on the last page).
+    """
+
+    @property
+    def items(self) -> list[Notification]:
+        """The records of the page, newest first."""
+    @property
+    def next(self) -> str | None:
+        """The `before` cursor of the following page (`str`), or `None` on the last page."""
+    def to_dict(self) -> _NotificationPageDict:
+        """`{"items": [record dicts], "next": cursor or None}`, the REST page."""
+    def __len__(self) -> int: ...
+
+@final
 class AuditEvent:
     """One administrative change, as it was made (never altered).
 
@@ -787,11 +976,43 @@ class Engine:
         `before`.
         """
     def history_page(
-        self, client_id: str, limit: int = 50, before: str | None = None
+        self,
+        client_id: str,
+        limit: int = 50,
+        before: str | None = None,
+        *,
+        kind: Literal["subscription", "cancellation"] | None = None,
+        fund_id: int | None = None,
     ) -> HistoryPage:
         """A page of the client's history, as `history()`, with the cursor of the following page:
         `page.items` (newest first) and `page.next` (`None` on the last page, also when it is
         exactly full). `to_dict()` gives `{"items": [...], "next": ...}`.
+
+        `kind` (`"subscription"` or `"cancellation"`) and `fund_id` list only the matching
+        transactions, paged by the same cursor. A `fund_id` that names no fund raises
+        `NotFoundError` (`FUND_NOT_FOUND`); a `kind` of another name `ValidationError`.
+        """
+    def statement(self, client_id: str, start: datetime.datetime, end: datetime.datetime) -> Statement:
+        """The client's statement for `start <= created_at < end` (tz-aware `datetime`s; a naive
+        one raises `ValueError`): where the account stood at `start` (`opening_balance`,
+        `opening_invested`), each transaction of the range oldest first with the balance and
+        the invested amount (active subscriptions) right after it, and where it stood at `end`.
+        From the client's `created_at` to now it charts the balance and the invested amount.
+
+        Raises `ValidationError` when `start` is after `end`, `NotFoundError` for an unknown
+        client.
+        """
+    def failed_notifications(self, limit: int = 50, before: str | None = None) -> NotificationPage:
+        """A page of the failed notifications of every client, newest first (`limit`
+        1..=MAX_PAGE), older than the notification id `before`: each with its `last_error`,
+        `attempts`, `client_id`, `channel` and `recipient`. `retry_failed_notifications()`
+        queues them again. Raises `ValidationError` for a bad `limit` or `before`.
+        """
+    def verify_ledger(self) -> LedgerReport:
+        """Checks the ledger of the open store while it serves calls (a `LedgerReport`): every
+        client's balance, replay, subscriptions, outbox entries and idempotency records, each
+        client read whole. On the embedded store the outbox queues are not cross-checked (that
+        needs the store stopped: `fundcore verify`). Reads every client: an operator's call.
         """
     def transaction(self, transaction_id: str) -> Transaction:
         """One transaction by id. Raises `NotFoundError` (`TRANSACTION_NOT_FOUND`)."""
@@ -834,5 +1055,7 @@ def _record_from_json(
     | AuditEvent
     | DispatchReport
     | OutboxState
+    | StatementLine
+    | Statement
 ):
     """Rebuilds a record from its class name and JSON (the pickle/copy support of records)."""

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 import fundcore
 
 if TYPE_CHECKING:
+    import datetime
     import os
     from decimal import Decimal
 
@@ -48,8 +49,11 @@ if TYPE_CHECKING:
         DispatchReport,
         Fund,
         HistoryPage,
+        LedgerReport,
         Notification,
+        NotificationPage,
         OutboxState,
+        Statement,
         Subscription,
         Transaction,
         _Amount,
@@ -353,9 +357,30 @@ class Engine:
         """:meth:`fundcore.Engine.audit_events`."""
         return await self._call(fundcore.Engine.audit_events, limit, before)
 
-    async def history_page(self, client_id: str, limit: int = 50, before: str | None = None) -> HistoryPage:
+    async def history_page(
+        self,
+        client_id: str,
+        limit: int = 50,
+        before: str | None = None,
+        *,
+        kind: Literal["subscription", "cancellation"] | None = None,
+        fund_id: int | None = None,
+    ) -> HistoryPage:
         """:meth:`fundcore.Engine.history_page`."""
-        return await self._call(fundcore.Engine.history_page, client_id, limit, before)
+        return await self._call(fundcore.Engine.history_page, client_id, limit, before, kind=kind, fund_id=fund_id)
+
+    async def statement(self, client_id: str, start: datetime.datetime, end: datetime.datetime) -> Statement:
+        """:meth:`fundcore.Engine.statement`."""
+        return await self._call(fundcore.Engine.statement, client_id, start, end)
+
+    async def failed_notifications(self, limit: int = 50, before: str | None = None) -> NotificationPage:
+        """:meth:`fundcore.Engine.failed_notifications`."""
+        return await self._call(fundcore.Engine.failed_notifications, limit, before)
+
+    async def verify_ledger(self) -> LedgerReport:
+        """:meth:`fundcore.Engine.verify_ledger`; it reads every client, on one of the engine's
+        threads."""
+        return await self._call(fundcore.Engine.verify_ledger)
 
     async def transaction(self, transaction_id: str) -> Transaction:
         """:meth:`fundcore.Engine.transaction`."""
