@@ -158,6 +158,7 @@ demo-postgres: python-dev host-demo-deps
 # PostgreSQL for the run unless FUNDCORE_TEST_DATABASE_URL is set (two workers on one database).
 # The browser tests (tests/pages) are make test-pages.
 test-host: python-dev host-test-deps
+	scripts/apt-install.sh poppler-utils
 	$(WITH_PG) $(PY) -m pytest $(HOST_DIR)/tests -q --ignore=$(HOST_DIR)/tests/pages
 
 # What the browser tests need: Debian's chromium, poppler-utils (pdftotext, for the documents the

@@ -439,3 +439,9 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Settings]:
         return Settings.from_env()
 
     return settings_of
+
+
+@pytest.fixture
+def site(app_factory: Callable[..., TestClient], tmp_path: Path) -> TestClient:
+    """The app with its pages, on the test's engine, its accounts in a SQLite file of the test."""
+    return app_factory(notifier=RecordingNotifier(), accounts_path=str(tmp_path / "accounts.sqlite3"))

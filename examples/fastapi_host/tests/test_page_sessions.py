@@ -15,33 +15,9 @@ from typing import Any
 import pytest
 from conftest import RecordingNotifier
 from fastapi.testclient import TestClient
+from page_forms import BEA, ORIGIN, PASSWORD, csrf_of, post_form, sign_up
 
 from fundcore_host.auth.sessions import CSRF_COOKIE, SESSION_COOKIE
-
-PASSWORD = "correct horse battery staple"
-BEA = {"name": "Bea", "email": "bea@example.com", "phone": "+573001234568", "channel": "sms"}
-ORIGIN = {"Origin": "http://testserver"}
-
-
-@pytest.fixture
-def site(app_factory: Callable[..., TestClient], tmp_path: Path) -> TestClient:
-    return app_factory(notifier=RecordingNotifier(), accounts_path=str(tmp_path / "accounts.sqlite3"))
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', html)
-    assert found, "the page has no CSRF token"
-    return found.group(1)
-
-
-def post_form(client: TestClient, path: str, fields: dict[str, str], *, from_page: str | None = None) -> Any:
-    """Posts ``fields`` as the form of ``from_page`` (default ``path``) would, with its token."""
-    token = csrf_of(client.get(from_page or path).text)
-    return client.post(path, data={**fields, "csrf_token": token}, headers=ORIGIN, follow_redirects=False)
-
-
-def sign_up(client: TestClient, **contact: str) -> Any:
-    return post_form(client, "/sign-up", {**BEA, **contact, "password": PASSWORD})
 
 
 def test_sign_up_through_the_page_registers_the_client_and_sets_a_strict_http_only_session_cookie(
