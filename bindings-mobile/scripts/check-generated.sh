@@ -39,6 +39,10 @@ need "$SWIFT" "open func transaction(id: String)"
 need "$SWIFT" "open func notifications(clientId: String)"
 need "$SWIFT" "open func dispatchNotifications(notifier: Notifier, limit: Int32)"
 need "$SWIFT" "open func retryFailedNotifications(limit: Int32)"
+need "$SWIFT" "open func historyPage(clientId: String, limit: Int32, before: String? = nil, kind: TransactionKind? = nil, fundId: Int64? = nil)"
+need "$SWIFT" "open func statement(clientId: String, start: Timestamp, end: Timestamp)"
+need "$SWIFT" "open func failedNotifications(limit: Int32, before: String? = nil)"
+need "$SWIFT" "open func verifyLedger()"
 need "$SWIFT" "open func createFund(id: Int64, name: String, minimum: Amount, category: Category, actor: String, requestId: String? = nil)"
 need "$SWIFT" "open func updateFund(id: Int64, name: String? = nil, minimum: Amount? = nil, active: Bool? = nil, actor: String, requestId: String? = nil)"
 need "$SWIFT" "open func updateClient(clientId: String, name: String? = nil, email: String? = nil, phone: String? = nil, channel: Channel? = nil, actor: String, requestId: String? = nil)"
@@ -80,14 +84,16 @@ check_kotlin() { # file
   need "$K" "constructor(\`path\`: kotlin.String)"
   for op in funds fund registerClient client subscribe cancel subscriptions history transaction \
             notifications dispatchNotifications retryFailedNotifications flush locale temporary withConfig \
-            createFund updateFund updateClient clients auditEvents; do
+            createFund updateFund updateClient clients auditEvents historyPage statement \
+            failedNotifications verifyLedger; do
     need "$K" "fun \`$op\`("
   done
   need "$K" "public interface Notifier"
   need "$K" "public typealias Amount = java.math.BigDecimal"
   need "$K" "@Throws(FundException::class)override fun \`funds\`(): List<Fund>"
   need "$K" "fun \`updateFund\`(\`id\`: kotlin.Long, \`name\`: kotlin.String? = null, \`minimum\`: Amount? = null, \`active\`: kotlin.Boolean? = null, \`actor\`: kotlin.String, \`requestId\`: kotlin.String? = null)"
-  for record in AuditEvent ClientPage AuditEventPage; do
+  for record in AuditEvent ClientPage AuditEventPage TransactionPage NotificationPage Statement \
+                StatementLine LedgerReport Violation; do
     need "$K" "data class $record ("
   done
   need "$K" "val \`before\`: Map<kotlin.String, kotlin.String>"

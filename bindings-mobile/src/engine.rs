@@ -9,7 +9,9 @@ use crate::money::Amount;
 use crate::notifier::{Notifier, NotifierPort};
 use crate::types::{
     AuditEventId, AuditEventPage, Category, Channel, Client, ClientId, ClientPage, DispatchReport,
-    Fund, Locale, Notification, Subscription, Transaction, TransactionId, saturating_i32,
+    Fund, LedgerReport, Locale, Notification, NotificationId, NotificationPage, Statement,
+    Subscription, Timestamp, Transaction, TransactionId, TransactionKind, TransactionPage,
+    saturating_i32,
 };
 
 /// The fund-subscription engine over a sled store in a directory the app owns.
@@ -160,6 +162,78 @@ impl FundEngine {
         self.engine
             .history(client_id, count(limit), before)
             .map(|list| list.into_iter().map(Into::into).collect())
+            .map_err(self.err())
+    }
+
+    /// A page of a client's history, as `history`, with the cursor of the following page
+    /// (`next`, null on the last page), listing only the transactions of `kind` and on fund
+    /// `fund_id` when given (paged by the same cursor). A fund id that names no fund is
+    /// `FUND_NOT_FOUND`.
+    #[uniffi::method(default(before = None, kind = None, fund_id = None))]
+    pub fn history_page(
+        &self,
+        client_id: String,
+        limit: i32,
+        before: Option<String>,
+        kind: Option<TransactionKind>,
+        fund_id: Option<i64>,
+    ) -> Result<TransactionPage, FundError> {
+        let client_id = self.client_id(&client_id)?;
+        let before = before
+            .map(|id| TransactionId::parse_cursor(&id))
+            .transpose()
+            .map_err(self.err())?;
+        let fund_id = fund_id.map(|id| self.fund_id(id)).transpose()?;
+        let filter = fundcore::HistoryFilter { kind, fund_id };
+        self.engine
+            .history_page_filtered(client_id, count(limit), before, &filter)
+            .map(Into::into)
+            .map_err(self.err())
+    }
+
+    /// A client's statement for `start <= createdAt < end`: the balance and the invested amount
+    /// (active subscriptions) at `start`, after each transaction of the range (oldest first)
+    /// and at `end`. From the client's `createdAt` to now it charts both over time. `start`
+    /// after `end` is `VALIDATION_ERROR`.
+    pub fn statement(
+        &self,
+        client_id: String,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Statement, FundError> {
+        let client_id = self.client_id(&client_id)?;
+        self.engine
+            .statement(client_id, start, end)
+            .map(Into::into)
+            .map_err(self.err())
+    }
+
+    /// A page of the failed notifications of every client, newest first, each with its last
+    /// error: at most `limit` (1 to 200), older than the notification `before` when given
+    /// (pass the page's `next`), with the errors of `clients`.
+    #[uniffi::method(default(before = None))]
+    pub fn failed_notifications(
+        &self,
+        limit: i32,
+        before: Option<String>,
+    ) -> Result<NotificationPage, FundError> {
+        let before = before
+            .map(|text| NotificationId::from_str(&text).map_err(cursor_error))
+            .transpose()
+            .map_err(self.err())?;
+        self.engine
+            .failed_notifications(count(limit), before)
+            .map(Into::into)
+            .map_err(self.err())
+    }
+
+    /// Checks the ledger of the open store (every client's balance, history replay,
+    /// subscriptions, outbox entries and idempotency records) while the engine serves calls.
+    /// The store's outbox queues are not cross-checked: that needs the store closed.
+    pub fn verify_ledger(&self) -> Result<LedgerReport, FundError> {
+        self.engine
+            .verify_ledger()
+            .map(Into::into)
             .map_err(self.err())
     }
 
@@ -405,6 +479,80 @@ mod tests {
             FundError::from_core(core_error.clone(), fundcore::Locale::En)
         );
         assert_ne!(err, FundError::from_core(core_error, fundcore::Locale::Es));
+    }
+
+    #[test]
+    fn reports_cross_the_ffi_with_the_cores_numbers() {
+        let engine = FundEngine::temporary().unwrap();
+        let ana = engine
+            .register_client(
+                "Ana".into(),
+                "ana@example.com".into(),
+                "+573001234567".into(),
+                Channel::Email,
+            )
+            .unwrap();
+        let id = ana.id.to_string();
+        let first = engine.subscribe(id.clone(), 1, None, None).unwrap();
+        engine.subscribe(id.clone(), 3, None, None).unwrap();
+        let refund = engine.cancel(id.clone(), 1, None).unwrap();
+
+        let page = engine
+            .history_page(
+                id.clone(),
+                10,
+                None,
+                Some(TransactionKind::Cancellation),
+                Some(1),
+            )
+            .unwrap();
+        assert_eq!((page.items, page.next), (vec![refund.clone()], None));
+        let err = engine
+            .history_page(id.clone(), 10, None, None, Some(99))
+            .unwrap_err();
+        assert_eq!(err.code(), "FUND_NOT_FOUND");
+
+        let statement = engine
+            .statement(id.clone(), first.created_at, refund.created_at)
+            .unwrap();
+        assert_eq!(statement.lines.len(), 2);
+        for line in &statement.lines {
+            let sum = line.transaction.balance_after.to_decimal().unwrap()
+                + line.invested_after.to_decimal().unwrap();
+            assert_eq!(sum.to_string(), "500000.00");
+        }
+        assert_eq!(statement.closing_invested.to_string(), "125000.00");
+        let err = engine
+            .statement(id.clone(), refund.created_at, first.created_at)
+            .unwrap_err();
+        assert_eq!(err.code(), "VALIDATION_ERROR");
+
+        struct Refusing;
+        impl Notifier for Refusing {
+            fn send(&self, _: Notification) -> Result<(), DeliveryError> {
+                Err(DeliveryError::Permanent {
+                    reason: "refused".into(),
+                })
+            }
+        }
+        engine
+            .dispatch_notifications(Arc::new(Refusing), 1)
+            .unwrap();
+        let failed = engine.failed_notifications(10, None).unwrap();
+        assert_eq!(failed.items.len(), 1);
+        assert_eq!(failed.items[0].last_error.as_deref(), Some("refused"));
+        assert_eq!(engine.retry_failed_notifications(10).unwrap(), 1);
+        assert!(
+            engine
+                .failed_notifications(10, None)
+                .unwrap()
+                .items
+                .is_empty()
+        );
+
+        let report = engine.verify_ledger().unwrap();
+        assert!(report.clean, "{:?}", report.violations);
+        assert_eq!((report.clients, report.transactions), (1, 3));
     }
 
     #[test]

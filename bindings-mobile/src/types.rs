@@ -242,6 +242,72 @@ pub struct DispatchReport {
     pub failed: i32,
 }
 
+/// A page of a client's history, newest first; `next` is the `before` cursor of the following
+/// page, null (nil) on the last one.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TransactionPage {
+    pub items: Vec<Transaction>,
+    pub next: Option<TransactionId>,
+}
+
+/// A page of failed notifications of every client, newest first; `next` is the `before`
+/// cursor of the following page, null (nil) on the last one.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct NotificationPage {
+    pub items: Vec<Notification>,
+    pub next: Option<NotificationId>,
+}
+
+/// One transaction of a [`Statement`]; `invested_after` is the sum of the client's active
+/// subscription amounts right after it (plus the transaction's `balance_after`, the initial
+/// balance).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct StatementLine {
+    pub transaction: Transaction,
+    pub invested_after: Amount,
+}
+
+/// A client's account over `start <= createdAt < end`: where it stood at `start`, the range's
+/// transactions oldest first, and where it stood at `end`.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Statement {
+    pub client_id: ClientId,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub opening_balance: Amount,
+    pub opening_invested: Amount,
+    pub lines: Vec<StatementLine>,
+    pub closing_balance: Amount,
+    pub closing_invested: Amount,
+}
+
+/// One broken rule the ledger check found: the client (null for a store-wide one), the rule's
+/// name (`"reconciliation"`, ...) and what is wrong, in words.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Violation {
+    pub client: Option<ClientId>,
+    pub rule: String,
+    pub detail: String,
+}
+
+/// What the ledger check read and found; `violations` lists at most the first 1000 of
+/// `violation_count`, and `summary` is the report in a few lines of English.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct LedgerReport {
+    pub clean: bool,
+    pub clients: i64,
+    pub transactions: i64,
+    pub active_subscriptions: i64,
+    pub idempotency_keys: i64,
+    pub outbox_pending: i64,
+    pub outbox_delivered: i64,
+    pub outbox_failed: i64,
+    pub audit_events: i64,
+    pub violation_count: i64,
+    pub violations: Vec<Violation>,
+    pub summary: String,
+}
+
 impl From<fundcore::Fund> for Fund {
     fn from(fund: fundcore::Fund) -> Self {
         Fund {
@@ -386,6 +452,74 @@ impl From<fundcore::Page<fundcore::AuditEvent, AuditEventId>> for AuditEventPage
         AuditEventPage {
             items: page.items.into_iter().map(Into::into).collect(),
             next: page.next,
+        }
+    }
+}
+
+impl From<fundcore::Page<fundcore::Transaction, TransactionId>> for TransactionPage {
+    fn from(page: fundcore::Page<fundcore::Transaction, TransactionId>) -> Self {
+        TransactionPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next: page.next,
+        }
+    }
+}
+
+impl From<fundcore::NotificationPage> for NotificationPage {
+    fn from(page: fundcore::NotificationPage) -> Self {
+        NotificationPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next: page.next,
+        }
+    }
+}
+
+impl From<fundcore::Statement> for Statement {
+    fn from(statement: fundcore::Statement) -> Self {
+        Statement {
+            client_id: statement.client_id,
+            start: statement.from,
+            end: statement.to,
+            opening_balance: statement.opening_balance.into(),
+            opening_invested: statement.opening_invested.into(),
+            lines: statement
+                .lines
+                .into_iter()
+                .map(|line| StatementLine {
+                    transaction: line.transaction.into(),
+                    invested_after: line.invested_after.into(),
+                })
+                .collect(),
+            closing_balance: statement.closing_balance.into(),
+            closing_invested: statement.closing_invested.into(),
+        }
+    }
+}
+
+impl From<fundcore::LedgerReport> for LedgerReport {
+    fn from(report: fundcore::LedgerReport) -> Self {
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        LedgerReport {
+            clean: report.is_clean(),
+            summary: report.to_string(),
+            clients: count(report.clients),
+            transactions: count(report.transactions),
+            active_subscriptions: count(report.active_subscriptions),
+            idempotency_keys: count(report.idempotency_keys),
+            outbox_pending: count(report.outbox.pending),
+            outbox_delivered: count(report.outbox.delivered),
+            outbox_failed: count(report.outbox.failed),
+            audit_events: count(report.audit_events),
+            violation_count: count(report.violation_count),
+            violations: report
+                .violations
+                .into_iter()
+                .map(|violation| Violation {
+                    client: violation.client,
+                    rule: violation.rule.to_string(),
+                    detail: violation.detail,
+                })
+                .collect(),
         }
     }
 }
