@@ -48,6 +48,11 @@ def banner(
 fundcore REST host on {url}  (docs: {url}/docs, store: {store})
 Metrics (Prometheus text format, no token): {url}/metrics
 
+In a browser:
+  clients:   {url}/  (create an account on its sign-up page, then subscribe, cancel, ...)
+  operators: {url}/ops  (sign in with an operator account; make one from another terminal:)
+  {operator}
+
 Notifications are delivered for real, on loopback:
   email -> SMTP server {smtp}, each message kept as one .eml file in {mail_dir}/
   SMS   -> gateway {sms_url}, each message kept as one .json file in {sms_dir}/
@@ -58,8 +63,7 @@ then sign in, from another terminal:
   SIGNED_IN=$(curl -s -X POST {url}/auth/sign-in {json_body} -d '{{"email":"bea@example.com","password":"a long passphrase"}}')
   ACCESS=$(echo "$SIGNED_IN" | {field} access_token); CLIENT=$(echo "$SIGNED_IN" | {field} client_id)
   curl -s {url}/clients/$CLIENT -H "Authorization: Bearer $ACCESS"
-  # POST /auth/refresh and /auth/sign-out take {{"refresh_token": ...}}; an operator (admin) account:
-  {operator}
+  # POST /auth/refresh and /auth/sign-out take {{"refresh_token": ...}}
 
 Admin token for scripts (24 h; minted with FUNDCORE_JWT_SECRET, not a sign-in):
   export TOKEN={token}
