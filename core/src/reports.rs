@@ -245,7 +245,7 @@ fn replay_statement(
             break;
         }
         if tx.created_at >= from && opening.is_none() {
-            opening = Some((balance, active.values().sum()));
+            opening = Some((balance, invested(&active)));
         }
         match tx.kind {
             TransactionKind::Subscription => {
@@ -258,12 +258,12 @@ fn replay_statement(
         balance = tx.balance_after;
         if tx.created_at >= from {
             lines.push(StatementLine {
-                invested_after: active.values().sum(),
+                invested_after: invested(&active),
                 transaction: tx,
             });
         }
     }
-    let invested: Decimal = active.values().sum();
+    let invested = invested(&active);
     let (opening_balance, opening_invested) = opening.unwrap_or((balance, invested));
     Statement {
         client_id,
@@ -275,4 +275,13 @@ fn replay_statement(
         closing_balance: balance,
         closing_invested: invested,
     }
+}
+
+/// The sum of the active subscription amounts, with the 2 decimals of money even when none is
+/// active (`0.00`, not `0`).
+fn invested(active: &BTreeMap<FundId, Decimal>) -> Decimal {
+    active.values().fold(
+        Decimal::new(0, crate::limits::MINOR_DIGITS),
+        |sum, amount| sum + amount,
+    )
 }
