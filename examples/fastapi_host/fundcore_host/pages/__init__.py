@@ -7,14 +7,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from . import account, portal, statement
+from . import account, console, portal, statement
 from .access import install_page_handlers
 from .render import TEMPLATES_DIR
 
 STATIC_DIR = TEMPLATES_DIR.parent / "static"
 
 #: The pages' routers (none of them is in the OpenAPI document).
-PAGE_ROUTERS = (account.router, portal.router, statement.router)
+PAGE_ROUTERS = (account.router, portal.router, statement.router, console.router)
 
 
 def install_pages(app: FastAPI) -> None:
