@@ -538,6 +538,82 @@ class NotificationOut(_RecordOut):
     next_attempt_at: Timestamp | None = Field(None, description="when a pending entry is tried again")
 
 
+class NotificationPage(BaseModel):
+    items: list[NotificationOut]
+    next: uuid.UUID | None = Field(None, description="pass as `before` for the next page; null on the last page")
+
+
+class StatementLineOut(BaseModel):
+    transaction: TransactionOut
+    invested_after: Money = Field(
+        ..., description="the sum of the client's active subscription amounts right after the transaction"
+    )
+
+
+class StatementOut(_RecordOut):
+    """A client's account over ``from <= created_at < to`` (``from`` and ``to`` are Python
+    keywords, hence the aliases)."""
+
+    client_id: uuid.UUID
+    start: Timestamp = Field(..., alias="from", description="the range's start, included")
+    end: Timestamp = Field(..., alias="to", description="the range's end, excluded")
+    opening_balance: Money = Field(..., description="the available balance at `from`")
+    opening_invested: Money = Field(..., description="the sum of the active subscription amounts at `from`")
+    lines: list[StatementLineOut] = Field(..., description="the range's transactions, oldest first")
+    closing_balance: Money = Field(..., description="the available balance at `to`")
+    closing_invested: Money = Field(..., description="the sum of the active subscription amounts at `to`")
+
+
+class OutboxStateOut(_RecordOut):
+    pending: Annotated[int, Field(ge=0)]
+    failed: Annotated[int, Field(ge=0)]
+    delivered: Annotated[int, Field(ge=0)]
+    oldest_pending_at: Timestamp | None = Field(None, description="when the oldest pending entry was written")
+    oldest_pending_age: str | None = Field(
+        None,
+        pattern="^PT[0-9]+(\\.[0-9]{1,6})?S$",
+        description='how long the oldest pending entry has waited, an ISO 8601 duration in seconds ("PT12.5S")',
+    )
+
+
+class RetryReport(BaseModel):
+    requeued: Annotated[int, Field(ge=0, description="failed notifications put back in the queue")]
+
+
+class OutboxCounts(BaseModel):
+    pending: Annotated[int, Field(ge=0)]
+    delivered: Annotated[int, Field(ge=0)]
+    failed: Annotated[int, Field(ge=0)]
+
+
+class ViolationOut(BaseModel):
+    client: uuid.UUID | None = Field(None, description="the client whose records break the rule; null store-wide")
+    rule: Literal[
+        "negative_balance",
+        "reconciliation",
+        "replay",
+        "unique_ids",
+        "outbox",
+        "idempotency",
+        "reference",
+        "store_index",
+    ]
+    detail: str
+
+
+class LedgerReportOut(_RecordOut):
+    clean: bool = Field(..., description="whether no rule is broken")
+    clients: Annotated[int, Field(ge=0)]
+    transactions: Annotated[int, Field(ge=0)]
+    active_subscriptions: Annotated[int, Field(ge=0)]
+    idempotency_keys: Annotated[int, Field(ge=0)]
+    outbox: OutboxCounts
+    audit_events: Annotated[int, Field(ge=0)]
+    violation_count: int = Field(..., ge=0, description="every violation found")
+    violations: list[ViolationOut] = Field(..., description="the first violations found (at most 1000)")
+    summary: str = Field(..., description="what was read and found, in a few lines of English")
+
+
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
 

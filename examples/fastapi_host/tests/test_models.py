@@ -19,7 +19,12 @@ from fundcore_host.models import (
     ClientOut,
     ClientPage,
     FundOut,
+    LedgerReportOut,
     NotificationOut,
+    NotificationPage,
+    OutboxStateOut,
+    RetryReport,
+    StatementOut,
     SubscriptionOut,
     TransactionOut,
     TransactionPage,
@@ -114,14 +119,19 @@ def test_every_endpoint_returns_its_response_model():
         ClientOut,
         ClientPage,
         FundOut,
+        LedgerReportOut,
         NotificationOut,
+        NotificationPage,
+        OutboxStateOut,
+        RetryReport,
+        StatementOut,
         SubscriptionOut,
         TransactionOut,
         TransactionPage,
     }
     app = create_app(Settings(jwt_secret="x" * 40), engine=make_engine())
     routes = [route for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)]
-    assert len(routes) == 16
+    assert len(routes) == 21
     for route in routes:
         returned = typing.get_type_hints(route.endpoint)["return"]
         assert route.response_model == returned, route.path

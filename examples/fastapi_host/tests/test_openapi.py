@@ -37,6 +37,11 @@ OPERATIONS = {
     ("/funds/{fund_id}", "get"): "getFund",
     ("/funds/{fund_id}", "patch"): "updateFund",
     ("/audit", "get"): "listAuditEvents",
+    ("/clients/{client_id}/statement", "get"): "getStatement",
+    ("/outbox", "get"): "getOutboxState",
+    ("/outbox/failed", "get"): "listFailedNotifications",
+    ("/outbox/retry", "post"): "retryFailedNotifications",
+    ("/ledger/check", "get"): "checkLedger",
     # the host's own accounts (routers/account.py; tests/test_accounts.py)
     ("/auth/sign-up", "post"): "signUp",
     ("/auth/sign-in", "post"): "signIn",
@@ -316,6 +321,10 @@ def test_only_admins_are_documented_as_403(spec):
         ("/funds", "post"),
         ("/funds/{fund_id}", "patch"),
         ("/audit", "get"),
+        ("/outbox", "get"),
+        ("/outbox/failed", "get"),
+        ("/outbox/retry", "post"),
+        ("/ledger/check", "get"),
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import audit, clients, funds, health, notifications, subscriptions, transactions
+from . import audit, clients, funds, health, notifications, outbox, subscriptions, transactions
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
@@ -14,4 +14,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     transactions.router,
     notifications.router,
     audit.router,
+    outbox.router,
 )
