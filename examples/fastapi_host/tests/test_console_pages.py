@@ -227,6 +227,28 @@ def test_an_id_that_is_not_a_number_is_refused_and_an_unknown_fund_gets_the_engi
     assert audit_trail(engine) == []
 
 
+def test_a_form_address_asked_with_get_leads_back_to_its_page_in_the_language_asked(
+    site: TestClient, operator: str
+) -> None:
+    # the language link of a refused form's page points at the form's address
+    for path, page in (
+        ("/ops/funds", "/ops"),
+        ("/ops/funds/1/minimum", "/ops"),
+        ("/ops/funds/1/active", "/ops"),
+        ("/ops/outbox/retry", "/ops/outbox"),
+    ):
+        answer = site.get(f"{path}?lang=en", follow_redirects=False)
+        assert (answer.status_code, answer.headers["location"]) == (303, f"{page}?lang=en"), path
+    assert site.get("/ops/funds?lang=en").text.count("Catalogue") >= 1
+
+
+def test_the_page_address_numbers_are_read_safely(site: TestClient, operator: str) -> None:
+    for query in ("done=created&fund=" + "9" * 5000, "done=created&fund=99", "done=other&fund=1", "fund=1"):
+        answer = site.get(f"/ops?{query}")
+        assert answer.status_code == 200 and roles(answer.text, "status") == [], query
+    assert roles(site.get("/ops/outbox?retried=" + "9" * 5000).text, "status") == []
+
+
 # ----------------------------------------------------------------------------- who may
 
 
@@ -240,6 +262,7 @@ def test_a_client_gets_403_on_every_console_page_and_form(site: TestClient, engi
     for action, fields, _ in FORMS:
         answer = site.post(action, data={**fields, "csrf_token": token}, headers=ORIGIN, follow_redirects=False)
         assert answer.status_code == 403, action
+        assert site.get(action, follow_redirects=False).status_code == 403, action
     assert len(engine.funds()) == 5 and engine.fund(1).active and str(engine.fund(1).minimum) == "75000.00"
     assert audit_trail(engine) == []
 

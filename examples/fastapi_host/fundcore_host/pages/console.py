@@ -35,8 +35,9 @@ RETRY_BATCH = fundcore.MAX_PAGE
 #: The create form's fields, in the engine's order of ``create_fund``.
 _CREATE_FIELDS = ("id", "name", "minimum", "category")
 
-#: Fields of an audit event's ``before``/``after`` that are amounts (shown as ``COP $75.000``).
-_MONEY_FIELDS = frozenset({"minimum", "balance", "amount"})
+#: Fields of an audit event's ``before``/``after`` that are amounts (shown as ``COP $75.000``):
+#: a fund's minimum (a client's changes are contact data).
+_MONEY_FIELDS = frozenset({"minimum"})
 
 
 async def _engine(page: Page) -> fundcore.aio.Engine:
@@ -52,6 +53,13 @@ def _actor(page: Page, request: Request) -> dict[str, Any]:
 
 def _cursor(page: Page) -> str | None:
     return page.request.query_params.get("before") or None
+
+
+def _number(text: str | None) -> int | None:
+    """A count or an id of the page's own address (``?fund=6``, ``?retried=2``), else ``None``."""
+    if not text or len(text) > 20 or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
 
 
 # ----------------------------------------------------------------------------- catalogue
@@ -74,11 +82,11 @@ def _done_message(page: Page, done: str, fund: fundcore.Fund) -> str:
 
 async def _notice(page: Page) -> str | None:
     query = page.request.query_params
-    done, fund_id = query.get("done"), query.get("fund", "")
-    if done not in _DONE or not fund_id.isascii() or not fund_id.isdigit():
+    done, fund_id = query.get("done"), _number(query.get("fund"))
+    if done not in _DONE or fund_id is None:
         return None
     try:
-        fund = await (await _engine(page)).fund(int(fund_id))
+        fund = await (await _engine(page)).fund(fund_id)
     except fundcore.FundcoreError:
         return None
     return _done_message(page, done, fund)
@@ -218,6 +226,16 @@ async def set_active(fund_id: int, request: Request, page: OperatorPage) -> Resp
     return RedirectResponse(f"/ops?done={'reopened' if active else 'closed'}&fund={fund_id}", status_code=303)
 
 
+@router.get("/funds")
+@router.get("/funds/{fund_id}/minimum")
+@router.get("/funds/{fund_id}/active")
+async def back_to_catalogue(page: OperatorPage) -> Response:
+    """A form's address asked with GET (the language link of a refusal's page, a reload after
+    it): the catalogue, in the language asked."""
+    query = page.request.url.query
+    return RedirectResponse(f"/ops?{query}" if query else "/ops", status_code=303)
+
+
 # ----------------------------------------------------------------------------- clients, audit
 
 
@@ -288,10 +306,10 @@ async def audit(page: OperatorPage) -> Response:
 async def outbox(page: OperatorPage) -> Response:
     opened = await _engine(page)
     state = await opened.outbox_state()
-    retried = page.request.query_params.get("retried", "")
+    retried = _number(page.request.query_params.get("retried"))
     notice = None
-    if retried.isascii() and retried.isdigit():
-        notice = page.t("retried_one") if retried == "1" else page.t("retried", count=int(retried))
+    if retried is not None:
+        notice = page.t("retried_one") if retried == 1 else page.t("retried", count=retried)
     before = _cursor(page)
     failed: list[fundcore.Notification] = []
     next_cursor, error = None, None
@@ -313,6 +331,13 @@ async def outbox(page: OperatorPage) -> Response:
         before=before,
         error=error,
     )
+
+
+@router.get("/outbox/retry")
+async def back_to_outbox(page: OperatorPage) -> Response:
+    """The retry's address asked with GET (a language link, a reload): the outbox page."""
+    query = page.request.url.query
+    return RedirectResponse(f"/ops/outbox?{query}" if query else "/ops/outbox", status_code=303)
 
 
 @router.post("/outbox/retry")
