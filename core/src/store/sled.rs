@@ -653,7 +653,7 @@ impl Store for SledStore {
                 failed.push((id, entry));
             }
         }
-        failed.sort_by(|a, b| b.0.cmp(&a.0));
+        failed.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
         failed.truncate(limit);
         Ok(failed.into_iter().map(|(_, entry)| entry).collect())
     }
