@@ -30,6 +30,7 @@ import fundcore
 from . import openapi
 from .auth import build_authenticator
 from .auth.accounts import Accounts
+from .auth.oidc_login import provider_login
 from .config import Settings
 from .dependencies import HostState, host_state, open_engine
 from .dispatcher import Dispatcher
@@ -99,6 +100,7 @@ def create_app(
         rate_limiter=RateLimiter(settings.rate_limit_per_minute),
         authenticator=build_authenticator(settings),
     )
+    state.provider_login = provider_login(settings, state.authenticator)
     metrics = HostMetrics()
     startup_failures: list[Exception] = []
 

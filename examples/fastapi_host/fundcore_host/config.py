@@ -12,7 +12,7 @@ import json
 import logging
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Literal, TypedDict
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -38,7 +38,9 @@ _TLS_DEFAULT_PORT: dict[TlsMode, int] = {"starttls": 587, "ssl": 465, "none": 25
 #: Fields whose values are never repeated in a message.
 _SECRET_FIELDS = frozenset({"jwt_secret", "smtp_password", "sms_gateway_token", "database_url"})
 #: Fields taken as they are written (a password may start or end with a space).
-_UNTRIMMED_FIELDS = frozenset({"jwt_secret", "smtp_user", "smtp_password", "sms_gateway_token"})
+_UNTRIMMED_FIELDS = frozenset(
+    {"jwt_secret", "smtp_user", "smtp_password", "sms_gateway_token", "oidc_login_client_secret"}
+)
 
 
 class ConfigError(ValueError):
@@ -111,6 +113,12 @@ class OidcSettings:
     http_timeout_s: float = 5.0
     jwks_cache_s: float = 3600.0
     jwks_cooldown_s: float = 30.0
+    #: The pages' sign-in through the provider (authorization code with PKCE): the host's client
+    #: id at the provider (``None``: the pages offer no provider sign-in), its secret for a
+    #: confidential client, the scopes asked for.
+    login_client_id: str | None = None
+    login_client_secret: str | None = field(default=None, repr=False)
+    login_scope: str = "openid"
 
 
 class Settings(BaseSettings):
@@ -196,6 +204,11 @@ class Settings(BaseSettings):
     #: Seconds between two fetches at least, whatever the tokens name (a flood of unknown key ids
     #: causes at most one fetch per this time).
     oidc_jwks_cooldown_s: float = Field(30, ge=1, le=3600, allow_inf_nan=False)
+    #: The pages' sign-in through the provider: the host's client id there (unset: none), the
+    #: client secret (a confidential client), the scopes (docs/pages.md).
+    oidc_login_client_id: str | None = None
+    oidc_login_client_secret: SecretStr | None = None
+    oidc_login_scope: str = "openid"
     # The host's own accounts (README: The host's own accounts; fundcore_host/auth/accounts.py).
     #: The accounts' SQLite file on the embedded store; unset: beside FUNDCORE_DATA
     #: (``./data/fundcore-accounts.sqlite3``). On PostgreSQL they live in FUNDCORE_DATABASE_URL.
@@ -333,6 +346,11 @@ class Settings(BaseSettings):
             http_timeout_s=self.oidc_http_timeout_s,
             jwks_cache_s=self.oidc_jwks_cache_s,
             jwks_cooldown_s=self.oidc_jwks_cooldown_s,
+            login_client_id=self.oidc_login_client_id,
+            login_client_secret=(
+                self.oidc_login_client_secret.get_secret_value() if self.oidc_login_client_secret else None
+            ),
+            login_scope=self.oidc_login_scope,
         )
 
     @property

@@ -26,6 +26,7 @@ import fundcore.aio
 from . import auth
 from .auth import Authenticator, Principal, bearer_scheme
 from .auth.accounts import Accounts
+from .auth.oidc_login import ProviderLogin
 from .config import Settings
 from .dispatcher import Dispatcher
 from .errors import HostError
@@ -44,6 +45,8 @@ class HostState:
     dispatcher: Dispatcher | None = None
     #: The host's own accounts (routers/account.py).
     accounts: Accounts | None = None
+    #: The pages' sign-in through the OpenID Connect provider, when configured.
+    provider_login: ProviderLogin | None = None
 
 
 #: Benchmark switch, read here only: ``1`` has the routes call the blocking engine through

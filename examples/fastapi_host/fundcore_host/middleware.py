@@ -170,9 +170,15 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+#: Paths whose query is never logged: the provider's sign-in code and state arrive there.
+_SECRET_QUERY_PATHS = frozenset({"/auth/oidc/callback"})
+
+
 def _request_line(scope: Scope) -> str:
     """``METHOD /path?query`` for a log line, every part escaped (the path arrives
     percent-decoded, so ``%0A`` is a real newline here)."""
     query = scope.get("query_string", b"").decode("latin-1")
+    if query and scope.get("path") in _SECRET_QUERY_PATHS:
+        query = "..."
     target = scope.get("path", "") + (f"?{query}" if query else "")
     return f"{printable(scope.get('method', '-'))} {printable(target)}"

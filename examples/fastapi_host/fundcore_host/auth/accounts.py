@@ -49,6 +49,7 @@ import fundcore
 import fundcore.aio
 
 from ..config import Settings
+from ..token import Role
 from .store import (
     Account,
     AccountExistsError,
@@ -57,6 +58,7 @@ from .store import (
     PostgresAccountStore,
     Registration,
     SqliteAccountStore,
+    StoredSession,
     normalize_email,
 )
 from .tokens import IssuedTokens, PageSession, access_token, new_family_id, new_refresh_token, refresh_token_digest
@@ -477,16 +479,22 @@ class Accounts:
     # ------------------------------------------------------------------ page sessions
 
     async def start_session(self, account: Account) -> PageSession:
-        """A new page session of ``account``: its cookie value, stored only as its SHA-256."""
+        """A new page session of one of the host's accounts."""
+        return await self.start_session_as(account.id, account.subject, account.role, account.email)
+
+    async def start_session_as(self, account_id: str | None, subject: str, role: Role, label: str) -> PageSession:
+        """A new page session acting as ``subject`` with ``role`` (``account_id``: the host's
+        account, or ``None`` for a provider's user), showing ``label``: its cookie value,
+        stored only as its SHA-256."""
         now = self._clock()
         token = new_refresh_token()
-        expires_at = now + self.session_ttl_s
-        await self._call(self.store.start_session, refresh_token_digest(token), account.id, now, expires_at)
-        return PageSession(token, account, expires_at)
+        session = StoredSession(account_id, subject, role, label, now + self.session_ttl_s)
+        await self._call(self.store.start_session, refresh_token_digest(token), session, now)
+        return PageSession(token, session)
 
-    async def session_account(self, token: str) -> Account | None:
-        """The account of a page session's cookie value, while the session lasts."""
-        return await self._call(self.store.session_account, refresh_token_digest(token), self._clock())
+    async def session(self, token: str) -> StoredSession | None:
+        """The page session of a cookie value, while it lasts."""
+        return await self._call(self.store.session, refresh_token_digest(token), self._clock())
 
     async def end_session(self, token: str) -> None:
         """Ends a page session (sign-out); an unknown one changes nothing."""

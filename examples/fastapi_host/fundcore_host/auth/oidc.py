@@ -188,6 +188,16 @@ class ProviderKeys:
                 return candidate
         raise TokenRefusedError("algorithm_mismatch", NAME)
 
+    async def sole_key(self, algorithm: str) -> PyJWK:
+        """The one key of ``algorithm`` in the set, for a token that names none; raises
+        :class:`TokenRefusedError` when the set has none or several (never a guess)."""
+        if self._fetched_at is None:
+            await self._refresh()
+        found = [key for keys in self._keys.values() for key in keys if key.algorithm_name == algorithm]
+        if len(found) != 1:
+            raise TokenRefusedError("no_key_id", NAME)
+        return found[0]
+
     def _start_fetch(self) -> Future[None] | None:
         """The fetch under way, or a new one unless the cool-down forbids it (then ``None``)."""
         with self._lock:
@@ -277,12 +287,8 @@ class OidcVerifier:
     async def verify(self, token: str, header: Mapping[str, Any]) -> Principal:
         """The caller ``token`` names (``header``: its unverified header); raises :class:`TokenRefusedError`."""
         algorithm = header.get("alg")
-        if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
-            raise TokenRefusedError("algorithm_not_allowed", NAME)
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_CHARS:
-            raise TokenRefusedError("no_key_id", NAME)
-        key = await self.keys.key(kid, algorithm)
+        key = await self.signing_key(algorithm, header.get("kid"))
+        assert isinstance(algorithm, str)
         settings = self.settings
         audience_in_aud = settings.audience_claim == "aud"
         try:
@@ -302,7 +308,16 @@ class OidcVerifier:
             raise TokenRefusedError(reason_of(error), NAME) from None
         if not audience_in_aud and not self._audience_matches(claim(claims, settings.audience_claim)):
             raise TokenRefusedError("wrong_audience", NAME)
-        return self._principal(claims)
+        return self.principal_of(claims)
+
+    async def signing_key(self, algorithm: object, kid: object) -> PyJWK:
+        """The provider's key named by a token's header, for one of the allowed algorithms;
+        raises :class:`TokenRefusedError`."""
+        if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+            raise TokenRefusedError("algorithm_not_allowed", NAME)
+        if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_CHARS:
+            raise TokenRefusedError("no_key_id", NAME)
+        return await self.keys.key(kid, algorithm)
 
     def _audience_matches(self, value: object) -> bool:
         if isinstance(value, str):
@@ -321,7 +336,8 @@ class OidcVerifier:
                 roles.add(role)
         return roles
 
-    def _principal(self, claims: Claims) -> Principal:
+    def principal_of(self, claims: Claims) -> Principal:
+        """The caller of verified ``claims``: its role and client id as configured."""
         roles = self._roles(claim(claims, self.settings.role_claim))
         if "admin" in roles:
             subject = claims.get("sub")

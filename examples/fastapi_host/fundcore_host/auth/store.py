@@ -14,7 +14,8 @@ client id; the role; the argon2id hash; ``pending`` or ``active``; while pending
 registration to complete), ``token_families`` (one per sign-in; revoked or not; its expiry),
 ``refresh_tokens`` (only the SHA-256 of each token; its family; used or not) and
 ``sign_in_attempts`` (a counter per key in a fixed window) and ``page_sessions`` (the pages'
-sign-ins: only the SHA-256 of each session cookie; its expiry).
+sign-ins, with the host's accounts or a provider's: only the SHA-256 of each session cookie; as
+whom; its expiry).
 
 Every method blocks: the app calls them on threads of its own (:class:`~.accounts.Accounts`).
 A failure of the store itself (unreachable, locked, broken) is :class:`AccountStoreError`, whose
@@ -51,6 +52,19 @@ APPLICATION_NAME = "fundcore-accounts"
 AccountStatus = Literal["pending", "active"]
 #: What happened to a refresh token presented for rotation.
 RotationOutcome = Literal["rotated", "unknown", "expired", "revoked", "reused"]
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    """A page session as stored: who (an account of the host's, or a provider's user: then
+    ``account_id`` is ``None``), as whom (the subject and role the pages act as), the name the
+    pages show, and when it ends."""
+
+    account_id: str | None
+    subject: str
+    role: Role
+    label: str
+    expires_at: float
 
 
 class AccountStoreError(Exception):
@@ -178,9 +192,13 @@ _SQL = {
     "drop_old_families": "DELETE FROM {t}token_families WHERE expires_at <= ?",
     "drop_old_tokens": "DELETE FROM {t}refresh_tokens WHERE expires_at <= ?",
     "insert_session": (
-        "INSERT INTO {t}page_sessions (token_hash, account_id, created_at, expires_at) VALUES (?, ?, ?, ?)"
+        "INSERT INTO {t}page_sessions (token_hash, account_id, subject, role, label, created_at, expires_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)"
     ),
-    "session_account": ("SELECT s.account_id, s.expires_at FROM {t}page_sessions s WHERE s.token_hash = ?"),
+    "session": (
+        "SELECT s.account_id, s.subject, s.role, s.label, s.expires_at, a.status "
+        "FROM {t}page_sessions s LEFT JOIN {t}accounts a ON a.id = s.account_id WHERE s.token_hash = ?"
+    ),
     "end_session": "DELETE FROM {t}page_sessions WHERE token_hash = ?",
     "drop_old_sessions": "DELETE FROM {t}page_sessions WHERE expires_at <= ?",
 }
@@ -218,7 +236,10 @@ _SCHEMA = [
     # the pages' sign-ins (auth/sessions.py): only the SHA-256 of each session cookie
     "CREATE TABLE IF NOT EXISTS {t}page_sessions ("
     " token_hash TEXT PRIMARY KEY,"
-    " account_id TEXT NOT NULL REFERENCES {t}accounts (id) ON DELETE CASCADE,"
+    " account_id TEXT REFERENCES {t}accounts (id) ON DELETE CASCADE,"
+    " subject TEXT NOT NULL,"
+    " role TEXT NOT NULL CHECK (role IN ('client', 'admin')),"
+    " label TEXT NOT NULL,"
     " created_at DOUBLE PRECISION NOT NULL,"
     " expires_at DOUBLE PRECISION NOT NULL)",
     "CREATE INDEX IF NOT EXISTS page_sessions_expiry ON {t}page_sessions (expires_at)",
@@ -401,19 +422,36 @@ class AccountStore(ABC):
 
     # ------------------------------------------------------------------ page sessions
 
-    def start_session(self, token_hash: str, account_id: str, now: float, expires_at: float) -> None:
+    def start_session(self, token_hash: str, session: StoredSession, now: float) -> None:
         """A sign-in through the pages: its session (the cookie's SHA-256)."""
         with self._transaction() as cursor:
-            self._run(cursor, "insert_session", token_hash, account_id, now, expires_at)
+            self._run(
+                cursor,
+                "insert_session",
+                token_hash,
+                session.account_id,
+                session.subject,
+                session.role,
+                session.label,
+                now,
+                session.expires_at,
+            )
 
-    def session_account(self, token_hash: str, now: float) -> Account | None:
-        """The active account of a session that has not expired; ``None`` otherwise."""
+    def session(self, token_hash: str, now: float) -> StoredSession | None:
+        """A session that has not expired, whose account (for the host's own accounts) is
+        active; ``None`` otherwise."""
         with self._transaction() as cursor:
-            row = self._run(cursor, "session_account", token_hash).fetchone()
-            if row is None or float(row[1]) <= now:
-                return None
-            account = _account(self._run(cursor, "account_by_id", row[0]).fetchone())
-        return account if account is not None and account.status == "active" else None
+            row = self._run(cursor, "session", token_hash).fetchone()
+        if row is None:
+            return None
+        account_id, subject, role, label, expires_at, status = row
+        if float(expires_at) <= now or not is_role(role):
+            return None
+        if account_id is not None and status != "active":
+            return None  # the account went away (or was never completed)
+        return StoredSession(
+            str(account_id) if account_id is not None else None, str(subject), role, str(label), float(expires_at)
+        )
 
     def end_session(self, token_hash: str) -> None:
         """Signs a page session out (an unknown one changes nothing)."""

@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 
 from ..token import make_token
-from .store import Account
+from .store import Account, StoredSession
 
 #: Bytes of randomness in a refresh token.
 REFRESH_TOKEN_BYTES = 32
@@ -46,14 +46,13 @@ class IssuedTokens:
 @dataclass(frozen=True)
 class PageSession:
     """A sign-in through the pages: the session cookie's value (random, like a refresh token,
-    stored only as its SHA-256), its account and when it ends. ``repr`` hides the value."""
+    stored only as its SHA-256) and the session. ``repr`` hides the value."""
 
     token: str
-    account: Account
-    expires_at: float
+    session: StoredSession
 
     def __repr__(self) -> str:
-        return f"PageSession(account={self.account!r}, expires_at={self.expires_at})"
+        return f"PageSession(session={self.session!r})"
 
 
 def new_refresh_token() -> str:

@@ -55,12 +55,12 @@ async def visitor(request: Request) -> Page:
     token = session_token(request)
     if token is not None:
         try:
-            account = await _accounts(request).session_account(token)
+            session = await _accounts(request).session(token)
         except AccountStoreError:
-            account = None
-        if account is not None:
-            page.principal = Principal(account.subject, account.role)
-            page.email = account.email
+            session = None
+        if session is not None:
+            page.principal = Principal(session.subject, session.role)
+            page.email = session.label
     return page
 
 

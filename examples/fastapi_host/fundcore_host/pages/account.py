@@ -3,6 +3,9 @@ calls as ``/auth/*``, ending in a session cookie instead of tokens."""
 
 from __future__ import annotations
 
+import hmac
+import logging
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -16,6 +19,8 @@ from ..auth.accounts import (
     SignInLimitedError,
     WeakPasswordError,
 )
+from ..auth.oidc import ProviderUnavailableError
+from ..auth.oidc_login import STATE_COOKIE, STATE_TTL_S, LoginRefusedError, ProviderLogin
 from ..auth.sessions import clear_session_cookie, session_token, set_session_cookie
 from ..auth.store import AccountExistsError, AccountStoreError, Registration
 from ..auth.tokens import PageSession
@@ -24,6 +29,8 @@ from ..errors import HostError
 from ..rate_limit import anonymous_key
 from .access import PageRoute, VisitorPage, _accounts, checked_form
 from .render import Page, error_text, field_problem
+
+log = logging.getLogger("fundcore_host.auth")
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -35,7 +42,7 @@ def _home(page: Page) -> str:
 
 
 def _signed_in(request: Request, session: PageSession) -> Response:
-    response = RedirectResponse("/ops" if session.account.role == "admin" else "/", status_code=303)
+    response = RedirectResponse("/ops" if session.session.role == "admin" else "/", status_code=303)
     ttl = host_state(request).settings.session_ttl_s
     set_session_cookie(response, request, session.token, ttl)
     return response
@@ -167,4 +174,73 @@ async def sign_out(request: Request, page: VisitorPage) -> Response:
             return page.render("message.html", status_code=503, message=page.host_text("ACCOUNT_STORE_FAILED"))
     response = RedirectResponse("/sign-in", status_code=303)
     clear_session_cookie(response, request)
+    return response
+
+
+# --------------------------------------------------------------------------- the provider's sign-in
+
+
+def _provider(request: Request) -> ProviderLogin | None:
+    return host_state(request).provider_login
+
+
+@router.get("/sign-in/provider")
+async def provider_sign_in(request: Request, page: VisitorPage) -> Response:
+    """Off to the provider's sign-in (auth/oidc_login.py); 404 when none is configured."""
+    login = _provider(request)
+    if login is None:
+        return page.render("message.html", status_code=404, message=page.t("not_found"))
+    state = login.new_state()
+    try:
+        target = await login.authorization_url(state, str(request.url_for("provider_callback")))
+    except ProviderUnavailableError as error:
+        log.warning("provider sign-in unavailable: %s", error)
+        return page.render(
+            "account/sign_in.html", status_code=503, notice=None, error=page.t("provider_failed"), email=""
+        )
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        STATE_COOKIE,
+        state,
+        max_age=STATE_TTL_S,
+        path="/auth/oidc",
+        httponly=True,
+        samesite="lax",  # it must come back with the provider's redirect, a cross-site navigation
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.get("/auth/oidc/callback", name="provider_callback")
+async def provider_callback(request: Request, page: VisitorPage) -> Response:
+    """The provider's redirect: the code exchanged, the ID token verified, a page session."""
+    login = _provider(request)
+    if login is None:
+        return page.render("message.html", status_code=404, message=page.t("not_found"))
+    query = request.query_params
+    state, code = query.get("state", ""), query.get("code", "")
+    expected = request.cookies.get(STATE_COOKIE, "")
+    try:
+        if not expected or not hmac.compare_digest(state, expected):
+            raise LoginRefusedError("state_mismatch")
+        if query.get("error") or not code:
+            raise LoginRefusedError("provider_error")
+        signed = await login.finish(code, state, str(request.url_for("provider_callback")))
+        principal = signed.principal
+        session = await _accounts(request).start_session_as(None, principal.sub, principal.role, signed.label)
+    except LoginRefusedError as refused:
+        log.info("provider sign-in refused: %s", refused.reason)
+        failed = page.render(
+            "account/sign_in.html", status_code=401, notice=None, error=page.t("provider_failed"), email=""
+        )
+        failed.delete_cookie(STATE_COOKIE, path="/auth/oidc")
+        return failed
+    except AccountStoreError:
+        return page.render("message.html", status_code=503, message=page.host_text("ACCOUNT_STORE_FAILED"))
+    # A page of this site moves on to the portal: a redirect straight from the provider's
+    # navigation would not carry the SameSite=Strict session cookie on its next request.
+    home = "/ops" if principal.is_admin else "/"
+    response = page.render("account/signed_in.html", target=home)
+    set_session_cookie(response, request, session.token, host_state(request).settings.session_ttl_s)
+    response.delete_cookie(STATE_COOKIE, path="/auth/oidc")
     return response

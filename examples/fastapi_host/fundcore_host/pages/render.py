@@ -103,6 +103,7 @@ class Page:
                 csrf_token=token,
                 limits=FORM_LIMITS,
                 path=self.request.url.path,
+                provider_sign_in=host_state(self.request).provider_login is not None,
                 **context,
             )
         )
