@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,8 +22,11 @@ import fundcore
 import fundcore.aio
 
 from ..dependencies import engine
+from ..logs import printable
 from .access import OperatorPage, PageRoute, checked_form
 from .render import Page, cop, error_text, field_problem
+
+log = logging.getLogger("fundcore_host")
 
 router = APIRouter(prefix="/ops", include_in_schema=False, route_class=PageRoute)
 
@@ -44,11 +48,16 @@ async def _engine(page: Page) -> fundcore.aio.Engine:
     return await engine(page.request)
 
 
+def _operator(page: Page) -> str:
+    """The signed-in operator's subject (an operator account's id)."""
+    assert page.principal is not None
+    return page.principal.sub
+
+
 def _actor(page: Page, request: Request) -> dict[str, Any]:
     """Who makes the change, as the JSON API passes it: the operator's subject, the request's id."""
-    assert page.principal is not None
     request_id = getattr(request.state, "request_id", None)
-    return {"actor": page.principal.sub, "request_id": request_id if isinstance(request_id, str) else None}
+    return {"actor": _operator(page), "request_id": request_id if isinstance(request_id, str) else None}
 
 
 def _cursor(page: Page) -> str | None:
@@ -176,6 +185,7 @@ async def create_fund(request: Request, page: OperatorPage) -> Response:
             create_error=error_text(error, page.lang),
             create_invalid={field: problem} if field else {},
         )
+    log.info("fund %s created by %s", fund.id, printable(_operator(page)))
     return RedirectResponse(f"/ops?done=created&fund={fund.id}", status_code=303)
 
 
@@ -200,6 +210,7 @@ async def change_minimum(fund_id: int, request: Request, page: OperatorPage) -> 
                 "error": error_text(error, page.lang),
             },
         )
+    log.info("fund %s updated by %s", fund_id, printable(_operator(page)))
     return RedirectResponse(f"/ops?done=minimum&fund={fund_id}", status_code=303)
 
 
@@ -223,6 +234,7 @@ async def set_active(fund_id: int, request: Request, page: OperatorPage) -> Resp
             status_code=error.http_status,
             row={"fund": fund_id, "form": "active", "error": error_text(error, page.lang)},
         )
+    log.info("fund %s updated by %s", fund_id, printable(_operator(page)))
     return RedirectResponse(f"/ops?done={'reopened' if active else 'closed'}&fund={fund_id}", status_code=303)
 
 
@@ -344,6 +356,8 @@ async def back_to_outbox(page: OperatorPage) -> Response:
 async def retry_failed(request: Request, page: OperatorPage) -> Response:
     await checked_form(request, page)
     count = await (await _engine(page)).retry_failed_notifications(RETRY_BATCH)
+    # the outbox keeps no actor: the log says who asked, as for POST /outbox/retry
+    log.info("%d failed notifications requeued by %s", count, printable(_operator(page)))
     return RedirectResponse(f"/ops/outbox?retried={count}", status_code=303)
 
 
