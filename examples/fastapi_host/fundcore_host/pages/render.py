@@ -32,6 +32,7 @@ FORM_LIMITS = {
     "name": fundcore.MAX_NAME_CHARS,
     "email": fundcore.MAX_EMAIL_CHARS,
     "phone": fundcore.MAX_PHONE_DIGITS + 1,
+    "phone_digits": (fundcore.MIN_PHONE_DIGITS, fundcore.MAX_PHONE_DIGITS),
     "channels": fundcore.CHANNELS,
     "categories": fundcore.CATEGORIES,
     # an amount as typed: digits, thousands dots or commas, the decimals (the engine decides)
