@@ -29,7 +29,7 @@ PAGES = [HOST_README, ROOT_README]
 MARKER = "<!-- run-by: examples/fastapi_host/tests/test_readme.py -->"
 FENCE = re.compile(r"^```")
 #: A status named in a comment: `409 INSUFFICIENT_BALANCE`.
-NAMED_STATUS = re.compile(r"\b([1-5][0-9]{2}) [A-Z][A-Z_]{2,}")
+NAMED_STATUS = re.compile(r"\b([1-5][0-9]{2}) ([A-Z][A-Z_]{2,})")
 #: Written by the `curl` wrapper to stderr after each call.
 STATUS_LINE = re.compile(r"^CURL-STATUS (\d{3}) (\S+) (\S+)$", re.M)
 
@@ -63,21 +63,27 @@ def curl_blocks() -> list[tuple[str, str]]:
     ]
 
 
-def expected_statuses(block: str) -> list[str]:
-    """Per curl call, in order: the status its comment names (above it or after it), else 2xx."""
-    expected: list[str] = []
-    named: str | None = None
+def expected_answers(block: str) -> list[tuple[str, str | None]]:
+    """Per curl call, in order: the status and error code its comment names (above it or after
+    it, `409 INSUFFICIENT_BALANCE`), else ("2xx", None)."""
+    expected: list[tuple[str, str | None]] = []
+    named: tuple[str, str] | None = None
     for line in block.replace("\\\n", " ").splitlines():
         code, _, comment = line.partition("#") if not line.lstrip().startswith("#") else ("", "", line)
         if not code.strip():
             found = NAMED_STATUS.search(comment)
-            named = found.group(1) if found else named
+            named = (found.group(1), found.group(2)) if found else named
             continue
         if re.search(r"(^|[\s(])curl\s", code):
             found = NAMED_STATUS.search(comment)
-            expected.append(found.group(1) if found else (named or "2xx"))
+            expected.append((found.group(1), found.group(2)) if found else (named or ("2xx", None)))
         named = None
     return expected
+
+
+def expected_statuses(block: str) -> list[str]:
+    """Per curl call, in order: the status its comment names (above it or after it), else 2xx."""
+    return [status for status, _ in expected_answers(block)]
 
 
 def repository_like(folder: Path, data: Path) -> Path:
