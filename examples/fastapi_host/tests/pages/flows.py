@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,9 +51,13 @@ def checked(page: Page, name: str, locale: str, status: int | None = None) -> di
     (but the 4xx ``status`` of a refusal's page), a screenshot
     ``build/screenshots/<name>-<lang>.png``; axe's counts go to the report."""
     lang = LANG[locale]
+    started = time.monotonic()
     results = check_page_accessibility(page, f"{name} ({lang})")
+    axe_s = time.monotonic() - started
     assert unexpected_errors(page, status) == [], f"{name} ({lang}): {browser_errors(page)}"
+    started = time.monotonic()
     take_screenshot(page, f"{name}-{lang}")
+    screenshot_s = time.monotonic() - started
     incomplete = results["incomplete"]
     record(
         "axe",
@@ -61,6 +66,9 @@ def checked(page: Page, name: str, locale: str, status: int | None = None) -> di
             "violations": len(results["violations"]),
             "incomplete": len(incomplete),
             "incomplete_rules": sorted({item["id"] for item in incomplete}),
+            "incomplete_elements": sum(len(item["nodes"]) for item in incomplete),
+            "axe_s": round(axe_s, 2),
+            "screenshot_s": round(screenshot_s, 2),
         },
     )
     return results

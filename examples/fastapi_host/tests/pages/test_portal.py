@@ -8,6 +8,7 @@ no error in the browser, and photographed (``build/screenshots``)."""
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import itertools
 import re
@@ -470,7 +471,7 @@ def test_the_chart_and_its_table_hold_the_engine_figures(page: Page, host: Pages
 
 @both_languages
 def test_the_statement_downloads_as_pdf_and_csv(page: Page, host: PagesHost, busy: Client) -> None:
-    """The statement form (this month by default) downloads a PDF whose text has the client's
+    """The statement form (this month by default; here from two days back) downloads a PDF whose text has the client's
     name, every transaction id and the money as COP $…, and a CSV with the same rows: opening,
     each transaction with the engine's balance after it, closing."""
     locale = locale_of(page)
@@ -480,11 +481,14 @@ def test_the_statement_downloads_as_pdf_and_csv(page: Page, host: PagesHost, bus
     page.goto("/evolution")
     statement = page.get_by_role("region", name=w["statement"])
     expect(statement.get_by_label(w["from"])).to_have_value(re.compile(r"^\d{4}-\d{2}-01$"))
+    # from two days back: the range holds every transaction even on a month's first day
+    since = datetime.datetime.now(datetime.UTC).date() - datetime.timedelta(days=2)
+    statement.get_by_label(w["from"]).fill(since.isoformat())
 
     with page.expect_download() as pdf_download:
         statement.get_by_role("button", name=w["download_pdf"]).click()
     pdf = pdf_download.value
-    assert re.fullmatch(r"statement-\d{4}-\d{2}-01-\d{4}-\d{2}-\d{2}\.pdf", pdf.suggested_filename)
+    assert re.fullmatch(rf"statement-{since.isoformat()}-\d{{4}}-\d{{2}}-\d{{2}}\.pdf", pdf.suggested_filename)
     text = pdf_text(pdf.path())
     flat = " ".join(text.split())
     assert w["statement_of"].format(name=busy.name) in flat
