@@ -40,7 +40,8 @@ pub fn amount_arg(value: &Bound<'_, PyAny>, what: &'static str) -> Result<Decima
     } else if let Ok(text) = value.cast::<PyString>() {
         text.to_cow()?.into_owned()
     } else if value.is_instance(decimal_type(value.py())?)? {
-        decimal_text(value)?
+        // a Decimal is a number, not text a person typed: "75.000" there is 75, unambiguously
+        without_trailing_zeros(decimal_text(value)?)
     } else {
         return Err(type_error(what, value));
     };
@@ -56,6 +57,21 @@ fn type_error(what: &str, value: &Bound<'_, PyAny>) -> Failure {
     Failure::Py(PyTypeError::new_err(format!(
         "{what} must be a decimal.Decimal, int or str, not {type_name}"
     )))
+}
+
+/// `80000.000` as `80000`, `75.50` as `75.5`: the same number, written as no thousands dot can be.
+fn without_trailing_zeros(text: String) -> String {
+    match text.split_once('.') {
+        Some((units, cents)) if units.bytes().all(|b| b.is_ascii_digit() || b == b'-') => {
+            let cents = cents.trim_end_matches('0');
+            if cents.is_empty() {
+                units.to_owned()
+            } else {
+                format!("{units}.{cents}")
+            }
+        }
+        _ => text,
+    }
 }
 
 /// Plain positional text of a `Decimal` (no exponent), so `Decimal("8E+4")` reads as `80000`.

@@ -247,6 +247,23 @@ def test_format_cop():
         fundcore.format_cop(1.5)
 
 
+def test_text_with_a_thousands_dot_is_refused_while_a_decimal_of_that_value_is_not(engine, ana):
+    """"75.000" typed by a person who reads COP $75.000 means seventy-five thousand: the engine
+    refuses it rather than take 75; Decimal("75.000") is a number, seventy-five."""
+    for text in ("75.000", "125.000", "1.500"):
+        with pytest.raises(fundcore.ValidationError) as info:
+            engine.subscribe(ana.id, 1, text)
+        assert info.value.field == "amount"
+        assert info.value.problems == {
+            "es": "escriba el monto sin punto de miles (75000); el punto separa solo los centavos (75000.50)",
+            "en": "write the amount without a thousands dot (75000); a dot only separates the cents (75000.50)",
+        }
+    assert engine.history(ana.id) == []
+    assert fundcore.format_cop(Decimal("75.000")) == "COP $75"
+    assert fundcore.format_cop(Decimal("80000.000")) == "COP $80.000"
+    assert engine.subscribe(ana.id, 1, "80000.000").amount == Decimal("80000.00")
+
+
 # ------------------------------------------------------------------ arguments
 
 

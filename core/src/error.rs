@@ -113,6 +113,8 @@ impl ErrorKind {
 pub enum Invalid {
     /// The amount text is not a plain decimal number.
     AmountNotANumber,
+    /// The amount text is also a whole number written with a thousands dot (`"75.000"`).
+    AmountAmbiguous,
     /// The amount is zero or negative.
     AmountNotPositive,
     /// The amount has more than 2 fractional digits.

@@ -7,6 +7,10 @@ use crate::error::{Error, Invalid, Result};
 pub use crate::limits::{MAX_AMOUNT, MINOR_DIGITS};
 
 /// Parses decimal text (`"80000"`, `"80000.50"`) into an amount; it is not yet validated.
+///
+/// Text that reads one way as a decimal number and another the Colombian way is refused
+/// ([`Invalid::AmountAmbiguous`]): `"75.000"` would be 75 here and is seventy-five thousand to
+/// a person who writes money as `COP $75.000`.
 pub fn parse_amount(text: &str) -> Result<Decimal> {
     let trimmed = text.trim();
     let plain = !trimmed.is_empty()
@@ -16,8 +20,28 @@ pub fn parse_amount(text: &str) -> Result<Decimal> {
     if !plain {
         return Err(Error::invalid("amount", Invalid::AmountNotANumber));
     }
+    if reads_as_thousands(trimmed) {
+        return Err(Error::invalid("amount", Invalid::AmountAmbiguous));
+    }
     Decimal::from_str_exact(trimmed)
         .map_err(|_| Error::invalid("amount", Invalid::AmountNotANumber))
+}
+
+/// Whether plain decimal text is also a whole number written with a thousands dot: one to three
+/// digits, a dot, three digits ending in zero (`"75.000"`, `"1.500"`, `"125.550"`); a decimal
+/// reading of such text gives an amount of at most 2 decimals a person did not mean. Text whose
+/// third decimal is not zero (`"0.001"`) is refused as too precise anyway.
+fn reads_as_thousands(text: &str) -> bool {
+    let digits = text.trim_start_matches(['+', '-']);
+    match digits.split_once('.') {
+        Some((units, thousands)) => {
+            (1..=3).contains(&units.len())
+                && thousands.len() == 3
+                && thousands.ends_with('0')
+                && units.bytes().chain(thousands.bytes()).all(|b| b.is_ascii_digit())
+        }
+        None => false,
+    }
 }
 
 /// Checks an amount against the rules of docs/money.md (> 0, at most 2 fractional digits, at
@@ -75,6 +99,25 @@ mod tests {
 
     fn d(text: &str) -> Decimal {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn text_with_a_thousands_dot_is_refused_not_read_as_a_small_amount() {
+        for text in ["75.000", " 125.000 ", "1.500", "125.550", "+75.000", "999.990"] {
+            let refused = parse_amount(text).unwrap_err();
+            assert_eq!(
+                refused,
+                Error::invalid("amount", Invalid::AmountAmbiguous),
+                "{text}"
+            );
+        }
+        // unambiguous text is read as before
+        assert_eq!(parse_amount("75000").unwrap(), d("75000"));
+        assert_eq!(parse_amount("80000.000").unwrap(), d("80000.000"));
+        assert_eq!(parse_amount("75.50").unwrap(), d("75.50"));
+        assert_eq!(parse_amount("1234.500").unwrap(), d("1234.500"));
+        assert_eq!(parse_amount("0.001").unwrap(), d("0.001")); // too precise, refused later
+        assert_eq!(parse_amount("75.005").unwrap(), d("75.005"));
     }
 
     #[test]

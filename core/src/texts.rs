@@ -18,6 +18,10 @@ pub(crate) fn invalid_text(problem: Invalid, locale: Locale) -> String {
     use Invalid::*;
     match (locale, problem) {
         (Es, AmountNotANumber) => "el monto debe ser un número decimal".into(),
+        (Es, AmountAmbiguous) => {
+            "escriba el monto sin punto de miles (75000); el punto separa solo los centavos (75000.50)"
+                .into()
+        }
         (Es, AmountNotPositive) => "el monto debe ser mayor que cero".into(),
         (Es, AmountTooPrecise) => format!("el monto admite como máximo {MINOR_DIGITS} decimales"),
         (Es, AmountTooLarge) => format!("el monto no puede superar {}", format_cop(MAX_AMOUNT)),
@@ -46,6 +50,10 @@ pub(crate) fn invalid_text(problem: Invalid, locale: Locale) -> String {
         (Es, Range) => "el inicio del período no puede ser posterior a su fin".into(),
         (Es, Kind) => "el tipo debe ser 'subscription' o 'cancellation'".into(),
         (En, AmountNotANumber) => "the amount must be a decimal number".into(),
+        (En, AmountAmbiguous) => {
+            "write the amount without a thousands dot (75000); a dot only separates the cents (75000.50)"
+                .into()
+        }
         (En, AmountNotPositive) => "the amount must be greater than zero".into(),
         (En, AmountTooPrecise) => {
             format!("the amount allows at most {MINOR_DIGITS} decimal places")

@@ -80,6 +80,9 @@ def test_the_sign_up_lines_make_demo_prints(live_host, tmp_path):
     data, host = demo(live_host, tmp_path)
     banner = host.log()
     lines = banner.split("then sign in, from another terminal:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    # the operator account's command is printed with the pages (the console is for operators)
+    browser = banner.split("In a browser:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    lines += [line for line in browser if "create-operator" in line]
     script = "\n".join(line.strip() for line in lines) + "\n"
     assert "/auth/sign-up" in script and "create-operator" in script
     done, calls = run_as_reader(script, repository_like(tmp_path / "work", data), stdin="demo operator passphrase\n")

@@ -143,3 +143,17 @@ def test_a_confirmation_sent_twice_subscribes_once(site: TestClient, engine: Any
     second = site.post("/funds/1/subscribe", data=form, headers=ORIGIN, follow_redirects=False)
     assert first.headers["location"] == second.headers["location"]
     assert len(engine.history(client_id)) == 1
+
+
+def test_an_amount_typed_the_colombian_way_is_refused_before_the_confirmation(site: TestClient, engine: Any) -> None:
+    """A client who reads "Mínimo COP $125.000" and types 125.000 means 125,000: the engine's
+    refusal is shown at once, never a confirmation for COP $125."""
+    sign_up(site)
+    client_id = engine.clients(50).items[0].id
+    answer = post_form(site, "/funds/2/subscribe/confirm", {"amount": "125.000"}, from_page="/funds/2/subscribe")
+    assert answer.status_code == 422
+    assert "escriba el monto sin punto de miles (75000)" in answer.text
+    assert "COP $125<" not in answer.text and "Confirmar" not in answer.text.split("<main", 1)[1]
+    refused = post_form(site, "/funds/2/subscribe", {"amount": "125.000", "idempotency_key": "x"})
+    assert refused.status_code == 422
+    assert engine.history(client_id) == []
