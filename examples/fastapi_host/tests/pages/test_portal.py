@@ -57,6 +57,11 @@ INSUFFICIENT = {
     "es": f"No tiene saldo disponible para vincularse al fondo {ECOPETROL}",
     "en": f"Insufficient available balance to subscribe to fund {ECOPETROL}",
 }
+#: The host's refusal of a wrong password (fundcore_host/errors.py INVALID_CREDENTIALS).
+WRONG_PASSWORD = {
+    "es": "El correo o la contraseña no son correctos",
+    "en": "The email or the password is not correct",
+}
 #: Columns of the history table and of the chart's table.
 HISTORY_COLUMNS, CHART_COLUMNS = 6, 4
 
@@ -133,17 +138,22 @@ def test_sign_up_through_the_page_then_sign_out_and_in(page: Page, host: PagesHo
     assert browser_errors(page) == []
 
 
+@both_languages
 def test_a_wrong_password_is_refused_in_an_alert(page: Page, host: PagesHost) -> None:
-    """A wrong password leaves the visitor on the sign-in page with an alert, not signed in."""
-    w = words("es-CO")
+    """A wrong password leaves the visitor on the sign-in page, not signed in, with the host's
+    words in an alert (and the email kept in its field)."""
+    locale = locale_of(page)
+    w = words(locale)
     client = fresh_client(host)
     page.goto("/sign-in")
     page.get_by_role("textbox", name=w["email"]).fill(client.email)
     page.get_by_label(w["password"], exact=True).fill("not the passphrase at all")
     page.get_by_role("button", name=w["sign_in"]).click()
-    expect(page.get_by_role("alert")).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_text(WRONG_PASSWORD[LANG[locale]])
+    expect(page.get_by_role("textbox", name=w["email"])).to_have_value(client.email)
     expect(page.get_by_role("button", name=w["sign_out"])).to_have_count(0)
-    assert len(browser_errors(page)) == 1 and unexpected_errors(page, 401) == []
+    assert len(browser_errors(page)) == 1
+    checked(page, "sign-in-refused", locale, status=401)
 
 
 # ----------------------------------------------------------------------------- catalogue, subscribe, cancel
