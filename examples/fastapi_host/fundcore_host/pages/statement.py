@@ -61,16 +61,16 @@ def _path(values: list[tuple[float, float]]) -> str:
     return "".join(steps)
 
 
-def chart(series: list[Point], end: datetime.datetime) -> dict[str, object]:
-    """The SVG's lines and axis labels for ``series`` (scaled to the largest amount)."""
-    start = series[0].at
-    span = max((end - start).total_seconds(), 1.0)
+def chart(series: list[Point]) -> dict[str, object]:
+    """The SVG's lines and axis labels for ``series``, scaled to the largest amount. Each point
+    gets the same width, in order: a client's activity comes in bursts, and on a time axis a
+    month of quiet would squeeze a day's transactions into one line."""
     top = max([max(p.balance, p.invested) for p in series] + [Decimal(1)])
     plot_w = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
     plot_h = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
 
-    def x(at: datetime.datetime) -> float:
-        return MARGIN_LEFT + plot_w * (at - start).total_seconds() / span
+    def x(index: int) -> float:
+        return MARGIN_LEFT + plot_w * index / len(series)
 
     def y(amount: Decimal) -> float:
         return MARGIN_TOP + plot_h * float(1 - amount / top)
@@ -83,8 +83,8 @@ def chart(series: list[Point], end: datetime.datetime) -> dict[str, object]:
         "right": WIDTH - MARGIN_RIGHT,
         "top": MARGIN_TOP,
         "bottom": HEIGHT - MARGIN_BOTTOM,
-        "balance": _path([(x(p.at), y(p.balance)) for p in series]),
-        "invested": _path([(x(p.at), y(p.invested)) for p in series]),
+        "balance": _path([(x(i), y(p.balance)) for i, p in enumerate(series)]),
+        "invested": _path([(x(i), y(p.invested)) for i, p in enumerate(series)]),
         "ticks": [(y(amount), cop(amount.quantize(Decimal(1)))) for amount in ticks],
     }
 
@@ -105,7 +105,7 @@ async def evolution(page: ClientPage) -> Response:
     return page.render(
         "client/evolution.html",
         series=series,
-        chart=chart(series, end),
+        chart=chart(series),
         first=when(series[0].at, page.lang),
         last=when(series[-1].at, page.lang),
         default_from=today.replace(day=1).isoformat(),
