@@ -108,8 +108,10 @@ def test_readme_block_runs_as_written(code, tmp_path):
         scheme, rest = fresh_database().split("://", 1)
         user, location = rest.split("@", 1)  # the test server's URL names a user, no password
         env["FUNDCORE_DATABASE_URL"] = f"{scheme}://{user}:{PASSWORD}@{location}"
+    script = tmp_path / "readme_block.py"  # a file, so that "spawn" workers can import it
+    script.write_text(code, encoding="utf-8")
     out = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, str(script)],
         cwd=tmp_path,
         env=env,
         capture_output=True,
