@@ -2,7 +2,7 @@
 
     .venv/bin/python benches/run_all.py [--quick] [--skip PARTS | --only PARTS]
 
-PARTS is a comma list of rust, python, postgres, rest, criterion, footprint. The postgres part
+PARTS is a comma list of rust, python, postgres, rest, pages, criterion, footprint. The postgres part
 needs FUNDCORE_TEST_DATABASE_URL: a PostgreSQL server and a role that may CREATE DATABASE
 (`make bench` starts a private one with scripts/with-postgres.sh); each run gets a fresh database.
 
@@ -21,6 +21,8 @@ Steps (each bounded in time; the whole run stays under 12 minutes on 2 cores):
  7. REST: the FastAPI host under wrk (subscribe/cancel mix, 64 connections): one worker on the
     embedded store, then two workers on PostgreSQL (a fresh database), same load, same run; each
     with the host's fundcore.aio engine and with run_in_threadpool, in alternating rounds.
+ 8. Pages (benches/pages_bench.py): the client portal's GET / and GET /history timed alone and
+    while wrk drives the REST mix on the same host; the bytes of the home page and its style sheet.
 
 Every number is a ratio or an absolute measured in this one run on this machine.
 """
@@ -53,12 +55,13 @@ HOST_DIR = os.path.join(ROOT, "examples", "fastapi_host")
 
 sys.path.insert(0, HERE)
 import fsync_probe  # noqa: E402
+import pages_bench  # noqa: E402
 
 FIGURES: dict[str, dict] = {}  # name -> raw figure (value, unit, detail)
 LOG: list[str] = []
 SKIPPED: list[str] = []
 PG_SERVER: dict = {}  # the PostgreSQL server's version and settings, when the postgres part ran
-PARTS = ("rust", "python", "postgres", "rest", "criterion", "footprint")
+PARTS = ("rust", "python", "postgres", "rest", "pages", "criterion", "footprint")
 
 
 def say(msg: str):
@@ -736,6 +739,11 @@ TARGETS = [
      "REST host on PostgreSQL, two workers: fundcore.aio / run_in_threadpool, the same mix", None, None),
     ("rest_pg_2workers_over_sled_1worker",
      "REST host: PostgreSQL with two workers / embedded store with one worker (same load, this run)", None, None),
+    ("pages_home_bytes", "pages: what a browser downloads for the portal's home page (page + style sheet)", None, None),
+    ("pages_home_p50_ms", "pages: GET / (the portal's home) alone, p50", None, None),
+    ("pages_home_under_rest_mix_p50_ms", "pages: GET / while wrk drives the REST mix on the same host, p50", None, None),
+    ("pages_history_p50_ms", "pages: GET /history alone, p50", None, None),
+    ("pages_history_under_rest_mix_p50_ms", "pages: GET /history under the REST mix, p50", None, None),
     ("footprint_bytes_per_tx", "footprint: bytes on disk per transaction", "<=", 400),
     ("footprint_peak_rss", "footprint: peak RSS (VmHWM)", "<=", 256),
     ("criterion_periodic_1thread_ops", "criterion: subscribe or cancel, periodic, 1 thread", None, None),
@@ -957,6 +965,7 @@ def main():
         ("postgres", "PostgreSQL store: Rust, and Python fundcore vs psycopg baseline",
          lambda: postgres_figures(a.quick)),
         ("rest", "REST host under wrk", None),
+        ("pages", "the portal's pages, alone and under the REST mix", None),
         ("criterion", "criterion benches (cargo bench --bench core)", lambda: criterion(a.quick)),
         ("footprint", "footprint after 1,000,000 transactions", lambda: footprint(a.quick)),
     ]
@@ -984,6 +993,12 @@ def main():
                 SKIPPED.append(f"{label}: needs the `fundcore` module and examples/fastapi_host")
                 continue
             fn = lambda: rest(a.quick)  # noqa: E731
+        if key == "pages":
+            if not (fundcore_py and host_ok):
+                SKIPPED.append(f"{label}: needs the `fundcore` module and examples/fastapi_host")
+                continue
+            ensure_wrk()
+            fn = lambda: pages_bench.pages(a.quick, record, say, rest_host, rest_mix)  # noqa: E731
         say(label)
         try:
             fn()
