@@ -121,7 +121,9 @@ def test_a_statement_for_a_date_range(quiet_api, engine):
         "from": reversed_range.json()["errors"]["from"]
     }
     naive = datetime.datetime(2026, 1, 1).isoformat()
-    assert_envelope(quiet_api.get(path, params={"from": naive}, headers=ADMIN), 422, "VALIDATION_ERROR")
+    for not_an_instant in (naive, "0", "1765152000.5"):
+        refused = quiet_api.get(path, params={"from": not_an_instant}, headers=ADMIN)
+        assert_envelope(refused, 422, "VALIDATION_ERROR")
     other = register(quiet_api, "Bob")
     assert_envelope(quiet_api.get(path, headers=bearer(other["id"])), 404, "CLIENT_NOT_FOUND")
 

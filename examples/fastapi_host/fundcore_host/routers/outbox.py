@@ -14,13 +14,19 @@ from ..dependencies import ActorDep, AdminDep, EngineDep, PageSize
 from ..errors import error_responses
 from ..json_body import MoneySafeRoute
 from ..logs import printable
-from ..models import LedgerReportOut, NotificationPage, OutboxStateOut, QueryInt, RetryReport, Text
+from ..models import MAX_QUERY_INT, LedgerReportOut, NotificationPage, OutboxStateOut, QueryInt, RetryReport, Text
 
 log = logging.getLogger("fundcore_host")
 
 router = APIRouter(route_class=MoneySafeRoute, tags=["operations"])
 
-RetryLimit = Annotated[QueryInt, Query(description="requeue at most this many failed notifications")]
+RetryLimit = Annotated[
+    QueryInt,
+    Query(
+        description="requeue at most this many failed notifications (0 or less: none)",
+        json_schema_extra={"minimum": -MAX_QUERY_INT, "maximum": MAX_QUERY_INT},
+    ),
+]
 # As the other pages' cursors (dependencies.py); the engine reads it.
 NotificationCursor = Annotated[
     Text | SkipJsonSchema[None],

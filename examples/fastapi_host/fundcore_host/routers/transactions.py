@@ -5,10 +5,11 @@ date range."""
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BeforeValidator
 from pydantic.json_schema import SkipJsonSchema
 
 from ..dependencies import AuthorizedClient, EngineDep, PageSize, TransactionCursor
@@ -28,13 +29,24 @@ KindFilter = Annotated[
     ),
 ]
 FundFilter = Annotated[QueryInt | SkipJsonSchema[None], Query(description="only transactions on this fund")]
-# RFC 3339 / ISO 8601 with a UTC offset: a time without one names no instant.
+
+
+def _not_a_number(value: object) -> object:
+    # pydantic's lax datetimes read a number as Unix time ("0" would be 1970); the document says
+    # date-time.
+    if isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]+(\.[0-9]*)?", value.strip()):
+        raise ValueError("an RFC 3339 date-time with a UTC offset is expected")
+    return value
+
+
+#: RFC 3339 / ISO 8601 with a UTC offset: a time without one names no instant.
+Instant = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
 RangeStart = Annotated[
-    AwareDatetime | SkipJsonSchema[None],
+    Instant | SkipJsonSchema[None],
     Query(alias="from", description="the range's start, included (default: the client's registration)"),
 ]
 RangeEnd = Annotated[
-    AwareDatetime | SkipJsonSchema[None],
+    Instant | SkipJsonSchema[None],
     Query(alias="to", description="the range's end, excluded (default: now)"),
 ]
 
