@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -33,7 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ADMIN, LOOPBACK, http_call, wait_until
+from conftest import ADMIN, LOOPBACK, RecordingNotifier, http_call, wait_until
+from page_forms import ORIGIN, csrf_of, post_form, sign_up
+
+import fundcore
 
 #: The dispatcher's interval: during a 2 s outage it tries some 40 rounds.
 DISPATCH_INTERVAL_MS = 50
@@ -241,3 +245,34 @@ def test_a_frozen_server_is_a_503_within_the_operation_timeout(
     lines = dispatcher_lines(host.log())
     assert len([line for line in lines if "cannot be reached" in line]) == 1, lines
     assert "Traceback" not in host.log()
+
+
+def test_a_page_confirmation_whose_reply_was_lost_is_sent_again_with_its_key(
+    private_postgres: PrivatePostgres, app_factory: Any, tmp_path: Path
+) -> None:
+    """The portal while the server is frozen: a confirmed subscription whose reply never came
+    answers a page that says the change may have been saved and offers the same form again,
+    with the same idempotency key; sent once the server runs again, it gives the one result."""
+    engine = fundcore.Engine(private_postgres.url, operation_timeout_ms=int(FROZEN_TIMEOUT_S * 1000))
+    site = app_factory(notifier=RecordingNotifier(), eng=engine, accounts_path=str(tmp_path / "accounts.sqlite3"))
+    sign_up(site)
+    client_id = engine.clients(50).items[0].id
+    # the client and fund 1 seen by the engine, so the confirmation below is one write
+    assert post_form(site, "/funds/1/subscribe", {"amount": "75000", "idempotency_key": "warm"}).status_code == 303
+    assert post_form(site, "/subscriptions/1/cancel", {"idempotency_key": "warm-c"}, from_page="/").status_code == 303
+    token = csrf_of(site.get("/funds/1/subscribe").text)
+    form = {"amount": "80000", "idempotency_key": "lost-reply", "csrf_token": token}
+    private_postgres.freeze()
+    try:
+        answer = site.post("/funds/1/subscribe", data=form, headers=ORIGIN, follow_redirects=False)
+    finally:
+        private_postgres.thaw()
+    assert answer.status_code == 503, answer.text
+    assert "puede haberse guardado" in answer.text
+    hidden = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">', answer.text))
+    assert hidden["idempotency_key"] == "lost-reply" and hidden["amount"] == "80000"
+    wait_until(lambda: engine.clients(1) is not None, timeout_s=30, interval_s=0.1)
+    again = site.post("/funds/1/subscribe", data=hidden, headers=ORIGIN, follow_redirects=False)
+    assert again.status_code == 303, again.text
+    assert [tx.kind for tx in engine.history(client_id)] == ["subscription", "cancellation", "subscription"]
+    assert engine.client(client_id).balance == Decimal("420000.00")

@@ -98,15 +98,29 @@ async def subscribe_confirm(fund_id: int, request: Request, page: ClientPage) ->
 async def subscribe(fund_id: int, request: Request, page: ClientPage) -> Response:
     fields = await checked_form(request, page)
     opened = await _engine(page)
-    fund = await _fund(page, fund_id)
     amount = fields.get("amount", "")
     try:
         tx = await opened.subscribe(
             _client_id(page), fund_id, amount, idempotency_key=fields.get("idempotency_key") or None
         )
+    except fundcore.OutcomeUnknownError as error:
+        return _try_again(page, request, fields, error)
     except fundcore.FundcoreError as error:
-        return _refused(page, fund, amount, error)
+        return _refused(page, await _fund(page, fund_id), amount, error)
     return RedirectResponse(f"/?tx={tx.id}", status_code=303)
+
+
+def _try_again(page: Page, request: Request, fields: dict[str, str], error: fundcore.FundcoreError) -> Response:
+    """The change may have been saved: the same form again, with the same idempotency key, so
+    that sending it gives the first result if it was saved and makes the change if it was not."""
+    kept = {name: fields[name] for name in ("amount", "idempotency_key") if name in fields}
+    return page.render(
+        "client/try_again.html",
+        status_code=error.http_status,
+        action=request.url.path,
+        fields=kept,
+        error=error_text(error, page.lang),
+    )
 
 
 async def _subscription(page: Page, fund_id: int) -> fundcore.Subscription | None:
@@ -130,6 +144,8 @@ async def cancel(fund_id: int, request: Request, page: ClientPage) -> Response:
     opened = await _engine(page)
     try:
         tx = await opened.cancel(_client_id(page), fund_id, idempotency_key=fields.get("idempotency_key") or None)
+    except fundcore.OutcomeUnknownError as error:
+        return _try_again(page, request, fields, error)
     except fundcore.FundcoreError as error:
         subscription = await _subscription(page, fund_id)
         return page.render(
