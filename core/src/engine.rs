@@ -579,6 +579,34 @@ impl Engine {
         self.inner.store.flush()
     }
 
+    /// Writes a consistent copy of the embedded store into the new directory `dest` while the
+    /// engine goes on serving calls; the copy opens as a store of its own
+    /// ([`Engine::open`]`(dest, …)`) and passes [`verify_store`](crate::verify_store).
+    ///
+    /// - Every change acknowledged before the call began is in the copy, and every change is
+    ///   wholly in it or wholly out of it (a subscribe or cancel with its balance, subscription,
+    ///   transaction, idempotency record and outbox entry; a delivery with its queue).
+    /// - The copy is made client by client, each under the lock its changes commit under (sled
+    ///   0.34 has no snapshots): a subscribe or cancel waits at most for the copy of one client,
+    ///   never for the whole backup. Administrative changes (`create_fund`, `update_fund`,
+    ///   `update_client`) wait until the backup ends, which keeps the catalogue and the audit
+    ///   trail consistent with the clients. Dispatch goes on; the copy's outbox queues are
+    ///   written from its ledger entries.
+    /// - It is written into a hidden directory beside `dest` (`.<name>.partial-…`), flushed and
+    ///   renamed to `dest` at the end: a backup that fails leaves nothing at `dest`.
+    ///
+    /// Errors: `dest` exists (a file, or a directory even if empty) → [`Error::DestinationExists`]
+    /// (`VALIDATION_ERROR` on `dest`), and nothing is touched; a parent directory that cannot be
+    /// written, or any I/O failure → `STORAGE_ERROR` naming the path. A PostgreSQL store
+    /// refuses with `STORAGE_ERROR`: it is backed up with `pg_dump` (docs/stores.md).
+    pub fn backup(&self, dest: impl AsRef<Path>) -> Result<()> {
+        let dest = dest.as_ref();
+        crate::observe::operation("backup", None, None, || {
+            self.check_process()?;
+            self.inner.store.backup(dest)
+        })
+    }
+
     pub(crate) fn commit_durably(&self) -> Result<()> {
         match self.inner.config.durability {
             _ if self.inner.store.commits_are_durable() => Ok(()),

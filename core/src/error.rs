@@ -263,6 +263,15 @@ pub enum Error {
         /// The id of the process that made the call.
         called_from: u32,
     },
+    /// The destination of a backup exists (`VALIDATION_ERROR` on `field`): a backup never
+    /// overwrites anything, so it is written only to a path that does not exist yet.
+    #[error("{}", self.message(Locale::Es))]
+    DestinationExists {
+        /// The input that names the destination (`dest`).
+        field: &'static str,
+        /// The destination as given.
+        path: String,
+    },
     /// An embedded store cannot be opened in this process (`STORAGE_ERROR`): it was created by
     /// `fork()` after its parent had opened one, and the embedded store's worker threads do not
     /// survive a fork. Engines of a forking program are opened only in the children.
@@ -297,7 +306,9 @@ impl Error {
     /// The stable code (docs/errors.md), identical in every language.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Error::Validation { .. } => ErrorCode::ValidationError,
+            Error::Validation { .. } | Error::DestinationExists { .. } => {
+                ErrorCode::ValidationError
+            }
             Error::BelowMinimum { .. } => ErrorCode::BelowMinimum,
             Error::InsufficientBalance { .. } => ErrorCode::InsufficientBalance,
             Error::AlreadySubscribed { .. } => ErrorCode::AlreadySubscribed,
@@ -333,7 +344,7 @@ impl Error {
     /// The input field at fault, for `VALIDATION_ERROR`.
     pub fn field(&self) -> Option<&'static str> {
         match self {
-            Error::Validation { field, .. } => Some(field),
+            Error::Validation { field, .. } | Error::DestinationExists { field, .. } => Some(field),
             _ => None,
         }
     }

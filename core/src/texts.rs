@@ -95,8 +95,23 @@ impl Error {
     pub fn problem(&self, locale: Locale) -> Option<String> {
         match self {
             Error::Validation { problem, .. } => Some(invalid_text(*problem, locale)),
+            Error::DestinationExists { path, .. } => Some(destination_exists(path, locale)),
             _ => None,
         }
+    }
+}
+
+/// Why a backup's destination is refused (the problem of [`Error::DestinationExists`]).
+fn destination_exists(path: &str, locale: Locale) -> String {
+    match locale {
+        Locale::Es => format!(
+            "{path} ya existe; una copia de seguridad nunca sobrescribe nada: indique una ruta \
+             que no exista"
+        ),
+        Locale::En => format!(
+            "{path} already exists; a backup never overwrites anything: give a path that does \
+             not exist"
+        ),
     }
 }
 
@@ -106,6 +121,9 @@ fn error_message(error: &Error, locale: Locale) -> String {
     match error {
         Error::Validation { field, problem } => {
             format!("{field}: {}", invalid_text(*problem, locale))
+        }
+        Error::DestinationExists { field, path } => {
+            format!("{field}: {}", destination_exists(path, locale))
         }
         Error::BelowMinimum { fund_name, minimum } if es => format!(
             "El monto mínimo para vincularse al fondo {fund_name} es {}",

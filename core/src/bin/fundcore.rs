@@ -3,12 +3,13 @@
 //! ```text
 //! fundcore copy --from <directory or postgresql:// URL> --to <directory or postgresql:// URL>
 //! fundcore verify <directory or postgresql:// URL>
+//! fundcore backup <directory> <new directory>
 //! fundcore outbox <directory or postgresql:// URL>
 //! fundcore outbox retry-failed <directory or postgresql:// URL>
 //! ```
 //!
 //! Exit status: 0 done (and, for `verify`, no violation); 1 `verify` found a violation, or
-//! `copy` failed; 2 a usage error; 3 the store could not be opened or read.
+//! `copy` or `backup` failed; 2 a usage error; 3 the store could not be opened or read.
 
 use std::process::ExitCode;
 
@@ -20,6 +21,7 @@ use fundcore::{
 const USAGE: &str = "usage:
   fundcore copy --from <directory | postgresql://URL> --to <directory | postgresql://URL>
   fundcore verify <directory | postgresql://URL>
+  fundcore backup <directory> <new directory>
   fundcore outbox <directory | postgresql://URL>
   fundcore outbox retry-failed <directory | postgresql://URL>
 
@@ -32,11 +34,16 @@ verify        checks every client's ledger: balance >= 0, balance + active subsc
               their transactions. Prints a summary and each violation with its client.
               PostgreSQL: runs while other processes use the database. Embedded store: the
               application must be stopped (one process holds an embedded store).
+backup        writes a consistent copy of an embedded store into a new directory (one that
+              does not exist: nothing is overwritten), which opens as a store of its own.
+              The store must not be in use; an application backs up the store it has open
+              with Engine::backup. A PostgreSQL store is backed up with pg_dump.
 outbox        prints the outbox: pending, failed and delivered entries, the oldest pending one.
 outbox retry-failed
               puts every failed notification back in the queue, due now.
 
-Exit status: 0 done (verify: no violation), 1 verify found a violation (or copy failed),
+Exit status: 0 done (verify: no violation), 1 verify found a violation (or copy or backup
+failed),
 2 usage error, 3 the store could not be opened or read (STORAGE_ERROR). A store is never
 created: a location that holds none is an error.";
 
@@ -49,6 +56,9 @@ fn main() -> ExitCode {
     match args.as_slice() {
         ["copy", rest @ ..] => copy(rest),
         ["verify", location] => verify(&StoreLocation::parse(location)),
+        ["backup", store, dest] if !store.starts_with('-') && !dest.starts_with('-') => {
+            backup(&StoreLocation::parse(store), dest)
+        }
         ["outbox", "retry-failed", location] => retry_failed(&StoreLocation::parse(location)),
         ["outbox", location] if !location.starts_with('-') && *location != "retry-failed" => {
             outbox(&StoreLocation::parse(location))
@@ -138,6 +148,32 @@ fn verify(location: &StoreLocation) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+fn backup(location: &StoreLocation, dest: &str) -> ExitCode {
+    let engine = match engine(location) {
+        Ok(engine) => engine,
+        Err(err) => return storage_failure("backup", &err),
+    };
+    let started = std::time::Instant::now();
+    match engine.backup(dest) {
+        Ok(()) => {
+            println!(
+                "fundcore backup {location} -> {dest}: done in {:.1} s; check it with \
+                 fundcore verify {dest}",
+                started.elapsed().as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!(
+                "fundcore backup: {}: {}",
+                err.code(),
+                err.message(Locale::En)
+            );
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -310,6 +310,11 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
     /// Writes audit events copied from another store (the catalogue comes with the seed).
     fn import_audit_events(&self, events: &[AuditEvent]) -> Result<()>;
 
+    /// Writes a consistent copy of the store, while it serves calls, into the new directory
+    /// `dest` (embedded store); a store that cannot refuses with a STORAGE_ERROR that says
+    /// how to back it up instead.
+    fn backup(&self, dest: &std::path::Path) -> Result<()>;
+
     /// What the store has done so far.
     fn stats(&self) -> StoreStats {
         StoreStats::default()

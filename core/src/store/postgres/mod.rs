@@ -553,6 +553,14 @@ impl Store for PgStore {
         true
     }
 
+    fn backup(&self, _dest: &std::path::Path) -> Result<()> {
+        Err(Error::storage(
+            "a PostgreSQL store is backed up with pg_dump and restored with pg_restore \
+             (docs/stores.md, Backing up and restoring a database); Engine::backup copies \
+             embedded stores only",
+        ))
+    }
+
     fn stored_seed(&self) -> Result<Option<Seed>> {
         self.read(|conn, _| {
             let Some(row) = conn.query_opt(Q::InitialBalance, &[]).map_err(read)? else {

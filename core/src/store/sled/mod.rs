@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+mod backup;
+
 use super::{
     Claimed, ClientBundle, Decision, IdempotencyRecord, LedgerEntry, MoneyView, Notice, Seed, Store,
 };
@@ -67,6 +69,9 @@ pub(crate) struct SledStore {
     /// Written while a fund is created or updated, read by each subscribe or cancel from its
     /// read of the fund to its commit: no catalogue change commits in between.
     catalogue_lock: RwLock<()>,
+    /// Taken to share by every administrative change (catalogue, client update, audit events)
+    /// before its other locks, and alone by a backup for its whole run (see `backup.rs`).
+    admin_gate: RwLock<()>,
     /// Delivered notifications, counted by a scan of the ledger on the first
     /// [`Store::outbox_state`] and kept up to date from then on by every write that delivers one
     /// (no index lists them, and one process holds the store, so this store sees every write).
@@ -167,6 +172,7 @@ impl SledStore {
             group_commit: GroupCommit::default(),
             client_locks: (0..CLIENT_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             catalogue_lock: RwLock::new(()),
+            admin_gate: RwLock::new(()),
             delivered: Mutex::new(None),
             db,
         })
@@ -776,39 +782,8 @@ impl Store for SledStore {
     }
 
     fn import_bundle(&self, bundle: &ClientBundle) -> Result<()> {
-        let id = bundle.client.id;
-        let _serialized = self.client_lock(id);
-        let mut writes = vec![Write::put(Table::Clients, id.as_bytes(), &bundle.client)?];
-        for subscription in &bundle.subscriptions {
-            let key = subscription_key(id, subscription.fund_id);
-            writes.push(Write::put(Table::Subscriptions, &key, subscription)?);
-        }
-        for entry in &bundle.entries {
-            let tx = &entry.transaction;
-            let entry_key = owned_key(id, tx.id.as_bytes());
-            writes.push(Write::put(Table::Transactions, &entry_key, entry)?);
-            writes.push(Write::Put(
-                Table::TransactionOwners,
-                tx.id.as_bytes().to_vec(),
-                id.as_bytes().to_vec(),
-            ));
-            match entry.notice.as_ref().map(|n| (n.status, n.next_attempt_at)) {
-                Some((NotificationStatus::Pending, Some(due))) => {
-                    writes.push(Write::mark(Table::OutboxDue, &due_key(due, id, tx.id)));
-                }
-                Some((NotificationStatus::Failed, _)) => {
-                    writes.push(Write::mark(Table::OutboxFailed, &entry_key));
-                }
-                _ => {}
-            }
-        }
-        for (key, record) in &bundle.idempotency {
-            writes.push(Write::put(
-                Table::Idempotency,
-                &idempotency_key(id, key),
-                record,
-            )?);
-        }
+        let _serialized = self.client_lock(bundle.client.id);
+        let writes = backup::bundle_writes(bundle)?;
         let delivered = bundle
             .entries
             .iter()
@@ -826,6 +801,10 @@ impl Store for SledStore {
         false
     }
 
+    fn backup(&self, dest: &Path) -> Result<()> {
+        self.write_backup(dest).map(|_counts| ())
+    }
+
     fn funds(&self) -> Result<Vec<Fund>> {
         self.funds
             .iter()
@@ -838,6 +817,7 @@ impl Store for SledStore {
     }
 
     fn create_fund(&self, fund: &Fund, event: &AuditEvent) -> Result<bool> {
+        let _not_during_a_backup = self.admin_gate.read();
         let _catalogue = self.catalogue_lock.write();
         if self.funds.contains_key(fund_key(fund.id))? {
             return Ok(false);
@@ -854,6 +834,7 @@ impl Store for SledStore {
         id: FundId,
         decide: &mut dyn FnMut(Fund, Option<AuditEventId>) -> Result<Option<(Fund, AuditEvent)>>,
     ) -> Result<Option<Fund>> {
+        let _not_during_a_backup = self.admin_gate.read();
         let _catalogue = self.catalogue_lock.write();
         let Some(current) = self.load_fund(id)? else {
             return Ok(None);
@@ -877,6 +858,7 @@ impl Store for SledStore {
             Option<AuditEventId>,
         ) -> Result<Option<(Client, AuditEvent)>>,
     ) -> Result<Option<Client>> {
+        let _not_during_a_backup = self.admin_gate.read();
         let _serialized = self.client_lock(id);
         let Some(current) = self.load_client(id)? else {
             return Ok(None);
@@ -916,6 +898,7 @@ impl Store for SledStore {
     }
 
     fn import_audit_events(&self, events: &[AuditEvent]) -> Result<()> {
+        let _not_during_a_backup = self.admin_gate.read();
         let writes = events.iter().map(audit_write).collect::<Result<Vec<_>>>()?;
         self.commit(&writes)
     }
