@@ -6,6 +6,7 @@ signing in through the page, the page's words in its language, and one call that
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 import time
@@ -30,13 +31,24 @@ def words(locale: str) -> dict[str, str]:
     return WORDS[LANG[locale]]
 
 
+def locale_of(page: Page) -> str:
+    """The locale of the page's browser context (``es-CO`` or ``en-US``)."""
+    return str(page.evaluate("() => navigator.language"))
+
+
 def record(section: str, key: str, value: Any) -> None:
     """Adds ``value`` under ``section``/``key`` of ``build/pages-report.json``."""
     with _REPORT_LOCK:
-        report = json.loads(REPORT.read_text(encoding="utf-8")) if REPORT.exists() else {}
+        try:
+            report = json.loads(REPORT.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # none yet, or another run's copy being replaced
+            report = {}
         report.setdefault(section, {})[key] = value
         REPORT.parent.mkdir(parents=True, exist_ok=True)
-        REPORT.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        # written aside then renamed: a run reading it meanwhile sees a whole file
+        partial = REPORT.with_name(f".{REPORT.name}.{os.getpid()}")
+        partial.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(partial, REPORT)
 
 
 def unexpected_errors(page: Page, status: int | None = None) -> list[str]:

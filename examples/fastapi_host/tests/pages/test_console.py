@@ -17,7 +17,17 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .conftest import PagesHost, browser_errors, wait_for
-from .flows import LANG, api_client, api_subscribe, body_cells, checked, sign_in, unexpected_errors, words
+from .flows import (
+    LANG,
+    api_client,
+    api_subscribe,
+    body_cells,
+    checked,
+    locale_of,
+    sign_in,
+    unexpected_errors,
+    words,
+)
 
 LOCALES = ["es-CO", "en-US"]
 both_languages = pytest.mark.parametrize("page", LOCALES, indirect=True)
@@ -26,10 +36,6 @@ OPERATOR_PASSWORD = "an operator passphrase for the console"
 CONSOLE_PAGE = 25
 
 _numbers = itertools.count(1)
-
-
-def locale_of(page: Page) -> str:
-    return str(page.evaluate("() => navigator.language"))
 
 
 def subject_of(token: str) -> str:

@@ -36,9 +36,9 @@ from .flows import (
     body_cells,
     checked,
     exact,
+    locale_of,
     record,
     sign_in,
-    unexpected_errors,
     words,
 )
 
@@ -72,10 +72,6 @@ def fresh_client(host: PagesHost, channel: str = "email") -> Client:
     """A new client (COP $500.000) signed up through the JSON API."""
     n = next(_numbers)
     return api_client(host, f"Cliente {n}", f"client{n}@example.com", f"+5730055{n:05d}", channel)
-
-
-def locale_of(page: Page) -> str:
-    return str(page.evaluate("() => navigator.language"))
 
 
 @pytest.fixture(scope="module")
