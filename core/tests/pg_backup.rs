@@ -55,18 +55,18 @@ fn documented_block() -> String {
     block.join("\n")
 }
 
-/// `PATH` with the test server's own binaries first (`pg_dump` and `pg_restore` of its major
+/// `PATH` with the test server's own programs first (`pg_dump` and `pg_restore` of its major
 /// version, as the page says) and the `fundcore` command.
 fn search_path() -> String {
-    let pg_bin = std::env::var("FUNDCORE_TEST_PG_BIN")
-        .expect("FUNDCORE_TEST_PG_BIN (scripts/with-postgres.sh sets it)");
     let fundcore = std::path::Path::new(env!("CARGO_BIN_EXE_fundcore"))
         .parent()
         .unwrap()
         .display()
         .to_string();
+    let pg =
+        common::stores::pg_bin_dir().map_or_else(String::new, |dir| format!("{}:", dir.display()));
     format!(
-        "{pg_bin}:{fundcore}:{}",
+        "{pg}{fundcore}:{}",
         std::env::var("PATH").unwrap_or_default()
     )
 }

@@ -412,12 +412,6 @@ fn fundcore_verify(location: &str) {
     assert!(stdout.contains("violations: none"), "{stdout}");
 }
 
-fn pg_bin(tool: &str) -> String {
-    let bin = std::env::var("FUNDCORE_TEST_PG_BIN")
-        .expect("FUNDCORE_TEST_PG_BIN (scripts/with-postgres.sh sets it)");
-    format!("{bin}/{tool}")
-}
-
 fn run(command: &mut Command) {
     let out = command.output().unwrap();
     assert!(
@@ -494,7 +488,7 @@ fn postgres_dumps_of_every_release_restore_migrate_read_back_exactly_and_verify_
         let started = Instant::now();
         let what = format!("PostgreSQL dump of {}", version.display());
         let url = fresh_database();
-        run(Command::new(pg_bin("psql"))
+        run(Command::new(common::stores::pg_program("psql"))
             .args(["--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "--file"])
             .arg(version.join("postgres.sql"))
             .arg(&url));
@@ -570,7 +564,7 @@ fn write_the_fixtures() {
     check_the_story(&engine, "the database written");
     drop(engine);
     std::fs::write(dir.join("postgres.txt"), text).unwrap();
-    run(Command::new(pg_bin("pg_dump"))
+    run(Command::new(common::stores::pg_program("pg_dump"))
         .args(["--format=plain", "--no-owner", "--no-privileges", "--file"])
         .arg(dir.join("postgres.sql"))
         .arg(&url));

@@ -153,3 +153,28 @@ pub fn engine_config() -> Config {
         Config::default()
     }
 }
+
+/// The directory of the test server's PostgreSQL programs (`pg_dump`, `pg_restore`, `psql` of its
+/// major version): `FUNDCORE_TEST_PG_BIN` (scripts/with-postgres.sh sets it), else found as that
+/// script finds it (the newest `/usr/lib/postgresql/<version>/bin`); `None` leaves them to `PATH`.
+pub fn pg_bin_dir() -> Option<std::path::PathBuf> {
+    if let Some(dir) = std::env::var_os("FUNDCORE_TEST_PG_BIN") {
+        return Some(dir.into());
+    }
+    let mut found: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("pg_dump").is_file().then_some((version, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, bin)| bin)
+}
+
+/// A PostgreSQL program of the test server's version ([`pg_bin_dir`]), or its bare name.
+pub fn pg_program(name: &str) -> std::path::PathBuf {
+    pg_bin_dir().map_or_else(|| name.into(), |dir| dir.join(name))
+}
