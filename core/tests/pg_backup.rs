@@ -11,8 +11,9 @@
 //!   database, equal in every field (`balance_after` included);
 //! - each client's restored history is the start of its history in the source (oldest first):
 //!   the dump is one moment of the source, and invents or reorders nothing;
-//! - writes went on while the block ran (the drill is not of an idle database), and the
-//!   restored database serves an engine of this library as a store of its own.
+//! - the database was live: changes were acknowledged while the block ran, some of them after
+//!   the dump's snapshot and so not in it;
+//! - the restored database serves an engine of this library as a store of its own.
 
 #![cfg(feature = "postgres")]
 
@@ -212,6 +213,10 @@ fn a_dump_taken_while_engines_write_restores_every_acknowledged_change_and_verif
         restored_count += kept.len();
     }
     assert_eq!(restored_count as u64, report.transactions);
+    assert!(
+        acknowledged.len() > restored_count,
+        "changes acknowledged after the dump's snapshot are not in it: the database was live"
+    );
 
     // The restored database is a store of its own: an engine writes to it.
     let ana = engine
