@@ -14,8 +14,9 @@
 //! - the embedded store, unpacked into a temporary directory (the committed one is never opened:
 //!   opening may write), opens with this code and reads back exactly what the release wrote
 //!   (clients, balances, subscriptions, histories, notifications, funds, audit trail, every id
-//!   and time), and the story's numbers hold; `fundcore verify` finds it clean; it takes new
-//!   changes, whose ids sort after every stored one;
+//!   and time), and the story's numbers hold; `fundcore verify` finds it clean; each stored
+//!   idempotency key repeated gives its first answer and changes nothing; it takes new changes,
+//!   whose ids sort after every stored one;
 //! - the PostgreSQL dump, restored with `psql` into a new database, is upgraded by
 //!   `Engine::connect` (the schema migrates forward) and then reads and verifies the same way;
 //! - both stores hold the same story (their texts differ only in the ids the engine drew).
@@ -385,13 +386,42 @@ fn check_the_story(engine: &Engine, what: &str) {
     );
 }
 
-/// A new change on the upgraded store: accepted, with an id above every stored one.
+/// The stored idempotency keys answer as before, and a new change on the upgraded store is
+/// accepted, with an id above every stored one.
 fn write_after_upgrade(engine: &Engine, what: &str) {
     let newest = [ANA, LUIS]
         .iter()
         .map(|c| common::full_history(engine, id(c))[0].id)
         .max()
         .unwrap();
+    // The idempotency records came along: each key repeated gives its first answer.
+    let history = |client: &str| common::full_history(engine, id(client));
+    let (ana, luis) = (history(ANA), history(LUIS));
+    let keyed = |key: &str| {
+        ana.iter()
+            .chain(&luis)
+            .find(|tx| tx.idempotency_key.as_deref() == Some(key))
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        engine.subscribe(id(ANA), 1, None, Some("ana-s1")).unwrap(),
+        keyed("ana-s1"),
+        "{what}"
+    );
+    assert_eq!(
+        engine.cancel(id(ANA), 1, Some("ana-c1")).unwrap(),
+        keyed("ana-c1"),
+        "{what}"
+    );
+    assert_eq!(
+        engine
+            .subscribe(id(LUIS), 6, Some(amount("20000")), Some("luis-s6"))
+            .unwrap(),
+        keyed("luis-s6"),
+        "{what}"
+    );
+    assert_eq!(history(ANA), ana, "{what}: a repeat changes nothing");
     let tx = engine.subscribe(id(MARTA), 3, None, Some("after")).unwrap();
     assert!(tx.id > newest, "{what}: new ids sort after the stored ones");
     assert_eq!(tx.balance_after.to_string(), "450000.00", "{what}");
