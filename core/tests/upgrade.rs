@@ -17,8 +17,10 @@
 //!   and time), and the story's numbers hold; `fundcore verify` finds it clean; each stored
 //!   idempotency key repeated gives its first answer and changes nothing; it takes new changes,
 //!   whose ids sort after every stored one;
-//! - the PostgreSQL dump, restored with `psql` into a new database, is upgraded by
-//!   `Engine::connect` (the schema migrates forward) and then reads and verifies the same way;
+//! - the PostgreSQL dump, restored with `psql` into a new database, is opened by
+//!   `Engine::connect`, which migrates an older release's schema forward (v0.1.0's is today's;
+//!   core/tests/postgres.rs upgrades a database of schema 1), then reads and verifies the same
+//!   way;
 //! - both stores hold the same story (their texts differ only in the ids the engine drew).
 
 #![cfg(feature = "postgres")]
