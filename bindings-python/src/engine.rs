@@ -755,6 +755,18 @@ impl Engine {
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
         self.run(py, |engine| engine.flush())
     }
+
+    /// Writes a consistent copy of the embedded store into the new directory `dest` while the
+    /// engine serves calls (the GIL is released). Every change acknowledged before the call is
+    /// in the copy, every change wholly in or out; the copy opens as a store of its own
+    /// (`fundcore.Engine(dest)`) and passes `fundcore verify`. A subscribe or cancel waits at
+    /// most for one client's copy; administrative changes wait for the backup. Raises
+    /// `ValidationError` (field `dest`) when `dest` exists (nothing is overwritten),
+    /// `StorageError` naming the path when it cannot be written, and `StorageError` on a
+    /// PostgreSQL store, which is backed up with `pg_dump` (docs/stores.md).
+    fn backup(&self, py: Python<'_>, dest: PathBuf) -> PyResult<()> {
+        self.run(py, |engine| engine.backup(&dest))
+    }
 }
 
 /// A Python notifier seen through the core's `Notifier` port. The core calls `send` on the

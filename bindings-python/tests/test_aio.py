@@ -170,7 +170,7 @@ class RecordingNotifier:
         self.seen.append(self.variable.get(None) if self.variable is not None else None)
 
 
-def test_every_operation_answers_what_the_blocking_engine_answers(store):
+def test_every_operation_answers_what_the_blocking_engine_answers(store, tmp_path):
     """Every operation and property through the async engine (none may be left out), each
     answer compared with the blocking engine's on the same store."""
 
@@ -238,6 +238,13 @@ def test_every_operation_answers_what_the_blocking_engine_answers(store):
             assert (report.delivered, report.retried, report.failed) == (3, 0, 0)
             assert all(name.startswith(POOL_THREAD) for name in notifier.threads), notifier.threads
             assert await eng.flush() is None
+            if store.kind == "sled":
+                assert await eng.backup(tmp_path / "backup") is None
+                with fundcore.Engine(str(tmp_path / "backup")) as copy:
+                    assert copy.notifications(ana.id) == same.notifications(ana.id)
+            else:
+                with pytest.raises(fundcore.StorageError, match="pg_dump"):
+                    await eng.backup(tmp_path / "backup")
 
             closed_by = eng.close  # last: the operation every other one depends on
             await closed_by()

@@ -1043,6 +1043,16 @@ class Engine:
         """
     def flush(self) -> None:
         """Makes everything acknowledged so far durable (useful with `durability="periodic"`)."""
+    def backup(self, dest: str | os.PathLike[str]) -> None:
+        """Writes a consistent copy of the embedded store into the new directory `dest` while the
+        engine serves calls (the GIL is released). Every change acknowledged before the call is
+        in the copy, every change wholly in or out; the copy opens as a store of its own
+        (`fundcore.Engine(dest)`) and passes `fundcore verify`. A subscribe or cancel waits at
+        most for one client's copy; administrative changes wait for the backup. Raises
+        `ValidationError` (field `dest`) when `dest` exists (nothing is overwritten),
+        `StorageError` naming the path when it cannot be written, and `StorageError` on a
+        PostgreSQL store, which is backed up with `pg_dump` (docs/stores.md).
+        """
 
 def _record_from_json(
     kind: str, json: str

@@ -407,6 +407,11 @@ class Engine:
         """:meth:`fundcore.Engine.flush`."""
         return await self._call(fundcore.Engine.flush)
 
+    async def backup(self, dest: str | os.PathLike[str]) -> None:
+        """:meth:`fundcore.Engine.backup`, on one of the engine's threads; calls made meanwhile
+        go on."""
+        return await self._call(fundcore.Engine.backup, dest)
+
 
 class OpeningEngine:
     """What :meth:`Engine.open` returns: await it for the open :class:`Engine`, or use it in
