@@ -49,6 +49,7 @@ need "$SWIFT" "open func updateClient(clientId: String, name: String? = nil, ema
 need "$SWIFT" "open func clients(limit: Int32, before: String? = nil)"
 need "$SWIFT" "open func auditEvents(limit: Int32, before: String? = nil)"
 need "$SWIFT" "open func flush()"
+need "$SWIFT" "open func backup(dest: String)"
 need "$SWIFT" "open func locale() -> FundLocale"
 need "$SWIFT" "public protocol Notifier"
 need "$SWIFT" "func send(notification: FundNotification) throws"
@@ -85,7 +86,7 @@ check_kotlin() { # file
   for op in funds fund registerClient client subscribe cancel subscriptions history transaction \
             notifications dispatchNotifications retryFailedNotifications flush locale temporary withConfig \
             createFund updateFund updateClient clients auditEvents historyPage statement \
-            failedNotifications verifyLedger; do
+            failedNotifications verifyLedger backup; do
     need "$K" "fun \`$op\`("
   done
   need "$K" "public interface Notifier"

@@ -406,6 +406,17 @@ impl FundEngine {
     pub fn flush(&self) -> Result<(), FundError> {
         self.engine.flush().map_err(self.err())
     }
+
+    /// Writes a consistent copy of the store into the new directory `dest` while the engine
+    /// serves calls (from other threads): every change acknowledged before the call is in the
+    /// copy, every change wholly in or out, and the copy opens as a store of its own
+    /// (`FundEngine(dest)`). A subscribe or cancel waits at most for one client's copy;
+    /// administrative changes wait for the backup. `ValidationError` (field `dest`) when `dest`
+    /// exists (nothing is overwritten); `StorageError` naming the path when it cannot be
+    /// written.
+    pub fn backup(&self, dest: String) -> Result<(), FundError> {
+        self.engine.backup(dest).map_err(self.err())
+    }
 }
 
 impl FundEngine {

@@ -9,6 +9,7 @@ fun main(args: Array<String>) {
     registerScenarioTests(scenarios)
     registerApiTests()
     registerAdminTests()
+    registerBackupTests()
     val failed = runAll()
     exitProcess(if (failed == 0) 0 else 1)
 }
