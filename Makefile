@@ -58,7 +58,10 @@ WITH_PG := $(if $(FUNDCORE_TEST_DATABASE_URL),,scripts/with-postgres.sh)
 # Unit, scenario, property and crash tests on both stores, examples and doc tests; benchmarks
 # are `make bench`. One feature set everywhere (the PostgreSQL store on), so nothing recompiles.
 CARGO_FEATURES := --features fundcore/postgres
+# core/tests/disk_faults.rs injects I/O errors with libfiu's fiu-run (Debian's fiu-utils) and
+# mounts a small tmpfs (root).
 test-rust:
+	scripts/apt-install.sh fiu-utils
 	$(WITH_PG) $(MAKE) --no-print-directory test-rust-suites
 
 test-rust-suites:

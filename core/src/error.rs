@@ -282,6 +282,35 @@ pub enum Error {
         /// The id of this process.
         called_from: u32,
     },
+    /// The embedded store's disk failed under a change (`STORAGE_ERROR`): it is full, or it
+    /// reported an I/O error on a write or a sync. The change that met it may or may not be on
+    /// disk, and the store takes no further change until it is reopened (a failed sync cannot
+    /// be retried); every change acknowledged before is on disk.
+    #[error("{}", self.message(Locale::Es))]
+    DiskFault {
+        /// What failed.
+        fault: DiskFault,
+        /// What the system said.
+        detail: String,
+    },
+    /// The embedded store is damaged on disk and cannot be opened (`STORAGE_ERROR`): a file of
+    /// it is corrupt or cut short.
+    #[error("{}", self.message(Locale::Es))]
+    StoreDamaged {
+        /// The store directory.
+        path: String,
+        /// What was found.
+        detail: String,
+    },
+}
+
+/// What failed under an embedded store ([`Error::DiskFault`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskFault {
+    /// The disk is full (ENOSPC, or a full quota).
+    Full,
+    /// The disk reported an I/O error (EIO) on a write or a sync.
+    Io,
 }
 
 impl Error {
@@ -322,7 +351,9 @@ impl Error {
             Error::Storage { .. }
             | Error::StoreInUse { .. }
             | Error::OpenedInAnotherProcess { .. }
-            | Error::EmbeddedStoreForked { .. } => ErrorCode::StorageError,
+            | Error::EmbeddedStoreForked { .. }
+            | Error::DiskFault { .. }
+            | Error::StoreDamaged { .. } => ErrorCode::StorageError,
             Error::OutcomeUnknown { .. } => ErrorCode::OutcomeUnknown,
         }
     }
@@ -412,7 +443,9 @@ impl From<ParseIdError> for Error {
 }
 
 impl From<sled::Error> for Error {
+    /// A full disk or an I/O error is [`Error::DiskFault`], corrupt files
+    /// [`Error::StoreDamaged`], anything else [`Error::Storage`].
     fn from(err: sled::Error) -> Self {
-        Error::storage(err)
+        crate::store::sled::io_errors::from_sled(err)
     }
 }

@@ -65,7 +65,7 @@ pub use client::{Channel, Client};
 pub use config::{Config, ConfigBuilder, Durability};
 pub use copy::{CopyReport, StoreLocation, copy_store};
 pub use engine::Engine;
-pub use error::{Error, ErrorCode, ErrorKind, IdKind, Invalid, ParseIdError, Result};
+pub use error::{DiskFault, Error, ErrorCode, ErrorKind, IdKind, Invalid, ParseIdError, Result};
 pub use fund::{Category, Fund, default_catalogue};
 pub use ids::{
     AuditEventId, ClientId, FundId, NotificationId, TransactionId, fund_id_from_integer,

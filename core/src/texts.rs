@@ -2,7 +2,7 @@
 //! and notification templates. Nothing else in the workspace writes a sentence for a person.
 
 use crate::client::Channel;
-use crate::error::{Error, Invalid};
+use crate::error::{DiskFault, Error, Invalid};
 use crate::ids::TransactionId;
 use crate::ledger::{Transaction, TransactionKind};
 use crate::limits::{
@@ -232,6 +232,46 @@ fn error_message(error: &Error, locale: Locale) -> String {
              embedded store's threads do not survive fork(). Open the engine only in the child \
              processes, after the fork, and none in the parent before forking (or use the \
              PostgreSQL store)"
+        ),
+        Error::DiskFault {
+            fault: DiskFault::Full,
+            detail,
+        } if es => format!(
+            "Disco lleno: libere espacio y vuelva a abrir el almacén. Hasta entonces no acepta \
+             cambios; los confirmados antes están guardados, y el que falló puede haberse \
+             guardado o no ({detail})"
+        ),
+        Error::DiskFault {
+            fault: DiskFault::Full,
+            detail,
+        } => format!(
+            "Disk full: free space, then reopen the store. Until then it takes no changes; \
+             those acknowledged before are saved, and the one that failed may or may not be \
+             ({detail})"
+        ),
+        Error::DiskFault {
+            fault: DiskFault::Io,
+            detail,
+        } if es => format!(
+            "Error de E/S: revise el disco y vuelva a abrir el almacén. Hasta entonces no acepta \
+             cambios; los confirmados antes están guardados, y el que falló puede haberse \
+             guardado o no ({detail})"
+        ),
+        Error::DiskFault {
+            fault: DiskFault::Io,
+            detail,
+        } => format!(
+            "I/O error: check the disk, then reopen the store. Until then it takes no changes; \
+             those acknowledged before are saved, and the one that failed may or may not be \
+             ({detail})"
+        ),
+        Error::StoreDamaged { path, detail } if es => format!(
+            "El almacén {path} está dañado y no se puede abrir: restáurelo desde una copia de \
+             seguridad ({detail})"
+        ),
+        Error::StoreDamaged { path, detail } => format!(
+            "The store {path} is damaged and cannot be opened: restore it from a backup \
+             ({detail})"
         ),
     }
 }

@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 mod backup;
+pub(crate) mod io_errors;
 
 use super::{
     Claimed, ClientBundle, Decision, IdempotencyRecord, LedgerEntry, MoneyView, Notice, Seed, Store,
@@ -77,6 +78,11 @@ pub(crate) struct SledStore {
     /// (no index lists them, and one process holds the store, so this store sees every write).
     /// Held across such a write, so the scan counts it either before or after, never twice.
     delivered: Mutex<Option<u64>>,
+    /// The first failure of a write or a sync, after which no change is taken (io_errors.rs).
+    health: io_errors::Health,
+    /// The last handle on sled, dropped after every other field (io_errors.rs: sled panics when
+    /// its last sync on closing fails).
+    _closing: io_errors::Closing,
 }
 
 /// The trees a change may write to.
@@ -174,6 +180,8 @@ impl SledStore {
             catalogue_lock: RwLock::new(()),
             admin_gate: RwLock::new(()),
             delivered: Mutex::new(None),
+            health: io_errors::Health::open(path)?,
+            _closing: io_errors::Closing(Some(db.clone())),
             db,
         })
     }
@@ -247,6 +255,11 @@ impl SledStore {
     /// Applies `writes` all or nothing (across a crash too). Callers serialize changes to the
     /// same keys themselves (the engine's per-client locks).
     pub fn commit(&self, writes: &[Write]) -> Result<()> {
+        self.health.check()?;
+        self.health.watch(self.commit_unchecked(writes))
+    }
+
+    fn commit_unchecked(&self, writes: &[Write]) -> Result<()> {
         if let [single] = writes {
             return self.apply(std::slice::from_ref(single));
         }
@@ -284,6 +297,8 @@ impl SledStore {
         state.tickets += 1;
         let ticket = state.tickets;
         while state.durable_through < ticket {
+            // After a failed write or sync nothing more is made durable (io_errors.rs).
+            self.health.check()?;
             if state.leader_active {
                 group.flushed.wait(&mut state);
                 continue;
@@ -291,7 +306,12 @@ impl SledStore {
             state.leader_active = true;
             let covers = state.tickets;
             drop(state);
-            let flushed = self.db.flush();
+            let flushed = self.health.watch(
+                self.db
+                    .flush()
+                    .map_err(Error::from)
+                    .and_then(|_| self.health.sync()),
+            );
             state = group.state.lock();
             state.leader_active = false;
             if flushed.is_ok() {
