@@ -614,6 +614,8 @@ mod tests {
             FundError::FundNotFound {
                 code: "FUND_NOT_FOUND".into(),
                 reason: "No existe el fondo -3".into(),
+                reason_es: "No existe el fondo -3".into(),
+                reason_en: "Fund -3 not found".into(),
             }
         );
         let too_large = engine
@@ -674,6 +676,8 @@ mod tests {
             FundError::FundAlreadyExists {
                 code: "FUND_ALREADY_EXISTS".into(),
                 reason: "Ya existe el fondo 6".into(),
+                reason_es: "Ya existe el fondo 6".into(),
+                reason_en: "Fund 6 already exists".into(),
             }
         );
         let closed = engine

@@ -5,8 +5,9 @@
 /// Kotlin).
 ///
 /// Each case carries the stable `code` (`"INSUFFICIENT_BALANCE"`, ...) and the human text in
-/// `reason`, in the engine's locale (Spanish by default). The text is not called `message`:
-/// that name belongs to Kotlin's `Throwable.message`.
+/// `reason`, in the engine's locale (Spanish by default), and in each locale in `reason_es` and
+/// `reason_en` (`reasonEs`, `reasonEn`; empty in an error the app made itself). The text is
+/// not called `message`: that name belongs to Kotlin's `Throwable.message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum FundError {
     /// `VALIDATION_ERROR`: malformed input; `field` names it (`amount`, `email`, ...).
@@ -15,44 +16,106 @@ pub enum FundError {
         code: String,
         reason: String,
         field: String,
+        reason_es: String,
+        reason_en: String,
     },
     /// `BELOW_MINIMUM`: the message names the fund and its minimum.
     #[error("{code}: {reason}")]
-    BelowMinimum { code: String, reason: String },
+    BelowMinimum {
+        code: String,
+        reason: String,
+        reason_es: String,
+        reason_en: String,
+    },
     /// `INSUFFICIENT_BALANCE`: `No tiene saldo disponible para vincularse al fondo <name>`.
     #[error("{code}: {reason}")]
-    InsufficientBalance { code: String, reason: String },
+    InsufficientBalance {
+        code: String,
+        reason: String,
+        reason_es: String,
+        reason_en: String,
+    },
     /// `ALREADY_SUBSCRIBED`.
     #[error("{code}: {reason}")]
-    AlreadySubscribed { code: String, reason: String },
+    AlreadySubscribed {
+        code: String,
+        reason: String,
+        reason_es: String,
+        reason_en: String,
+    },
     /// `NOT_SUBSCRIBED`.
     #[error("{code}: {reason}")]
-    NotSubscribed { code: String, reason: String },
+    NotSubscribed {
+        code: String,
+        reason: String,
+        reason_es: String,
+        reason_en: String,
+    },
     /// `FUND_INACTIVE`.
     #[error("{code}: {reason}")]
-    FundInactive { code: String, reason: String },
+    FundInactive {
+        code: String,
+        reason: String,
+        reason_es: String,
+        reason_en: String,
+    },
     /// `IDEMPOTENCY_KEY_REUSED`.
     #[error("{code}: {reason}")]
-    IdempotencyKeyReused { code: String, reason: String },
+    IdempotencyKeyReused {
+        code: String,
+        reason: String,
+        reason_es: String,
+        reason_en: String,
+    },
     /// `FUND_ALREADY_EXISTS`: `createFund` with a fund id that is taken.
     #[error("{code}: {reason}")]
-    FundAlreadyExists { code: String, reason: String },
+    FundAlreadyExists {
+        code: String,
+        reason: String,
+        reason_es: String,
+        reason_en: String,
+    },
     /// `CLIENT_NOT_FOUND`.
     #[error("{code}: {reason}")]
-    ClientNotFound { code: String, reason: String },
+    ClientNotFound {
+        code: String,
+        reason: String,
+        reason_es: String,
+        reason_en: String,
+    },
     /// `FUND_NOT_FOUND`.
     #[error("{code}: {reason}")]
-    FundNotFound { code: String, reason: String },
+    FundNotFound {
+        code: String,
+        reason: String,
+        reason_es: String,
+        reason_en: String,
+    },
     /// `TRANSACTION_NOT_FOUND`.
     #[error("{code}: {reason}")]
-    TransactionNotFound { code: String, reason: String },
+    TransactionNotFound {
+        code: String,
+        reason: String,
+        reason_es: String,
+        reason_en: String,
+    },
     /// `STORAGE_ERROR`: the store failed; nothing was committed.
     #[error("{code}: {reason}")]
-    StorageError { code: String, reason: String },
+    StorageError {
+        code: String,
+        reason: String,
+        reason_es: String,
+        reason_en: String,
+    },
     /// `OUTCOME_UNKNOWN`: a change was sent and whether it committed could not be learned in
     /// time; it may have been saved. Repeat the call with the same idempotency key.
     #[error("{code}: {reason}")]
-    OutcomeUnknown { code: String, reason: String },
+    OutcomeUnknown {
+        code: String,
+        reason: String,
+        reason_es: String,
+        reason_en: String,
+    },
 }
 
 impl FundError {
@@ -65,24 +128,89 @@ impl FundError {
         use fundcore::ErrorCode as C;
         let code = err.code().as_str().to_owned();
         let reason = err.message(locale);
+        // Every locale's text too, for an app that answers each reader in theirs.
+        let reason_es = err.message(fundcore::Locale::Es);
+        let reason_en = err.message(fundcore::Locale::En);
         match err.code() {
             C::ValidationError => FundError::ValidationError {
                 field: err.field().unwrap_or_default().to_owned(),
                 code,
                 reason,
+                reason_es,
+                reason_en,
             },
-            C::BelowMinimum => FundError::BelowMinimum { code, reason },
-            C::InsufficientBalance => FundError::InsufficientBalance { code, reason },
-            C::AlreadySubscribed => FundError::AlreadySubscribed { code, reason },
-            C::NotSubscribed => FundError::NotSubscribed { code, reason },
-            C::FundInactive => FundError::FundInactive { code, reason },
-            C::IdempotencyKeyReused => FundError::IdempotencyKeyReused { code, reason },
-            C::FundAlreadyExists => FundError::FundAlreadyExists { code, reason },
-            C::ClientNotFound => FundError::ClientNotFound { code, reason },
-            C::FundNotFound => FundError::FundNotFound { code, reason },
-            C::TransactionNotFound => FundError::TransactionNotFound { code, reason },
-            C::StorageError => FundError::StorageError { code, reason },
-            C::OutcomeUnknown => FundError::OutcomeUnknown { code, reason },
+            C::BelowMinimum => FundError::BelowMinimum {
+                code,
+                reason,
+                reason_es,
+                reason_en,
+            },
+            C::InsufficientBalance => FundError::InsufficientBalance {
+                code,
+                reason,
+                reason_es,
+                reason_en,
+            },
+            C::AlreadySubscribed => FundError::AlreadySubscribed {
+                code,
+                reason,
+                reason_es,
+                reason_en,
+            },
+            C::NotSubscribed => FundError::NotSubscribed {
+                code,
+                reason,
+                reason_es,
+                reason_en,
+            },
+            C::FundInactive => FundError::FundInactive {
+                code,
+                reason,
+                reason_es,
+                reason_en,
+            },
+            C::IdempotencyKeyReused => FundError::IdempotencyKeyReused {
+                code,
+                reason,
+                reason_es,
+                reason_en,
+            },
+            C::FundAlreadyExists => FundError::FundAlreadyExists {
+                code,
+                reason,
+                reason_es,
+                reason_en,
+            },
+            C::ClientNotFound => FundError::ClientNotFound {
+                code,
+                reason,
+                reason_es,
+                reason_en,
+            },
+            C::FundNotFound => FundError::FundNotFound {
+                code,
+                reason,
+                reason_es,
+                reason_en,
+            },
+            C::TransactionNotFound => FundError::TransactionNotFound {
+                code,
+                reason,
+                reason_es,
+                reason_en,
+            },
+            C::StorageError => FundError::StorageError {
+                code,
+                reason,
+                reason_es,
+                reason_en,
+            },
+            C::OutcomeUnknown => FundError::OutcomeUnknown {
+                code,
+                reason,
+                reason_es,
+                reason_en,
+            },
         }
     }
 
@@ -102,6 +230,81 @@ impl FundError {
             | FundError::TransactionNotFound { code, .. }
             | FundError::StorageError { code, .. }
             | FundError::OutcomeUnknown { code, .. } => code,
+        }
+    }
+
+    /// The human message in `locale` (as the engine's own locale gives it in `reason`).
+    pub fn reason_in(&self, locale: fundcore::Locale) -> &str {
+        let (es, en) = match self {
+            FundError::ValidationError {
+                reason_es,
+                reason_en,
+                ..
+            }
+            | FundError::BelowMinimum {
+                reason_es,
+                reason_en,
+                ..
+            }
+            | FundError::InsufficientBalance {
+                reason_es,
+                reason_en,
+                ..
+            }
+            | FundError::AlreadySubscribed {
+                reason_es,
+                reason_en,
+                ..
+            }
+            | FundError::NotSubscribed {
+                reason_es,
+                reason_en,
+                ..
+            }
+            | FundError::FundInactive {
+                reason_es,
+                reason_en,
+                ..
+            }
+            | FundError::IdempotencyKeyReused {
+                reason_es,
+                reason_en,
+                ..
+            }
+            | FundError::FundAlreadyExists {
+                reason_es,
+                reason_en,
+                ..
+            }
+            | FundError::ClientNotFound {
+                reason_es,
+                reason_en,
+                ..
+            }
+            | FundError::FundNotFound {
+                reason_es,
+                reason_en,
+                ..
+            }
+            | FundError::TransactionNotFound {
+                reason_es,
+                reason_en,
+                ..
+            }
+            | FundError::StorageError {
+                reason_es,
+                reason_en,
+                ..
+            }
+            | FundError::OutcomeUnknown {
+                reason_es,
+                reason_en,
+                ..
+            } => (reason_es, reason_en),
+        };
+        match locale {
+            fundcore::Locale::Es => es,
+            fundcore::Locale::En => en,
         }
     }
 
@@ -143,6 +346,11 @@ mod tests {
         let en = FundError::from_core(err, fundcore::Locale::En);
         assert_eq!(en.code(), "INSUFFICIENT_BALANCE");
         assert_ne!(en.reason(), es.reason());
+        // Either engine gives the text in every locale.
+        for mapped in [&es, &en] {
+            assert_eq!(mapped.reason_in(fundcore::Locale::Es), es.reason());
+            assert_eq!(mapped.reason_in(fundcore::Locale::En), en.reason());
+        }
     }
 
     #[test]

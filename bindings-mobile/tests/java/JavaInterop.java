@@ -95,7 +95,7 @@ public final class JavaInterop {
                 expectMoney("420000.00", engine.client(ana.getId()).getBalance(), "balance unchanged");
             });
             check("OUTCOME_UNKNOWN: a case Java can catch apart from STORAGE_ERROR", () -> {
-                FundException unknown = new FundException.OutcomeUnknown("OUTCOME_UNKNOWN", "puede haberse guardado");
+                FundException unknown = new FundException.OutcomeUnknown("OUTCOME_UNKNOWN", "puede haberse guardado", "puede haberse guardado", "it may have been saved");
                 String action;
                 try {
                     throw unknown;

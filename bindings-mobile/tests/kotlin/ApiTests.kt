@@ -188,7 +188,7 @@ fun registerApiTests() {
         // The PostgreSQL store's answer when a change's outcome could not be learned in time; the
         // mobile engine's embedded store never gives it, but the family is the codes of
         // docs/errors.md, so an app's `when` over FundException names it.
-        val e: FundException = FundException.OutcomeUnknown("OUTCOME_UNKNOWN", "puede haberse guardado")
+        val e: FundException = FundException.OutcomeUnknown("OUTCOME_UNKNOWN", "puede haberse guardado", "puede haberse guardado", "it may have been saved")
         assertEquals("OUTCOME_UNKNOWN", e.code, "code on the base type")
         assertEquals("puede haberse guardado", e.reason, "reason on the base type")
         check(e.message!!.contains("OUTCOME_UNKNOWN")) { "Throwable.message: ${e.message}" }
@@ -220,6 +220,10 @@ fun registerApiTests() {
             val ana = engine.ana()
             val e = assertThrows<FundException.InsufficientBalance> { engine.subscribe(ana.id, 2) }
             assertEquals("Insufficient available balance to subscribe to fund FPV_BTG_PACTUAL_ECOPETROL", e.reason, "message")
+            // Every locale's text too, for an app that answers each reader in theirs.
+            val base: FundException = e
+            assertEquals(e.reason, base.reasonEn, "reasonEn on the base type")
+            assertEquals("No tiene saldo disponible para vincularse al fondo FPV_BTG_PACTUAL_ECOPETROL", base.reasonEs, "reasonEs")
             val nf = assertThrows<FundException.FundNotFound> { engine.fund(42) }
             assertEquals("Fund 42 not found", nf.reason, "message")
         }

@@ -38,3 +38,39 @@ val FundException.reason: String
         is FundException.StorageException -> reason
         is FundException.OutcomeUnknown -> reason
     }
+
+/** The human message in Spanish, whatever the engine's locale (empty in an error the app made). */
+val FundException.reasonEs: String
+    get() = when (this) {
+        is FundException.ValidationException -> reasonEs
+        is FundException.BelowMinimum -> reasonEs
+        is FundException.InsufficientBalance -> reasonEs
+        is FundException.AlreadySubscribed -> reasonEs
+        is FundException.NotSubscribed -> reasonEs
+        is FundException.FundInactive -> reasonEs
+        is FundException.IdempotencyKeyReused -> reasonEs
+        is FundException.FundAlreadyExists -> reasonEs
+        is FundException.ClientNotFound -> reasonEs
+        is FundException.FundNotFound -> reasonEs
+        is FundException.TransactionNotFound -> reasonEs
+        is FundException.StorageException -> reasonEs
+        is FundException.OutcomeUnknown -> reasonEs
+    }
+
+/** The human message in English, whatever the engine's locale (empty in an error the app made). */
+val FundException.reasonEn: String
+    get() = when (this) {
+        is FundException.ValidationException -> reasonEn
+        is FundException.BelowMinimum -> reasonEn
+        is FundException.InsufficientBalance -> reasonEn
+        is FundException.AlreadySubscribed -> reasonEn
+        is FundException.NotSubscribed -> reasonEn
+        is FundException.FundInactive -> reasonEn
+        is FundException.IdempotencyKeyReused -> reasonEn
+        is FundException.FundAlreadyExists -> reasonEn
+        is FundException.ClientNotFound -> reasonEn
+        is FundException.FundNotFound -> reasonEn
+        is FundException.TransactionNotFound -> reasonEn
+        is FundException.StorageException -> reasonEn
+        is FundException.OutcomeUnknown -> reasonEn
+    }
