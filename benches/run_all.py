@@ -2,7 +2,7 @@
 
     .venv/bin/python benches/run_all.py [--quick] [--skip PARTS | --only PARTS]
 
-PARTS is a comma list of rust, python, postgres, rest, pages, criterion, footprint. The postgres part
+PARTS is a comma list of rust, python, postgres, rest, pages, criterion, footprint, backup. The postgres part
 needs FUNDCORE_TEST_DATABASE_URL: a PostgreSQL server and a role that may CREATE DATABASE
 (`make bench` starts a private one with scripts/with-postgres.sh); each run gets a fresh database.
 
@@ -23,6 +23,9 @@ Steps (each bounded in time; the whole run stays under 12 minutes on 2 cores):
     with the host's fundcore.aio engine and with run_in_threadpool, in alternating rounds.
  8. Pages (benches/pages_bench.py): the client portal's GET / and GET /history timed alone and
     while wrk drives the REST mix on the same host; the bytes of the home page and its style sheet.
+ 9. Backup (`cargo bench --bench backup`): `Engine::backup` of a store of 1,000,000 transactions,
+    on the idle store and under a steady subscribe/cancel load, and how long that load's calls
+    took with and without the backup running.
 
 Every number is a ratio or an absolute measured in this one run on this machine.
 """
@@ -61,7 +64,7 @@ FIGURES: dict[str, dict] = {}  # name -> raw figure (value, unit, detail)
 LOG: list[str] = []
 SKIPPED: list[str] = []
 PG_SERVER: dict = {}  # the PostgreSQL server's version and settings, when the postgres part ran
-PARTS = ("rust", "python", "postgres", "rest", "pages", "criterion", "footprint")
+PARTS = ("rust", "python", "postgres", "rest", "pages", "criterion", "footprint", "backup")
 
 
 def say(msg: str):
@@ -186,6 +189,15 @@ def footprint(quick: bool):
     if quick:
         env["FOOTPRINT_TRANSACTIONS"] = "200000"
     for fig in cargo_bench("footprint", [], env, timeout=420):
+        name, value, unit = fig.pop("name"), fig.pop("value"), fig.pop("unit")
+        record(name, value, unit, **fig)
+
+
+def backup(quick: bool):
+    env = {"BACKUP_MAX_SECONDS": "45" if quick else "120"}
+    if quick:
+        env["BACKUP_TRANSACTIONS"] = "200000"
+    for fig in cargo_bench("backup", [], env, timeout=900):
         name, value, unit = fig.pop("name"), fig.pop("value"), fig.pop("unit")
         record(name, value, unit, **fig)
 
@@ -746,6 +758,14 @@ TARGETS = [
     ("pages_history_under_rest_mix_p50_ms", "pages: GET /history under the REST mix, p50", None, None),
     ("footprint_bytes_per_tx", "footprint: bytes on disk per transaction", "<=", 400),
     ("footprint_peak_rss", "footprint: peak RSS (VmHWM)", "<=", 256),
+    ("backup_idle_seconds", "backup: Engine::backup of the idle store", None, None),
+    ("backup_under_load_seconds", "backup: Engine::backup while 2,000 subscribe/cancel calls/s run", None, None),
+    ("backup_load_p99_alone_ms", "backup: that load's p99 call, no backup running", None, None),
+    ("backup_load_p99_during_ms", "backup: that load's p99 call, during the backup", None, None),
+    ("backup_load_max_alone_ms", "backup: that load's longest call, no backup running", None, None),
+    ("backup_load_max_during_ms", "backup: that load's longest call, during the backup", None, None),
+    ("backup_load_ops_alone", "backup: that load's calls/s, no backup running", None, None),
+    ("backup_load_ops_during", "backup: that load's calls/s, during the backup", None, None),
     ("criterion_periodic_1thread_ops", "criterion: subscribe or cancel, periodic, 1 thread", None, None),
     ("criterion_durable_1threads_ops", "criterion: durable, 1 caller", None, None),
     ("criterion_durable_4threads_ops", "criterion: durable, 4 callers", None, None),
@@ -852,7 +872,8 @@ def write_reports(results: list[dict], mach: dict, elapsed: float, quick: bool):
         met = {True: "yes", False: "**no**", None: "—"}[r["met"]]
         note = ""
         d = r["detail"]
-        if r["name"].startswith("footprint") and "transactions" in d:
+        counted = r["name"].startswith("footprint") or r["name"] in ("backup_idle_seconds", "backup_under_load_seconds")
+        if counted and "transactions" in d:
             note = f" (after {d['transactions']:,} transactions{'' if d.get('complete') else ', run cut short'})"
         if r["name"].startswith("rest_") and r["name"].endswith("req_per_s") and d.get("non2xx"):
             note = f" ({d['non2xx']} non-2xx of {d['requests']:,})"
@@ -929,6 +950,13 @@ def write_reports(results: list[dict], mach: dict, elapsed: float, quick: bool):
         "- **footprint** (`benches/benches/footprint.rs`): 10,000 clients, subscribe/cancel until",
         "  1,000,000 transactions, periodic durability, `flush()`, then allocated bytes of the store",
         "  directory / transactions, and VmHWM of the process.",
+        "- **backup** (`benches/benches/backup.rs`): a store built once like the footprint's (10,000",
+        "  clients, two writer threads, periodic durability, 1,000,000 transactions; 200,000 with",
+        "  `--quick`), then `Engine::backup` into a new directory on the idle store; then two threads",
+        "  run the subscribe/cancel mix on 1,000 clients of their own at a steady 2,000 calls/s in all",
+        "  (each call due at a fixed interval), every call timed, first for as long as the idle",
+        "  backup took (at least 2 s) with no backup, then while a second backup runs. p99 and",
+        "  longest call of each window; the second backup is checked with `verify_store` (clean).",
         "- **criterion** (`benches/benches/core.rs`): the same operations under criterion, short",
         "  settings, as a cross-check (`cargo bench -p fundcore-benches --bench core` for full runs).",
         "",
@@ -968,6 +996,7 @@ def main():
         ("pages", "the portal's pages, alone and under the REST mix", None),
         ("criterion", "criterion benches (cargo bench --bench core)", lambda: criterion(a.quick)),
         ("footprint", "footprint after 1,000,000 transactions", lambda: footprint(a.quick)),
+        ("backup", "online backup of a store of 1,000,000 transactions", lambda: backup(a.quick)),
     ]
     fundcore_py = have_fundcore()
     host_ok = os.path.isdir(os.path.join(HOST_DIR, "fundcore_host"))

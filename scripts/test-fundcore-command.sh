@@ -39,6 +39,17 @@ fundcore verify "$FUNDCORE_DATABASE_URL"
 fundcore outbox "$FUNDCORE_DATABASE_URL"
 fundcore outbox retry-failed "$FUNDCORE_DATABASE_URL"
 
+# A backup of the embedded store (docs/stores.md, Backups), checked; a second one to the same
+# destination is refused with exit status 1 and leaves the first as it was.
+mkdir -p backups
+fundcore backup data/fundcore "backups/fundcore-$(date +%F)"
+fundcore verify "backups/fundcore-$(date +%F)"
+backup="$(ls -d backups/fundcore-*)"
+status=0
+fundcore backup data/fundcore "$backup" 2>/dev/null || status=$?
+[ "$status" -eq 1 ] || { echo "backup to an existing destination: exit $status" >&2; exit 1; }
+fundcore verify "$backup" >/dev/null
+
 # A store that does not exist is refused with exit status 3, and nothing is created.
 status=0
 fundcore verify "$work/nothing-here" 2>/dev/null || status=$?

@@ -335,9 +335,8 @@ impl Error {
     /// The stable code (docs/errors.md), identical in every language.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Error::Validation { .. } | Error::DestinationExists { .. } => {
-                ErrorCode::ValidationError
-            }
+            Error::Validation { .. } => ErrorCode::ValidationError,
+            Error::DestinationExists { .. } => ErrorCode::ValidationError,
             Error::BelowMinimum { .. } => ErrorCode::BelowMinimum,
             Error::InsufficientBalance { .. } => ErrorCode::InsufficientBalance,
             Error::AlreadySubscribed { .. } => ErrorCode::AlreadySubscribed,
