@@ -25,6 +25,12 @@
 //! Every change acknowledged before the backup started had committed, so it is in the trees
 //! when the backup reads them; a change made after it began is in the copy or not, whole.
 //!
+//! Why this and not a pause of every commit (a store-wide lock that commits share and the
+//! backup takes alone while it exports the trees): that is simpler, but every call would wait
+//! for the whole copy, seconds on a store of a million transactions. Here a subscribe or cancel
+//! waits for at most one client's read, and core/tests/backup.rs shows each change still whole
+//! in the copy and its outbox queues in agreement with its ledger (`fundcore verify`).
+//!
 //! The copy is written into a new sled database in a hidden directory beside the destination,
 //! flushed, closed, and renamed to the destination at the end, so a backup that fails leaves
 //! nothing at the destination (and removes its partial directory). A destination that exists is
