@@ -14,7 +14,7 @@
 //! acknowledged before the failure.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 
@@ -27,6 +27,8 @@ pub(crate) struct Health {
     failure: Mutex<Option<(DiskFault, String)>>,
     /// sled's log file (`<store>/db`), opened by the store itself; none for a temporary store.
     log: Option<File>,
+    /// The store directory; none for a temporary store.
+    dir: Option<PathBuf>,
 }
 
 impl Health {
@@ -42,7 +44,13 @@ impl Health {
         Ok(Health {
             failure: Mutex::new(None),
             log,
+            dir: path.map(Path::to_owned),
         })
+    }
+
+    /// The store directory (none for a temporary store).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
     }
 
     /// Fails with the remembered failure, if a write or a sync failed since the store opened.

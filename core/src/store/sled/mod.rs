@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 mod backup;
+mod damage;
 pub(crate) mod io_errors;
 
 use super::{
@@ -80,6 +81,8 @@ pub(crate) struct SledStore {
     delivered: Mutex<Option<u64>>,
     /// The first failure of a write or a sync, after which no change is taken (io_errors.rs).
     health: io_errors::Health,
+    /// Whether closing may seal the store (damage.rs).
+    seal: damage::Seal,
     /// The last handle on sled, dropped after every other field (io_errors.rs: sled panics when
     /// its last sync on closing fails).
     _closing: io_errors::Closing,
@@ -181,6 +184,7 @@ impl SledStore {
             admin_gate: RwLock::new(()),
             delivered: Mutex::new(None),
             health: io_errors::Health::open(path)?,
+            seal: damage::Seal::default(),
             _closing: io_errors::Closing(Some(db.clone())),
             db,
         })
@@ -189,10 +193,15 @@ impl SledStore {
     /// Opens the store like [`SledStore::open`], checks its layout version and completes any
     /// change a crash interrupted.
     pub fn open_recovered(path: Option<&Path>, options: &StoreOptions) -> Result<SledStore> {
-        let store = SledStore::open(path, options)?;
-        store.check_format()?;
-        store.recover()?;
-        Ok(store)
+        // A store damaged on disk is refused, naming its path (damage.rs).
+        damage::catching_panics(path, || {
+            let store = SledStore::open(path, options)?;
+            store.check_format()?;
+            damage::check_seal(path, &store.meta, &store.seal)?;
+            store.recover()?;
+            Ok(store)
+        })
+        .map_err(|err| damage::on_open(err, path))
     }
 
     /// Opens the store in `path` like [`SledStore::open_recovered`] (completing any change a
@@ -256,7 +265,10 @@ impl SledStore {
     /// same keys themselves (the engine's per-client locks).
     pub fn commit(&self, writes: &[Write]) -> Result<()> {
         self.health.check()?;
-        self.health.watch(self.commit_unchecked(writes))
+        self.health.watch(
+            self.commit_unchecked(writes)
+                .and_then(|()| damage::count_change(&self.meta)),
+        )
     }
 
     fn commit_unchecked(&self, writes: &[Write]) -> Result<()> {
@@ -948,8 +960,8 @@ impl Drop for SledStore {
     fn drop(&mut self) {
         // Write everything out now, so the store is closed (and its lock free) soon after the
         // last engine using it is dropped. An error here has no one to report to; the log is
-        // recovered on the next open either way.
-        let _ = self.db.flush();
+        // recovered on the next open either way. A clean close seals the store (damage.rs).
+        self.close_sealed();
     }
 }
 
@@ -995,7 +1007,7 @@ fn open_waiting_for_lock(config: &sled::Config, path: Option<&Path>) -> Result<s
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
-            opened => return Ok(opened?),
+            opened => return opened.map_err(|err| damage::sled_open_error(err, path)),
         }
     }
 }
