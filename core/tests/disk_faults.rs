@@ -466,6 +466,19 @@ fn fifo_prefix() -> PathBuf {
     std::env::temp_dir().join("fundcore-fiu")
 }
 
+/// The remote-control FIFOs fiu-run makes for a worker (`<prefix>-<pid>.in` and `.out`),
+/// removed when the test ends, whatever happens (libfiu leaves them behind).
+struct FiuFifos(u32);
+
+impl Drop for FiuFifos {
+    fn drop(&mut self) {
+        for end in ["in", "out"] {
+            let prefix = fifo_prefix();
+            let _ = std::fs::remove_file(format!("{}-{}.{end}", prefix.display(), self.0));
+        }
+    }
+}
+
 /// Turns a libfiu failure point on (`enable name=...`) or off in the worker.
 fn fiu_ctrl(pid: u32, command: &str) {
     let out = Command::new("fiu-ctrl")
@@ -524,6 +537,7 @@ fn io_fault_healed_or_not(
     let scratch = tempfile::tempdir().unwrap();
     let dir = scratch.path().join("store");
     let mut worker = Worker::start(&dir, true, 200);
+    let _fifos = FiuFifos(worker.pid());
     worker.until("PAUSE fault");
     fiu_ctrl(
         worker.pid(),
