@@ -14,9 +14,8 @@ fun registerBackupTests() {
         val dest = dir.resolve("backup")
         val acknowledged = java.util.Collections.synchronizedList(mutableListOf<Pair<Long, Transaction>>())
         var started = 0L
-        val clients: List<String>
         FundEngine(dir.resolve("store").path).use { engine ->
-            clients = (0 until 20).map {
+            val clients = (0 until 20).map {
                 engine.registerClient("Cliente $it", "c$it@example.com", "+573001234567", Channel.EMAIL).id
             }
             val stop = AtomicBoolean(false)
