@@ -38,7 +38,10 @@ fn reads_as_thousands(text: &str) -> bool {
             (1..=3).contains(&units.len())
                 && thousands.len() == 3
                 && thousands.ends_with('0')
-                && units.bytes().chain(thousands.bytes()).all(|b| b.is_ascii_digit())
+                && units
+                    .bytes()
+                    .chain(thousands.bytes())
+                    .all(|b| b.is_ascii_digit())
         }
         None => false,
     }
@@ -103,7 +106,14 @@ mod tests {
 
     #[test]
     fn text_with_a_thousands_dot_is_refused_not_read_as_a_small_amount() {
-        for text in ["75.000", " 125.000 ", "1.500", "125.550", "+75.000", "999.990"] {
+        for text in [
+            "75.000",
+            " 125.000 ",
+            "1.500",
+            "125.550",
+            "+75.000",
+            "999.990",
+        ] {
             let refused = parse_amount(text).unwrap_err();
             assert_eq!(
                 refused,
