@@ -522,7 +522,8 @@ class Facts:
         """(variant, code) of every core error variant, from `Error::code`."""
         body = self.text("core/src/error.rs").split("pub fn code(&self)", 1)[1].split("\n    }\n", 1)[0]
         pairs: list[tuple[str, str]] = []
-        for arm, code in re.findall(r"((?:\|?\s*Error::\w+ \{ \.\. \}\s*)+)=> ErrorCode::(\w+)", body):
+        # an arm may match a variant's fields (`Error::DiskFault { in_doubt: true, .. }`)
+        for arm, code in re.findall(r"((?:\|?\s*Error::\w+ \{[^}]*\}\s*)+)=>\s*\{?\s*ErrorCode::(\w+)", body):
             pairs.extend((variant, screaming(code)) for variant in re.findall(r"Error::(\w+)", arm))
         return pairs
 

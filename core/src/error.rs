@@ -282,14 +282,18 @@ pub enum Error {
         /// The id of this process.
         called_from: u32,
     },
-    /// The embedded store's disk failed under a change (`STORAGE_ERROR`): it is full, or it
-    /// reported an I/O error on a write or a sync. The change that met it may or may not be on
-    /// disk, and the store takes no further change until it is reopened (a failed sync cannot
-    /// be retried); every change acknowledged before is on disk.
+    /// The embedded store's disk failed: it is full, or it reported an I/O error on a write or
+    /// a sync. The store takes no further change until it is reopened (a failed sync cannot be
+    /// retried); every change acknowledged before is on disk. The change that met the failure
+    /// while its writes were under way may or may not be on disk (`OUTCOME_UNKNOWN`: repeat it
+    /// with the same idempotency key once the store is reopened); a change refused because of
+    /// an earlier failure was not saved (`STORAGE_ERROR`).
     #[error("{}", self.message(Locale::Es))]
     DiskFault {
         /// What failed.
         fault: DiskFault,
+        /// Whether the change that met it had begun writing (so it may have been saved).
+        in_doubt: bool,
         /// What the system said.
         detail: String,
     },
@@ -351,9 +355,13 @@ impl Error {
             | Error::StoreInUse { .. }
             | Error::OpenedInAnotherProcess { .. }
             | Error::EmbeddedStoreForked { .. }
-            | Error::DiskFault { .. }
+            | Error::DiskFault {
+                in_doubt: false, ..
+            }
             | Error::StoreDamaged { .. } => ErrorCode::StorageError,
-            Error::OutcomeUnknown { .. } => ErrorCode::OutcomeUnknown,
+            Error::OutcomeUnknown { .. } | Error::DiskFault { in_doubt: true, .. } => {
+                ErrorCode::OutcomeUnknown
+            }
         }
     }
 

@@ -235,35 +235,59 @@ fn error_message(error: &Error, locale: Locale) -> String {
         ),
         Error::DiskFault {
             fault: DiskFault::Full,
+            in_doubt: true,
             detail,
         } if es => format!(
-            "Disco lleno: libere espacio y vuelva a abrir el almacén. Hasta entonces no acepta \
-             cambios; los confirmados antes están guardados, y el que falló puede haberse \
-             guardado o no ({detail})"
+            "Disco lleno: libere espacio y vuelva a abrir el almacén. Hasta entonces no acepta cambios, y este puede haberse guardado o no: repítalo con la misma clave de idempotencia una vez reabierto; los confirmados antes están guardados ({detail})"
         ),
         Error::DiskFault {
             fault: DiskFault::Full,
+            in_doubt: true,
             detail,
         } => format!(
-            "Disk full: free space, then reopen the store. Until then it takes no changes; \
-             those acknowledged before are saved, and the one that failed may or may not be \
-             ({detail})"
+            "Disk full: free space, then reopen the store. Until then it takes no changes, and this change may or may not be saved: repeat it with the same idempotency key once the store is reopened; those acknowledged before are saved ({detail})"
         ),
         Error::DiskFault {
-            fault: DiskFault::Io,
+            fault: DiskFault::Full,
+            in_doubt: false,
             detail,
         } if es => format!(
-            "Error de E/S: revise el disco y vuelva a abrir el almacén. Hasta entonces no acepta \
-             cambios; los confirmados antes están guardados, y el que falló puede haberse \
-             guardado o no ({detail})"
+            "Disco lleno: libere espacio y vuelva a abrir el almacén. Hasta entonces no acepta cambios, y este no se guardó; los confirmados antes están guardados ({detail})"
+        ),
+        Error::DiskFault {
+            fault: DiskFault::Full,
+            in_doubt: false,
+            detail,
+        } => format!(
+            "Disk full: free space, then reopen the store. Until then it takes no changes, and this change was not saved; those acknowledged before are saved ({detail})"
         ),
         Error::DiskFault {
             fault: DiskFault::Io,
+            in_doubt: true,
+            detail,
+        } if es => format!(
+            "Error de E/S: revise el disco y vuelva a abrir el almacén. Hasta entonces no acepta cambios, y este puede haberse guardado o no: repítalo con la misma clave de idempotencia una vez reabierto; los confirmados antes están guardados ({detail})"
+        ),
+        Error::DiskFault {
+            fault: DiskFault::Io,
+            in_doubt: true,
             detail,
         } => format!(
-            "I/O error: check the disk, then reopen the store. Until then it takes no changes; \
-             those acknowledged before are saved, and the one that failed may or may not be \
-             ({detail})"
+            "I/O error: check the disk, then reopen the store. Until then it takes no changes, and this change may or may not be saved: repeat it with the same idempotency key once the store is reopened; those acknowledged before are saved ({detail})"
+        ),
+        Error::DiskFault {
+            fault: DiskFault::Io,
+            in_doubt: false,
+            detail,
+        } if es => format!(
+            "Error de E/S: revise el disco y vuelva a abrir el almacén. Hasta entonces no acepta cambios, y este no se guardó; los confirmados antes están guardados ({detail})"
+        ),
+        Error::DiskFault {
+            fault: DiskFault::Io,
+            in_doubt: false,
+            detail,
+        } => format!(
+            "I/O error: check the disk, then reopen the store. Until then it takes no changes, and this change was not saved; those acknowledged before are saved ({detail})"
         ),
         Error::StoreDamaged { path, detail } if es => format!(
             "El almacén {path} está dañado y no se puede abrir: restáurelo desde una copia de \

@@ -58,20 +58,42 @@ impl Health {
         match &*self.failure.lock() {
             Some((fault, detail)) => Err(Error::DiskFault {
                 fault: *fault,
+                in_doubt: false,
                 detail: detail.clone(),
             }),
             None => Ok(()),
         }
     }
 
-    /// Passes on the result of a write or a flush, remembering a disk failure in it.
+    /// Passes on the result of a change's writes or flush, remembering a disk failure in it:
+    /// the change that met it had begun writing, so whether it was saved is not known.
     pub fn watch<T>(&self, result: Result<T>) -> Result<T> {
-        if let Err(Error::DiskFault { fault, detail }) = &result {
-            self.failure
-                .lock()
-                .get_or_insert_with(|| (*fault, detail.clone()));
+        match result {
+            Err(Error::DiskFault { fault, detail, .. }) => {
+                self.failure
+                    .lock()
+                    .get_or_insert_with(|| (fault, detail.clone()));
+                Err(Error::DiskFault {
+                    fault,
+                    in_doubt: true,
+                    detail,
+                })
+            }
+            other => other,
         }
-        result
+    }
+
+    /// [`Health::check`] for a change whose writes are done and wait to be made durable: a
+    /// failure met since may have left them on disk or not.
+    pub fn check_written(&self) -> Result<()> {
+        self.check().map_err(|err| match err {
+            Error::DiskFault { fault, detail, .. } => Error::DiskFault {
+                fault,
+                in_doubt: true,
+                detail,
+            },
+            other => other,
+        })
     }
 
     /// Syncs the log file (data and metadata: sled's `sync_file_range` leaves the file's size
@@ -108,6 +130,7 @@ pub(crate) fn from_sled(err: sled::Error) -> Error {
         sled::Error::Io(io) => match fault_of(io) {
             Some(fault) => Error::DiskFault {
                 fault,
+                in_doubt: false,
                 detail: io_detail(io),
             },
             None => Error::storage(err),
@@ -125,6 +148,7 @@ pub(crate) fn from_io(err: &std::io::Error, what: &str) -> Error {
     match fault_of(err) {
         Some(fault) => Error::DiskFault {
             fault,
+            in_doubt: false,
             detail: format!("{what}: {}", io_detail(err)),
         },
         None => Error::storage(format!("{what}: {err}")),
@@ -197,7 +221,7 @@ mod tests {
         let _ = health.watch::<()>(Err(from_io(&std::io::Error::from_raw_os_error(5), "fsync")));
         let _ = health.watch::<()>(Err(from_io(&std::io::Error::from_raw_os_error(28), "x")));
         match health.check() {
-            Err(Error::DiskFault { fault, detail }) => {
+            Err(Error::DiskFault { fault, detail, .. }) => {
                 assert_eq!(fault, DiskFault::Io);
                 assert!(detail.starts_with("fsync"), "{detail}");
             }

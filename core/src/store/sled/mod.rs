@@ -310,7 +310,7 @@ impl SledStore {
         let ticket = state.tickets;
         while state.durable_through < ticket {
             // After a failed write or sync nothing more is made durable (io_errors.rs).
-            self.health.check()?;
+            self.health.check_written()?;
             if state.leader_active {
                 group.flushed.wait(&mut state);
                 continue;
