@@ -141,27 +141,5 @@ fn killed_process_loses_nothing_it_acknowledged() {
         acknowledged.len() as u64 >= rounds,
         "the worker acknowledged too little to prove anything"
     );
-    verify_command_passes(dir.path());
+    common::verify_command_passes(dir.path());
 }
-
-/// `fundcore verify` on the store the rounds left: no violation, exit status 0.
-#[cfg(feature = "postgres")]
-fn verify_command_passes(dir: &std::path::Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_fundcore"))
-        .arg("verify")
-        .arg(dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("violations: none"), "{stdout}");
-}
-
-/// The command needs the `postgres` feature; the rounds above ran the same check as a library.
-#[cfg(not(feature = "postgres"))]
-fn verify_command_passes(_dir: &std::path::Path) {}

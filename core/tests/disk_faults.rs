@@ -405,25 +405,8 @@ impl Outcome {
             )
             .unwrap_or_else(|e| panic!("the reopened store refuses a change: {e}"));
         drop(engine);
-        verify_command_passes(dir);
+        common::verify_command_passes(dir);
     }
-}
-
-/// `fundcore verify` on the store: no violation, exit status 0.
-fn verify_command_passes(dir: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_fundcore"))
-        .arg("verify")
-        .arg(dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("violations: none"), "{stdout}");
 }
 
 fn seed() -> u64 {

@@ -429,21 +429,6 @@ fn write_after_upgrade(engine: &Engine, what: &str) {
     assert_eq!(tx.balance_after.to_string(), "450000.00", "{what}");
 }
 
-fn fundcore_verify(location: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_fundcore"))
-        .args(["verify", location])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("violations: none"), "{stdout}");
-}
-
 fn run(command: &mut Command) {
     let out = command.output().unwrap();
     assert!(
@@ -502,11 +487,11 @@ fn embedded_stores_of_every_release_open_read_back_exactly_and_verify_clean() {
         assert_eq!(describe(&engine), expected, "{what}");
         check_the_story(&engine, &what);
         drop(engine);
-        fundcore_verify(store.to_str().unwrap());
+        common::verify_command_passes(store.to_str().unwrap());
         let engine = Engine::open(&store, Config::default()).unwrap();
         write_after_upgrade(&engine, &what);
         drop(engine);
-        fundcore_verify(store.to_str().unwrap());
+        common::verify_command_passes(store.to_str().unwrap());
         eprintln!("{what}: {:.2} s", started.elapsed().as_secs_f64());
     }
 }
@@ -528,9 +513,9 @@ fn postgres_dumps_of_every_release_restore_migrate_read_back_exactly_and_verify_
         let expected = std::fs::read_to_string(version.join("postgres.txt")).unwrap();
         assert_eq!(describe(&engine), expected, "{what}");
         check_the_story(&engine, &what);
-        fundcore_verify(&url);
+        common::verify_command_passes(&url);
         write_after_upgrade(&engine, &what);
-        fundcore_verify(&url);
+        common::verify_command_passes(&url);
         eprintln!("{what}: {:.2} s", started.elapsed().as_secs_f64());
     }
 }

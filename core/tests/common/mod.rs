@@ -11,6 +11,29 @@ use fundcore::{
     TransactionId, TransactionKind,
 };
 
+/// `fundcore verify <location>` as an operator runs it: exit status 0 and no violation. The
+/// command needs the `postgres` feature; without it the callers' own library checks stand.
+#[cfg(feature = "postgres")]
+pub fn verify_command_passes(location: impl AsRef<std::ffi::OsStr>) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fundcore"))
+        .arg("verify")
+        .arg(location)
+        .output()
+        .expect("run fundcore verify");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("violations: none"), "{stdout}");
+}
+
+/// Without the `postgres` feature there is no `fundcore` command to run.
+#[cfg(not(feature = "postgres"))]
+pub fn verify_command_passes(_location: impl AsRef<std::ffi::OsStr>) {}
+
 /// Every transaction of a client, newest first, read page by page through the cursor.
 pub fn full_history(engine: &Engine, client: ClientId) -> Vec<Transaction> {
     let mut all: Vec<Transaction> = Vec::new();
