@@ -36,7 +36,7 @@ import threading
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -327,24 +327,24 @@ class Accounts:
     ) -> tuple[fundcore.Client, IssuedTokens]:
         """:meth:`register`, then the tokens of the new account's first sign-in."""
         client, account = await self.register(engine, registration, password)
-        try:
-            tokens = await self._issue(account)
-        except AccountStoreError as error:  # the account is complete: signing in gives the tokens
-            log.warning("account %s is active but its first tokens were not stored (%s)", account.id, error)
-            raise RegistrationIncompleteError() from None
-        return client, tokens
+        return client, await self._first_sign_in(account, self._issue(account))
 
     async def sign_up_session(
         self, engine: fundcore.aio.Engine, registration: Registration, password: str
     ) -> tuple[fundcore.Client, PageSession]:
         """:meth:`register`, then the new account's first page session (the pages' sign-up)."""
         client, account = await self.register(engine, registration, password)
+        return client, await self._first_sign_in(account, self.start_session(account))
+
+    async def _first_sign_in(self, account: Account, signing_in: Awaitable[T]) -> T:
+        """A new account's first tokens or session; the account is complete whatever happens,
+        so an account store that fails here is RegistrationIncompleteError (signing in gives
+        them)."""
         try:
-            session = await self.start_session(account)
-        except AccountStoreError as error:  # the account is complete: signing in gives a session
-            log.warning("account %s is active but its first session was not stored (%s)", account.id, error)
+            return await signing_in
+        except AccountStoreError as error:
+            log.warning("account %s is active but its first sign-in was not stored (%s)", account.id, error)
             raise RegistrationIncompleteError() from None
-        return client, session
 
     async def _complete(
         self, engine: fundcore.aio.Engine, account: Account, registration: Registration, *, remove_on_refusal: bool
