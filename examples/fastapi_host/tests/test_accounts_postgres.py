@@ -44,6 +44,7 @@ from fundcore_host.auth.store import (
     AccountStore,
     PostgresAccountStore,
     SqliteAccountStore,
+    StoredSession,
 )
 from fundcore_host.auth.tokens import refresh_token_digest
 from fundcore_host.token import decode_token, make_token
@@ -207,7 +208,13 @@ def test_workers_starting_at_once_create_the_schema_once(database_url):
         tables = connection.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1", (PG_SCHEMA,)
         ).fetchall()
-    assert [name for (name,) in tables] == ["accounts", "refresh_tokens", "sign_in_attempts", "token_families"]
+    assert [name for (name,) in tables] == [
+        "accounts",
+        "page_sessions",
+        "refresh_tokens",
+        "sign_in_attempts",
+        "token_families",
+    ]
 
 
 def test_a_database_password_never_shows_in_the_store_error(database_url):
@@ -427,3 +434,24 @@ def test_an_engine_that_saved_nothing_leaves_no_account(frozen_able_postgres, tm
         )
         engine = api.app.state.host.engine.blocking
         assert [c.id for c in engine.clients(10).items] == [signed_up.json()["client"]["id"]]
+
+
+def test_page_sessions_are_shared_by_every_worker_and_end_for_all_at_sign_out(stores) -> None:
+    """A page session started by one worker is seen by another (on PostgreSQL, every worker of
+    every host), for an account of the host's or for a provider's user; it ends for both at
+    sign-out and at its expiry."""
+    first, second = stores(), stores()
+    account = client_account()
+    first.insert_account(account)
+    now = time.time()
+    own = StoredSession(account.id, account.subject, "client", account.email, now + 60)
+    provider = StoredSession(None, "provider-user", "admin", "olga@example.com", now + 60)
+    first.start_session("digest-own", own, now)
+    first.start_session("digest-provider", provider, now)
+    assert second.session("digest-own", now) == own
+    assert second.session("digest-provider", now) == provider
+    assert second.session("digest-own", now + 61) is None  # expired
+    second.end_session("digest-own")
+    assert first.session("digest-own", now) is None
+    assert first.session("digest-provider", now) == provider
+    assert first.session("unknown", now) is None
