@@ -34,19 +34,7 @@ use fundcore::{
 
 /// The shell block of docs/stores.md that names this file (`run-by`).
 fn documented_block() -> String {
-    let page = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/stores.md");
-    let text = std::fs::read_to_string(page).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    let marker = lines
-        .iter()
-        .position(|line| line.trim() == "<!-- run-by: core/tests/pg_backup.rs -->")
-        .expect("docs/stores.md names this test");
-    assert_eq!(lines[marker + 1], "```sh");
-    let block: Vec<&str> = lines[marker + 2..]
-        .iter()
-        .take_while(|line| !line.starts_with("```"))
-        .copied()
-        .collect();
+    let block = common::documented_block("docs/stores.md", "pg_backup.rs");
     assert!(
         block.iter().any(|l| l.starts_with("pg_dump "))
             && block.iter().any(|l| l.starts_with("pg_restore "))

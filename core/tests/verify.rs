@@ -740,21 +740,7 @@ mod command {
 
     /// The shell block of docs/stores.md that this file is named by (`run-by`).
     fn documented_commands() -> String {
-        let page = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join("docs/stores.md");
-        let text = std::fs::read_to_string(page).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        let marker = lines
-            .iter()
-            .position(|line| line.trim() == "<!-- run-by: core/tests/verify.rs -->")
-            .expect("the page names this test");
-        assert_eq!(lines[marker + 1], "```sh");
-        let block: Vec<&str> = lines[marker + 2..]
-            .iter()
-            .take_while(|line| !line.starts_with("```"))
-            .copied()
-            .collect();
+        let block = common::documented_block("docs/stores.md", "verify.rs");
         assert!(block.len() >= 4, "{block:?}");
         block.join("\n")
     }

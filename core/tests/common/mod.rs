@@ -34,6 +34,27 @@ pub fn verify_command_passes(location: impl AsRef<std::ffi::OsStr>) {
 #[cfg(not(feature = "postgres"))]
 pub fn verify_command_passes(_location: impl AsRef<std::ffi::OsStr>) {}
 
+/// The shell block of the docs page `page` (from the repository root) that names `test` as the
+/// one that runs it (`<!-- run-by: core/tests/<test> -->` on the line before the fence).
+pub fn documented_block(page: &str, test: &str) -> Vec<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(page);
+    let text = std::fs::read_to_string(&path).expect("read the docs page");
+    let lines: Vec<&str> = text.lines().collect();
+    let marker = format!("<!-- run-by: core/tests/{test} -->");
+    let at = lines
+        .iter()
+        .position(|line| line.trim() == marker)
+        .unwrap_or_else(|| panic!("{page} names no block run by {test}"));
+    assert_eq!(lines[at + 1], "```sh", "{page}: the block after {marker}");
+    lines[at + 2..]
+        .iter()
+        .take_while(|line| !line.starts_with("```"))
+        .map(|line| (*line).to_owned())
+        .collect()
+}
+
 /// Every transaction of a client, newest first, read page by page through the cursor.
 pub fn full_history(engine: &Engine, client: ClientId) -> Vec<Transaction> {
     let mut all: Vec<Transaction> = Vec::new();
