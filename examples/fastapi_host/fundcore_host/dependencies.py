@@ -191,10 +191,16 @@ class Actor:
     request_id: str | None
 
 
-async def actor(request: Request, principal: PrincipalDep) -> Actor:
-    """The caller as the actor of an administrative change."""
+def actor_of(request: Request, principal: Principal) -> Actor:
+    """``principal`` as the actor of an administrative change made by ``request`` (the JSON
+    API's and the pages' changes alike)."""
     request_id = getattr(request.state, "request_id", None)
     return Actor(principal.sub, request_id if isinstance(request_id, str) else None)
+
+
+async def actor(request: Request, principal: PrincipalDep) -> Actor:
+    """The caller as the actor of an administrative change."""
+    return actor_of(request, principal)
 
 
 ActorDep = Annotated[Actor, Depends(actor)]

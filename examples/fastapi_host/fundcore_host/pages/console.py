@@ -54,12 +54,6 @@ def _operator(page: Page) -> str:
     return page.principal.sub
 
 
-def _actor(page: Page, request: Request) -> dict[str, Any]:
-    """Who makes the change, as the JSON API passes it: the operator's subject, the request's id."""
-    request_id = getattr(request.state, "request_id", None)
-    return {"actor": _operator(page), "request_id": request_id if isinstance(request_id, str) else None}
-
-
 def _cursor(page: Page) -> str | None:
     return page.request.query_params.get("before") or None
 
@@ -172,7 +166,7 @@ async def create_fund(request: Request, page: OperatorPage) -> Response:
             values["name"],
             values["minimum"],
             values["category"],  # type: ignore[arg-type]  # the engine decides the category
-            **_actor(page, request),
+            **page.actor(),
         )
     except fundcore.FundcoreError as error:
         field = _refused_field(error)
@@ -195,7 +189,7 @@ async def change_minimum(fund_id: int, request: Request, page: OperatorPage) -> 
     minimum = fields.get("minimum", "")
     opened = await _engine(page)
     try:
-        await opened.update_fund(fund_id, minimum=minimum, **_actor(page, request))
+        await opened.update_fund(fund_id, minimum=minimum, **page.actor())
     except fundcore.FundcoreError as error:
         problem = field_problem(error, page.lang) if error.field == "minimum" else None
         return _catalogue(
@@ -226,7 +220,7 @@ async def set_active(fund_id: int, request: Request, page: OperatorPage) -> Resp
     opened = await _engine(page)
     try:
         # without a flag the engine is asked no change, and says so
-        await opened.update_fund(fund_id, active=active, **_actor(page, request))
+        await opened.update_fund(fund_id, active=active, **page.actor())
     except fundcore.FundcoreError as error:
         return _catalogue(
             page,

@@ -221,9 +221,7 @@ async def update_profile(request: Request, page: ClientPage) -> Response:
     }
     if changes:
         try:
-            await opened.update_client(
-                client.id, **changes, actor=_client_id(page), request_id=getattr(request.state, "request_id", None)
-            )
+            await opened.update_client(client.id, **changes, **page.actor())
         except fundcore.FundcoreError as error:
             values = {name: fields.get(name, getattr(client, name)) for name in _CONTACT_FIELDS}
             problem = field_problem(error, page.lang)

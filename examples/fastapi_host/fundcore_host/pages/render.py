@@ -11,7 +11,7 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
@@ -21,7 +21,7 @@ import fundcore
 
 from ..auth import Principal
 from ..auth.sessions import CSRF_FIELD, csrf_seed, csrf_token
-from ..dependencies import host_state
+from ..dependencies import actor_of, host_state
 from ..errors import host_message
 from . import i18n
 
@@ -68,6 +68,13 @@ def field_problem(error: fundcore.FundcoreError, lang: str) -> str | None:
     return error.problem
 
 
+class ActorArgs(TypedDict):
+    """The engine's keyword arguments naming who makes an administrative change."""
+
+    actor: str
+    request_id: str | None
+
+
 @dataclass
 class Page:
     """What a page handler knows of its request: the visitor's language, the caller when signed in."""
@@ -81,6 +88,13 @@ class Page:
     def t(self, key: str, **values: Any) -> str:
         text = i18n.words(self.lang)[key]
         return text.format(**values) if values else text
+
+    def actor(self) -> ActorArgs:
+        """The signed-in visitor as the actor of a change, as the JSON API passes it to the
+        engine: ``actor`` (the subject) and ``request_id``."""
+        assert self.principal is not None
+        who = actor_of(self.request, self.principal)
+        return ActorArgs(actor=who.name, request_id=who.request_id)
 
     def host_text(self, code: str) -> str:
         return host_message(code, self.lang)
