@@ -3,9 +3,11 @@
 //! sled checks each message of its log with a CRC and, on opening, takes the first message that
 //! fails it (or that a cut file lacks) for the end of the log: a byte flipped in the middle of
 //! the log, or the file cut short, used to open as an older store, consistent and silently
-//! missing every change after the damage. So the store counts its changes (`meta` key
-//! `changes`, raised by every commit after its writes) and, when it is closed cleanly, writes
-//! the count it reached into a seal file beside sled's (`fundcore.seal`, replaced atomically).
+//! missing every change after the damage. So the store counts its changes (in memory, from the
+//! `meta` key `changes` it read on opening) and, when it is closed cleanly, writes the count it
+//! reached into `meta` as its last write, then into a seal file beside sled's (`fundcore.seal`,
+//! replaced atomically). Damage that ends the log early drops that last write (a log is read in
+//! order), so the log then holds an older count.
 //! Opening compares: a log that holds fewer changes than the seal says it had is damaged, and
 //! the store refuses to open with STORAGE_ERROR naming its path. The seal is a lower bound (a
 //! crash leaves it at the last clean close, and the log only grows), so a store that crashed
@@ -14,7 +16,7 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::SledStore;
 use crate::error::{Error, Result};
@@ -26,15 +28,6 @@ const SEAL_HEADER: &str = "fundcore seal 1";
 /// The `meta` key of the change count.
 const CHANGES_KEY: &[u8] = b"changes";
 
-/// Raises the change count after a commit's writes (one more sled write per change).
-pub(crate) fn count_change(meta: &sled::Tree) -> Result<()> {
-    meta.update_and_fetch(CHANGES_KEY, |old| {
-        let count = old.map_or(0, read_count);
-        Some(count.saturating_add(1).to_be_bytes().to_vec())
-    })?;
-    Ok(())
-}
-
 fn read_count(bytes: &[u8]) -> u64 {
     <[u8; 8]>::try_from(bytes).map_or(0, u64::from_be_bytes)
 }
@@ -45,9 +38,19 @@ fn changes(meta: &sled::Tree) -> Result<u64> {
 
 /// Whether the store may be sealed when closed: only once its seal was checked on opening (a
 /// store refused as damaged must not seal the count it was cut to).
+/// It also counts the changes committed since the store was created (written to `meta` and the
+/// seal on a clean close only: nothing on a commit's path but this increment).
 #[derive(Debug, Default)]
 pub(crate) struct Seal {
     checked: AtomicBool,
+    changes: AtomicU64,
+}
+
+impl Seal {
+    /// One more change committed.
+    pub(crate) fn count_change(&self) {
+        self.changes.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Refuses a store whose log holds fewer changes than its seal says it had.
@@ -60,6 +63,7 @@ pub(crate) fn check_seal(path: Option<&Path>, meta: &sled::Tree, seal: &Seal) ->
         Ok(bytes) => bytes,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             // Never sealed: a new store, or one of a release before seals.
+            seal.changes.store(changes(meta)?, Ordering::SeqCst);
             seal.checked.store(true, Ordering::SeqCst);
             return Ok(());
         }
@@ -76,6 +80,7 @@ pub(crate) fn check_seal(path: Option<&Path>, meta: &sled::Tree, seal: &Seal) ->
             ),
         ));
     }
+    seal.changes.store(held, Ordering::SeqCst);
     seal.checked.store(true, Ordering::SeqCst);
     Ok(())
 }
@@ -160,22 +165,28 @@ pub(crate) fn catching_panics<T>(
 }
 
 impl SledStore {
-    /// On closing: flushes, syncs and, when the disk never failed, writes the seal with the
-    /// change count reached. Errors have no one to report to: the seal is left as it was, which
-    /// is still a lower bound.
+    /// On closing: writes the change count reached into `meta` (the log's last write), flushes,
+    /// syncs and, when the disk never failed, writes the seal with that count. Errors have no
+    /// one to report to: the seal is left as it was, which is still a lower bound.
     pub(super) fn close_sealed(&self) {
-        let flushed = self.db.flush().map_err(Error::from);
-        let Some(path) = self.health.dir() else {
+        let sealable = self.health.dir().is_some() && self.seal.checked.load(Ordering::SeqCst);
+        let count = self.seal.changes.load(Ordering::SeqCst);
+        let counted = if sealable {
+            self.meta
+                .insert(CHANGES_KEY, &count.to_be_bytes())
+                .map(drop)
+                .map_err(Error::from)
+        } else {
+            Ok(())
+        };
+        let flushed = counted.and_then(|()| self.db.flush().map(drop).map_err(Error::from));
+        let Some(path) = self.health.dir().filter(|_| sealable) else {
             return;
         };
-        if !self.seal.checked.load(Ordering::SeqCst) {
-            return;
-        }
         let sealed = flushed
-            .and_then(|_| self.health.check())
+            .and_then(|()| self.health.check())
             .and_then(|()| self.health.sync())
-            .and_then(|()| changes(&self.meta))
-            .and_then(|count| write_seal(path, count));
+            .and_then(|()| write_seal(path, count));
         if let Err(err) = sealed {
             tracing::warn!(error = %err, "closing the embedded store: its seal was not written");
         }
